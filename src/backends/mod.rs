@@ -1,0 +1,1 @@
+//! Backends, registered in one table.

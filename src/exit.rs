@@ -1,0 +1,46 @@
+//! Process exit codes (DESIGN §1). With several specs the worst wins: 130 > 2 > 3 > 1 > 0.
+
+/// Every SLO passed (warnings allowed).
+pub const SUCCESS: i32 = 0;
+/// At least one SLO with severity `fail` failed.
+pub const SLO_FAILED: i32 = 1;
+/// A spec is invalid, or the command line is wrong.
+pub const INVALID: i32 = 2;
+/// A backend could not start (no verdict): target never ready, a server binary missing, …
+pub const BACKEND_UNAVAILABLE: i32 = 3;
+/// Nothing matched the selection.
+pub const NOTHING_SELECTED: i32 = 4;
+/// Interrupted: results so far and reports were still written.
+pub const INTERRUPTED: i32 = 130;
+
+/// How bad an exit code is, for "the worst wins".
+fn rank(code: i32) -> u8 {
+    match code {
+        INTERRUPTED => 6,
+        INVALID => 5,
+        BACKEND_UNAVAILABLE => 4,
+        SLO_FAILED => 3,
+        NOTHING_SELECTED => 2,
+        SUCCESS => 0,
+        _ => 1,
+    }
+}
+
+/// The worse of two exit codes.
+pub fn worst(a: i32, b: i32) -> i32 {
+    if rank(b) > rank(a) { b } else { a }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_follows_the_documented_order() {
+        assert_eq!(worst(SUCCESS, SLO_FAILED), SLO_FAILED);
+        assert_eq!(worst(SLO_FAILED, BACKEND_UNAVAILABLE), BACKEND_UNAVAILABLE);
+        assert_eq!(worst(INVALID, BACKEND_UNAVAILABLE), INVALID);
+        assert_eq!(worst(INTERRUPTED, INVALID), INTERRUPTED);
+        assert_eq!(worst(SUCCESS, SUCCESS), SUCCESS);
+    }
+}

@@ -1,0 +1,10 @@
+//! perfspec: declarative performance specs (load, cache, scaling, quantization) with SLO
+//! gates. Data flows one way: file → [`spec::Spec`] → plan → [`engine::Backend::run`] →
+//! [`engine::metrics::Measurements`] → verdicts → [`report::results::Results`] → renderers.
+
+pub mod backends;
+pub mod cli;
+pub mod engine;
+pub mod exit;
+pub mod report;
+pub mod spec;
