@@ -1,1 +1,408 @@
-//! CLI.
+//! Command-line definitions and dispatch.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use crate::backends::Registry;
+use crate::engine::baseline::Baseline;
+use crate::engine::progress::Progress;
+use crate::engine::run::{RunOptions, run_specs};
+use crate::exit;
+use crate::report::results::Results;
+use crate::spec::Spec;
+use crate::spec::diagnostic::Diagnostic;
+use crate::spec::loader::{Override, discover, load_file};
+
+#[derive(Parser, Debug)]
+#[command(name = "perfspec", version, about = "Declarative performance specs with SLO gates", long_about = None)]
+#[command(after_help = "Exit codes: 0 all SLOs passed (warnings allowed), 1 an SLO failed, 2 invalid spec or usage, \
+3 a backend could not start, 4 nothing matched, 130 interrupted (results still written).")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Parse and check every spec; print every problem with file:line:col.
+    Validate {
+        /// Spec files or folders (default `specs/`).
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+        format: OutputFormat,
+        /// Override a spec value: `--set load.max_in_flight=100`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<Override>,
+    },
+    /// Validate, execute, evaluate SLOs and write results into `--out`.
+    Run {
+        /// Spec files or folders (default `specs/`).
+        paths: Vec<PathBuf>,
+        /// Only specs whose name matches this glob.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Output folder.
+        #[arg(long, default_value = "perfspec-out")]
+        out: PathBuf,
+        /// A results.json from an earlier run: `baseline` terms and deltas refer to it.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// Override a spec value: `--set load.max_in_flight=100` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<Override>,
+        /// Bound on the whole run, e.g. `10m`.
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
+        /// Validate and print the plan without executing.
+        #[arg(long)]
+        dry_run: bool,
+        /// No progress output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Re-render the reports from a saved results.json, without re-running.
+    Report {
+        results: PathBuf,
+        #[arg(long, default_value = "perfspec-out")]
+        out: PathBuf,
+    },
+    /// One line per spec: kind, name, file, backend.
+    List {
+        paths: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of spec files (or of results.json).
+    Schema {
+        #[arg(long)]
+        results: bool,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let v = crate::spec::units::Quantity::parse_as(s, crate::spec::units::Dimension::Time)?;
+    if v <= 0.0 {
+        return Err("must be greater than 0".into());
+    }
+    Ok(std::time::Duration::from_secs_f64(v))
+}
+
+/// Run the CLI; returns the exit code.
+pub fn main_with(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Validate { paths, format, set } => validate(paths, format, &set),
+        Command::Run { paths, filter, out, baseline, set, timeout, dry_run, quiet } => {
+            run(RunArgs { paths, filter, out, baseline, set, timeout, dry_run, quiet })
+        }
+        Command::Report { results, out } => report(&results, &out),
+        Command::List { paths } => list(paths),
+        Command::Schema { results } => {
+            let schema = if results { crate::report::results::json_schema() } else { crate::spec::schema::spec_schema() };
+            print_stdout(&format!("{}\n", serde_json::to_string_pretty(&schema).unwrap_or_default()))
+        }
+    }
+}
+
+/// Print to stdout; a closed pipe is not an error (exit 0 quietly, like ripgrep).
+fn print_stdout(s: &str) -> i32 {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => exit::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::SUCCESS,
+        Err(e) => {
+            eprintln!("perfspec: cannot write to stdout: {e}");
+            exit::INVALID
+        }
+    }
+}
+
+fn color() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn print_diagnostics(diags: &[Diagnostic]) {
+    let color = color();
+    for d in diags {
+        eprintln!("{}", d.render(color));
+    }
+}
+
+fn default_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    if paths.is_empty() { vec![PathBuf::from("specs")] } else { paths }
+}
+
+/// Every file loaded and checked: the valid specs, and all diagnostics.
+pub struct Checked {
+    pub files: usize,
+    pub specs: Vec<Spec>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub invalid_files: usize,
+}
+
+/// Load and validate every spec under `paths` (parse, decode, backend capability checks),
+/// collecting all problems of all files.
+pub fn check_paths(paths: &[PathBuf], overrides: &[Override], registry: &Registry) -> Result<Checked, Diagnostic> {
+    let files = discover(paths)?;
+    let env = |name: &str| std::env::var(name).ok();
+    let mut specs = Vec::new();
+    let mut diagnostics = Vec::new();
+    let mut invalid_files = 0;
+    let mut applied = vec![false; overrides.len()];
+    let mut names: std::collections::BTreeMap<String, String> = Default::default();
+    for f in &files {
+        let loaded = load_file(f, overrides, &env);
+        for (a, b) in applied.iter_mut().zip(&loaded.applied) {
+            *a |= *b;
+        }
+        let mut file_diags = loaded.diagnostics;
+        if let Some(spec) = loaded.spec {
+            file_diags.extend(registry.check(&spec));
+            if let Some(first) = names.get(&spec.name) {
+                file_diags.push(
+                    Diagnostic::error("spec::duplicate-name", format!("spec name `{}` is also used by {first}", spec.name))
+                        .in_file(&spec.file)
+                        .hint("names identify specs in results and baselines: make them unique"),
+                );
+            } else {
+                names.insert(spec.name.clone(), spec.file.name.clone());
+            }
+            if !file_diags.iter().any(Diagnostic::is_error) {
+                specs.push(spec);
+            }
+        }
+        if file_diags.iter().any(Diagnostic::is_error) {
+            invalid_files += 1;
+        }
+        diagnostics.extend(file_diags);
+    }
+    for (ov, used) in overrides.iter().zip(applied) {
+        if !used && !files.is_empty() {
+            diagnostics.push(
+                Diagnostic::error("usage::set", format!("`--set {}` matches no spec: no spec has a `{}` key", ov.path, ov.path.split('.').next().unwrap_or("")))
+                    .hint("the first part of the path must be a top-level key of the spec, e.g. `load.max_in_flight`"),
+            );
+            invalid_files += 1;
+        }
+    }
+    Ok(Checked { files: files.len(), specs, diagnostics, invalid_files })
+}
+
+fn validate(paths: Vec<PathBuf>, format: OutputFormat, set: &[Override]) -> i32 {
+    let paths = default_paths(paths);
+    let registry = Registry::standard();
+    let checked = match check_paths(&paths, set, &registry) {
+        Ok(c) => c,
+        Err(d) => {
+            match format {
+                OutputFormat::Json => {
+                    print_stdout(&format!("{}\n", serde_json::json!({"valid": false, "files": 0, "diagnostics": [d.to_json()]})));
+                }
+                OutputFormat::Human => print_diagnostics(&[d]),
+            }
+            return exit::INVALID;
+        }
+    };
+    let code = if checked.invalid_files > 0 {
+        exit::INVALID
+    } else if checked.files == 0 {
+        exit::NOTHING_SELECTED
+    } else {
+        exit::SUCCESS
+    };
+    match format {
+        OutputFormat::Json => {
+            let json = serde_json::json!({
+                "valid": code == exit::SUCCESS,
+                "files": checked.files,
+                "specs": checked.specs.iter().map(|s| serde_json::json!({"name": s.name, "kind": s.kind, "backend": s.backend, "file": s.file.name})).collect::<Vec<_>>(),
+                "diagnostics": checked.diagnostics.iter().map(Diagnostic::to_json).collect::<Vec<_>>(),
+            });
+            print_stdout(&format!("{}\n", serde_json::to_string_pretty(&json).unwrap_or_default()));
+        }
+        OutputFormat::Human => {
+            print_diagnostics(&checked.diagnostics);
+            let errors = checked.diagnostics.iter().filter(|d| d.is_error()).count();
+            let warnings = checked.diagnostics.len() - errors;
+            if checked.files == 0 {
+                eprintln!("perfspec: no spec files found in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+            } else {
+                eprintln!(
+                    "perfspec: {} file(s) checked: {} valid, {} invalid ({errors} error(s), {warnings} warning(s))",
+                    checked.files,
+                    checked.files - checked.invalid_files.min(checked.files),
+                    checked.invalid_files
+                );
+            }
+        }
+    }
+    code
+}
+
+fn list(paths: Vec<PathBuf>) -> i32 {
+    let registry = Registry::standard();
+    let checked = match check_paths(&default_paths(paths), &[], &registry) {
+        Ok(c) => c,
+        Err(d) => {
+            print_diagnostics(&[d]);
+            return exit::INVALID;
+        }
+    };
+    print_diagnostics(&checked.diagnostics);
+    let mut out = String::new();
+    for s in &checked.specs {
+        out.push_str(&format!("{:<9} {:<32} {:<40} {}\n", s.kind.as_str(), s.name, s.file.name, s.backend));
+    }
+    let printed = print_stdout(&out);
+    if checked.invalid_files > 0 {
+        exit::INVALID
+    } else if checked.files == 0 {
+        exit::NOTHING_SELECTED
+    } else {
+        printed
+    }
+}
+
+struct RunArgs {
+    paths: Vec<PathBuf>,
+    filter: Option<String>,
+    out: PathBuf,
+    baseline: Option<PathBuf>,
+    set: Vec<Override>,
+    timeout: Option<std::time::Duration>,
+    dry_run: bool,
+    quiet: bool,
+}
+
+fn run(args: RunArgs) -> i32 {
+    let registry = Registry::standard();
+    let checked = match check_paths(&default_paths(args.paths), &args.set, &registry) {
+        Ok(c) => c,
+        Err(d) => {
+            print_diagnostics(&[d]);
+            return exit::INVALID;
+        }
+    };
+    print_diagnostics(&checked.diagnostics);
+    if checked.invalid_files > 0 {
+        eprintln!("perfspec: {} invalid spec file(s); nothing was run", checked.invalid_files);
+        return exit::INVALID;
+    }
+    let mut specs = checked.specs;
+    if let Some(pattern) = &args.filter {
+        let glob = match globset::Glob::new(pattern) {
+            Ok(g) => g.compile_matcher(),
+            Err(e) => {
+                eprintln!("perfspec: invalid --filter `{pattern}`: {e}");
+                return exit::INVALID;
+            }
+        };
+        specs.retain(|s| glob.is_match(&s.name));
+    }
+    if specs.is_empty() {
+        eprintln!("perfspec: no spec matched the selection");
+        return exit::NOTHING_SELECTED;
+    }
+    if args.dry_run {
+        return print_stdout(&plan_text(&specs, &registry));
+    }
+    let baseline = match &args.baseline {
+        Some(p) => match Baseline::load(p) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("perfspec: --baseline: {e}");
+                return exit::INVALID;
+            }
+        },
+        None => None,
+    };
+    if let Err(e) = std::fs::create_dir_all(&args.out) {
+        eprintln!("perfspec: cannot create `{}`: {e}", args.out.display());
+        return exit::INVALID;
+    }
+    let opts = RunOptions { out_dir: args.out.clone(), baseline, timeout: args.timeout, command: std::env::args().collect() };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("perfspec: cannot start the async runtime: {e}");
+            return exit::BACKEND_UNAVAILABLE;
+        }
+    };
+    let progress = Arc::new(if args.quiet { Progress::silent() } else { Progress::auto(false) });
+    let results = runtime.block_on(async {
+        let interrupt = CancellationToken::new();
+        spawn_sigint_handler(interrupt.clone());
+        run_specs(&specs, &registry, &opts, interrupt, progress).await
+    });
+    if let Err(e) = write_reports(&results, &args.out) {
+        eprintln!("perfspec: cannot write reports: {e}");
+    }
+    eprintln!("{}", crate::report::summary::one_line(&results));
+    eprintln!("perfspec: results in {}", args.out.display());
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    results.exit_code
+}
+
+/// SIGINT, handled once for the whole run: the first cancels (backends stop and hand back
+/// what they measured; results and reports are written; exit 130); a second exits at once.
+fn spawn_sigint_handler(interrupt: CancellationToken) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        eprintln!("\nperfspec: interrupted; writing what was measured (Ctrl-C again to exit now)");
+        interrupt.cancel();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(exit::INTERRUPTED);
+        }
+    });
+}
+
+/// Every report of a results record into `out` (results.json included).
+fn write_reports(results: &Results, out: &std::path::Path) -> std::io::Result<()> {
+    results.write(&out.join("results.json"))?;
+    crate::report::summary::write(results, out)
+}
+
+fn report(results: &std::path::Path, out: &std::path::Path) -> i32 {
+    let res = match Results::read(results) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("perfspec: {e}");
+            return exit::INVALID;
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(out).and_then(|()| crate::report::summary::write(&res, out)) {
+        eprintln!("perfspec: cannot write reports into `{}`: {e}", out.display());
+        return exit::INVALID;
+    }
+    eprintln!("{}", crate::report::summary::one_line(&res));
+    res.exit_code
+}
+
+fn plan_text(specs: &[Spec], registry: &Registry) -> String {
+    let mut out = format!("plan: {} spec(s)\n", specs.len());
+    for (i, s) in specs.iter().enumerate() {
+        let backend = registry.get(s.kind, &s.backend).map(|b| b.describe()).unwrap_or("?");
+        out.push_str(&format!("{:>3}. {} [{}] {} — backend {} ({backend})\n", i + 1, s.name, s.kind, s.file.name, s.backend));
+        if let Some(d) = s.max_duration {
+            out.push_str(&format!("     max_duration {d}\n"));
+        }
+        for slo in &s.slos {
+            let sev = match slo.severity {
+                crate::engine::verdict::SloSeverity::Fail => "fail",
+                crate::engine::verdict::SloSeverity::Warn => "warn",
+            };
+            let origin = if slo.line == 0 { " (default)".to_string() } else { format!(" (line {})", slo.line) };
+            out.push_str(&format!("     slo [{sev}] {}{origin}\n", slo.text));
+        }
+    }
+    out
+}

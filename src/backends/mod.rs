@@ -1,1 +1,79 @@
-//! Backends, registered in one table.
+//! Backends, registered in one explicit table keyed by `(kind, name)`. Adding a backend is
+//! one file and one line in [`Registry::standard`].
+
+mod pending;
+mod quantize_caps;
+pub mod testkit;
+
+use crate::engine::Backend;
+use crate::spec::Spec;
+use crate::spec::catalog::Kind;
+use crate::spec::diagnostic::Diagnostic;
+
+/// Environment variable that registers the test-only `testkit` backends.
+pub const TESTKIT_ENV: &str = "PERFSPEC_TESTKIT";
+
+pub struct Registry {
+    backends: Vec<Box<dyn Backend>>,
+}
+
+impl Registry {
+    /// Every backend this build has. The test-only `testkit` backends are added when
+    /// `PERFSPEC_TESTKIT=1`.
+    pub fn standard() -> Registry {
+        let mut backends: Vec<Box<dyn Backend>> = vec![
+            Box::new(pending::Pending::new(Kind::Load, "goose", "HTTP load with goose: open (arrival rate) and closed (virtual users) models")),
+            Box::new(pending::Pending::new(Kind::Cache, "native", "in-process (moka, stretto), Redis, Redis Cluster and two-tier caches")),
+            Box::new(pending::Pending::new(Kind::Scaling, "native", "replica and thread sweeps behind nginx or client-side balancing, failover, USL fit")),
+            Box::new(quantize_caps::Quantize::new("flex")),
+            Box::new(quantize_caps::Quantize::new("ndarray")),
+        ];
+        if std::env::var(TESTKIT_ENV).is_ok_and(|v| v == "1") {
+            for kind in Kind::ALL {
+                backends.push(Box::new(testkit::Testkit { kind }));
+            }
+        }
+        Registry { backends }
+    }
+
+    /// A registry of exactly these backends (tests).
+    pub fn with(backends: Vec<Box<dyn Backend>>) -> Registry {
+        Registry { backends }
+    }
+
+    pub fn get(&self, kind: Kind, name: &str) -> Option<&dyn Backend> {
+        self.backends.iter().find(|b| b.kind() == kind && b.name() == name).map(|b| b.as_ref())
+    }
+
+    pub fn names(&self, kind: Kind) -> Vec<&'static str> {
+        self.backends.iter().filter(|b| b.kind() == kind).map(|b| b.name()).collect()
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &dyn Backend> {
+        self.backends.iter().map(|b| b.as_ref())
+    }
+
+    /// Validation's backend phase: the backend exists for the kind, and its capability checks.
+    pub fn check(&self, spec: &Spec) -> Vec<Diagnostic> {
+        match self.get(spec.kind, &spec.backend) {
+            Some(b) => b.check(spec),
+            None => {
+                let names = self.names(spec.kind);
+                let mut d = Diagnostic::error(
+                    "spec::backend",
+                    format!("unknown backend `{}` for a {} spec", spec.backend, spec.kind),
+                )
+                .label("unknown backend");
+                d = match crate::spec::diagnostic::did_you_mean(&spec.backend, names.iter().copied()) {
+                    Some(s) => d.hint(format!("did you mean `{s}`?")),
+                    None => d.hint(format!("{} backends: {}", spec.kind, names.join(", "))),
+                };
+                d = match spec.backend_span {
+                    Some(span) => d.at(&spec.file, span),
+                    None => d.in_file(&spec.file),
+                };
+                vec![d]
+            }
+        }
+    }
+}

@@ -16,7 +16,7 @@ pub fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Scalar {
     pub metric: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -35,7 +35,9 @@ pub struct HistogramEntry {
     pub hist: Histogram<u64>,
 }
 
-#[derive(Serialize, Deserialize)]
+/// The wire form of [`HistogramEntry`] in results.json.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "Histogram")]
 struct HistogramWire {
     metric: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -50,7 +52,7 @@ struct HistogramWire {
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HistogramSummary {
     pub min: f64,
     pub mean: f64,
@@ -103,6 +105,15 @@ pub fn summarize(h: &Histogram<u64>, scale: f64) -> HistogramSummary {
     }
 }
 
+impl schemars::JsonSchema for HistogramEntry {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Histogram".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        HistogramWire::json_schema(generator)
+    }
+}
+
 impl Serialize for HistogramEntry {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut buf = Vec::new();
@@ -133,7 +144,7 @@ impl<'de> Deserialize<'de> for HistogramEntry {
 }
 
 /// A per-second (or per-step) series: `(seconds since the spec started, value)`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Series {
     pub metric: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -142,7 +153,7 @@ pub struct Series {
 }
 
 /// The first N error messages or bodies of a run, truncated.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ErrorSample {
     pub message: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -153,7 +164,7 @@ pub struct ErrorSample {
 
 /// A measurement the backend knows to be impossible or untrustworthy (e.g. a cache hit ratio
 /// above the Bélády optimum): SLOs on the named metric fail as `invalid-measurement`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InvalidMeasurement {
     pub metric: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -162,7 +173,7 @@ pub struct InvalidMeasurement {
 }
 
 /// Everything one backend run measured.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Measurements {
     /// Wall-clock seconds the measured part of the run took (the denominator of `rate`).
     pub elapsed_s: f64,

@@ -1,4 +1,10 @@
-//! Plan → run → verdict: the Backend trait and its registry, measurements, SLO evaluation.
+//! Plan → run → verdict: the Backend trait, measurements, SLO evaluation, orchestration.
 
+pub mod backend;
+pub mod baseline;
 pub mod metrics;
+pub mod progress;
+pub mod run;
 pub mod verdict;
+
+pub use backend::{Backend, BackendError, RunContext};

@@ -1,1 +1,4 @@
-//! Results and renderers.
+//! The result model (`results.json`) and its renderers.
+
+pub mod results;
+pub mod summary;

@@ -8,3 +8,13 @@ pub mod source;
 pub mod toml_front;
 pub mod units;
 pub mod yaml_front;
+pub mod cache;
+pub mod decode;
+pub mod load;
+pub mod loader;
+pub mod model;
+pub mod quantize;
+pub mod scaling;
+pub mod schema;
+
+pub use model::{Body, Spec};

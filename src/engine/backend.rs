@@ -1,0 +1,70 @@
+//! The Backend trait and the context a run gets.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+
+use super::metrics::Measurements;
+use super::progress::Progress;
+use crate::spec::Spec;
+use crate::spec::catalog::Kind;
+use crate::spec::diagnostic::Diagnostic;
+
+/// Why a backend produced no (or only partial) measurements.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// Could not start: no verdict (exit 3). E.g. a target that never became ready, a
+    /// missing `redis-server`, a backend not built yet.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Failed after start; whatever was measured is kept and judged.
+    #[error("{message}")]
+    Failed { message: String, partial: Option<Box<Measurements>> },
+}
+
+/// What a backend gets for one run.
+#[derive(Clone)]
+pub struct RunContext {
+    /// Where the backend may write artifacts (e.g. a quantized model file).
+    pub out_dir: PathBuf,
+    /// The folder of the spec file (relative paths in specs resolve against it).
+    pub spec_dir: PathBuf,
+    /// Cancelled on Ctrl-C, `--timeout` or the spec's `max_duration`: stop promptly and return
+    /// what was measured so far.
+    pub cancel: CancellationToken,
+    pub progress: Arc<Progress>,
+    /// When this spec's run started.
+    pub started: Instant,
+}
+
+impl RunContext {
+    /// Seconds since the run of this spec started.
+    pub fn elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Resolve a path written in the spec relative to the spec's folder.
+    pub fn resolve(&self, path: &str) -> PathBuf {
+        let p = PathBuf::from(path);
+        if p.is_absolute() { p } else { self.spec_dir.join(p) }
+    }
+}
+
+/// A backend runs one kind of spec. Backends never evaluate SLOs and never render.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync {
+    fn kind(&self) -> Kind;
+    /// The name specs use in `backend = "…"`.
+    fn name(&self) -> &'static str;
+    /// One line for `perfspec list` and the docs.
+    fn describe(&self) -> &'static str;
+    /// Capability checks that `validate` runs: a scheme or topology this backend cannot run
+    /// is a validation error, not a run-time surprise.
+    fn check(&self, _spec: &Spec) -> Vec<Diagnostic> {
+        Vec::new()
+    }
+    /// Execute the spec. On cancellation, return `Ok` with what was measured so far.
+    async fn run(&self, spec: &Spec, cx: &RunContext) -> Result<Measurements, BackendError>;
+}

@@ -1,0 +1,85 @@
+//! Progress on stderr: a bar on a terminal, sparse plain lines when not a TTY or under CI.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    last_line: Mutex<Option<Instant>>,
+    quiet: bool,
+}
+
+impl Progress {
+    /// A bar when stderr is a terminal and `CI` is unset; otherwise line-oriented.
+    pub fn auto(quiet: bool) -> Progress {
+        let tty = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        let bar = (tty && !quiet).then(|| {
+            let b = indicatif::ProgressBar::new(1000);
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {prefix:.bold} [{bar:30}] {msg}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            b.enable_steady_tick(Duration::from_millis(200));
+            b
+        });
+        Progress { bar, last_line: Mutex::new(None), quiet }
+    }
+
+    /// Silent progress (tests, `--quiet`).
+    pub fn silent() -> Progress {
+        Progress { bar: None, last_line: Mutex::new(None), quiet: true }
+    }
+
+    /// Start a new spec.
+    pub fn start(&self, prefix: &str) {
+        if let Some(b) = &self.bar {
+            b.set_prefix(prefix.to_string());
+            b.set_position(0);
+            b.set_message("");
+        } else if !self.quiet {
+            eprintln!("perfspec: {prefix}");
+        }
+        *self.last_line.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+
+    /// Report progress: a fraction in 0..=1 (or `None` when unknown) and a short message.
+    /// Plain output prints at most one line every 5 seconds.
+    pub fn update(&self, fraction: Option<f64>, message: &str) {
+        if let Some(b) = &self.bar {
+            if let Some(f) = fraction {
+                b.set_position((f.clamp(0.0, 1.0) * 1000.0) as u64);
+            }
+            b.set_message(message.to_string());
+            return;
+        }
+        if self.quiet {
+            return;
+        }
+        let mut last = self.last_line.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
+            return;
+        }
+        *last = Some(Instant::now());
+        match fraction {
+            Some(f) => eprintln!("perfspec:   {:>3.0}% {message}", f * 100.0),
+            None => eprintln!("perfspec:   {message}"),
+        }
+    }
+
+    /// A line that must be seen (a spec finished); clears the bar around it.
+    pub fn println(&self, line: &str) {
+        match &self.bar {
+            Some(b) => b.println(line),
+            None if !self.quiet => eprintln!("{line}"),
+            None => {}
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

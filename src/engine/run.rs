@@ -1,0 +1,256 @@
+//! Running selected specs: backend execution under cancellation and time limits, SLO
+//! evaluation, and results written after every spec so an interrupted run keeps its data.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::backend::{BackendError, RunContext};
+use super::baseline::Baseline;
+use super::metrics::Measurements;
+use super::progress::Progress;
+use super::verdict::{Status, evaluate, not_run};
+use crate::backends::Registry;
+use crate::exit;
+use crate::report::results::{self, Results, SpecResult, SpecStatus};
+use crate::spec::Spec;
+
+pub struct RunOptions {
+    pub out_dir: PathBuf,
+    pub baseline: Option<Baseline>,
+    /// Bound on the whole run.
+    pub timeout: Option<Duration>,
+    pub command: Vec<String>,
+}
+
+/// Why a run stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Interrupted,
+    Timeout,
+}
+
+/// How long a backend may take to hand back partial results after cancellation.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// Run every spec in order. `interrupt` is cancelled by Ctrl-C. Results are written to
+/// `out_dir/results.json` after each spec.
+pub async fn run_specs(
+    specs: &[Spec],
+    registry: &Registry,
+    opts: &RunOptions,
+    interrupt: CancellationToken,
+    progress: Arc<Progress>,
+) -> Results {
+    let started_at = results::now_rfc3339();
+    let t0 = Instant::now();
+    let git = specs.first().and_then(|s| s.file.path.parent().and_then(|p| results::git_info(if p.as_os_str().is_empty() { std::path::Path::new(".") } else { p })));
+    let mut res = Results {
+        schema_version: results::SCHEMA_VERSION,
+        tool: results::Tool { name: "perfspec".into(), version: env!("CARGO_PKG_VERSION").into() },
+        started_at: started_at.clone(),
+        finished_at: started_at,
+        duration_s: 0.0,
+        git,
+        host: results::host(),
+        command: opts.command.clone(),
+        baseline: opts.baseline.as_ref().map(|b| b.path.clone()),
+        interrupted: false,
+        exit_code: exit::SUCCESS,
+        specs: Vec::new(),
+    };
+    // the whole-run timeout cancels the same way Ctrl-C does, but is reported as a timeout
+    let run_cancel = interrupt.child_token();
+    let timed_out_run = CancellationToken::new();
+    if let Some(limit) = opts.timeout {
+        let (c, t) = (run_cancel.clone(), timed_out_run.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(limit).await;
+            t.cancel();
+            c.cancel();
+        });
+    }
+    let total = specs.len();
+    for (i, spec) in specs.iter().enumerate() {
+        if run_cancel.is_cancelled() {
+            break;
+        }
+        progress.start(&format!("[{}/{total}] {} ({} / {})", i + 1, spec.name, spec.kind, spec.backend));
+        let r = run_one(spec, registry, opts, &run_cancel, &progress).await;
+        progress.println(&outcome_line(&r));
+        res.specs.push(r);
+        finish(&mut res, t0, interrupt.is_cancelled() || timed_out_run.is_cancelled());
+        if let Err(e) = res.write(&opts.out_dir.join("results.json")) {
+            progress.println(&format!("perfspec: cannot write results.json: {e}"));
+        }
+    }
+    progress.finish();
+    finish(&mut res, t0, interrupt.is_cancelled() || timed_out_run.is_cancelled());
+    res
+}
+
+fn finish(res: &mut Results, t0: Instant, interrupted: bool) {
+    res.finished_at = results::now_rfc3339();
+    res.duration_s = t0.elapsed().as_secs_f64();
+    res.interrupted = interrupted;
+    res.exit_code = exit_code(res);
+}
+
+/// The exit code a results record stands for (worst wins).
+pub fn exit_code(res: &Results) -> i32 {
+    let mut code = exit::SUCCESS;
+    for s in &res.specs {
+        let c = match s.status {
+            SpecStatus::Pass | SpecStatus::Warn => exit::SUCCESS,
+            SpecStatus::Fail => exit::SLO_FAILED,
+            SpecStatus::Error => exit::BACKEND_UNAVAILABLE,
+            SpecStatus::Interrupted => exit::INTERRUPTED,
+        };
+        code = exit::worst(code, c);
+    }
+    if res.interrupted { exit::worst(code, exit::INTERRUPTED) } else { code }
+}
+
+async fn run_one(
+    spec: &Spec,
+    registry: &Registry,
+    opts: &RunOptions,
+    run_cancel: &CancellationToken,
+    progress: &Arc<Progress>,
+) -> SpecResult {
+    let started_at = results::now_rfc3339();
+    let t0 = Instant::now();
+    let spec_cancel = run_cancel.child_token();
+    let spec_dir = spec.file.path.parent().map(PathBuf::from).unwrap_or_default();
+    let cx = RunContext {
+        out_dir: opts.out_dir.clone(),
+        spec_dir: if spec_dir.as_os_str().is_empty() { PathBuf::from(".") } else { spec_dir },
+        cancel: spec_cancel.clone(),
+        progress: progress.clone(),
+        started: t0,
+    };
+    let mut result = SpecResult {
+        name: spec.name.clone(),
+        kind: spec.kind,
+        backend: spec.backend.clone(),
+        description: spec.description.clone(),
+        file: spec.file.name.clone(),
+        hash: spec.hash.clone(),
+        resolved: spec.resolved.clone(),
+        status: SpecStatus::Pass,
+        error: None,
+        started_at,
+        duration_s: 0.0,
+        timed_out: false,
+        measurements: None,
+        slos: Vec::new(),
+    };
+    let Some(backend) = registry.get(spec.kind, &spec.backend) else {
+        // validation rejects unknown backends; this guards library users
+        result.status = SpecStatus::Error;
+        result.error = Some(format!("no backend `{}` for kind {}", spec.backend, spec.kind));
+        result.slos = spec.slos.iter().map(|s| not_run(s, "the backend is unknown")).collect();
+        return result;
+    };
+    let max = spec.max_duration.map(|d| d.as_std());
+    let fut = backend.run(spec, &cx);
+    tokio::pin!(fut);
+    let deadline = async {
+        match max {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline);
+    let mut timed_out = false;
+    let outcome = tokio::select! {
+        r = &mut fut => r,
+        () = &mut deadline => {
+            timed_out = true;
+            spec_cancel.cancel();
+            wait_grace(&mut fut).await
+        }
+        () = run_cancel.cancelled() => wait_grace(&mut fut).await,
+    };
+    result.duration_s = t0.elapsed().as_secs_f64();
+    let interrupted = run_cancel.is_cancelled();
+    let measured: Option<Measurements> = match outcome {
+        Ok(m) => Some(m),
+        Err(BackendError::Unavailable(msg)) => {
+            result.status = SpecStatus::Error;
+            result.error = Some(results::redact(&msg, &spec.secrets));
+            result.slos = spec.slos.iter().map(|s| not_run(s, "the backend could not start")).collect();
+            return result;
+        }
+        Err(BackendError::Failed { message, partial }) => {
+            result.error = Some(results::redact(&message, &spec.secrets));
+            partial.map(|b| *b)
+        }
+    };
+    let Some(mut m) = measured else {
+        result.status = if interrupted { SpecStatus::Interrupted } else { SpecStatus::Fail };
+        result.slos = spec.slos.iter().map(|s| not_run(s, "nothing was measured")).collect();
+        return result;
+    };
+    for e in &mut m.error_samples {
+        e.message = results::redact(&e.message, &spec.secrets);
+    }
+    let base = opts.baseline.as_ref().and_then(|b| b.measurements(&spec.name));
+    result.slos = spec.slos.iter().map(|s| evaluate(s, &m, base)).collect();
+    result.measurements = Some(m);
+    result.timed_out = timed_out;
+    if timed_out {
+        let msg = format!("exceeded max_duration ({})", spec.max_duration.map(|d| d.to_string()).unwrap_or_default());
+        result.error = Some(match result.error.take() {
+            Some(e) => format!("{msg}; {e}"),
+            None => msg,
+        });
+    }
+    result.status = if interrupted {
+        SpecStatus::Interrupted
+    } else if timed_out {
+        // exceeding max_duration is an error with a verdict on what was measured
+        match SpecResult::status_from(&result.slos) {
+            SpecStatus::Pass | SpecStatus::Warn => SpecStatus::Fail,
+            s => s,
+        }
+    } else {
+        SpecResult::status_from(&result.slos)
+    };
+    result
+}
+
+async fn wait_grace<F: std::future::Future<Output = Result<Measurements, BackendError>> + Unpin>(
+    fut: &mut F,
+) -> Result<Measurements, BackendError> {
+    match tokio::time::timeout(GRACE, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(BackendError::Failed {
+            message: "the backend did not stop within 10s of cancellation".into(),
+            partial: None,
+        }),
+    }
+}
+
+fn outcome_line(r: &SpecResult) -> String {
+    let word = match r.status {
+        SpecStatus::Pass => "PASS",
+        SpecStatus::Warn => "WARN",
+        SpecStatus::Fail => "FAIL",
+        SpecStatus::Error => "ERROR",
+        SpecStatus::Interrupted => "INTERRUPTED",
+    };
+    let mut line = format!("{word:>11} {} ({:.1}s)", r.name, r.duration_s);
+    for s in &r.slos {
+        if s.status != Status::Pass {
+            let status = if s.status == Status::Fail { "fail" } else { "warn" };
+            line.push_str(&format!("\n              {status}: {}", s.message));
+        }
+    }
+    if let Some(e) = &r.error {
+        line.push_str(&format!("\n              error: {e}"));
+    }
+    line
+}

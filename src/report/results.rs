@@ -1,0 +1,201 @@
+//! `results.json`: the versioned record of a run — everything a report needs without the
+//! spec files. Checked against `schemas/results.schema.json` in the test suite.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::metrics::Measurements;
+use crate::engine::verdict::{SloOutcome, Status};
+
+/// Bumped on any incompatible change of this file's shape.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Results {
+    pub schema_version: u32,
+    pub tool: Tool,
+    /// RFC 3339 UTC.
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_s: f64,
+    pub git: Option<GitInfo>,
+    pub host: Host,
+    /// The command line, with `--set` values kept (they are not secrets by contract).
+    pub command: Vec<String>,
+    /// The baseline results file the deltas refer to.
+    pub baseline: Option<String>,
+    /// The run was interrupted (Ctrl-C or `--timeout`); later specs did not run.
+    pub interrupted: bool,
+    pub exit_code: i32,
+    pub specs: Vec<SpecResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct GitInfo {
+    pub commit: String,
+    pub dirty: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Host {
+    pub hostname: String,
+    pub os: String,
+    pub arch: String,
+    pub cpus: usize,
+    pub memory_bytes: Option<u64>,
+}
+
+/// What happened to one spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SpecStatus {
+    /// Every SLO passed.
+    Pass,
+    /// Every `fail` SLO passed; some warned.
+    Warn,
+    /// A `fail` SLO failed.
+    Fail,
+    /// The backend could not start: no verdict.
+    Error,
+    /// Interrupted before or during the run; SLOs judged on what was measured.
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SpecResult {
+    pub name: String,
+    pub kind: crate::spec::catalog::Kind,
+    pub backend: String,
+    pub description: Option<String>,
+    /// The spec file as given on the command line (relative to the working directory).
+    pub file: String,
+    /// SHA-256 of the spec file.
+    pub hash: String,
+    /// The spec after `--set` overrides; `${env:…}` references are kept unresolved.
+    pub resolved: serde_json::Value,
+    pub status: SpecStatus,
+    /// Why the spec could not run or stopped early.
+    pub error: Option<String>,
+    pub started_at: String,
+    pub duration_s: f64,
+    /// The spec hit its `max_duration` (its SLOs are judged on what was measured).
+    pub timed_out: bool,
+    pub measurements: Option<Measurements>,
+    pub slos: Vec<SloOutcome>,
+}
+
+impl SpecResult {
+    /// Status from SLO outcomes.
+    pub fn status_from(slos: &[SloOutcome]) -> SpecStatus {
+        if slos.iter().any(|s| s.status == Status::Fail) {
+            SpecStatus::Fail
+        } else if slos.iter().any(|s| s.status == Status::Warn) {
+            SpecStatus::Warn
+        } else {
+            SpecStatus::Pass
+        }
+    }
+}
+
+/// Write a file atomically: a temp file in the same folder, then rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+impl Results {
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        write_atomic(path, &json)
+    }
+
+    /// Read a results file, refusing unknown schema versions.
+    pub fn read(path: &Path) -> Result<Results, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("`{}` is not JSON: {e}", path.display()))?;
+        match v.get("schema_version").and_then(serde_json::Value::as_u64) {
+            Some(n) if n == u64::from(SCHEMA_VERSION) => {}
+            Some(n) => return Err(format!("`{}` has schema_version {n}; this perfspec reads {SCHEMA_VERSION}", path.display())),
+            None => return Err(format!("`{}` is not a perfspec results file (no schema_version)", path.display())),
+        }
+        serde_json::from_value(v).map_err(|e| format!("`{}` is not a valid results file: {e}", path.display()))
+    }
+
+    pub fn spec(&self, name: &str) -> Option<&SpecResult> {
+        self.specs.iter().find(|s| s.name == name)
+    }
+}
+
+/// Facts about this machine.
+pub fn host() -> Host {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let memory_bytes = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    });
+    Host {
+        hostname,
+        os: std::env::consts::OS.to_string(),
+        arch: std::env::consts::ARCH.to_string(),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory_bytes,
+    }
+}
+
+/// The git commit of the repository holding `dir`, if any.
+pub fn git_info(dir: &Path) -> Option<GitInfo> {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let commit = run(&["rev-parse", "HEAD"])?;
+    let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    Some(GitInfo { commit, dirty })
+}
+
+/// Now as RFC 3339 UTC.
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
+/// Replace every secret (values from `${env:…}`) in a string.
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| s.len() >= 3) {
+        out = out.replace(s.as_str(), "[redacted]");
+    }
+    out
+}
+
+/// The JSON Schema of `results.json`.
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(Results);
+    serde_json::to_value(schema).unwrap_or_default()
+}

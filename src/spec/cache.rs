@@ -1,0 +1,413 @@
+//! `kind = "cache"`: a cache topology under a synthetic workload, with an origin behind it.
+
+use std::collections::BTreeMap;
+
+use super::decode::{Ctx, Decode, Duration, Range, Ratio, Size, spec_table, word_enum};
+use super::model::{SloEntry, SpecName};
+use super::node::{Node, Value};
+use super::source::Spanned;
+
+spec_table! {
+    /// A cache spec file.
+    pub struct CacheDoc {
+        kind: req String,
+        name: req SpecName,
+        description: opt String,
+        /// Backend that runs the spec (default `native`: perfspec's own cache harness).
+        backend: opt Spanned<String>,
+        max_duration: opt Duration,
+        slo: opt Vec<SloEntry>,
+        topology: req Topology,
+        /// The database behind the cache.
+        origin: opt Origin,
+        workload: req Workload,
+        /// Dotted path → values; one run per value (e.g. `"topology.l1.capacity" = [500, 1000]`).
+        sweep: opt Spanned<BTreeMap<String, Spanned<Vec<serde_json::Value>>>>,
+        /// Events at a point of the run.
+        events: opt Vec<Event>,
+    }
+}
+
+spec_table! {
+    /// Instances, tiers and invalidation.
+    pub struct Topology {
+        /// Simulated app instances (default 1), each with its own L1.
+        instances: opt Spanned<u32>,
+        /// In-process tier of each instance.
+        l1: opt Tier,
+        /// Shared tier (Redis or Redis Cluster).
+        l2: opt Tier,
+        /// How L1 copies learn about writes: `none`, `ttl`, `pubsub`, `tracking`.
+        invalidation: opt Spanned<Invalidation>,
+    }
+}
+
+word_enum! {
+    /// Cache implementations.
+    pub enum TierBackend { Moka = "moka", Stretto = "stretto", Redis = "redis" }
+}
+
+word_enum! {
+    /// Invalidation of L1 copies on writes.
+    pub enum Invalidation { None = "none", Ttl = "ttl", Pubsub = "pubsub", Tracking = "tracking" }
+}
+
+spec_table! {
+    /// One cache tier.
+    pub struct Tier {
+        backend: req Spanned<TierBackend>,
+        /// Capacity in entries (in-process tiers).
+        capacity: opt Spanned<u64>,
+        /// Capacity in bytes (in-process tiers; weighs entries by value size).
+        max_bytes: opt Size,
+        ttl: opt Duration,
+        /// Start a real `redis-server` on a free loopback port (Redis tiers).
+        spawn: opt bool,
+        /// An existing Redis, e.g. `redis://127.0.0.1:6379`.
+        url: opt Spanned<String>,
+        /// An existing Redis Cluster's nodes.
+        nodes: opt Vec<String>,
+        /// A Redis Cluster perfspec starts.
+        cluster: opt Cluster,
+    }
+}
+
+spec_table! {
+    /// A local Redis Cluster.
+    pub struct Cluster {
+        /// Masters (at least 3).
+        masters: req Spanned<u32>,
+        /// Replicas per master.
+        replicas: opt u32,
+        spawn: opt bool,
+    }
+}
+
+spec_table! {
+    /// The origin (database) behind the cache.
+    pub struct Origin {
+        /// A fixed latency (`5ms`) or a uniform range (`5ms..15ms`).
+        latency: opt Range<Duration>,
+        /// `cache-aside` (default) or `read-through`.
+        pattern: opt ReadPattern,
+        /// `write-through` (default) or `write-invalidate`.
+        writes: opt WritePolicy,
+    }
+}
+
+word_enum! {
+    /// How reads miss through to the origin.
+    pub enum ReadPattern { CacheAside = "cache-aside", ReadThrough = "read-through" }
+}
+
+word_enum! {
+    /// What a write does to the cache.
+    pub enum WritePolicy { WriteThrough = "write-through", WriteInvalidate = "write-invalidate" }
+}
+
+word_enum! {
+    /// YCSB core workloads A–F.
+    pub enum Preset { A = "ycsb-a", B = "ycsb-b", C = "ycsb-c", D = "ycsb-d", E = "ycsb-e", F = "ycsb-f" }
+}
+
+spec_table! {
+    /// The key trace.
+    pub struct Workload {
+        preset: opt Preset,
+        /// Size of the key space.
+        keys: opt Spanned<u64>,
+        distribution: opt Distribution,
+        mix: opt Mix,
+        /// Fixed (`1KiB`) or uniform range (`512B..4KiB`).
+        value_size: opt Range<Size>,
+        /// TTL of cached entries.
+        ttl: opt Duration,
+        /// Fixed number of operations …
+        ops: opt Spanned<u64>,
+        /// … or a duration.
+        duration: opt Duration,
+        concurrency: opt Spanned<u32>,
+        seed: opt u64,
+    }
+}
+
+/// `"uniform"`, `"latest"`, `{ zipf = 0.99 }` or `{ hotspot = { keys = 20%, ops = 80% } }`.
+#[derive(Debug, Clone, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Distribution {
+    Uniform,
+    Latest,
+    Zipf(f64),
+    Hotspot {
+        /// Fraction of the key space that is hot.
+        keys: Ratio,
+        /// Fraction of operations that go to hot keys.
+        ops: Ratio,
+    },
+}
+
+impl Decode for Distribution {
+    fn decode(node: &Node, cx: &mut Ctx) -> Option<Self> {
+        match &node.value {
+            Value::Str { value, .. } if value == "uniform" => Some(Distribution::Uniform),
+            Value::Str { value, .. } if value == "latest" => Some(Distribution::Latest),
+            Value::Str { value, .. } if value == "zipf" => {
+                cx.error::<()>(node.span, "spec::distribution", "zipf needs its skew θ");
+                cx.hint("write `{ zipf = 0.99 }`");
+                None
+            }
+            Value::Table(entries) if entries.len() == 1 => {
+                let (k, v) = &entries[0];
+                match k.name.as_str() {
+                    "zipf" => {
+                        let theta = f64::decode(v, cx)?;
+                        if !(theta > 0.0 && theta < 10.0) {
+                            cx.error::<()>(v.span, "spec::range", "zipf θ must be greater than 0 (and sane: below 10)");
+                            return None;
+                        }
+                        Some(Distribution::Zipf(theta))
+                    }
+                    "hotspot" => {
+                        let mut t = super::decode::Table::new(v, cx)?;
+                        let keys: Option<Spanned<Ratio>> = t.req(cx, "keys");
+                        let ops: Option<Spanned<Ratio>> = t.req(cx, "ops");
+                        t.finish(cx);
+                        let (keys, ops) = (keys?, ops?);
+                        for r in [&keys, &ops] {
+                            if !(r.value.0 > 0.0 && r.value.0 < 1.0) {
+                                cx.error::<()>(r.span, "spec::range", "must be between 0% and 100% (exclusive)");
+                            }
+                        }
+                        Some(Distribution::Hotspot { keys: keys.value, ops: ops.value })
+                    }
+                    other => {
+                        cx.error::<()>(k.span, "spec::distribution", format!("unknown distribution `{other}`"));
+                        cx.hint("one of: \"uniform\", \"latest\", { zipf = 0.99 }, { hotspot = { keys = \"20%\", ops = \"80%\" } }");
+                        None
+                    }
+                }
+            }
+            Value::Str { value, .. } => {
+                cx.error::<()>(node.span, "spec::distribution", format!("unknown distribution `{value}`"));
+                let hint = match super::diagnostic::did_you_mean(value, ["uniform", "latest", "zipf", "hotspot"]) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "one of: \"uniform\", \"latest\", { zipf = 0.99 }, { hotspot = { keys = \"20%\", ops = \"80%\" } }".into(),
+                };
+                cx.hint(hint);
+                None
+            }
+            _ => cx.type_error(node, "\"uniform\", \"latest\" or a table such as `{ zipf = 0.99 }`"),
+        }
+    }
+}
+
+spec_table! {
+    /// Operation mix; fractions that add up to 1.
+    pub struct Mix {
+        read: opt Spanned<Ratio>,
+        update: opt Spanned<Ratio>,
+        insert: opt Spanned<Ratio>,
+        delete: opt Spanned<Ratio>,
+        /// Read-modify-write (YCSB F).
+        rmw: opt Spanned<Ratio>,
+        /// Short range scans (YCSB E).
+        scan: opt Spanned<Ratio>,
+    }
+}
+
+/// When an event fires: a fraction of the run (`50%`) or a time (`10s`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum At {
+    Fraction(f64),
+    Time(f64),
+}
+
+impl Decode for At {
+    fn decode(node: &Node, cx: &mut Ctx) -> Option<Self> {
+        let text = match &node.value {
+            Value::Str { value, .. } => value.clone(),
+            _ => return cx.type_error(node, "a point of the run such as \"50%\" or \"10s\""),
+        };
+        match super::units::Quantity::parse(&text) {
+            Ok(q) if q.dim == Some(super::units::Dimension::Ratio) && text.trim_end().ends_with('%') => {
+                if !(0.0..=1.0).contains(&q.value) {
+                    return cx.error(node.span, "spec::range", "must be between 0% and 100%");
+                }
+                Some(At::Fraction(q.value))
+            }
+            Ok(q) if q.dim == Some(super::units::Dimension::Time) && q.value >= 0.0 => Some(At::Time(q.value)),
+            _ => {
+                cx.error::<()>(node.span, "spec::unit", format!("`{text}` is not a point of the run"));
+                cx.hint("write a percentage of the run (\"50%\") or a time from its start (\"10s\")");
+                None
+            }
+        }
+    }
+}
+
+impl schemars::JsonSchema for At {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "At".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "description": "a percentage of the run (`50%`) or a time from its start (`10s`)"})
+    }
+}
+
+spec_table! {
+    /// An event during the run: exactly one action.
+    pub struct Event {
+        at: req At,
+        /// Restart this app instance (counting from 1): its L1 is cleared.
+        restart: opt Spanned<u32>,
+        /// Kill the Redis server (standalone L2).
+        kill_redis: opt Spanned<bool>,
+        /// With `kill_redis`: bring it back after this long.
+        restore_after: opt Duration,
+    }
+}
+
+/// Sweep paths a cache spec may vary.
+pub const SWEEPABLE: &[&str] = &[
+    "topology.l1.capacity",
+    "topology.l2.capacity",
+    "topology.l1.max_bytes",
+    "topology.instances",
+    "workload.concurrency",
+    "workload.keys",
+    "workload.distribution.zipf",
+];
+
+impl CacheDoc {
+    pub fn validate(&self, cx: &mut Ctx) {
+        let topo = &self.topology;
+        let instances = topo.instances.as_ref().map_or(1, |i| i.value);
+        if let Some(i) = &topo.instances
+            && i.value == 0
+        {
+            cx.error::<()>(i.span, "spec::range", "at least one instance is needed");
+        }
+        if topo.l1.is_none() && topo.l2.is_none() {
+            cx.error::<()>(self.name.span, "spec::topology", "the topology needs an `l1` tier, an `l2` tier or both");
+        }
+        for (tier, name, want_local) in [(&topo.l1, "l1", true), (&topo.l2, "l2", false)] {
+            let Some(t) = tier else { continue };
+            let local = t.backend.value != TierBackend::Redis;
+            if want_local && !local {
+                cx.error::<()>(t.backend.span, "spec::topology", "`l1` is the in-process tier: use `moka` or `stretto`");
+            }
+            if local {
+                if t.capacity.is_none() && t.max_bytes.is_none() {
+                    cx.error::<()>(t.backend.span, "spec::topology", format!("the {name} tier needs `capacity` (entries) or `max_bytes`"));
+                }
+                if let Some(c) = &t.capacity
+                    && c.value == 0
+                {
+                    cx.error::<()>(c.span, "spec::range", "a capacity of 0 caches nothing");
+                    cx.hint("use at least 1 entry");
+                }
+                for (set, key) in [(t.spawn.is_some(), "spawn"), (t.url.is_some(), "url"), (t.nodes.is_some(), "nodes"), (t.cluster.is_some(), "cluster")] {
+                    if set {
+                        cx.error::<()>(t.backend.span, "spec::topology", format!("`{key}` applies to Redis tiers only"));
+                    }
+                }
+            } else {
+                let sources = [t.spawn == Some(true) || t.cluster.as_ref().is_some_and(|c| c.spawn == Some(true)), t.url.is_some(), t.nodes.is_some()];
+                if sources.iter().filter(|b| **b).count() != 1 {
+                    cx.error::<()>(t.backend.span, "spec::topology", "a Redis tier needs exactly one of `spawn = true`, `url`, `nodes` or `cluster = { spawn = true }`");
+                }
+                if let Some(c) = &t.cluster
+                    && c.masters.value < 3
+                {
+                    cx.error::<()>(c.masters.span, "spec::range", "a Redis Cluster needs at least 3 masters");
+                }
+                if let Some(u) = &t.url
+                    && !u.starts_with("redis://")
+                {
+                    cx.error::<()>(u.span, "spec::url", "a Redis url starts with redis://");
+                }
+            }
+        }
+        if let Some(inv) = &topo.invalidation {
+            if topo.l1.is_none() || topo.l2.is_none() {
+                cx.error::<()>(inv.span, "spec::topology", "invalidation applies to two tiers (`l1` and `l2`)");
+            } else if inv.value == Invalidation::Ttl && topo.l1.as_ref().is_some_and(|t| t.ttl.is_none()) {
+                cx.error::<()>(inv.span, "spec::topology", "`ttl` invalidation needs `ttl` on the l1 tier");
+            }
+        }
+        if instances > 1 && topo.l1.is_none() {
+            if let Some(i) = &topo.instances {
+                cx.error::<()>(i.span, "spec::topology", "several instances only differ by their own `l1` tier");
+            }
+        }
+        let w = &self.workload;
+        if w.preset.is_none() && w.keys.is_none() {
+            cx.error::<()>(self.name.span, "spec::workload", "the workload needs `keys` (or a `preset`)");
+        }
+        if let Some(k) = &w.keys
+            && k.value == 0
+        {
+            cx.error::<()>(k.span, "spec::range", "the key space needs at least 1 key");
+        }
+        if w.ops.is_none() && w.duration.is_none() {
+            cx.error::<()>(self.name.span, "spec::workload", "the workload needs `ops` or `duration` (every run is bounded)");
+        }
+        if let Some(o) = &w.ops
+            && o.value == 0
+        {
+            cx.error::<()>(o.span, "spec::range", "`ops` must be at least 1");
+        }
+        if let Some(c) = &w.concurrency
+            && c.value == 0
+        {
+            cx.error::<()>(c.span, "spec::range", "`concurrency` must be at least 1");
+        }
+        if let Some(mix) = &w.mix {
+            let parts = [&mix.read, &mix.update, &mix.insert, &mix.delete, &mix.rmw, &mix.scan];
+            let sum: f64 = parts.iter().filter_map(|p| p.as_ref()).map(|p| p.value.0).sum();
+            if let Some(first) = parts.iter().find_map(|p| p.as_ref())
+                && (sum - 1.0).abs() > 1e-6
+            {
+                cx.error::<()>(first.span, "spec::mix", format!("the mix adds up to {}, not 1", super::units::trim_float(sum)));
+                cx.hint("fractions of read, update, insert, delete, rmw and scan must add up to 1 (100%)");
+            }
+            for p in parts.iter().filter_map(|p| p.as_ref()) {
+                if p.value.0 < 0.0 {
+                    cx.error::<()>(p.span, "spec::range", "a fraction must not be negative");
+                }
+            }
+        }
+        if let Some(sweep) = &self.sweep {
+            for (path, values) in sweep.iter() {
+                if !SWEEPABLE.contains(&path.as_str()) {
+                    cx.error::<()>(values.span, "spec::sweep", format!("`{path}` cannot be swept"));
+                    let hint = match super::diagnostic::did_you_mean(path, SWEEPABLE.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("sweepable: {}", SWEEPABLE.join(", ")),
+                    };
+                    cx.hint(hint);
+                } else if values.is_empty() {
+                    cx.error::<()>(values.span, "spec::sweep", "a sweep needs at least one value");
+                } else if values.iter().any(|v| !v.as_u64().is_some_and(|n| n > 0) && !path.ends_with("zipf")) {
+                    cx.error::<()>(values.span, "spec::sweep", format!("`{path}` takes positive integers"));
+                }
+            }
+        }
+        for e in self.events.iter().flatten() {
+            let actions = [e.restart.is_some(), e.kill_redis.is_some()].iter().filter(|b| **b).count();
+            if actions != 1 {
+                cx.error::<()>(self.name.span, "spec::event", "an event needs exactly one action: `restart` or `kill_redis`");
+            }
+            if let Some(r) = &e.restart
+                && (r.value == 0 || r.value > instances)
+            {
+                cx.error::<()>(r.span, "spec::range", format!("there is no instance {} (instances count from 1 to {instances})", r.value));
+            }
+            if let Some(k) = &e.kill_redis
+                && topo.l2.is_none()
+            {
+                cx.error::<()>(k.span, "spec::event", "`kill_redis` needs a Redis `l2` tier");
+            }
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! `kind = "load"`: a load profile against a web service (goose backend).
+
+use std::collections::BTreeMap;
+
+use super::decode::{Ctx, Decode, Duration, Rate, Ratio, Table, spec_table, word_enum};
+use super::model::{SloEntry, SpecName};
+use super::node::{Node, Value};
+use super::source::Spanned;
+
+spec_table! {
+    /// A load spec file.
+    pub struct LoadDoc {
+        /// Always `"load"`.
+        kind: req String,
+        /// Unique name of the spec (reports, baselines and `--filter` use it).
+        name: req SpecName,
+        description: opt String,
+        /// Backend that runs the spec (default `goose`).
+        backend: opt Spanned<String>,
+        /// Bound on this spec's run time; exceeding it is an error with a verdict on what was measured.
+        max_duration: opt Duration,
+        /// SLOs: expressions, or tables with `expr`, `severity`, `phase`, `no_data`, `on_missing_baseline`.
+        slo: opt Vec<SloEntry>,
+        /// The service under test.
+        target: req Target,
+        /// Arrival model and stages.
+        load: req LoadSection,
+        /// CSV data feeders, by name (`{{ users.name }}` in templates).
+        data: opt BTreeMap<String, DataSource>,
+        /// Weighted user journeys.
+        journey: req Vec<Journey>,
+        /// Monitors sampled during the run.
+        monitor: opt Monitor,
+        /// Extra header names to redact in results and reports (authorization and cookies always are).
+        redact: opt Vec<String>,
+    }
+}
+
+spec_table! {
+    /// Exactly one of `url`, `command` or `embedded`.
+    pub struct Target {
+        /// A running service, e.g. `http://127.0.0.1:8080`.
+        url: opt Spanned<String>,
+        /// Start the app under test: argv with a `{port}` placeholder.
+        command: opt Spanned<Vec<String>>,
+        /// Readiness path polled after start (default `/health`).
+        ready: opt String,
+        /// How long to wait for readiness (default `30s`).
+        ready_timeout: opt Duration,
+        /// perfspec's own demo service: `"shop"`.
+        embedded: opt Spanned<EmbeddedService>,
+        /// Environment variables for `command`.
+        env: opt BTreeMap<String, String>,
+    }
+}
+
+word_enum! {
+    /// Embedded demo services.
+    pub enum EmbeddedService { Shop = "shop" }
+}
+
+word_enum! {
+    /// `open` = arrival rate (the default, coordinated-omission free); `closed` = virtual users.
+    pub enum ModelKind { Open = "open", Closed = "closed" }
+}
+
+spec_table! {
+    /// The `[load]` table.
+    pub struct LoadSection {
+        model: opt ModelKind,
+        /// Ramps and holds, in order.
+        stages: req Spanned<Vec<Stage>>,
+        /// Open model: bound on concurrent requests; arrivals beyond it queue (and turn late).
+        max_in_flight: opt Spanned<u32>,
+        /// Open model: an arrival that starts later than this is `late` (default `10ms`).
+        late_tolerance: opt Duration,
+        /// Stress test: step the rate up until an SLO breaks.
+        stress: opt Stress,
+    }
+}
+
+/// A stage's level: an arrival rate (`"50/s"`, open model) or a number of users (closed model).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Level {
+    Rate(f64),
+    Users(u64),
+}
+
+impl Decode for Level {
+    fn decode(node: &Node, cx: &mut Ctx) -> Option<Self> {
+        match &node.value {
+            Value::Int(_) => u64::decode(node, cx).map(Level::Users),
+            Value::Str { .. } => Rate::decode(node, cx).map(|r| Level::Rate(r.0)),
+            _ => {
+                cx.type_error::<()>(node, "a rate such as \"50/s\" or a number of users");
+                None
+            }
+        }
+    }
+}
+
+impl schemars::JsonSchema for Level {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Level".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"description": "an arrival rate (`\"50/s\"`, open model) or a number of virtual users (closed model)", "type": ["string", "integer"]})
+    }
+}
+
+/// `{ ramp_to = "50/s", over = "10s" }` or `{ hold = "50/s", for = "30s" }`, each with an
+/// optional `label` that becomes the `phase` of measurements.
+#[derive(Debug, Clone, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum Stage {
+    Ramp {
+        ramp_to: Spanned<Level>,
+        over: Duration,
+        label: Option<String>,
+    },
+    Hold {
+        hold: Spanned<Level>,
+        #[serde(rename = "for")]
+        for_: Duration,
+        label: Option<String>,
+    },
+}
+
+impl Stage {
+    pub fn level(&self) -> &Spanned<Level> {
+        match self {
+            Stage::Ramp { ramp_to, .. } => ramp_to,
+            Stage::Hold { hold, .. } => hold,
+        }
+    }
+
+    pub fn duration(&self) -> f64 {
+        match self {
+            Stage::Ramp { over, .. } => over.0,
+            Stage::Hold { for_, .. } => for_.0,
+        }
+    }
+
+    pub fn label(&self) -> Option<&str> {
+        match self {
+            Stage::Ramp { label, .. } | Stage::Hold { label, .. } => label.as_deref(),
+        }
+    }
+}
+
+impl Decode for Stage {
+    fn decode(node: &Node, cx: &mut Ctx) -> Option<Self> {
+        let mut t = Table::new(node, cx)?;
+        let stage = if t.has("ramp_to") {
+            let ramp_to = t.req(cx, "ramp_to");
+            let over = t.req(cx, "over");
+            let label = t.opt(cx, "label");
+            Some(Stage::Ramp { ramp_to: ramp_to?, over: over?, label })
+        } else if t.has("hold") {
+            let hold = t.req(cx, "hold");
+            let for_ = t.req(cx, "for");
+            let label = t.opt(cx, "label");
+            Some(Stage::Hold { hold: hold?, for_: for_?, label })
+        } else {
+            let span = t.head_span(cx);
+            cx.error::<()>(span, "spec::stage", "a stage needs `ramp_to` + `over` or `hold` + `for`");
+            cx.hint("e.g. `{ ramp_to = \"50/s\", over = \"10s\" }` or `{ hold = \"50/s\", for = \"30s\" }`");
+            // mark every key known so that no extra "unknown key" noise is added
+            for k in ["ramp_to", "over", "hold", "for", "label"] {
+                t.get(k);
+            }
+            None
+        };
+        t.finish(cx);
+        stage
+    }
+}
+
+spec_table! {
+    /// Stress test: raise the rate from `from` by `step` every `every` until an SLO breaks or `until`.
+    pub struct Stress {
+        from: req Rate,
+        step: req Rate,
+        every: req Duration,
+        until: req Rate,
+    }
+}
+
+word_enum! {
+    /// How a feeder hands out rows.
+    pub enum FeedMode { Sequence = "sequence", Random = "random", Unique = "unique" }
+}
+
+spec_table! {
+    /// A CSV data feeder.
+    pub struct DataSource {
+        /// Path relative to the spec file.
+        csv: req Spanned<String>,
+        /// `sequence` (default), `random`, or `unique` (each row once; the run stops when they run out).
+        mode: opt FeedMode,
+    }
+}
+
+spec_table! {
+    /// A weighted journey: its steps run in order for each arrival (open) or loop (closed).
+    pub struct Journey {
+        name: req String,
+        /// Relative probability of this journey (default 1).
+        weight: opt Spanned<f64>,
+        steps: req Spanned<Vec<Step>>,
+        /// Pause between steps (a duration or a range `1s..3s`).
+        think_time: opt super::decode::Range<Duration>,
+    }
+}
+
+spec_table! {
+    /// One HTTP request.
+    pub struct Step {
+        name: opt String,
+        /// `"METHOD /path"`, e.g. `"POST /login"`; templated with minijinja.
+        request: req Spanned<String>,
+        query: opt BTreeMap<String, String>,
+        headers: opt BTreeMap<String, String>,
+        /// JSON body (any value).
+        json: opt serde_json::Value,
+        /// Form body.
+        form: opt BTreeMap<String, String>,
+        /// Raw body.
+        body: opt String,
+        /// Values to capture from the response: `"$.token"` (JSON path), `"header:x-id"`, `"regex:id=(\\d+)"`.
+        capture: opt BTreeMap<String, Spanned<String>>,
+        expect: opt Expect,
+        think_time: opt super::decode::Range<Duration>,
+        timeout: opt Duration,
+    }
+}
+
+spec_table! {
+    /// Expectations on a response; a miss counts as an error.
+    pub struct Expect {
+        status: opt Spanned<u16>,
+        body_contains: opt String,
+        /// JSON path → expected value.
+        json: opt BTreeMap<String, serde_json::Value>,
+    }
+}
+
+spec_table! {
+    /// Monitors sampled during the run.
+    pub struct Monitor {
+        /// A Prometheus `/metrics` URL or path on the target; samples become `prom.<name>` metrics.
+        prometheus: opt String,
+        /// Sampling interval (default `1s`).
+        interval: opt Duration,
+        /// Soak: the largest RSS growth that is not a leak.
+        rss_growth_limit: opt super::decode::Size,
+    }
+}
+
+pub const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+impl LoadDoc {
+    /// Cross-field checks the table decoders cannot express.
+    pub fn validate(&self, cx: &mut Ctx) {
+        let t = &self.target;
+        let set = [t.url.is_some(), t.command.is_some(), t.embedded.is_some()].iter().filter(|b| **b).count();
+        if set != 1 {
+            let span = t.url.as_ref().map(|u| u.span).or(t.command.as_ref().map(|c| c.span)).unwrap_or_default();
+            let span = if set == 0 { self.name.span } else { span };
+            cx.error::<()>(span, "spec::target", "the target needs exactly one of `url`, `command` or `embedded`");
+            cx.hint("e.g. `embedded = \"shop\"`, `url = \"http://127.0.0.1:8080\"` or `command = [\"./app\", \"--port\", \"{port}\"]`");
+        }
+        if let Some(url) = &t.url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            cx.error::<()>(url.span, "spec::url", "the target url must start with http:// or https://");
+        }
+        if let Some(cmd) = &t.command {
+            if cmd.is_empty() {
+                cx.error::<()>(cmd.span, "spec::command", "the command is empty");
+            } else if !cmd.iter().any(|a| a.contains("{port}")) {
+                cx.error::<()>(cmd.span, "spec::command", "the command has no `{port}` placeholder");
+                cx.hint("perfspec picks a free loopback port and passes it where `{port}` appears");
+            }
+        }
+        let closed = self.load.model == Some(ModelKind::Closed);
+        let stages = &self.load.stages;
+        if stages.is_empty() {
+            cx.error::<()>(stages.span, "spec::stages", "at least one stage is needed");
+        }
+        for stage in stages.iter() {
+            let level = stage.level();
+            match (level.value, closed) {
+                (Level::Rate(_), true) => {
+                    cx.error::<()>(level.span, "spec::stage", "a closed-model stage takes a number of users, not a rate");
+                    cx.hint("write e.g. `ramp_to = 20`, or set `model = \"open\"`");
+                }
+                (Level::Users(_), false) => {
+                    cx.error::<()>(level.span, "spec::stage", "an open-model stage takes an arrival rate");
+                    cx.hint("write e.g. `ramp_to = \"50/s\"`, or set `model = \"closed\"` for virtual users");
+                }
+                (Level::Rate(r), false) if r < 0.0 => {
+                    cx.error::<()>(level.span, "spec::range", "a rate must not be negative");
+                }
+                _ => {}
+            }
+            if stage.duration() <= 0.0 {
+                cx.error::<()>(level.span, "spec::range", "a stage must last longer than 0s");
+            }
+        }
+        if let Some(m) = &self.load.max_in_flight {
+            if closed {
+                cx.error::<()>(m.span, "spec::model", "`max_in_flight` applies to the open model only");
+            } else if m.value == 0 {
+                cx.error::<()>(m.span, "spec::range", "`max_in_flight` must be at least 1");
+            }
+        }
+        if self.journey.is_empty() {
+            cx.error::<()>(self.name.span, "spec::journey", "at least one `[[journey]]` is needed");
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for j in &self.journey {
+            if !names.insert(j.name.as_str()) {
+                cx.error::<()>(j.steps.span, "spec::journey", format!("duplicate journey name `{}`", j.name));
+            }
+            if let Some(w) = &j.weight
+                && w.value <= 0.0
+            {
+                cx.error::<()>(w.span, "spec::range", "a journey weight must be greater than 0");
+            }
+            if j.steps.is_empty() {
+                cx.error::<()>(j.steps.span, "spec::journey", "a journey needs at least one step");
+            }
+            for step in j.steps.iter() {
+                check_request(&step.request, cx);
+                let bodies = [step.json.is_some(), step.form.is_some(), step.body.is_some()];
+                if bodies.iter().filter(|b| **b).count() > 1 {
+                    cx.error::<()>(step.request.span, "spec::body", "a step takes at most one of `json`, `form` and `body`");
+                }
+                if let Some(e) = &step.expect
+                    && let Some(s) = &e.status
+                    && !(100..=599).contains(&s.value)
+                {
+                    cx.error::<()>(s.span, "spec::range", "an HTTP status is between 100 and 599");
+                }
+                for c in step.capture.iter().flat_map(|c| c.values()) {
+                    let ok = c.starts_with('$') || c.starts_with('/') || c.starts_with("header:") || c.starts_with("regex:");
+                    if !ok {
+                        cx.error::<()>(c.span, "spec::capture", format!("unknown capture source `{}`", c.value));
+                        cx.hint("use a JSON path `$.token`, a JSON pointer `/token`, `header:NAME` or `regex:PATTERN`");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn check_request(req: &Spanned<String>, cx: &mut Ctx) {
+    let mut parts = req.splitn(2, ' ');
+    let method = parts.next().unwrap_or("");
+    let path = parts.next().unwrap_or("").trim();
+    if !HTTP_METHODS.contains(&method) {
+        cx.error::<()>(req.span, "spec::request", format!("unknown HTTP method `{method}`"));
+        cx.hint(format!("write `\"METHOD /path\"` with METHOD one of {}", HTTP_METHODS.join(", ")));
+    } else if !(path.starts_with('/') || path.starts_with("{{")) {
+        cx.error::<()>(req.span, "spec::request", "the request path must start with `/`");
+        cx.hint("write e.g. `\"GET /products\"`");
+    }
+}
+
+/// Ratio used by the load backend's default SLO.
+pub const DEFAULT_LATE_RATIO: Ratio = Ratio(0.01);

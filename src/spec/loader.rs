@@ -1,0 +1,219 @@
+//! Finding spec files, reading them, applying `--set` overrides and decoding them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::Digest;
+
+use super::diagnostic::Diagnostic;
+use super::model::{Body, Spec, decode_spec};
+use super::node::{Key, Node, Value};
+use super::source::{Format, SourceFile, Span};
+use crate::engine::verdict::{Slo, SloOrigin};
+
+/// Spec files larger than this are rejected before parsing.
+pub const MAX_SPEC_BYTES: usize = 4 * 1024 * 1024;
+
+/// `--set path=value`, applied to every selected spec that has the path's first key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    pub path: String,
+    pub value: String,
+}
+
+impl std::str::FromStr for Override {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (path, value) = s.split_once('=').ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
+        let path = path.trim();
+        if path.is_empty() || path.split('.').any(str::is_empty) {
+            return Err(format!("`{path}` is not a dotted key path such as `load.max_in_flight`"));
+        }
+        Ok(Override { path: path.to_string(), value: value.to_string() })
+    }
+}
+
+/// Expand paths into spec files: files as given; directories to their `*.toml`, `*.yaml`
+/// and `*.yml` files (not recursive: `specs/services/` is a folder of its own), sorted.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| {
+            Diagnostic::error("usage::path", format!("cannot read `{}`: {e}", p.display()))
+                .hint("pass spec files or folders that hold them (default `specs/`)")
+        })?;
+        if meta.is_dir() {
+            let entries = std::fs::read_dir(p)
+                .map_err(|e| Diagnostic::error("usage::path", format!("cannot list `{}`: {e}", p.display())))?;
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|f| f.is_file() && Format::from_path(f).is_some())
+                .collect();
+            files.sort();
+            out.extend(files);
+        } else if Format::from_path(p).is_some() {
+            out.push(p.clone());
+        } else {
+            return Err(Diagnostic::error(
+                "usage::path",
+                format!("`{}` is not a spec file", p.display()),
+            )
+            .hint("spec files end in .toml, .yaml or .yml"));
+        }
+    }
+    out.dedup();
+    Ok(out)
+}
+
+/// Read a file as UTF-8, with a located diagnostic for bad bytes.
+pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Vec<Diagnostic>> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        vec![Diagnostic::error("spec::io", format!("cannot read `{}`: {e}", path.display()))]
+    })?;
+    if bytes.len() > MAX_SPEC_BYTES {
+        let src = SourceFile::new(path, String::new());
+        return Err(vec![
+            Diagnostic::error("spec::too-large", format!("the file is {} bytes; specs are at most 4 MiB", bytes.len()))
+                .in_file(&src),
+        ]);
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(SourceFile::new(path, text)),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            // the lossy text has the same bytes up to the first invalid one
+            let src = SourceFile::new(path, text);
+            let end = src.text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
+            Err(vec![
+                Diagnostic::error("spec::utf8", "the file is not valid UTF-8")
+                    .at(&src, Span::new(at, end))
+                    .label("invalid byte")
+                    .hint("save the spec as UTF-8"),
+            ])
+        }
+    }
+}
+
+/// Parse a source file into its document tree.
+pub fn parse_source(src: &Arc<SourceFile>) -> Result<Node, Vec<Diagnostic>> {
+    match Format::from_path(&src.path) {
+        Some(Format::Toml) => super::toml_front::parse(src),
+        Some(Format::Yaml) => super::yaml_front::parse(src),
+        None => Err(vec![Diagnostic::error("spec::format", "unknown spec format").in_file(src)]),
+    }
+}
+
+/// Set `path` in a document tree; returns false when the first key is absent (the override
+/// is not for this spec).
+fn apply_override(root: &mut Node, ov: &Override) -> bool {
+    let parts: Vec<&str> = ov.path.split('.').collect();
+    if root.get(parts[0]).is_none() {
+        return false;
+    }
+    let mut cur = root;
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        let span = cur.span;
+        let Value::Table(entries) = &mut cur.value else {
+            return false;
+        };
+        let pos = match entries.iter().position(|(k, _)| k.name == *part) {
+            Some(p) => p,
+            None => {
+                let empty = Node::new(Value::Table(Vec::new()), Span::point(span.start));
+                entries.push((Key { name: part.to_string(), span: Span::point(span.start) }, empty));
+                entries.len() - 1
+            }
+        };
+        let node = &mut entries[pos].1;
+        if last {
+            node.value = override_value(&ov.value);
+            return true;
+        }
+        if !matches!(node.value, Value::Table(_)) {
+            return false;
+        }
+        cur = node;
+    }
+    true
+}
+
+/// `--set` values: integers, floats and booleans as such, anything else a string.
+fn override_value(text: &str) -> Value {
+    if let Ok(i) = text.parse::<i64>() {
+        Value::Int(i)
+    } else if let Ok(f) = text.parse::<f64>() {
+        Value::Float(f)
+    } else if text == "true" || text == "false" {
+        Value::Bool(text == "true")
+    } else {
+        Value::Str { value: text.to_string(), raw_offset: None }
+    }
+}
+
+/// The outcome of loading one file.
+pub struct Loaded {
+    pub source: Option<Arc<SourceFile>>,
+    pub spec: Option<Spec>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Which overrides applied to this file.
+    pub applied: Vec<bool>,
+}
+
+/// Read, parse, override and decode one spec file. Backend capability checks are added by
+/// the engine (`engine::registry::check`).
+pub fn load_file(path: &Path, overrides: &[Override], env: &dyn Fn(&str) -> Option<String>) -> Loaded {
+    let src = match read_source(path) {
+        Ok(s) => s,
+        Err(diagnostics) => return Loaded { source: None, spec: None, diagnostics, applied: vec![false; overrides.len()] },
+    };
+    let mut root = match parse_source(&src) {
+        Ok(r) => r,
+        Err(diagnostics) => {
+            return Loaded { source: Some(src), spec: None, diagnostics, applied: vec![false; overrides.len()] };
+        }
+    };
+    let applied: Vec<bool> = overrides.iter().map(|o| apply_override(&mut root, o)).collect();
+    let mut cx = super::decode::Ctx::new(src.clone(), env);
+    let decoded = decode_spec(&root, &mut cx);
+    let has_errors = cx.diags.iter().any(Diagnostic::is_error);
+    let spec = match decoded {
+        Some((kind, body)) if !has_errors => {
+            let (name, description, backend, mut slos, max_duration) = body.common();
+            if let Body::Load(_) = &body
+                && !slos.iter().any(|s| s.expr.metric == "late_ratio")
+            {
+                slos.push(default_slo("late_ratio < 1%", kind));
+            }
+            Some(Spec {
+                kind,
+                name,
+                description,
+                backend: backend.as_ref().map_or_else(|| kind.default_backend().to_string(), |b| b.value.clone()),
+                backend_span: backend.map(|b| b.span),
+                slos,
+                max_duration,
+                body,
+                hash: hex(&sha2::Sha256::digest(src.text.as_bytes())),
+                resolved: root.to_json(),
+                secrets: cx.secrets.clone(),
+                file: src.clone(),
+            })
+        }
+        _ => None,
+    };
+    Loaded { source: Some(src), spec, diagnostics: cx.diags, applied }
+}
+
+/// An SLO perfspec adds by itself (e.g. the load backend's `late_ratio < 1%`).
+fn default_slo(text: &str, kind: super::catalog::Kind) -> Slo {
+    let mut slo = Slo::compile(text, kind).expect("built-in SLOs parse and check");
+    slo.origin = SloOrigin::Default;
+    slo
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,264 @@
+//! The typed spec: common keys, SLO entries, and the per-kind documents.
+
+use std::sync::Arc;
+
+use super::cache::CacheDoc;
+use super::catalog::Kind;
+use super::decode::{Ctx, Decode, Duration, Table, one_of};
+use super::load::LoadDoc;
+use super::node::{Node, Value};
+use super::quantize::QuantizeDoc;
+use super::scaling::ScalingDoc;
+use super::slo;
+use super::source::{SourceFile, Span, Spanned};
+use crate::engine::verdict::{MissingBaselinePolicy, NoDataPolicy, Slo, SloOrigin, SloSeverity};
+
+/// A spec's name: non-empty, one line, at most 120 characters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpecName(pub Spanned<String>);
+
+impl std::ops::Deref for SpecName {
+    type Target = Spanned<String>;
+    fn deref(&self) -> &Spanned<String> {
+        &self.0
+    }
+}
+
+impl Decode for SpecName {
+    fn decode(node: &Node, cx: &mut Ctx) -> Option<Self> {
+        let s = Spanned::<String>::decode(node, cx)?;
+        if s.trim().is_empty() {
+            return cx.error(node.span, "spec::name", "the name is empty");
+        }
+        if s.chars().any(char::is_control) || s.chars().count() > 120 {
+            cx.error::<()>(node.span, "spec::name", "a name is one line of at most 120 characters");
+            return None;
+        }
+        Some(SpecName(s))
+    }
+}
+
+impl schemars::JsonSchema for SpecName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SpecName".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "minLength": 1, "maxLength": 120})
+    }
+}
+
+/// An SLO as written: an expression string, or a table with `expr` and options. Parsed and
+/// checked against the kind's metric catalog while decoding.
+#[derive(Debug, Clone)]
+pub struct SloEntry(pub Slo);
+
+impl Decode for SloEntry {
+    fn decode(node: &Node, cx: &mut Ctx) -> Option<Self> {
+        let (expr_node, mut severity, mut phase, mut no_data, mut on_missing) =
+            (node, SloSeverity::Fail, None, NoDataPolicy::Fail, MissingBaselinePolicy::Warn);
+        let expr_node = match &node.value {
+            Value::Str { .. } => expr_node,
+            Value::Table(_) => {
+                let mut t = Table::new(node, cx)?;
+                let e = t.get("expr");
+                if let Some(n) = t.get("severity") {
+                    severity = match one_of(n, cx, &["fail", "warn"])? {
+                        "warn" => SloSeverity::Warn,
+                        _ => SloSeverity::Fail,
+                    };
+                }
+                phase = t.opt::<String>(cx, "phase");
+                if let Some(n) = t.get("no_data") {
+                    no_data = match one_of(n, cx, &["fail", "warn", "pass"])? {
+                        "warn" => NoDataPolicy::Warn,
+                        "pass" => NoDataPolicy::Pass,
+                        _ => NoDataPolicy::Fail,
+                    };
+                }
+                if let Some(n) = t.get("on_missing_baseline") {
+                    on_missing = match one_of(n, cx, &["warn", "fail"])? {
+                        "fail" => MissingBaselinePolicy::Fail,
+                        _ => MissingBaselinePolicy::Warn,
+                    };
+                }
+                let head = t.head_span(cx);
+                t.finish(cx);
+                match e {
+                    Some(e) => e,
+                    None => {
+                        cx.error::<()>(head, "spec::missing-key", "missing key `expr`");
+                        cx.hint("write `{ expr = \"p95(latency) < 250ms\", severity = \"warn\" }`");
+                        return None;
+                    }
+                }
+            }
+            _ => return cx.type_error(node, "an SLO expression string or a table with `expr`"),
+        };
+        let text = String::decode(expr_node, cx)?;
+        let expr = match slo::parse(&text) {
+            Ok(e) => e,
+            Err(e) => {
+                let span = map_span(expr_node, e.span);
+                cx.error::<()>(span, "slo::syntax", e.message);
+                cx.label(e.label);
+                if let Some(h) = e.hint {
+                    cx.hint(h);
+                }
+                return None;
+            }
+        };
+        let kind = cx.kind?;
+        let dim = match slo::check(&expr, kind) {
+            Ok(d) => d,
+            Err(errors) => {
+                for e in errors {
+                    let span = map_span(expr_node, e.span);
+                    cx.error::<()>(span, "slo::check", e.message);
+                    cx.label(e.label);
+                    if let Some(h) = e.hint {
+                        cx.hint(h);
+                    }
+                }
+                return None;
+            }
+        };
+        let line = cx.src.line_col(expr_node.span.start).0;
+        Some(SloEntry(Slo {
+            text,
+            expr,
+            dim,
+            severity,
+            phase,
+            no_data,
+            on_missing_baseline: on_missing,
+            line,
+            origin: SloOrigin::Spec,
+        }))
+    }
+}
+
+fn map_span(node: &Node, inner: Span) -> Span {
+    let s = node.inner_span(inner.start, inner.end.max(inner.start));
+    if s.is_empty() { Span::new(s.start, s.start + 1).min_within(node.span) } else { s }
+}
+
+impl Span {
+    /// Clamp to `outer` (used for one-character carets at the end of a string).
+    fn min_within(self, outer: Span) -> Span {
+        Span::new(self.start.clamp(outer.start, outer.end), self.end.clamp(outer.start, outer.end))
+    }
+}
+
+impl schemars::JsonSchema for SloEntry {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Slo".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "an SLO expression such as `p95(latency) < 250ms`, or a table with options",
+            "anyOf": [
+                {"type": "string"},
+                {"type": "object", "additionalProperties": false, "required": ["expr"], "properties": {
+                    "expr": {"type": "string"},
+                    "severity": {"enum": ["fail", "warn"]},
+                    "phase": {"type": "string", "description": "only measurements of the stage with this label"},
+                    "no_data": {"enum": ["fail", "warn", "pass"]},
+                    "on_missing_baseline": {"enum": ["warn", "fail"]}
+                }}
+            ]
+        })
+    }
+}
+
+/// The kind-specific part of a spec.
+#[derive(Debug, Clone)]
+pub enum Body {
+    Load(Box<LoadDoc>),
+    Cache(Box<CacheDoc>),
+    Scaling(Box<ScalingDoc>),
+    Quantize(Box<QuantizeDoc>),
+}
+
+/// A decoded, validated spec.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub kind: Kind,
+    pub name: String,
+    pub description: Option<String>,
+    pub backend: String,
+    pub backend_span: Option<Span>,
+    pub slos: Vec<Slo>,
+    pub max_duration: Option<Duration>,
+    pub body: Body,
+    pub file: Arc<SourceFile>,
+    /// SHA-256 of the file's bytes, hex.
+    pub hash: String,
+    /// The document after `--set` overrides, as JSON, with `${env:…}` values redacted.
+    pub resolved: serde_json::Value,
+    /// Values substituted from the environment, redacted from every output.
+    pub secrets: Vec<String>,
+}
+
+macro_rules! common {
+    ($doc:expr) => {{
+        let d = &$doc;
+        (
+            d.name.0.value.clone(),
+            d.description.clone(),
+            d.backend.clone(),
+            d.slo.clone().unwrap_or_default().into_iter().map(|e| e.0).collect::<Vec<_>>(),
+            d.max_duration,
+        )
+    }};
+}
+
+/// Decode and validate a document tree into a [`Spec`]; problems go to `cx`.
+pub fn decode_spec(root: &Node, cx: &mut Ctx) -> Option<(Kind, Body)> {
+    let Some(kind_node) = root.get("kind") else {
+        let span = Span::new(root.span.start, root.span.start + cx.src.text[root.span.start..].find('\n').unwrap_or(0));
+        cx.error::<()>(span, "spec::missing-key", "missing key `kind`");
+        cx.hint("every spec starts with `kind = \"load\"` (or cache, scaling, quantize)");
+        return None;
+    };
+    let kind_word = one_of(kind_node, cx, &["load", "cache", "scaling", "quantize"])?;
+    let kind = Kind::parse(kind_word)?;
+    cx.kind = Some(kind);
+    let body = match kind {
+        Kind::Load => {
+            let d = LoadDoc::decode(root, cx)?;
+            d.validate(cx);
+            Body::Load(Box::new(d))
+        }
+        Kind::Cache => {
+            let d = CacheDoc::decode(root, cx)?;
+            d.validate(cx);
+            Body::Cache(Box::new(d))
+        }
+        Kind::Scaling => {
+            let d = ScalingDoc::decode(root, cx)?;
+            d.validate(cx);
+            Body::Scaling(Box::new(d))
+        }
+        Kind::Quantize => {
+            let d = QuantizeDoc::decode(root, cx)?;
+            d.validate(cx);
+            Body::Quantize(Box::new(d))
+        }
+    };
+    Some((kind, body))
+}
+
+impl Body {
+    /// `(name, description, backend, slos, max_duration)` common to every kind.
+    #[expect(clippy::type_complexity, reason = "a private tuple of the common keys")]
+    pub(crate) fn common(
+        &self,
+    ) -> (String, Option<String>, Option<Spanned<String>>, Vec<Slo>, Option<Duration>) {
+        match self {
+            Body::Load(d) => common!(d),
+            Body::Cache(d) => common!(d),
+            Body::Scaling(d) => common!(d),
+            Body::Quantize(d) => common!(d),
+        }
+    }
+}

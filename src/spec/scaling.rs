@@ -1,0 +1,208 @@
+//! `kind = "scaling"`: horizontal (replicas) or vertical (threads) sweeps behind a balancer,
+//! failover faults, and a Universal Scalability Law fit — or a fit of measurements from a CSV.
+
+use std::collections::BTreeMap;
+
+use super::decode::{Ctx, Duration, Rate, spec_table, word_enum};
+use super::model::{SloEntry, SpecName};
+use super::source::Spanned;
+
+spec_table! {
+    /// A scaling spec file.
+    pub struct ScalingDoc {
+        kind: req String,
+        name: req SpecName,
+        description: opt String,
+        /// Backend that runs the spec (default `native`).
+        backend: opt Spanned<String>,
+        max_duration: opt Duration,
+        slo: opt Vec<SloEntry>,
+        /// The service to replicate; omit with `measurements` (fit-only).
+        service: opt Service,
+        balancer: opt Balancer,
+        sweep: opt Sweep,
+        load: opt ScalingLoad,
+        fault: opt Vec<Fault>,
+        /// Fit-only: a CSV with columns `concurrency` and `throughput` (path relative to the spec).
+        measurements: opt Spanned<String>,
+    }
+}
+
+spec_table! {
+    /// The service under test: exactly one of `embedded` or `command`.
+    pub struct Service {
+        embedded: opt Spanned<super::load::EmbeddedService>,
+        /// argv with `{port}` (and `{threads}` for vertical sweeps).
+        command: opt Spanned<Vec<String>>,
+        ready: opt String,
+        ready_timeout: opt Duration,
+        env: opt BTreeMap<String, String>,
+    }
+}
+
+word_enum! {
+    /// Who spreads requests over replicas.
+    pub enum BalancerKind { Nginx = "nginx", Client = "client" }
+}
+
+word_enum! {
+    /// Balancing method.
+    pub enum Method { RoundRobin = "round_robin", LeastConn = "least_conn" }
+}
+
+spec_table! {
+    /// The load balancer.
+    pub struct Balancer {
+        kind: req BalancerKind,
+        method: opt Method,
+        /// nginx: retry the next upstream on errors and timeouts (default true).
+        retries: opt bool,
+        /// nginx passive health check: failures before a replica is marked down.
+        max_fails: opt u32,
+        fail_timeout: opt Duration,
+    }
+}
+
+spec_table! {
+    /// Exactly one of `replicas` (horizontal) or `threads` (vertical).
+    pub struct Sweep {
+        replicas: opt Spanned<Vec<u32>>,
+        threads: opt Spanned<Vec<u32>>,
+        /// Vertical: pin each replica to this many CPUs.
+        cpus: opt Spanned<Vec<u32>>,
+    }
+}
+
+word_enum! {
+    /// `max_rate`: search the highest rate meeting `latency_slo`; `concurrency`: fixed closed load.
+    pub enum LoadMode { MaxRate = "max_rate", Concurrency = "concurrency" }
+}
+
+spec_table! {
+    /// Load at each sweep step.
+    pub struct ScalingLoad {
+        /// A load spec whose journeys are reused (path relative to this spec).
+        profile: opt Spanned<String>,
+        mode: opt LoadMode,
+        /// For `mode = "concurrency"`.
+        concurrency: opt Spanned<u32>,
+        /// The SLO a rate must meet in `max_rate` mode, e.g. `p95(latency) < 200ms`.
+        latency_slo: opt Spanned<String>,
+        /// Time spent at each sweep step (default `20s`).
+        step_duration: opt Duration,
+        /// Upper bound of the rate search.
+        max_rate: opt Rate,
+    }
+}
+
+word_enum! {
+    /// `kill` = SIGKILL (crash), `hang` = SIGSTOP.
+    pub enum FaultAction { Kill = "kill", Hang = "hang" }
+}
+
+spec_table! {
+    /// A fault injected at one sweep step.
+    pub struct Fault {
+        /// The sweep value (replica or thread count) of the step that runs the fault.
+        step: req Spanned<u32>,
+        /// Time from the start of that step.
+        at: req Duration,
+        action: req FaultAction,
+        /// Which replica (counting from 1).
+        replica: req Spanned<u32>,
+        /// Bring the replica back after this long (SIGCONT or restart).
+        restore_after: opt Duration,
+    }
+}
+
+impl ScalingDoc {
+    pub fn validate(&self, cx: &mut Ctx) {
+        if let Some(m) = &self.measurements {
+            for (set, key) in [(self.service.is_some(), "service"), (self.sweep.is_some(), "sweep"), (self.fault.is_some(), "fault")] {
+                if set {
+                    cx.error::<()>(m.span, "spec::scaling", format!("`measurements` (fit-only) cannot be combined with `{key}`"));
+                }
+            }
+            if !m.ends_with(".csv") {
+                cx.error::<()>(m.span, "spec::scaling", "`measurements` must be a .csv file");
+            }
+            return;
+        }
+        let Some(service) = &self.service else {
+            cx.error::<()>(self.name.span, "spec::scaling", "a scaling spec needs a `[service]` (or `measurements` for a fit-only spec)");
+            return;
+        };
+        if service.embedded.is_some() == service.command.is_some() {
+            cx.error::<()>(self.name.span, "spec::scaling", "the service needs exactly one of `embedded` or `command`");
+        }
+        let Some(sweep) = &self.sweep else {
+            cx.error::<()>(self.name.span, "spec::scaling", "a scaling spec needs a `[sweep]` with `replicas` or `threads`");
+            return;
+        };
+        let values = match (&sweep.replicas, &sweep.threads) {
+            (Some(r), None) => r,
+            (None, Some(t)) => {
+                if let Some(cmd) = &service.command
+                    && !cmd.iter().any(|a| a.contains("{threads}"))
+                {
+                    cx.error::<()>(cmd.span, "spec::scaling", "a thread sweep needs a `{threads}` placeholder in the command");
+                }
+                t
+            }
+            _ => {
+                cx.error::<()>(self.name.span, "spec::scaling", "the sweep needs exactly one of `replicas` or `threads`");
+                return;
+            }
+        };
+        if values.is_empty() || values.contains(&0) {
+            cx.error::<()>(values.span, "spec::sweep", "sweep values are positive integers");
+        }
+        let mut sorted = values.value.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != values.len() {
+            cx.error::<()>(values.span, "spec::sweep", "sweep values must be distinct");
+        }
+        if let Some(cpus) = &sweep.cpus
+            && cpus.len() != values.len()
+        {
+            cx.error::<()>(cpus.span, "spec::sweep", "`cpus` needs one value per sweep step");
+        }
+        if let Some(load) = &self.load {
+            let mode = load.mode.unwrap_or(LoadMode::MaxRate);
+            if mode == LoadMode::Concurrency && load.concurrency.is_none() {
+                cx.error::<()>(self.name.span, "spec::load", "`mode = \"concurrency\"` needs `concurrency`");
+            }
+            if let Some(c) = &load.concurrency
+                && c.value == 0
+            {
+                cx.error::<()>(c.span, "spec::range", "`concurrency` must be at least 1");
+            }
+            if let Some(slo) = &load.latency_slo {
+                match super::slo::parse(slo) {
+                    Err(e) => {
+                        cx.error::<()>(slo.span, "slo::syntax", format!("latency_slo: {}", e.message));
+                    }
+                    Ok(expr) => {
+                        if let Err(errs) = super::slo::check(&expr, super::catalog::Kind::Load) {
+                            for e in errs {
+                                cx.error::<()>(slo.span, "slo::check", format!("latency_slo: {}", e.message));
+                            }
+                        }
+                    }
+                }
+            } else if mode == LoadMode::MaxRate {
+                cx.error::<()>(self.name.span, "spec::load", "`mode = \"max_rate\"` needs `latency_slo`, e.g. \"p95(latency) < 200ms\"");
+            }
+        } else {
+            cx.error::<()>(self.name.span, "spec::load", "a scaling spec needs a `[load]` table");
+        }
+        for f in self.fault.iter().flatten() {
+            if !values.contains(&f.step.value) {
+                cx.error::<()>(f.step.span, "spec::fault", format!("no sweep step {} (steps: {:?})", f.step.value, values.value));
+            } else if sweep.replicas.is_some() && (f.replica.value == 0 || f.replica.value > f.step.value) {
+                cx.error::<()>(f.replica.span, "spec::range", format!("there is no replica {} at step {} (replicas count from 1)", f.replica.value, f.step.value));
+            }
+        }
+    }
+}
