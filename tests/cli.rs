@@ -171,8 +171,8 @@ fn max_duration_stops_a_spec_with_a_verdict_on_what_was_measured() {
 #[test]
 fn baseline_arithmetic_and_missing_baseline() {
     let spec = TESTKIT_LOAD.replace(
-        "\"max(latency) <= 100ms\",",
-        "\"max(latency) <= 100ms\",\n  \"p95(latency) <= baseline * 1.10 + 5ms\",",
+        "\"max(latency) <= 101ms\",",
+        "\"max(latency) <= 101ms\",\n  \"p95(latency) <= baseline * 1.10 + 5ms\",",
     );
     let d = Dir::new(&[("a.toml", &spec)]);
     // no baseline: the baseline SLO warns (no-baseline), the run still passes
