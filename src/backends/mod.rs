@@ -3,6 +3,7 @@
 
 mod pending;
 mod quantize_caps;
+pub mod scaling;
 pub mod testkit;
 
 use crate::engine::Backend;
@@ -24,7 +25,7 @@ impl Registry {
         let mut backends: Vec<Box<dyn Backend>> = vec![
             Box::new(pending::Pending::new(Kind::Load, "goose", "HTTP load with goose: open (arrival rate) and closed (virtual users) models")),
             Box::new(pending::Pending::new(Kind::Cache, "native", "in-process (moka, stretto), Redis, Redis Cluster and two-tier caches")),
-            Box::new(pending::Pending::new(Kind::Scaling, "native", "replica and thread sweeps behind nginx or client-side balancing, failover, USL fit")),
+            Box::new(scaling::Native),
             Box::new(quantize_caps::Quantize::new("flex")),
             Box::new(quantize_caps::Quantize::new("ndarray")),
         ];

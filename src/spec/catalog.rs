@@ -122,7 +122,8 @@ static CACHE: &[MetricDef] = &[
     m("warmup_time", Time, Gauge, &["instance"], "time for a restarted instance to reach its hit ratio again"),
 ];
 
-const SWEEP: &[&str] = &["replicas", "threads"];
+/// `replicas` / `threads` for sweeps; `concurrency` for the levels of a fit-only CSV.
+const SWEEP: &[&str] = &["replicas", "threads", "concurrency"];
 
 static SCALING: &[MetricDef] = &[
     m("throughput", Rate, Gauge, SWEEP, "sustained throughput at each sweep step"),

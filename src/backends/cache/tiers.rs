@@ -1,0 +1,464 @@
+//! Cache tiers behind one small trait: in-process `moka` (W-TinyLFU, holds its bound) and
+//! `stretto` (TinyLFU with asynchronous admission), and a Redis server reached with the
+//! `redis` crate's async connection manager. In-process tiers never fail; Redis calls can
+//! (a killed server), and every failure is returned, never hidden.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use moka::notification::RemovalCause;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::origin::Value;
+
+/// A value shared between a tier and its readers.
+pub type Cached = Arc<Value>;
+
+/// A failed tier call (Redis unavailable, a timeout, a protocol error).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct TierError(pub String);
+
+/// How an in-process tier bounds its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capacity {
+    Entries(u64),
+    Bytes(u64),
+}
+
+impl Capacity {
+    pub fn value(self) -> u64 {
+        match self {
+            Capacity::Entries(n) | Capacity::Bytes(n) => n,
+        }
+    }
+}
+
+/// What a read-through lookup found.
+pub enum Loaded {
+    /// The value was cached.
+    Hit(Cached),
+    /// This call ran the loader (and the cache kept what it returned, if anything).
+    Loaded(Option<Cached>),
+    /// Another call was loading the same key; this one waited for its result.
+    Coalesced(Cached),
+}
+
+/// A loader for read-through lookups.
+pub type Loader<'a> = Pin<Box<dyn Future<Output = Option<Cached>> + Send + 'a>>;
+
+/// What is held at the end of a run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Resident {
+    pub entries: u64,
+    pub bytes: u64,
+    pub evictions: u64,
+}
+
+/// One cache tier.
+#[async_trait::async_trait]
+pub trait Tier: Send + Sync {
+    /// The implementation: `moka`, `stretto` or `redis`.
+    fn name(&self) -> &'static str;
+    async fn get(&self, key: u64) -> Result<Option<Cached>, TierError>;
+    async fn put(&self, key: u64, value: Cached) -> Result<(), TierError>;
+    async fn invalidate(&self, key: u64) -> Result<(), TierError>;
+    /// Drop every entry (an app instance restart).
+    async fn clear(&self) -> Result<(), TierError>;
+    /// Entries held now, as the implementation counts them between maintenance runs.
+    fn len(&self) -> u64;
+    /// Settle pending maintenance, then count what is held. `key_space` bounds the keys
+    /// used, for tiers that can only probe.
+    async fn resident(&self, key_space: u64) -> Result<Resident, TierError>;
+    /// Read-through: a lookup that runs `load` on a miss, coalescing concurrent loads of a key.
+    async fn get_or_load(&self, _key: u64, _load: Loader<'_>) -> Result<Loaded, TierError> {
+        Err(TierError(format!("{} cannot load through", self.name())))
+    }
+}
+
+/// Entries and evictions counted by removal listeners.
+#[derive(Default)]
+struct Counters {
+    evictions: AtomicU64,
+}
+
+/// `moka::future::Cache`: W-TinyLFU admission and eviction, bounded by entries or bytes.
+pub struct MokaTier {
+    cache: moka::future::Cache<u64, Cached>,
+    counters: Arc<Counters>,
+}
+
+impl MokaTier {
+    pub fn new(capacity: Capacity, ttl: Option<Duration>) -> MokaTier {
+        let counters = Arc::new(Counters::default());
+        let c = counters.clone();
+        let mut b = moka::future::Cache::builder()
+            .max_capacity(capacity.value())
+            .eviction_listener(move |_k: Arc<u64>, _v: Cached, cause: RemovalCause| {
+                // moka reports candidates its admission policy rejects as size evictions too
+                if cause == RemovalCause::Size {
+                    c.evictions.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        if let Capacity::Bytes(_) = capacity {
+            b = b.weigher(|_k: &u64, v: &Cached| u32::try_from(v.size()).unwrap_or(u32::MAX));
+        }
+        if let Some(t) = ttl {
+            b = b.time_to_live(t);
+        }
+        MokaTier { cache: b.build(), counters }
+    }
+}
+
+#[async_trait::async_trait]
+impl Tier for MokaTier {
+    fn name(&self) -> &'static str {
+        "moka"
+    }
+    async fn get(&self, key: u64) -> Result<Option<Cached>, TierError> {
+        Ok(self.cache.get(&key).await)
+    }
+    async fn put(&self, key: u64, value: Cached) -> Result<(), TierError> {
+        self.cache.insert(key, value).await;
+        Ok(())
+    }
+    async fn invalidate(&self, key: u64) -> Result<(), TierError> {
+        self.cache.invalidate(&key).await;
+        Ok(())
+    }
+    async fn clear(&self) -> Result<(), TierError> {
+        self.cache.invalidate_all();
+        self.cache.run_pending_tasks().await;
+        Ok(())
+    }
+    fn len(&self) -> u64 {
+        self.cache.entry_count()
+    }
+    async fn resident(&self, _key_space: u64) -> Result<Resident, TierError> {
+        self.cache.run_pending_tasks().await;
+        let (mut entries, mut bytes) = (0, 0);
+        for (_, v) in self.cache.iter() {
+            entries += 1;
+            bytes += v.size();
+        }
+        Ok(Resident { entries, bytes, evictions: self.counters.evictions.load(Ordering::Relaxed) })
+    }
+    async fn get_or_load(&self, key: u64, load: Loader<'_>) -> Result<Loaded, TierError> {
+        if let Some(v) = self.cache.get(&key).await {
+            return Ok(Loaded::Hit(v));
+        }
+        let mut ran: Option<Option<Cached>> = None;
+        let entry = self
+            .cache
+            .entry(key)
+            .or_optionally_insert_with(async {
+                let v = load.await;
+                ran = Some(v.clone());
+                v
+            })
+            .await;
+        Ok(match (ran, entry) {
+            (Some(v), _) => Loaded::Loaded(v),
+            (None, Some(e)) => Loaded::Coalesced(e.into_value()),
+            (None, None) => Loaded::Loaded(None),
+        })
+    }
+}
+
+/// Counts stretto's evictions (its callback runs on stretto's processor thread).
+struct StrettoCallback(Arc<Counters>);
+
+impl stretto::CacheCallback for StrettoCallback {
+    type Value = Cached;
+    fn on_exit(&self, _val: Option<Cached>) {}
+    fn on_evict(&self, _item: stretto::Item<Cached>) {
+        self.0.evictions.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+type StrettoCache = stretto::Cache<
+    u64,
+    Cached,
+    stretto::DefaultKeyBuilder<u64>,
+    stretto::DefaultCoster<Cached>,
+    stretto::DefaultUpdateValidator<Cached>,
+    StrettoCallback,
+>;
+
+/// `stretto::Cache` (sync): TinyLFU admission, sampled LFU eviction, applied asynchronously by
+/// a processor thread — between drains it can hold more than its configured cost.
+pub struct StrettoTier {
+    cache: StrettoCache,
+    by_bytes: bool,
+    ttl: Option<Duration>,
+    counters: Arc<Counters>,
+    /// Inserts stretto dropped before its policy saw them (contended buffers).
+    pub dropped: AtomicU64,
+}
+
+impl StrettoTier {
+    pub fn new(capacity: Capacity, ttl: Option<Duration>) -> Result<StrettoTier, TierError> {
+        let counters = Arc::new(Counters::default());
+        let (by_bytes, counters_hint) = match capacity {
+            Capacity::Entries(n) => (false, n),
+            // about 10 counters per expected entry (stretto's guidance), assuming ~1 KiB values
+            Capacity::Bytes(b) => (true, (b / 1024).max(1)),
+        };
+        let num_counters = usize::try_from(counters_hint.saturating_mul(10)).unwrap_or(usize::MAX).max(100);
+        let max_cost = i64::try_from(capacity.value()).unwrap_or(i64::MAX);
+        let cache = stretto::CacheBuilder::new(num_counters, max_cost)
+            .set_ignore_internal_cost(true)
+            .set_callback(StrettoCallback(counters.clone()))
+            .finalize()
+            .map_err(|e| TierError(format!("cannot build the stretto cache: {e}")))?;
+        Ok(StrettoTier { cache, by_bytes, ttl, counters, dropped: AtomicU64::new(0) })
+    }
+
+    fn cost(&self, v: &Value) -> i64 {
+        if self.by_bytes { i64::try_from(v.size()).unwrap_or(i64::MAX).max(1) } else { 1 }
+    }
+
+    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(StrettoCache) -> T + Send + 'static) -> Result<T, TierError> {
+        let c = self.cache.clone();
+        tokio::task::spawn_blocking(move || f(c)).await.map_err(|e| TierError(format!("stretto task failed: {e}")))
+    }
+}
+
+#[async_trait::async_trait]
+impl Tier for StrettoTier {
+    fn name(&self) -> &'static str {
+        "stretto"
+    }
+    async fn get(&self, key: u64) -> Result<Option<Cached>, TierError> {
+        Ok(self.cache.get(&key).map(|r| r.value().clone()))
+    }
+    async fn put(&self, key: u64, value: Cached) -> Result<(), TierError> {
+        let cost = self.cost(&value);
+        let kept = match self.ttl {
+            Some(t) => self.cache.try_insert_with_ttl(key, value, cost, t),
+            None => self.cache.try_insert(key, value, cost),
+        }
+        .map_err(|e| TierError(format!("stretto insert failed: {e}")))?;
+        if !kept {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+    async fn invalidate(&self, key: u64) -> Result<(), TierError> {
+        self.cache.try_remove(&key).map_err(|e| TierError(format!("stretto remove failed: {e}")))
+    }
+    async fn clear(&self) -> Result<(), TierError> {
+        self.blocking(|c| c.clear()).await?.map_err(|e| TierError(format!("stretto clear failed: {e}")))
+    }
+    fn len(&self) -> u64 {
+        self.cache.len() as u64
+    }
+    async fn resident(&self, key_space: u64) -> Result<Resident, TierError> {
+        self.blocking(|c| c.wait()).await?.map_err(|e| TierError(format!("stretto wait failed: {e}")))?;
+        // stretto cannot iterate: probe every key the run used
+        let (mut entries, mut bytes) = (0, 0);
+        for k in 0..key_space {
+            if let Some(v) = self.cache.get(&k) {
+                entries += 1;
+                bytes += v.value().size();
+            }
+        }
+        Ok(Resident { entries, bytes, evictions: self.counters.evictions.load(Ordering::Relaxed) })
+    }
+}
+
+/// A tier in a Redis server: keys `<prefix>:<key>`, values the version (8 bytes, big
+/// endian) followed by the payload.
+pub struct RedisTier {
+    conn: ConnectionManager,
+    prefix: String,
+    ttl: Option<Duration>,
+}
+
+/// Bound on one Redis call, so that a dead server costs a bounded wait, never a hang.
+pub const REDIS_CALL_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// Connection settings for a cache that must keep going while Redis is down: short timeouts,
+/// one quick reconnect attempt per failure.
+pub fn redis_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_millis(250)))
+        .set_response_timeout(Some(Duration::from_millis(500)))
+        .set_number_of_retries(1)
+        .set_min_delay(Duration::from_millis(10))
+        .set_max_delay(Duration::from_millis(100))
+}
+
+/// `url` with RESP3 requested (push messages: pub/sub on a multiplexed connection, tracking).
+pub fn resp3(url: &str) -> String {
+    if url.contains("protocol=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&protocol=resp3")
+    } else {
+        format!("{url}?protocol=resp3")
+    }
+}
+
+pub async fn timed<T>(f: impl Future<Output = redis::RedisResult<T>>) -> Result<T, TierError> {
+    match tokio::time::timeout(REDIS_CALL_TIMEOUT, f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(TierError(format!("redis: {e}"))),
+        Err(_) => Err(TierError(format!("redis: no answer within {}ms", REDIS_CALL_TIMEOUT.as_millis()))),
+    }
+}
+
+impl RedisTier {
+    pub async fn connect(url: &str, config: ConnectionManagerConfig, prefix: String, ttl: Option<Duration>) -> Result<RedisTier, TierError> {
+        let client = redis::Client::open(url).map_err(|e| TierError(format!("bad redis url: {e}")))?;
+        let conn = timed(client.get_connection_manager_with_config(config)).await?;
+        Ok(RedisTier { conn, prefix, ttl })
+    }
+
+    pub fn key(&self, key: u64) -> String {
+        format!("{}:{key}", self.prefix)
+    }
+
+    /// Parse a key of this tier back to the workload's key.
+    pub fn parse_key(&self, redis_key: &[u8]) -> Option<u64> {
+        let s = std::str::from_utf8(redis_key).ok()?;
+        s.strip_prefix(&self.prefix)?.strip_prefix(':')?.parse().ok()
+    }
+
+    /// A connection for other commands (publish, tracking).
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    pub fn encode(v: &Value) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + v.payload.len());
+        out.extend_from_slice(&v.version.to_be_bytes());
+        out.extend_from_slice(&v.payload);
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Value, TierError> {
+        if bytes.len() < 8 {
+            return Err(TierError("redis: a cached value shorter than its version header".into()));
+        }
+        let (head, payload) = bytes.split_at(8);
+        let version = u64::from_be_bytes(head.try_into().expect("8 bytes"));
+        Ok(Value { version, payload: payload.into() })
+    }
+}
+
+#[async_trait::async_trait]
+impl Tier for RedisTier {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+    async fn get(&self, key: u64) -> Result<Option<Cached>, TierError> {
+        let mut c = self.conn.clone();
+        let bytes: Option<Vec<u8>> = timed(redis::cmd("GET").arg(self.key(key)).query_async(&mut c)).await?;
+        bytes.map(|b| Self::decode(&b).map(Arc::new)).transpose()
+    }
+    async fn put(&self, key: u64, value: Cached) -> Result<(), TierError> {
+        let mut c = self.conn.clone();
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key)).arg(Self::encode(&value));
+        if let Some(t) = self.ttl {
+            cmd.arg("PX").arg(t.as_millis().max(1) as u64);
+        }
+        timed(cmd.query_async::<()>(&mut c)).await
+    }
+    async fn invalidate(&self, key: u64) -> Result<(), TierError> {
+        let mut c = self.conn.clone();
+        timed(redis::cmd("DEL").arg(self.key(key)).query_async::<()>(&mut c)).await
+    }
+    async fn clear(&self) -> Result<(), TierError> {
+        Err(TierError("a shared Redis tier is not cleared by an instance restart".into()))
+    }
+    fn len(&self) -> u64 {
+        0
+    }
+    async fn resident(&self, _key_space: u64) -> Result<Resident, TierError> {
+        let mut c = self.conn.clone();
+        let entries: u64 = timed(redis::cmd("DBSIZE").query_async(&mut c)).await?;
+        let info: String = timed(redis::cmd("INFO").arg("all").query_async(&mut c)).await?;
+        let field = |name: &str| -> u64 {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(Resident { entries, bytes: field("used_memory"), evictions: field("evicted_keys") })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(version: u64, size: u64) -> Cached {
+        Arc::new(Value::new(version, size))
+    }
+
+    #[tokio::test]
+    async fn moka_holds_its_bound() {
+        let t = MokaTier::new(Capacity::Entries(100), None);
+        for k in 0..1000 {
+            t.put(k, v(1, 10)).await.unwrap();
+        }
+        let r = t.resident(1000).await.unwrap();
+        assert!(r.entries <= 100, "{r:?}");
+        assert!(r.evictions > 0);
+        assert_eq!(r.bytes, r.entries * 10);
+        t.clear().await.unwrap();
+        assert_eq!(t.resident(1000).await.unwrap().entries, 0);
+    }
+
+    #[tokio::test]
+    async fn moka_coalesces_read_through_loads() {
+        let t = Arc::new(MokaTier::new(Capacity::Entries(10), None));
+        let loads = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (t, loads) = (t.clone(), loads.clone());
+            tasks.push(tokio::spawn(async move {
+                let load: Loader<'_> = Box::pin(async {
+                    loads.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Some(v(3, 1))
+                });
+                match t.get_or_load(7, load).await.unwrap() {
+                    Loaded::Hit(v) | Loaded::Coalesced(v) => v.version,
+                    Loaded::Loaded(v) => v.unwrap().version,
+                }
+            }));
+        }
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), 3);
+        }
+        assert_eq!(loads.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stretto_counts_what_it_holds() {
+        let t = StrettoTier::new(Capacity::Entries(100), None).unwrap();
+        for k in 0..1000 {
+            t.put(k, v(1, 10)).await.unwrap();
+        }
+        let r = t.resident(1000).await.unwrap();
+        assert!(r.entries <= 100, "{r:?}");
+        t.clear().await.unwrap();
+        assert_eq!(t.resident(1000).await.unwrap().entries, 0);
+    }
+
+    #[test]
+    fn redis_values_round_trip_and_urls_ask_for_resp3() {
+        let val = Value::new(42, 5);
+        let back = RedisTier::decode(&RedisTier::encode(&val)).unwrap();
+        assert_eq!((back.version, back.size()), (42, 5));
+        assert!(RedisTier::decode(b"abc").is_err());
+        assert_eq!(resp3("redis://127.0.0.1:7000"), "redis://127.0.0.1:7000?protocol=resp3");
+        assert_eq!(resp3("redis://h/0?x=1"), "redis://h/0?x=1&protocol=resp3");
+    }
+}

@@ -1,0 +1,10 @@
+//! `kind = "scaling"`: a Universal Scalability Law fit of measured concurrency/throughput
+//! (fit-only specs); replica and thread sweeps behind a balancer land later.
+
+mod measurements;
+mod runner;
+mod usl_fit;
+
+pub use measurements::{MeasurementsError, Point};
+pub use runner::{Native, measure};
+pub use usl_fit::{Fit, MIN_POINTS, NoFit, Peak, fit};
