@@ -63,16 +63,33 @@ pub enum Command {
         /// No progress output.
         #[arg(long, short)]
         quiet: bool,
+        /// Folder of template overrides (`report.html.j2`, `summary.md.j2`, `kinds/*.html.j2`).
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
     },
-    /// Re-render the reports from a saved results.json, without re-running.
+    /// Re-render the reports (report.html, summary.md, junit.xml) from a saved results.json,
+    /// without re-running.
     Report {
         results: PathBuf,
+        /// Output folder.
         #[arg(long, default_value = "perfspec-out")]
         out: PathBuf,
+        /// Folder of template overrides (`report.html.j2`, `summary.md.j2`, `kinds/*.html.j2`).
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
+        /// A results.json from an earlier run: baseline values and deltas are taken from it
+        /// (SLO statuses stay those of the saved run).
+        #[arg(long)]
+        baseline: Option<PathBuf>,
     },
     /// One line per spec: kind, name, file, backend.
     List {
         paths: Vec<PathBuf>,
+    },
+    /// Run the embedded demo service (the shop the example specs load, and its database tier).
+    Demo {
+        #[command(subcommand)]
+        command: crate::demo::DemoCommand,
     },
     /// Print the JSON Schema of spec files (or of results.json).
     Schema {
@@ -99,11 +116,17 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 pub fn main_with(cli: Cli) -> i32 {
     match cli.command {
         Command::Validate { paths, format, set } => validate(paths, format, &set),
-        Command::Run { paths, filter, out, baseline, set, timeout, dry_run, quiet } => {
-            run(RunArgs { paths, filter, out, baseline, set, timeout, dry_run, quiet })
+        Command::Run { paths, filter, out, baseline, set, timeout, dry_run, quiet, templates } => {
+            run(RunArgs { paths, filter, out, baseline, set, timeout, dry_run, quiet, templates })
         }
-        Command::Report { results, out } => report(&results, &out),
+        Command::Report { results, out, templates, baseline } => {
+            report(&results, &out, templates.as_deref(), baseline.as_deref())
+        }
         Command::List { paths } => list(paths),
+        Command::Demo { command } => match command {
+            crate::demo::DemoCommand::Serve(args) => crate::demo::shop::main(args),
+            crate::demo::DemoCommand::Db(args) => crate::demo::db::main(args),
+        },
         Command::Schema { results } => {
             let schema = if results { crate::report::results::json_schema() } else { crate::spec::schema::spec_schema() };
             print_stdout(&format!("{}\n", serde_json::to_string_pretty(&schema).unwrap_or_default()))
@@ -279,6 +302,7 @@ struct RunArgs {
     timeout: Option<std::time::Duration>,
     dry_run: bool,
     quiet: bool,
+    templates: Option<PathBuf>,
 }
 
 fn run(args: RunArgs) -> i32 {
@@ -341,7 +365,7 @@ fn run(args: RunArgs) -> i32 {
         spawn_sigint_handler(interrupt.clone());
         run_specs(&specs, &registry, &opts, interrupt, progress).await
     });
-    if let Err(e) = write_reports(&results, &args.out) {
+    if let Err(e) = write_reports(&results, &args.out, args.templates.as_deref()) {
         eprintln!("perfspec: cannot write reports: {e}");
     }
     eprintln!("{}", crate::report::summary::one_line(&results));
@@ -366,21 +390,46 @@ fn spawn_sigint_handler(interrupt: CancellationToken) {
 }
 
 /// Every report of a results record into `out` (results.json included).
-fn write_reports(results: &Results, out: &std::path::Path) -> std::io::Result<()> {
-    results.write(&out.join("results.json"))?;
-    crate::report::summary::write(results, out)
+fn write_reports(
+    results: &Results,
+    out: &std::path::Path,
+    templates: Option<&std::path::Path>,
+) -> Result<(), crate::report::templates::ReportError> {
+    let opts = crate::report::write::ReportOptions { out, templates, write_results: true };
+    crate::report::write::write_all(results, &opts)
 }
 
-fn report(results: &std::path::Path, out: &std::path::Path) -> i32 {
-    let res = match Results::read(results) {
+fn report(
+    results: &std::path::Path,
+    out: &std::path::Path,
+    templates: Option<&std::path::Path>,
+    baseline: Option<&std::path::Path>,
+) -> i32 {
+    let mut res = match Results::read(results) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("perfspec: {e}");
             return exit::INVALID;
         }
     };
-    if let Err(e) = std::fs::create_dir_all(out).and_then(|()| crate::report::summary::write(&res, out)) {
-        eprintln!("perfspec: cannot write reports into `{}`: {e}", out.display());
+    if let Some(b) = baseline {
+        match Results::read(b) {
+            Ok(base) => crate::report::rebase::apply(&mut res, &base, &b.display().to_string()),
+            Err(e) => {
+                eprintln!("perfspec: --baseline: {e}");
+                return exit::INVALID;
+            }
+        }
+    }
+    if let Err(e) = std::fs::create_dir_all(out) {
+        eprintln!("perfspec: cannot create `{}`: {e}", out.display());
+        return exit::INVALID;
+    }
+    // the input is rewritten only when it changed (a baseline) or lives elsewhere
+    let same_file = std::fs::canonicalize(results).ok() == std::fs::canonicalize(out.join("results.json")).ok();
+    let opts = crate::report::write::ReportOptions { out, templates, write_results: baseline.is_some() || !same_file };
+    if let Err(e) = crate::report::write::write_all(&res, &opts) {
+        eprintln!("perfspec: cannot render reports into `{}`: {e}", out.display());
         return exit::INVALID;
     }
     eprintln!("{}", crate::report::summary::one_line(&res));

@@ -4,6 +4,7 @@
 
 pub mod backends;
 pub mod cli;
+pub mod demo;
 pub mod engine;
 pub mod exit;
 pub mod report;

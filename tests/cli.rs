@@ -253,3 +253,23 @@ unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
+
+#[test]
+fn run_timeout_fails_the_running_spec_and_lists_the_rest() {
+    let d = Dir::new(&[("a.toml", TESTKIT_LOAD), ("b.toml", &TESTKIT_LOAD.replace("name = \"tk\"", "name = \"tk-second\""))]);
+    let out = run(bin()
+        .env("PERFSPEC_TESTKIT", "1")
+        .env("PERFSPEC_TESTKIT_SECONDS", "30")
+        .args(["run", "--timeout", "500ms"])
+        .arg(d.path())
+        .arg("--out")
+        .arg(d.join("out")));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let res: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("out/results.json")).unwrap()).unwrap();
+    let specs = res["specs"].as_array().unwrap();
+    assert_eq!(specs.len(), 2);
+    assert_eq!(specs[0]["timed_out"], true);
+    assert!(specs[0]["measurements"]["histograms"][0]["count"].as_u64().unwrap() > 10);
+    assert!(specs[1]["error"].as_str().unwrap().contains("--timeout"));
+    assert_eq!(specs[1]["slos"][0]["reason"], "not-run");
+}

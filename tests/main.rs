@@ -2,4 +2,8 @@
 
 mod cli;
 mod corpus;
+#[cfg(feature = "quantize")]
+mod quantize;
+mod reports;
 mod results_schema;
+mod scaling;

@@ -1,7 +1,10 @@
 //! Backends, registered in one explicit table keyed by `(kind, name)`. Adding a backend is
 //! one file and one line in [`Registry::standard`].
 
+mod cache;
 mod pending;
+#[cfg(feature = "quantize")]
+pub mod quantize;
 mod quantize_caps;
 pub mod scaling;
 pub mod testkit;
@@ -24,7 +27,7 @@ impl Registry {
     pub fn standard() -> Registry {
         let mut backends: Vec<Box<dyn Backend>> = vec![
             Box::new(pending::Pending::new(Kind::Load, "goose", "HTTP load with goose: open (arrival rate) and closed (virtual users) models")),
-            Box::new(pending::Pending::new(Kind::Cache, "native", "in-process (moka, stretto), Redis, Redis Cluster and two-tier caches")),
+            Box::new(cache::Native),
             Box::new(scaling::Native),
             Box::new(quantize_caps::Quantize::new("flex")),
             Box::new(quantize_caps::Quantize::new("ndarray")),

@@ -1,7 +1,7 @@
 //! The burn quantization backends (`flex`, `ndarray`): their capability table, which
 //! `validate` consults so that a scheme a backend cannot run (or runs wrongly) is rejected
-//! before any run. Execution lands with the quantization issue; until then `run` reports
-//! "backend not available yet".
+//! before any run. Execution lives in [`super::quantize`] behind the `quantize` cargo feature;
+//! a build without it reports "backend not available yet".
 //!
 //! Facts measured on burn 0.22.1 (DESIGN §4): int8 per-tensor and per-block work on both
 //! backends (native store); int4 and fp8 panic on ndarray; ternary runs on ndarray but does
@@ -78,9 +78,38 @@ impl Backend for Quantize {
             };
             out.push(d.at(&spec.file, s.dtype.span).label(format!("{} on {}", s.dtype.value, self.name)));
         }
+        // burn quantizes a block of consecutive inputs of one output: `[block, 1]` of each
+        // `[d_in, d_out]` weight, with the block size held in a byte
+        let inputs = &doc.model.layers.value[..doc.model.layers.len().saturating_sub(1)];
+        for s in doc.scheme.iter() {
+            let Some(b) = &s.block else { continue };
+            if b.value == 0 || doc.weight_shapes().iter().any(|(_, n)| n % u64::from(b.value) != 0) {
+                continue; // the spec's own validation reports it
+            }
+            if b.value > 255 {
+                out.push(
+                    Diagnostic::error("backend::capability", format!("block {} is larger than burn's largest block (255)", b.value))
+                        .at(&spec.file, b.span)
+                        .label("block too large"),
+                );
+            } else if let Some((i, w)) = inputs.iter().enumerate().find(|(_, w)| **w % b.value != 0) {
+                out.push(
+                    Diagnostic::error("backend::capability", format!("block {} does not divide the input width {w} of `layers.{i}`", b.value))
+                        .hint("burn quantizes blocks along each weight's input dimension: pick a block size that divides every input width")
+                        .at(&spec.file, b.span)
+                        .label("block size"),
+                );
+            }
+        }
         out
     }
 
+    #[cfg(feature = "quantize")]
+    async fn run(&self, spec: &Spec, cx: &RunContext) -> Result<Measurements, BackendError> {
+        super::quantize::run(self.name, spec, cx).await
+    }
+
+    #[cfg(not(feature = "quantize"))]
     async fn run(&self, _spec: &Spec, _cx: &RunContext) -> Result<Measurements, BackendError> {
         Err(super::pending::not_available(Kind::Quantize, self.name))
     }

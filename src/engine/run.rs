@@ -74,20 +74,29 @@ pub async fn run_specs(
     }
     let total = specs.len();
     for (i, spec) in specs.iter().enumerate() {
-        if run_cancel.is_cancelled() {
+        if interrupt.is_cancelled() {
             break;
         }
-        progress.start(&format!("[{}/{total}] {} ({} / {})", i + 1, spec.name, spec.kind, spec.backend));
-        let r = run_one(spec, registry, opts, &run_cancel, &progress).await;
+        let r = if timed_out_run.is_cancelled() {
+            // the run's --timeout passed: later specs are listed as failed, not silently dropped
+            let mut r = SpecResult::new(spec, results::now_rfc3339());
+            r.status = SpecStatus::Fail;
+            r.error = Some("not run: the run exceeded --timeout".into());
+            r.slos = spec.slos.iter().map(|s| not_run(s, "the run exceeded --timeout")).collect();
+            r
+        } else {
+            progress.start(&format!("[{}/{total}] {} ({} / {})", i + 1, spec.name, spec.kind, spec.backend));
+            run_one(spec, registry, opts, &interrupt, &run_cancel, &progress).await
+        };
         progress.println(&outcome_line(&r));
         res.specs.push(r);
-        finish(&mut res, t0, interrupt.is_cancelled() || timed_out_run.is_cancelled());
+        finish(&mut res, t0, interrupt.is_cancelled());
         if let Err(e) = res.write(&opts.out_dir.join("results.json")) {
             progress.println(&format!("perfspec: cannot write results.json: {e}"));
         }
     }
     progress.finish();
-    finish(&mut res, t0, interrupt.is_cancelled() || timed_out_run.is_cancelled());
+    finish(&mut res, t0, interrupt.is_cancelled());
     res
 }
 
@@ -117,6 +126,7 @@ async fn run_one(
     spec: &Spec,
     registry: &Registry,
     opts: &RunOptions,
+    interrupt: &CancellationToken,
     run_cancel: &CancellationToken,
     progress: &Arc<Progress>,
 ) -> SpecResult {
@@ -131,22 +141,7 @@ async fn run_one(
         progress: progress.clone(),
         started: t0,
     };
-    let mut result = SpecResult {
-        name: spec.name.clone(),
-        kind: spec.kind,
-        backend: spec.backend.clone(),
-        description: spec.description.clone(),
-        file: spec.file.name.clone(),
-        hash: spec.hash.clone(),
-        resolved: spec.resolved.clone(),
-        status: SpecStatus::Pass,
-        error: None,
-        started_at,
-        duration_s: 0.0,
-        timed_out: false,
-        measurements: None,
-        slos: Vec::new(),
-    };
+    let mut result = SpecResult::new(spec, started_at);
     let Some(backend) = registry.get(spec.kind, &spec.backend) else {
         // validation rejects unknown backends; this guards library users
         result.status = SpecStatus::Error;
@@ -175,7 +170,8 @@ async fn run_one(
         () = run_cancel.cancelled() => wait_grace(&mut fut).await,
     };
     result.duration_s = t0.elapsed().as_secs_f64();
-    let interrupted = run_cancel.is_cancelled();
+    let interrupted = interrupt.is_cancelled();
+    let run_timeout = !interrupted && run_cancel.is_cancelled();
     let measured: Option<Measurements> = match outcome {
         Ok(m) => Some(m),
         Err(BackendError::Unavailable(msg)) => {
@@ -200,9 +196,14 @@ async fn run_one(
     let base = opts.baseline.as_ref().and_then(|b| b.measurements(&spec.name));
     result.slos = spec.slos.iter().map(|s| evaluate(s, &m, base)).collect();
     result.measurements = Some(m);
+    let timed_out = timed_out || run_timeout;
     result.timed_out = timed_out;
     if timed_out {
-        let msg = format!("exceeded max_duration ({})", spec.max_duration.map(|d| d.to_string()).unwrap_or_default());
+        let msg = if run_timeout {
+            "the run exceeded --timeout".to_string()
+        } else {
+            format!("exceeded max_duration ({})", spec.max_duration.map(|d| d.to_string()).unwrap_or_default())
+        };
         result.error = Some(match result.error.take() {
             Some(e) => format!("{msg}; {e}"),
             None => msg,

@@ -92,6 +92,26 @@ pub struct SpecResult {
 }
 
 impl SpecResult {
+    /// A result for `spec` before it ran: no measurements, no verdicts yet.
+    pub fn new(spec: &crate::spec::Spec, started_at: String) -> SpecResult {
+        SpecResult {
+            name: spec.name.clone(),
+            kind: spec.kind,
+            backend: spec.backend.clone(),
+            description: spec.description.clone(),
+            file: spec.file.name.clone(),
+            hash: spec.hash.clone(),
+            resolved: spec.resolved.clone(),
+            status: SpecStatus::Pass,
+            error: None,
+            started_at,
+            duration_s: 0.0,
+            timed_out: false,
+            measurements: None,
+            slos: Vec::new(),
+        }
+    }
+
     /// Status from SLO outcomes.
     pub fn status_from(slos: &[SloOutcome]) -> SpecStatus {
         if slos.iter().any(|s| s.status == Status::Fail) {

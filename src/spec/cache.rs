@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::decode::{Ctx, Decode, Duration, Range, Ratio, Size, spec_table, word_enum};
-use super::model::{SloEntry, SpecName};
+use super::model::{SloList, SpecName};
 use super::node::{Node, Value};
 use super::source::Spanned;
 
@@ -16,7 +16,7 @@ spec_table! {
         /// Backend that runs the spec (default `native`: perfspec's own cache harness).
         backend: opt Spanned<String>,
         max_duration: opt Duration,
-        slo: opt Vec<SloEntry>,
+        slo: opt SloList,
         topology: req Topology,
         /// The database behind the cache.
         origin: opt Origin,

@@ -119,7 +119,10 @@ static CACHE: &[MetricDef] = &[
     m("resident_bytes", Bytes, Gauge, &["tier", "instance", "capacity"], "bytes held at the end of the run"),
     m("lru_hit_ratio", Ratio, Gauge, &["instance", "capacity"], "hit ratio of an exact LRU on the same read trace"),
     m("optimal_hit_ratio", Ratio, Gauge, &["instance", "capacity"], "hit ratio of Bélády's optimal policy on the same read trace"),
-    m("warmup_time", Time, Gauge, &["instance"], "time for a restarted instance to reach its hit ratio again"),
+    m("warmup_time", Time, Gauge, &["instance", "capacity"], "time for a restarted instance to reach 95% of its hit ratio before the restart again"),
+    m("peak_resident_entries", Count, Gauge, &["tier", "instance", "capacity"], "most entries held at any sample during the run (every 100 ms)"),
+    m("peak_resident_ratio", Ratio, Gauge, &["tier", "instance", "capacity"], "peak resident entries / configured capacity in entries (above 1: the cache overshot its bound)"),
+    m("invalidations", Count, Counter, &["instance", "capacity"], "l1 entries dropped on invalidation messages from other instances"),
 ];
 
 /// `replicas` / `threads` for sweeps; `concurrency` for the levels of a fit-only CSV.
@@ -150,6 +153,8 @@ static QUANTIZE: &[MetricDef] = &[
     m("latency_ratio", Ratio, Gauge, &["scheme", "mode", "batch"], "p50 latency / fp32 p50 latency"),
     m("throughput", Rate, Gauge, &["scheme", "mode", "batch"], "samples per second"),
     m("sqnr", Decibels, Gauge, &["scheme", "layer", "tensor"], "20·log10(‖x‖/‖x−x̂‖) per weight tensor and layer output"),
+    m("sensitivity", Points, Gauge, &["scheme", "layer"], "accuracy drop when only this layer is quantized (tuning)"),
+    m("recommended", Count, Gauge, &["scheme"], "1 for the scheme tuning recommends (accuracy criterion + objective)"),
 ];
 
 /// Every metric of a kind.

@@ -169,9 +169,7 @@ impl<'n> Table<'n> {
 
     /// Where to point for problems with the table as a whole: its first line.
     pub fn head_span(&self, cx: &Ctx) -> Span {
-        let text = cx.src.slice(self.node.span);
-        let first_line = text.find('\n').unwrap_or(text.len());
-        Span::new(self.node.span.start, self.node.span.start + first_line.min(80))
+        first_content_line(&cx.src, self.node.span)
     }
 
     /// Report keys that no decoder asked for.
@@ -192,6 +190,41 @@ impl<'n> Table<'n> {
             };
             cx.hint(hint);
         }
+    }
+}
+
+/// The first line of `span` that is not blank or a comment, at most 80 bytes of it (the
+/// root table of a TOML file spans the whole file, leading comments included).
+pub fn first_content_line(src: &SourceFile, span: Span) -> Span {
+    let text = src.slice(span);
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if !(trimmed.is_empty() || trimmed.starts_with('#')) {
+            let indent = line.len() - line.trim_start().len();
+            let len = line.trim_end().len() - indent;
+            let mut end = (start + indent + len.min(80)).min(text.len());
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            return Span::new(span.start + start + indent, span.start + end);
+        }
+        start += line.len();
+    }
+    let first_line = text.find('\n').unwrap_or(text.len()).min(80);
+    let mut end = first_line;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Span::new(span.start, span.start + end)
+}
+
+/// `a`, `a and b`, `a, b and c`: a list for a message.
+pub fn and_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }
 
@@ -472,11 +505,10 @@ pub fn one_of(node: &Node, cx: &mut Ctx, allowed: &[&'static str]) -> Option<&'s
     }
     cx.error::<()>(node.span, "spec::enum", format!("unknown value `{s}`"));
     cx.label(format!("expected one of: {}", allowed.join(", ")));
-    let hint = match did_you_mean(s, allowed.iter().copied()) {
-        Some(m) => format!("did you mean `{m}`?"),
-        None => format!("expected one of: {}", allowed.join(", ")),
-    };
-    cx.hint(hint);
+    // without a close match the label already lists every word
+    if let Some(m) = did_you_mean(s, allowed.iter().copied()) {
+        cx.hint(format!("did you mean `{m}`?"));
+    }
     None
 }
 

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use super::decode::{Ctx, Decode, Duration, Rate, Ratio, Table, spec_table, word_enum};
-use super::model::{SloEntry, SpecName};
+use super::decode::{Ctx, Decode, Duration, Rate, Ratio, Table, and_list, spec_table, word_enum};
+use super::model::{SloList, SpecName};
 use super::node::{Node, Value};
 use super::source::Spanned;
 
@@ -20,7 +20,7 @@ spec_table! {
         /// Bound on this spec's run time; exceeding it is an error with a verdict on what was measured.
         max_duration: opt Duration,
         /// SLOs: expressions, or tables with `expr`, `severity`, `phase`, `no_data`, `on_missing_baseline`.
-        slo: opt Vec<SloEntry>,
+        slo: opt SloList,
         /// The service under test.
         target: req Target,
         /// Arrival model and stages.
@@ -267,7 +267,14 @@ impl LoadDoc {
         if set != 1 {
             let span = t.url.as_ref().map(|u| u.span).or(t.command.as_ref().map(|c| c.span)).unwrap_or_default();
             let span = if set == 0 { self.name.span } else { span };
+            let given: Vec<&str> = [(t.url.is_some(), "`url`"), (t.command.is_some(), "`command`"), (t.embedded.is_some(), "`embedded`")]
+                .into_iter()
+                .filter_map(|(s, k)| s.then_some(k))
+                .collect();
             cx.error::<()>(span, "spec::target", "the target needs exactly one of `url`, `command` or `embedded`");
+            if set > 1 {
+                cx.label(format!("{} are set", and_list(&given)));
+            }
             cx.hint("e.g. `embedded = \"shop\"`, `url = \"http://127.0.0.1:8080\"` or `command = [\"./app\", \"--port\", \"{port}\"]`");
         }
         if let Some(url) = &t.url
@@ -333,9 +340,14 @@ impl LoadDoc {
             }
             for step in j.steps.iter() {
                 check_request(&step.request, cx);
-                let bodies = [step.json.is_some(), step.form.is_some(), step.body.is_some()];
-                if bodies.iter().filter(|b| **b).count() > 1 {
+                let bodies: Vec<&str> = [(step.json.is_some(), "`json`"), (step.form.is_some(), "`form`"), (step.body.is_some(), "`body`")]
+                    .into_iter()
+                    .filter_map(|(set, key)| set.then_some(key))
+                    .collect();
+                if bodies.len() > 1 {
                     cx.error::<()>(step.request.span, "spec::body", "a step takes at most one of `json`, `form` and `body`");
+                    cx.label(format!("this request has {}", and_list(&bodies)));
+                    cx.hint("send one body per request; keep the one the endpoint reads");
                 }
                 if let Some(e) = &step.expect
                     && let Some(s) = &e.status

@@ -178,6 +178,8 @@ pub fn load_file(path: &Path, overrides: &[Override], env: &dyn Fn(&str) -> Opti
     let applied: Vec<bool> = overrides.iter().map(|o| apply_override(&mut root, o)).collect();
     let mut cx = super::decode::Ctx::new(src.clone(), env);
     let decoded = decode_spec(&root, &mut cx);
+    // decoders and cross-field checks report in their own order; the reader wants file order
+    cx.diags.sort_by_key(|d| d.span.map(|s| s.start));
     let has_errors = cx.diags.iter().any(Diagnostic::is_error);
     let spec = match decoded {
         Some((kind, body)) if !has_errors => {

@@ -137,6 +137,36 @@ impl Decode for SloEntry {
     }
 }
 
+/// The `slo` list. An entry that does not parse or check is reported and left out, so that a
+/// typo in one SLO does not hide the spec's other problems: decoding, and with it the
+/// cross-field checks, go on (the file is invalid either way).
+#[derive(Debug, Clone, Default)]
+pub struct SloList(pub Vec<SloEntry>);
+
+impl Decode for SloList {
+    fn decode(node: &Node, cx: &mut Ctx) -> Option<Self> {
+        let Value::Array(items) = &node.value else {
+            return cx.type_error(node, "an array of SLOs");
+        };
+        Some(SloList(items.iter().filter_map(|item| SloEntry::decode(item, cx)).collect()))
+    }
+}
+
+impl schemars::JsonSchema for SloList {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        <Vec<SloEntry>>::schema_name()
+    }
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        <Vec<SloEntry>>::schema_id()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <Vec<SloEntry>>::json_schema(generator)
+    }
+    fn inline_schema() -> bool {
+        <Vec<SloEntry>>::inline_schema()
+    }
+}
+
 fn map_span(node: &Node, inner: Span) -> Span {
     let s = node.inner_span(inner.start, inner.end.max(inner.start));
     if s.is_empty() { Span::new(s.start, s.start + 1).min_within(node.span) } else { s }
@@ -206,7 +236,7 @@ macro_rules! common {
             d.name.0.value.clone(),
             d.description.clone(),
             d.backend.clone(),
-            d.slo.clone().unwrap_or_default().into_iter().map(|e| e.0).collect::<Vec<_>>(),
+            d.slo.clone().unwrap_or_default().0.into_iter().map(|e| e.0).collect::<Vec<_>>(),
             d.max_duration,
         )
     }};
@@ -215,8 +245,9 @@ macro_rules! common {
 /// Decode and validate a document tree into a [`Spec`]; problems go to `cx`.
 pub fn decode_spec(root: &Node, cx: &mut Ctx) -> Option<(Kind, Body)> {
     let Some(kind_node) = root.get("kind") else {
-        let span = Span::new(root.span.start, root.span.start + cx.src.text[root.span.start..].find('\n').unwrap_or(0));
+        let span = super::decode::first_content_line(&cx.src, root.span);
         cx.error::<()>(span, "spec::missing-key", "missing key `kind`");
+        cx.label("this spec needs `kind`");
         cx.hint("every spec starts with `kind = \"load\"` (or cache, scaling, quantize)");
         return None;
     };

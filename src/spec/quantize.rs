@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::decode::{Ctx, Duration, Points, Ratio, spec_table, word_enum};
-use super::model::{SloEntry, SpecName};
+use super::model::{SloList, SpecName};
 use super::source::Spanned;
 
 spec_table! {
@@ -16,7 +16,7 @@ spec_table! {
         /// burn CPU backend: `flex` (default) or `ndarray`.
         backend: opt Spanned<String>,
         max_duration: opt Duration,
-        slo: opt Vec<SloEntry>,
+        slo: opt SloList,
         model: req Model,
         dataset: req Dataset,
         /// Training of the fallback model when `model.weights` is absent.
@@ -203,6 +203,8 @@ impl QuantizeDoc {
         for s in self.scheme.iter() {
             if !names.insert(s.name.value.clone()) {
                 cx.error::<()>(s.name.span, "spec::scheme", format!("duplicate scheme name `{}`", s.name.value));
+                cx.label("used before");
+                cx.hint("scheme names label measurements (`size_ratio{scheme=…}`): make them unique");
             }
             if s.name.value == "fp32" && s.dtype.value != DType::Fp32 {
                 cx.error::<()>(s.name.span, "spec::scheme", "`fp32` names the reference; pick another name");

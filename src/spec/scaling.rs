@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::decode::{Ctx, Duration, Rate, spec_table, word_enum};
-use super::model::{SloEntry, SpecName};
+use super::decode::{Ctx, Duration, Rate, and_list, spec_table, word_enum};
+use super::model::{SloList, SpecName};
 use super::source::Spanned;
 
 spec_table! {
@@ -16,7 +16,7 @@ spec_table! {
         /// Backend that runs the spec (default `native`).
         backend: opt Spanned<String>,
         max_duration: opt Duration,
-        slo: opt Vec<SloEntry>,
+        slo: opt SloList,
         /// The service to replicate; omit with `measurements` (fit-only).
         service: opt Service,
         balancer: opt Balancer,
@@ -118,10 +118,14 @@ spec_table! {
 impl ScalingDoc {
     pub fn validate(&self, cx: &mut Ctx) {
         if let Some(m) = &self.measurements {
-            for (set, key) in [(self.service.is_some(), "service"), (self.sweep.is_some(), "sweep"), (self.fault.is_some(), "fault")] {
-                if set {
-                    cx.error::<()>(m.span, "spec::scaling", format!("`measurements` (fit-only) cannot be combined with `{key}`"));
-                }
+            let conflicts: Vec<&str> = [(self.service.is_some(), "`service`"), (self.sweep.is_some(), "`sweep`"), (self.fault.is_some(), "`fault`")]
+                .into_iter()
+                .filter_map(|(set, key)| set.then_some(key))
+                .collect();
+            if !conflicts.is_empty() {
+                cx.error::<()>(m.span, "spec::scaling", format!("`measurements` (fit-only) cannot be combined with {}", and_list(&conflicts)));
+                cx.label("fit-only");
+                cx.hint("a fit-only spec fits the USL to a CSV and runs nothing: remove `measurements`, or remove the service, sweep and faults");
             }
             if !m.ends_with(".csv") {
                 cx.error::<()>(m.span, "spec::scaling", "`measurements` must be a .csv file");
@@ -157,11 +161,10 @@ impl ScalingDoc {
         if values.is_empty() || values.contains(&0) {
             cx.error::<()>(values.span, "spec::sweep", "sweep values are positive integers");
         }
-        let mut sorted = values.value.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        if sorted.len() != values.len() {
-            cx.error::<()>(values.span, "spec::sweep", "sweep values must be distinct");
+        if let Some(v) = values.iter().enumerate().find_map(|(i, v)| values[..i].contains(v).then_some(*v)) {
+            cx.error::<()>(values.span, "spec::sweep", format!("sweep values must be distinct: {v} appears twice"));
+            cx.label("duplicate value");
+            cx.hint("each value is one sweep step; list each once");
         }
         if let Some(cpus) = &sweep.cpus
             && cpus.len() != values.len()

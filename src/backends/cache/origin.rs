@@ -121,6 +121,7 @@ impl Origin {
     }
 
     /// `(reads, writes)` served so far.
+    #[cfg(test)]
     pub fn calls(&self) -> (u64, u64) {
         (self.reads.load(Ordering::Relaxed), self.writes.load(Ordering::Relaxed))
     }

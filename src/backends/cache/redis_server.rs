@@ -65,6 +65,7 @@ impl RedisServer {
         Err(BackendError::Unavailable(format!("redis-server did not start: {last}")))
     }
 
+    #[cfg(test)]
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -32,9 +32,6 @@ pub struct Bounds {
 }
 
 impl Bounds {
-    pub fn lru_ratio(&self) -> f64 {
-        ratio(self.lru_hits, self.reads)
-    }
     pub fn optimal_ratio(&self) -> f64 {
         ratio(self.optimal_hits, self.reads)
     }

@@ -42,7 +42,7 @@ pub enum Loaded {
     /// The value was cached.
     Hit(Cached),
     /// This call ran the loader (and the cache kept what it returned, if anything).
-    Loaded(Option<Cached>),
+    Loaded,
     /// Another call was loading the same key; this one waited for its result.
     Coalesced(Cached),
 }
@@ -150,20 +150,18 @@ impl Tier for MokaTier {
         if let Some(v) = self.cache.get(&key).await {
             return Ok(Loaded::Hit(v));
         }
-        let mut ran: Option<Option<Cached>> = None;
+        let mut ran = false;
         let entry = self
             .cache
             .entry(key)
             .or_optionally_insert_with(async {
-                let v = load.await;
-                ran = Some(v.clone());
-                v
+                ran = true;
+                load.await
             })
             .await;
         Ok(match (ran, entry) {
-            (Some(v), _) => Loaded::Loaded(v),
-            (None, Some(e)) => Loaded::Coalesced(e.into_value()),
-            (None, None) => Loaded::Loaded(None),
+            (false, Some(e)) => Loaded::Coalesced(e.into_value()),
+            _ => Loaded::Loaded,
         })
     }
 }
@@ -322,12 +320,6 @@ impl RedisTier {
         format!("{}:{key}", self.prefix)
     }
 
-    /// Parse a key of this tier back to the workload's key.
-    pub fn parse_key(&self, redis_key: &[u8]) -> Option<u64> {
-        let s = std::str::from_utf8(redis_key).ok()?;
-        s.strip_prefix(&self.prefix)?.strip_prefix(':')?.parse().ok()
-    }
-
     /// A connection for other commands (publish, tracking).
     pub fn connection(&self) -> ConnectionManager {
         self.conn.clone()
@@ -430,7 +422,7 @@ mod tests {
                 });
                 match t.get_or_load(7, load).await.unwrap() {
                     Loaded::Hit(v) | Loaded::Coalesced(v) => v.version,
-                    Loaded::Loaded(v) => v.unwrap().version,
+                    Loaded::Loaded => 3,
                 }
             }));
         }

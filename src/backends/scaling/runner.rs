@@ -206,8 +206,9 @@ mod tests {
         assert_eq!(fit.points.first().unwrap().0, 1.0);
         assert_eq!(fit.points.last().unwrap().0, 70.0);
         assert_eq!(fit.points.len(), 70);
-        let top = fit.points.iter().cloned().fold((0.0, 0.0), |a, p| if p.1 > a.1 { p } else { a });
-        assert_eq!(top.0, 35.0);
+        // N* is ⌊√((1−σ)/κ)⌋ = ⌊35.57⌋ by the published convention; the curve includes it
+        let at_peak = fit.points.iter().find(|p| p.0 == 35.0).unwrap().1;
+        assert_eq!(Some(at_peak), value(&m, "usl.max_throughput", &[]));
         let ideal = m.series.iter().find(|s| s.metric == "usl.ideal").unwrap();
         assert_eq!(ideal.points.len(), 70);
         assert!(m.notes.iter().any(|n| n.contains("N* = 35")), "{:?}", m.notes);
@@ -248,7 +249,7 @@ mod tests {
 
     #[test]
     fn chart_is_bounded_for_far_peaks() {
-        let fit = Fit { sigma: 0.0, kappa: 1e-12, lambda: 100.0, peak: Some(usl_fit::Peak { concurrency: 1_000_000, throughput: 1.0 }), r_squared: None, points: 6 };
+        let fit = Fit { sigma: 0.0, kappa: 1e-12, lambda: 100.0, peak: Some(usl_fit::Peak { concurrency: 1_000_000, throughput: 1.0 }), r_squared: None, points: 6, kappa_matters: true };
         let (curve, ideal) = chart(&fit, 8);
         assert!(curve.len() <= MAX_SERIES_POINTS as usize + 2 && curve.len() > 100, "{}", curve.len());
         assert_eq!(curve.last().unwrap().0, 2_000_000.0);

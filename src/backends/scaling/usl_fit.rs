@@ -9,8 +9,12 @@
 //! first and the call runs under `catch_unwind` as a last resort.
 //!
 //! Peak: `N* = ⌊√((1−σ)/κ)⌋` (the crate's `max_concurrency`, Gunther's equation), at least 1,
-//! and `X_max = X(N*)`. When κ ≤ 0 the fitted curve has no peak (throughput approaches
-//! λ/σ or grows without bound), so no peak is reported rather than an invented one.
+//! and `X_max = X(N*)` (for the reference data √((1−σ)/κ) = 35.6, so N* = 35 although X(36)
+//! is marginally higher: the published convention is kept). When κ ≤ 0 the fitted curve has
+//! no peak (throughput approaches λ/σ or grows without bound), and when the coherency term
+//! κN(N−1) changes the fitted throughput by less than one part in a million anywhere in the
+//! measured range, κ is solver noise (perfectly linear data fit κ ≈ 1e-10, which would put
+//! an invented "peak" at N ≈ 64000): in both cases no peak is reported.
 
 use super::measurements::Point;
 
@@ -19,6 +23,9 @@ pub const MIN_POINTS: usize = usl::MIN_MEASUREMENTS;
 
 /// Past this the peak is so far beyond any measurement that it is reported as "no peak".
 const MAX_PEAK: f64 = 1e9;
+
+/// Relative effect on the fitted throughput below which a coefficient is solver noise.
+const NEGLIGIBLE: f64 = 1e-6;
 
 /// Fitted USL coefficients and what follows from them.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,13 +36,16 @@ pub struct Fit {
     pub kappa: f64,
     /// Throughput of one unit λ (per second).
     pub lambda: f64,
-    /// `None` when the fitted curve has no maximum (κ ≤ 0, or a peak beyond 10⁹).
+    /// `None` when the fitted curve has no maximum (κ ≤ 0 or negligible, or a peak beyond 10⁹).
     pub peak: Option<Peak>,
     /// Coefficient of determination over the fitted points; `None` when every measured
     /// throughput is equal (R² is undefined).
     pub r_squared: Option<f64>,
     /// Points the fit used.
     pub points: usize,
+    /// Whether the coherency term changes the fitted throughput by more than one part in a
+    /// million somewhere in the measured range.
+    pub kappa_matters: bool,
 }
 
 /// Where the fitted throughput peaks.
@@ -76,7 +86,13 @@ impl Fit {
         );
         match self.peak {
             Some(p) => s.push_str(&format!("; throughput peaks at N* = {} with {:.1}/s", p.concurrency, p.throughput)),
-            None => s.push_str("; the fitted curve has no throughput peak (κ ≤ 0), so usl.peak_concurrency and usl.max_throughput are not reported"),
+            None => s.push_str(
+                "; the fitted curve has no throughput peak (κ ≤ 0, or too small to matter in the measured range), \
+                 so usl.peak_concurrency and usl.max_throughput are not reported",
+            ),
+        }
+        if self.sigma < -NEGLIGIBLE || (self.kappa < 0.0 && self.kappa_matters) {
+            s.push_str("; a negative coefficient means the data scale superlinearly or are too noisy for the USL: treat the fit with caution");
         }
         match self.r_squared {
             Some(r2) => s.push_str(&format!("; R² = {r2:.4}")),
@@ -128,7 +144,9 @@ pub fn fit(points: &[Point]) -> Result<Fit, NoFit> {
     if lambda <= 0.0 {
         return Err(NoFit::Failed(format!("the solver gave a non-positive single-unit throughput λ = {lambda}")));
     }
-    let peak = if kappa > 0.0 {
+    let n_max = f64::from(levels[levels.len() - 1]);
+    let kappa_matters = (kappa * n_max * (n_max - 1.0)).abs() > NEGLIGIBLE * (1.0 + (sigma * (n_max - 1.0)).abs());
+    let peak = if kappa > 0.0 && kappa_matters {
         // the crate's `max_concurrency`, computed in f64 so that a tiny κ cannot overflow u32
         let n_star = ((1.0 - sigma) / kappa).max(0.0).sqrt().floor().max(1.0);
         (n_star <= MAX_PEAK)
@@ -147,7 +165,7 @@ pub fn fit(points: &[Point]) -> Result<Fit, NoFit> {
         return Err(NoFit::Failed("the fitted curve is undefined at a measured concurrency (κ < 0)".into()));
     };
     let r_squared = (ss_tot > 0.0).then(|| 1.0 - ss_res / ss_tot).filter(|r| r.is_finite());
-    Ok(Fit { sigma, kappa, lambda, peak, r_squared, points: points.len() })
+    Ok(Fit { sigma, kappa, lambda, peak, r_squared, points: points.len(), kappa_matters })
 }
 
 #[cfg(test)]
@@ -266,13 +284,26 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn linear_data_has_no_peak_and_flat_data_peaks_at_one() {
+    fn linear_and_flat_data_have_no_peak_and_collapsing_data_peaks_at_one() {
         let linear = fit(&points(&(1..=8).map(|n| (n, 100.0 * f64::from(n))).collect::<Vec<_>>())).unwrap();
         assert!(linear.sigma.abs() < 1e-6 && linear.kappa.abs() < 1e-6, "{linear:?}");
         assert!(within(linear.lambda, 100.0, 1e-6), "{linear:?}");
-        if linear.kappa <= 0.0 {
-            assert_eq!(linear.peak, None);
-        }
-        assert!(linear.summary().contains("σ = "), "{}", linear.summary());
+        // κ ≈ 1e-10 is solver noise, not a peak at N ≈ 64000
+        assert_eq!(linear.peak, None, "{linear:?}");
+        assert!(!linear.kappa_matters);
+        assert_eq!(linear.r_squared, Some(1.0));
+        let summary = linear.summary();
+        assert!(summary.contains("no throughput peak") && !summary.contains("caution"), "{summary}");
+
+        let flat = fit(&points(&(1..=8).map(|n| (n, 500.0)).collect::<Vec<_>>())).unwrap();
+        assert!(within(flat.sigma, 1.0, 1e-6) && within(flat.lambda, 500.0, 1e-6), "{flat:?}");
+        assert_eq!((flat.peak, flat.r_squared), (None, None));
+        assert!(flat.summary().contains("R² is undefined"), "{}", flat.summary());
+
+        let collapsing = fit(&points(&(1..=8).map(|n| (n, 1000.0 / f64::from(n))).collect::<Vec<_>>())).unwrap();
+        assert_eq!(collapsing.peak.map(|p| p.concurrency), Some(1), "{collapsing:?}");
+
+        let superlinear = fit(&points(&(1..=8).map(|n| (n, f64::from(n * n * n))).collect::<Vec<_>>())).unwrap();
+        assert!(superlinear.sigma < 0.0 && superlinear.summary().contains("caution"), "{superlinear:?}");
     }
 }

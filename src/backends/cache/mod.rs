@@ -1,0 +1,16 @@
+//! The cache backend (`kind = "cache"`, `backend = "native"`): in-process moka and stretto,
+//! Redis, and two-tier topologies over a versioned origin; workload generators and the LRU /
+//! Bélády reference bounds.
+
+mod instance;
+mod origin;
+mod plan;
+mod redis_server;
+mod reference;
+mod runner;
+mod stats;
+mod tiers;
+mod warmup;
+mod workload;
+
+pub use runner::Native;

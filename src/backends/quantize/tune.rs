@@ -1,0 +1,162 @@
+//! Accuracy-driven tuning, as Intel Neural Compressor users expect: among the schemes whose
+//! accuracy meets `accuracy_criterion` (relative to fp32, or absolute points; default 1%
+//! relative), pick the smallest file or the fastest one. Optionally a per-layer sensitivity
+//! scan (quantize one layer at a time) and a mixed-precision variant of each failing scheme
+//! that keeps the most sensitive layers in fp32 until the criterion holds.
+
+use burn::tensor::Device;
+
+use super::model::Weights;
+use super::schemes::{self, Deployed, Format, Plan};
+use crate::engine::metrics::{Measurements, labels};
+use crate::spec::quantize::{Objective, Tune};
+
+/// What tuning knows of a measured scheme.
+#[derive(Debug, Clone)]
+pub struct SchemeResult {
+    pub name: String,
+    pub size: u64,
+    /// Worst accuracy over the measured modes.
+    pub accuracy: f64,
+    /// Best latency ratio over the measured modes (geometric mean over batch sizes).
+    pub latency_ratio: Option<f64>,
+}
+
+/// What tuning needs from the runner.
+pub struct Tuner<'a> {
+    pub runner_accuracy: &'a dyn Fn(&Deployed) -> Result<f64, String>,
+    pub weights: &'a Weights,
+    pub device: &'a Device,
+}
+
+/// The accuracy drop the criterion allows, in points.
+pub fn allowed_drop(t: &Tune, fp32_acc: f64) -> f64 {
+    match &t.accuracy_criterion {
+        Some(c) if c.absolute.is_some() => c.absolute.map_or(1.0, |p| p.0),
+        Some(c) => c.relative.map_or(0.01, |r| r.0) * fp32_acc * 100.0,
+        None => 0.01 * fp32_acc * 100.0,
+    }
+}
+
+/// Pick among `results`: those within `allowed` points of `fp32_acc`, then by objective.
+pub fn recommend(results: &[SchemeResult], fp32_acc: f64, allowed: f64, objective: Objective) -> Option<&SchemeResult> {
+    let ok = results.iter().filter(|r| (fp32_acc - r.accuracy) * 100.0 <= allowed + 1e-9);
+    match objective {
+        Objective::Smallest => ok.min_by(|a, b| a.size.cmp(&b.size).then(b.accuracy.total_cmp(&a.accuracy))),
+        Objective::Fastest => ok.min_by(|a, b| {
+            let la = a.latency_ratio.unwrap_or(f64::INFINITY);
+            let lb = b.latency_ratio.unwrap_or(f64::INFINITY);
+            la.total_cmp(&lb).then(a.size.cmp(&b.size))
+        }),
+    }
+}
+
+#[expect(clippy::too_many_arguments, reason = "one call site in the runner")]
+pub fn tune(
+    t: &Tune,
+    fp32_acc: f64,
+    fp32_size: u64,
+    plans: &[Plan],
+    results: &mut Vec<SchemeResult>,
+    m: &mut Measurements,
+    tuner: &Tuner,
+    cancelled: &dyn Fn() -> bool,
+    out_dir: &std::path::Path,
+) -> Result<(), String> {
+    for r in results.iter_mut() {
+        r.latency_ratio = m
+            .scalars
+            .iter()
+            .filter(|s| s.metric == "latency_ratio" && s.labels.len() == 2 && s.labels.get("scheme") == Some(&r.name))
+            .map(|s| s.value)
+            .reduce(f64::min);
+    }
+    let allowed = allowed_drop(t, fp32_acc);
+    let objective = t.objective.unwrap_or(Objective::Smallest);
+    let scan = t.sensitivity == Some(true) || t.mixed_precision == Some(true);
+    for plan in plans.iter().filter(|p| matches!(p.format, Format::Quant(_))) {
+        if !scan || cancelled() {
+            break;
+        }
+        let n = tuner.weights.layers.len();
+        // quantize one layer at a time
+        let mut ranking = Vec::new();
+        for i in 0..n {
+            let mut p = plan.clone();
+            p.fp32_layers = (0..n).filter(|&j| j != i).collect();
+            let model = p.apply(tuner.weights, tuner.device)?;
+            let acc = (tuner.runner_accuracy)(&Deployed { model, input_dtype: None })?;
+            let drop = (fp32_acc - acc) * 100.0;
+            m.scalar("sensitivity", labels(&[("scheme", &plan.name), ("layer", &format!("layers.{i}"))]), drop);
+            ranking.push((i, drop));
+        }
+        ranking.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let order: Vec<String> = ranking.iter().map(|(i, d)| format!("layers.{i} ({d:.2}pp)")).collect();
+        m.notes.push(format!("sensitivity of `{}`, most sensitive first: {}", plan.name, order.join(", ")));
+
+        let full = results.iter().find(|r| r.name == plan.name).map(|r| r.accuracy);
+        let fails = full.is_some_and(|a| (fp32_acc - a) * 100.0 > allowed + 1e-9);
+        if t.mixed_precision == Some(true) && fails {
+            let mut p = plan.clone();
+            p.name = format!("{}-mixed", plan.name);
+            for (k, (i, _)) in ranking.iter().enumerate() {
+                if k + 1 == n || cancelled() {
+                    break; // all layers in fp32 would be the reference itself
+                }
+                p.fp32_layers.push(*i);
+                let model = p.apply(tuner.weights, tuner.device)?;
+                let acc = (tuner.runner_accuracy)(&Deployed { model: model.clone(), input_dtype: None })?;
+                if (fp32_acc - acc) * 100.0 <= allowed + 1e-9 {
+                    let size = schemes::save(&model, &out_dir.join(format!("{}.bpk", p.name)))?;
+                    let s = p.name.as_str();
+                    m.scalar("size", labels(&[("scheme", s)]), size as f64);
+                    m.scalar("size_ratio", labels(&[("scheme", s)]), size as f64 / fp32_size as f64);
+                    m.scalar("accuracy", labels(&[("scheme", s)]), acc);
+                    m.scalar("accuracy_drop", labels(&[("scheme", s)]), (fp32_acc - acc) * 100.0);
+                    let kept: Vec<String> = p.fp32_layers.iter().map(|i| format!("layers.{i}")).collect();
+                    m.notes.push(format!("mixed precision `{s}`: {} kept in fp32 meets the criterion ({:.2}pp drop)", kept.join(", "), (fp32_acc - acc) * 100.0));
+                    results.push(SchemeResult { name: s.to_string(), size, accuracy: acc, latency_ratio: None });
+                    break;
+                }
+            }
+        }
+    }
+    let pick = recommend(results, fp32_acc, allowed, objective);
+    let (name, why) = match pick {
+        Some(r) => (
+            r.name.clone(),
+            format!(
+                "{:.2}pp accuracy drop within the allowed {allowed:.2}pp, {:.2}x the fp32 size{}",
+                (fp32_acc - r.accuracy) * 100.0,
+                r.size as f64 / fp32_size as f64,
+                r.latency_ratio.map(|l| format!(", {l:.2}x fp32 latency in its best mode")).unwrap_or_default()
+            ),
+        ),
+        None => ("fp32".to_string(), format!("no scheme stays within the allowed {allowed:.2}pp accuracy drop")),
+    };
+    let obj = match objective {
+        Objective::Smallest => "smallest",
+        Objective::Fastest => "fastest",
+    };
+    m.scalar("recommended", labels(&[("scheme", &name)]), 1.0);
+    m.notes.push(format!("tuning ({obj}): recommended scheme `{name}`: {why}"));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(name: &str, size: u64, accuracy: f64, lat: f64) -> SchemeResult {
+        SchemeResult { name: name.into(), size, accuracy, latency_ratio: Some(lat) }
+    }
+
+    #[test]
+    fn recommendation_follows_criterion_and_objective() {
+        let rs = vec![r("int8", 100, 0.95, 1.2), r("int8-block32", 120, 0.97, 1.1), r("fp16", 200, 0.97, 0.9)];
+        assert_eq!(recommend(&rs, 0.97, 1.0, Objective::Smallest).unwrap().name, "int8-block32");
+        assert_eq!(recommend(&rs, 0.97, 3.0, Objective::Smallest).unwrap().name, "int8");
+        assert_eq!(recommend(&rs, 0.97, 1.0, Objective::Fastest).unwrap().name, "fp16");
+        assert!(recommend(&rs[..1], 0.97, 1.0, Objective::Smallest).is_none());
+    }
+}

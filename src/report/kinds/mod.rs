@@ -1,0 +1,11 @@
+//! One chart builder per spec kind: which charts and tables a kind's section shows, chosen
+//! from whatever metrics and series the results hold (a block without data says so).
+
+mod cache;
+mod common;
+mod dispatch;
+mod load;
+mod quantize;
+mod scaling;
+
+pub use dispatch::sections;
