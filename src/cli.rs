@@ -376,7 +376,36 @@ fn run(args: RunArgs) -> i32 {
 
 /// SIGINT, handled once for the whole run: the first cancels (backends stop and hand back
 /// what they measured; results and reports are written; exit 130); a second exits at once.
+///
+/// perfspec owns SIGINT through the `ctrlc` crate, installed once per process before any
+/// backend runs. goose calls `ctrlc::set_handler` at every load test; with ours in place
+/// that call fails (one handler per process) and leaves ours alone, instead of replacing it
+/// and exiting 1 on the second Ctrl-C. The load backend forwards the cancellation to
+/// `goose::trigger_killswitch`.
 fn spawn_sigint_handler(interrupt: CancellationToken) {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    static TARGET: std::sync::Mutex<Option<CancellationToken>> = std::sync::Mutex::new(None);
+    static PRESSES: AtomicU32 = AtomicU32::new(0);
+    static OWNED: AtomicBool = AtomicBool::new(false);
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    *TARGET.lock().unwrap_or_else(|e| e.into_inner()) = Some(interrupt.clone());
+    PRESSES.store(0, Ordering::SeqCst);
+    INSTALL.call_once(|| {
+        let ok = ctrlc::set_handler(|| {
+            if PRESSES.fetch_add(1, Ordering::SeqCst) > 0 {
+                std::process::exit(exit::INTERRUPTED);
+            }
+            eprintln!("\nperfspec: interrupted; writing what was measured (Ctrl-C again to exit now)");
+            if let Some(t) = TARGET.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                t.cancel();
+            }
+        });
+        OWNED.store(ok.is_ok(), Ordering::SeqCst);
+    });
+    if OWNED.load(Ordering::SeqCst) {
+        return;
+    }
+    // another SIGINT handler already owns the process (a library user): fall back to tokio's
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_err() {
             return;

@@ -101,6 +101,8 @@ const CASES: &[(&str, &str, &str)] = &[
     ("fit-only-with-service.yaml", "6:15", "spec::scaling"),
     ("sweep-duplicates.toml", "10:12", "spec::sweep"),
     ("sweep-duplicates.yaml", "9:13", "spec::sweep"),
+    ("scaling-latency-slo.toml", "14:31", "slo::check"),
+    ("scaling-latency-slo.yaml", "12:31", "slo::check"),
     // load
     ("open-stage-with-users.toml", "10:23", "spec::stage"),
     ("open-stage-with-users.yaml", "10:18", "spec::stage"),
@@ -122,6 +124,8 @@ const CASES: &[(&str, &str, &str)] = &[
     ("env-unset.yaml", "7:16", "spec::env"),
     ("interpolation-bogus.toml", "14:75", "spec::env"),
     ("interpolation-bogus.yaml", "15:43", "spec::env"),
+    ("interpolation-unterminated.toml", "14:75", "spec::env"),
+    ("interpolation-unterminated.yaml", "15:43", "spec::env"),
     // SLO expressions
     ("slo-missing-operator.toml", "4:22", "slo::syntax"),
     ("slo-missing-operator.yaml", "5:18", "slo::syntax"),
@@ -268,6 +272,9 @@ fn compact(source: &[u8], report: &serde_json::Value) -> String {
 /// What a span covers, as a reader would point at it: `` `5%` ``, or for an empty span the
 /// place it marks.
 fn covered(source: &[u8], start: usize, end: usize) -> String {
+    // spans index the text perfspec read: invalid UTF-8 replaced by U+FFFD
+    let text = String::from_utf8_lossy(source);
+    let source = text.as_bytes();
     let start = start.min(source.len());
     let end = end.clamp(start, source.len());
     let shorten = |s: &str| -> String {

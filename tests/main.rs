@@ -2,6 +2,7 @@
 
 mod cli;
 mod corpus;
+mod load;
 #[cfg(feature = "quantize")]
 mod quantize;
 mod reports;

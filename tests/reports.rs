@@ -18,7 +18,13 @@ use crate::cli::{Dir, bin};
 // ---------------------------------------------------------------------------------------
 // hand-made results
 
-fn outcome(expr: &str, line: usize, status: Status, observed: Option<f64>, threshold: Option<f64>) -> SloOutcome {
+fn outcome(
+    expr: &str,
+    line: usize,
+    status: Status,
+    observed: Option<f64>,
+    threshold: Option<f64>,
+) -> SloOutcome {
     let dim = Dimension::Time;
     let reason = match (status, observed) {
         (_, None) => Reason::NoData,
@@ -40,36 +46,71 @@ fn outcome(expr: &str, line: usize, status: Status, observed: Option<f64>, thres
         observed_text: observed.map(|v| dim.format(v)),
         threshold_text: threshold.map(|v| dim.format(v)),
         message: match (observed, threshold) {
-            (Some(o), Some(t)) => format!("{} = {}, threshold < {}", expr.split(" <").next().unwrap_or(expr), dim.format(o), dim.format(t)),
+            (Some(o), Some(t)) => format!(
+                "{} = {}, threshold < {}",
+                expr.split(" <").next().unwrap_or(expr),
+                dim.format(o),
+                dim.format(t)
+            ),
             _ => format!("no data for {expr}"),
         },
     }
 }
 
 fn load_measurements() -> Measurements {
-    let mut m = Measurements { elapsed_s: 10.0, ..Default::default() };
+    let mut m = Measurements {
+        elapsed_s: 10.0,
+        ..Default::default()
+    };
     for step in ["login", "cart"] {
         let l = labels(&[("journey", "checkout"), ("step", step)]);
         for i in 1..=500 {
-            m.histogram("latency", l.clone(), 1e-6).record(f64::from(i) * if step == "login" { 1e-4 } else { 3e-4 });
+            m.histogram("latency", l.clone(), 1e-6)
+                .record(f64::from(i) * if step == "login" { 1e-4 } else { 3e-4 });
         }
         m.scalar("requests", l.clone(), 500.0);
         m.scalar("errors", l, if step == "cart" { 5.0 } else { 0.0 });
     }
     m.scalar("throughput", Labels::new(), 100.0);
     m.scalar("error_rate", Labels::new(), 0.005);
-    let t = |f: fn(f64) -> f64| (0..10).map(|s| (f64::from(s), f(f64::from(s)))).collect::<Vec<_>>();
-    m.push_series("latency", labels(&[("quantile", "p50")]), t(|s| 0.020 + s * 0.001));
-    m.push_series("latency", labels(&[("quantile", "p95")]), t(|s| 0.060 + s * 0.004));
-    m.push_series("throughput", labels(&[("kind", "completed")]), t(|s| 95.0 + s));
+    let t = |f: fn(f64) -> f64| {
+        (0..10)
+            .map(|s| (f64::from(s), f(f64::from(s))))
+            .collect::<Vec<_>>()
+    };
+    m.push_series(
+        "latency",
+        labels(&[("quantile", "p50")]),
+        t(|s| 0.020 + s * 0.001),
+    );
+    m.push_series(
+        "latency",
+        labels(&[("quantile", "p95")]),
+        t(|s| 0.060 + s * 0.004),
+    );
+    m.push_series(
+        "throughput",
+        labels(&[("kind", "completed")]),
+        t(|s| 95.0 + s),
+    );
     m.push_series("throughput", labels(&[("kind", "target")]), t(|_| 100.0));
-    m.push_series("errors", Labels::new(), t(|s| if s > 6.0 { 2.0 } else { 0.0 }));
+    m.push_series(
+        "errors",
+        Labels::new(),
+        t(|s| if s > 6.0 { 2.0 } else { 0.0 }),
+    );
     m.error_sample("HTTP 503: upstream busy", labels(&[("step", "cart")]));
     m.notes.push("arrivals follow an open model".into());
     m
 }
 
-fn spec(name: &str, status: SpecStatus, slos: Vec<SloOutcome>, measurements: Option<Measurements>, error: Option<&str>) -> SpecResult {
+fn spec(
+    name: &str,
+    status: SpecStatus,
+    slos: Vec<SloOutcome>,
+    measurements: Option<Measurements>,
+    error: Option<&str>,
+) -> SpecResult {
     SpecResult {
         name: name.to_string(),
         kind: Kind::Load,
@@ -91,12 +132,24 @@ fn spec(name: &str, status: SpecStatus, slos: Vec<SloOutcome>, measurements: Opt
 fn results(specs: Vec<SpecResult>, exit_code: i32) -> Results {
     Results {
         schema_version: 1,
-        tool: Tool { name: "perfspec".into(), version: "0.0.0-test".into() },
+        tool: Tool {
+            name: "perfspec".into(),
+            version: "0.0.0-test".into(),
+        },
         started_at: "2026-01-02T03:04:05Z".into(),
         finished_at: "2026-01-02T03:04:20Z".into(),
         duration_s: 15.0,
-        git: Some(GitInfo { commit: "fedcba9876543210fedcba9876543210fedcba98".into(), dirty: false }),
-        host: Host { hostname: "ci-host".into(), os: "linux".into(), arch: "x86_64".into(), cpus: 2, memory_bytes: Some(8 << 30) },
+        git: Some(GitInfo {
+            commit: "fedcba9876543210fedcba9876543210fedcba98".into(),
+            dirty: false,
+        }),
+        host: Host {
+            hostname: "ci-host".into(),
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            cpus: 2,
+            memory_bytes: Some(8 << 30),
+        },
         command: vec!["perfspec".into(), "run".into(), "specs/".into()],
         baseline: None,
         interrupted: false,
@@ -107,38 +160,126 @@ fn results(specs: Vec<SpecResult>, exit_code: i32) -> Results {
 
 fn passing() -> Results {
     let slos = vec![
-        outcome("p95(latency) < 250ms", 3, Status::Pass, Some(0.142), Some(0.25)),
-        outcome("p50(latency{step=login}) < 100ms", 4, Status::Pass, Some(0.025), Some(0.1)),
+        outcome(
+            "p95(latency) < 250ms",
+            3,
+            Status::Pass,
+            Some(0.142),
+            Some(0.25),
+        ),
+        outcome(
+            "p50(latency{step=login}) < 100ms",
+            4,
+            Status::Pass,
+            Some(0.025),
+            Some(0.1),
+        ),
     ];
-    results(vec![spec("checkout", SpecStatus::Pass, slos, Some(load_measurements()), None)], 0)
+    results(
+        vec![spec(
+            "checkout",
+            SpecStatus::Pass,
+            slos,
+            Some(load_measurements()),
+            None,
+        )],
+        0,
+    )
 }
 
 fn warning() -> Results {
-    let mut warn = outcome("p99(latency) < 100ms", 5, Status::Warn, Some(0.148), Some(0.1));
+    let mut warn = outcome(
+        "p99(latency) < 100ms",
+        5,
+        Status::Warn,
+        Some(0.148),
+        Some(0.1),
+    );
     warn.severity = SloSeverity::Warn;
-    let mut base = outcome("p95(latency) <= baseline * 1.10", 6, Status::Pass, Some(0.142), Some(0.1485));
+    let mut base = outcome(
+        "p95(latency) <= baseline * 1.10",
+        6,
+        Status::Pass,
+        Some(0.142),
+        Some(0.1485),
+    );
     base.baseline = Some(0.135);
     base.delta_pct = Some(5.185);
-    let slos = vec![outcome("p95(latency) < 250ms", 3, Status::Pass, Some(0.142), Some(0.25)), warn, base];
-    let mut r = results(vec![spec("checkout", SpecStatus::Warn, slos, Some(load_measurements()), None)], 0);
+    let slos = vec![
+        outcome(
+            "p95(latency) < 250ms",
+            3,
+            Status::Pass,
+            Some(0.142),
+            Some(0.25),
+        ),
+        warn,
+        base,
+    ];
+    let mut r = results(
+        vec![spec(
+            "checkout",
+            SpecStatus::Warn,
+            slos,
+            Some(load_measurements()),
+            None,
+        )],
+        0,
+    );
     r.baseline = Some("main/results.json".into());
     r
 }
 
 fn failing() -> Results {
-    let mut fail = outcome("p95(latency) < 100ms", 3, Status::Fail, Some(0.142), Some(0.1));
+    let mut fail = outcome(
+        "p95(latency) < 100ms",
+        3,
+        Status::Fail,
+        Some(0.142),
+        Some(0.1),
+    );
     fail.baseline = Some(0.090);
     fail.delta_pct = Some(57.8);
     let slos = vec![
-        outcome("p50(latency) < 100ms", 2, Status::Pass, Some(0.05), Some(0.1)),
+        outcome(
+            "p50(latency) < 100ms",
+            2,
+            Status::Pass,
+            Some(0.05),
+            Some(0.1),
+        ),
         fail,
-        outcome("p99(latency{journey=nope}) < 1s", 4, Status::Fail, None, Some(1.0)),
+        outcome(
+            "p99(latency{journey=nope}) < 1s",
+            4,
+            Status::Fail,
+            None,
+            Some(1.0),
+        ),
     ];
-    let other = vec![outcome("p95(latency) < 1s", 2, Status::Pass, Some(0.142), Some(1.0))];
+    let other = vec![outcome(
+        "p95(latency) < 1s",
+        2,
+        Status::Pass,
+        Some(0.142),
+        Some(1.0),
+    )];
     results(
         vec![
-            spec("browse", SpecStatus::Pass, other, Some(load_measurements()), None),
-            spec("checkout|pipe_*", SpecStatus::Fail, slos, Some(load_measurements()), None),
+            spec(
+                "browse",
+                SpecStatus::Pass,
+                other,
+                Some(load_measurements()),
+                None,
+            ),
+            spec(
+                "checkout|pipe_*",
+                SpecStatus::Fail,
+                slos,
+                Some(load_measurements()),
+                None,
+            ),
         ],
         1,
     )
@@ -150,8 +291,26 @@ fn erroring() -> Results {
     not_run.message = "not run: target never became ready at http://127.0.0.1:9/health".into();
     results(
         vec![
-            spec("checkout", SpecStatus::Pass, vec![outcome("p95(latency) < 250ms", 3, Status::Pass, Some(0.1), Some(0.25))], Some(load_measurements()), None),
-            spec("search", SpecStatus::Error, vec![not_run], None, Some("target never became ready at http://127.0.0.1:9/health")),
+            spec(
+                "checkout",
+                SpecStatus::Pass,
+                vec![outcome(
+                    "p95(latency) < 250ms",
+                    3,
+                    Status::Pass,
+                    Some(0.1),
+                    Some(0.25),
+                )],
+                Some(load_measurements()),
+                None,
+            ),
+            spec(
+                "search",
+                SpecStatus::Error,
+                vec![not_run],
+                None,
+                Some("target never became ready at http://127.0.0.1:9/health"),
+            ),
         ],
         3,
     )
@@ -166,7 +325,10 @@ fn junit(r: &Results) -> String {
 }
 
 fn redact_times(s: &str) -> String {
-    regex::Regex::new(r#"time="[0-9.]+""#).unwrap().replace_all(s, r#"time="[time]""#).into_owned()
+    regex::Regex::new(r#"time="[0-9.]+""#)
+        .unwrap()
+        .replace_all(s, r#"time="[time]""#)
+        .into_owned()
 }
 
 #[test]
@@ -185,17 +347,136 @@ fn junit_snapshots() {
     insta::assert_snapshot!("junit_erroring", junit(&erroring()));
 }
 
+fn cache_measurements() -> Measurements {
+    let mut m = Measurements {
+        elapsed_s: 5.0,
+        ..Default::default()
+    };
+    for (cap, l1, l2, lru, opt) in [
+        (500, 0.55, 0.7, 0.6, 0.75),
+        (1000, 0.65, 0.8, 0.7, 0.83),
+        (2000, 0.74, 0.86, 0.78, 0.9),
+        (4000, 0.81, 0.9, 0.84, 0.94),
+    ] {
+        let c = cap.to_string();
+        m.scalar("hit_ratio", labels(&[("tier", "l1"), ("capacity", &c)]), l1);
+        m.scalar("hit_ratio", labels(&[("tier", "l2"), ("capacity", &c)]), l2);
+        m.scalar("lru_hit_ratio", labels(&[("capacity", &c)]), lru);
+        m.scalar("optimal_hit_ratio", labels(&[("capacity", &c)]), opt);
+    }
+    for op in ["get", "set"] {
+        for i in 1..=200 {
+            m.histogram("latency", labels(&[("op", op), ("tier", "l1")]), 1e-6)
+                .record(f64::from(i) * 1e-6);
+        }
+    }
+    m
+}
+
+fn scaling_measurements() -> Measurements {
+    let mut m = Measurements {
+        elapsed_s: 60.0,
+        ..Default::default()
+    };
+    let usl = |n: f64| 100.0 * n / (1.0 + 0.05 * (n - 1.0) + 0.002 * n * (n - 1.0));
+    for n in [1, 2, 3, 4, 6, 8] {
+        let r = n.to_string();
+        m.scalar(
+            "throughput",
+            labels(&[("replicas", &r)]),
+            usl(f64::from(n)) * 1.02,
+        );
+        m.scalar(
+            "speedup",
+            labels(&[("replicas", &r)]),
+            usl(f64::from(n)) / 100.0,
+        );
+    }
+    m.push_series(
+        "usl.fit",
+        labels(&[("x", "replicas")]),
+        (1..=16)
+            .map(|n| (f64::from(n), usl(f64::from(n))))
+            .collect(),
+    );
+    m.push_series(
+        "usl.ideal",
+        labels(&[("x", "replicas")]),
+        (1..=16)
+            .map(|n| (f64::from(n), 100.0 * f64::from(n)))
+            .collect(),
+    );
+    m.scalar("usl.sigma", Labels::new(), 0.05);
+    m
+}
+
+fn quantize_measurements() -> Measurements {
+    let mut m = Measurements {
+        elapsed_s: 20.0,
+        ..Default::default()
+    };
+    for (scheme, size, acc) in [
+        ("fp32", 1_200_000.0, 0.97),
+        ("int8", 310_000.0, 0.965),
+        ("int8-block32", 330_000.0, 0.968),
+    ] {
+        m.scalar("size", labels(&[("scheme", scheme)]), size);
+        m.scalar("accuracy", labels(&[("scheme", scheme)]), acc);
+        for (mode, ratio) in [("quantized", 1.15), ("dequantize_at_load", 1.0)] {
+            m.scalar(
+                "latency_ratio",
+                labels(&[("scheme", scheme), ("mode", mode)]),
+                ratio,
+            );
+        }
+    }
+    m
+}
+
+/// A report with one spec of every kind, with data.
+fn every_kind() -> Results {
+    let mut r = passing();
+    for (kind, m) in [
+        (Kind::Cache, cache_measurements()),
+        (Kind::Scaling, scaling_measurements()),
+        (Kind::Quantize, quantize_measurements()),
+    ] {
+        let mut s = spec(kind.as_str(), SpecStatus::Pass, vec![], Some(m), None);
+        s.kind = kind;
+        r.specs.push(s);
+    }
+    r
+}
+
 #[test]
 fn every_kind_renders_with_and_without_data() {
     let t = Templates::load(None).unwrap();
+    let r = every_kind();
+    let html = perfspec::report::html::render(&r, &t).unwrap();
+    for title in [
+        "Latency percentiles over time",
+        "Hit ratio per tier vs LRU and optimal bounds",
+        "Hit ratio vs capacity",
+        "Throughput vs replicas",
+        "Model size per scheme",
+        "Accuracy per scheme",
+        "Latency vs fp32 per scheme and mode",
+    ] {
+        assert!(
+            html.contains(&format!("aria-label=\"{title}\"")),
+            "no chart `{title}`"
+        );
+    }
+    if let Some(keep) = std::env::var_os("PERFSPEC_KEEP_SCREENSHOT") {
+        std::fs::write(Path::new(&keep).join("every-kind.html"), &html).unwrap();
+    }
     for kind in Kind::ALL {
         let mut r = passing();
         r.specs[0].kind = kind;
-        let html = perfspec::report::html::render(&r, &t).unwrap();
-        assert!(html.contains("<svg") || kind != Kind::Load, "{kind:?}");
         r.specs[0].measurements = Some(Measurements::default());
         let html = perfspec::report::html::render(&r, &t).unwrap();
         assert!(html.contains("No data:"), "{kind:?}");
+        assert!(!html.contains("<svg"), "{kind:?}");
     }
 }
 
@@ -204,11 +485,24 @@ fn annotations_are_escaped_and_capped() {
     let mut r = failing();
     let line = perfspec::report::github::annotations(&r);
     assert!(line[0].starts_with("::error file=specs/checkout|pipe_*.toml,line=3,title=perfspec fail%3A checkout|pipe_* — p95(latency) < 100ms::"), "{line:?}");
-    let many: Vec<SloOutcome> = (0..60).map(|i| outcome(&format!("p95(latency) < {i}ms"), i + 1, Status::Fail, Some(0.5), Some(0.001))).collect();
+    let many: Vec<SloOutcome> = (0..60)
+        .map(|i| {
+            outcome(
+                &format!("p95(latency) < {i}ms"),
+                i + 1,
+                Status::Fail,
+                Some(0.5),
+                Some(0.001),
+            )
+        })
+        .collect();
     r.specs[1].slos = many;
     let lines = perfspec::report::github::annotations(&r);
     assert_eq!(lines.len(), perfspec::report::github::MAX_ANNOTATIONS + 1);
-    assert!(lines.last().unwrap().contains("10 more annotation(s)"), "{lines:?}");
+    assert!(
+        lines.last().unwrap().contains("10 more annotation(s)"),
+        "{lines:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -233,7 +527,11 @@ steps = [{ request = "GET /" }]
 "#;
 
 fn testkit_run(d: &Dir, name: &str, out: &str) -> std::process::Output {
-    std::fs::write(d.join("spec.toml"), TESTKIT.replace("NAME", &name.replace('"', "\\\""))).unwrap();
+    std::fs::write(
+        d.join("spec.toml"),
+        TESTKIT.replace("NAME", &name.replace('"', "\\\"")),
+    )
+    .unwrap();
     bin()
         .env("PERFSPEC_TESTKIT", "1")
         .env("PERFSPEC_TESTKIT_SECONDS", "1.5")
@@ -252,15 +550,21 @@ fn read(p: impl AsRef<Path>) -> String {
 fn redact(s: &str) -> String {
     let rules = [
         (r"\d{4}-\d\d-\d\dT[0-9:.]+Z", "[time]"),
-        (r"\b\d+(\.\d+)?(ms|s|µs)\b(\)| \|)", "[duration]$3"),
-        (r"sha256 [0-9a-f]{12}", "sha256 [hash]"),
+        (r"(\| duration \| )[^|]*\|", "$1[duration] |"),
+        (
+            r"(· sha256 )[0-9a-f]{12} · [^|]*\|",
+            "$1[hash] · [duration] |",
+        ),
         (r"\| host \| .*\|", "| host | [host] |"),
         (r"\| commit \| .*\|", "| commit | [commit] |"),
         (r"\| tool \| .*\|", "| tool | [tool] |"),
     ];
     let mut out = s.to_string();
     for (re, with) in rules {
-        out = regex::Regex::new(re).unwrap().replace_all(&out, with).into_owned();
+        out = regex::Regex::new(re)
+            .unwrap()
+            .replace_all(&out, with)
+            .into_owned();
     }
     out
 }
@@ -269,52 +573,141 @@ fn redact(s: &str) -> String {
 fn testkit_run_writes_every_report() {
     let d = Dir::new(&[]);
     let out = testkit_run(&d, "tk", "out");
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for f in ["results.json", "report.html", "summary.md", "junit.xml"] {
         assert!(d.join("out").join(f).exists(), "{f}");
     }
-    insta::assert_snapshot!("summary_testkit_run", redact(&read(d.join("out/summary.md"))));
-    insta::assert_snapshot!("junit_testkit_run", redact_times(&read(d.join("out/junit.xml"))));
+    insta::assert_snapshot!(
+        "summary_testkit_run",
+        redact(&read(d.join("out/summary.md")))
+    );
+    insta::assert_snapshot!(
+        "junit_testkit_run",
+        redact_times(&read(d.join("out/junit.xml")))
+    );
+}
+
+#[test]
+fn run_takes_template_overrides() {
+    let d = Dir::new(&[(
+        "tpl/summary.md.j2",
+        "{{ verdict.word }}: {% for r in problems %}{{ r.expr|md_code }} {% endfor %}\n",
+    )]);
+    std::fs::write(d.join("spec.toml"), TESTKIT.replace("NAME", "tk")).unwrap();
+    let out = bin()
+        .env("PERFSPEC_TESTKIT", "1")
+        .current_dir(d.path())
+        .args([
+            "run",
+            "spec.toml",
+            "--quiet",
+            "--out",
+            "out",
+            "--templates",
+            "tpl",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        read(d.join("out/summary.md")),
+        "fail: `max(latency) < 50ms` `max(latency) < 10ms` "
+    );
+    assert!(read(d.join("out/report.html")).contains("<svg"));
 }
 
 #[test]
 fn report_rerenders_with_template_overrides_and_baseline() {
     let d = Dir::new(&[
-        ("tpl/summary.md.j2", "CUSTOM {{ verdict.word }} {{ slos|length }}\n"),
-        ("tpl/kinds/load.html.j2", "<p class=\"branded\">{{ spec.name }} by ACME</p>\n"),
+        (
+            "tpl/summary.md.j2",
+            "CUSTOM {{ verdict.word }} {{ slos|length }}\n",
+        ),
+        (
+            "tpl/kinds/load.html.j2",
+            "<p class=\"branded\">{{ spec.name }} by ACME</p>\n",
+        ),
         ("bad/summary.md.j2", "{{ verdict.wrod }}\n"),
     ]);
     assert_eq!(testkit_run(&d, "tk", "base").status.code(), Some(1));
     assert_eq!(testkit_run(&d, "tk", "next").status.code(), Some(1));
     let report = |args: &[&str]| {
-        bin().current_dir(d.path()).arg("report").args(args).stdin(Stdio::null()).output().unwrap()
+        bin()
+            .current_dir(d.path())
+            .arg("report")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
     };
     // plain re-render: the same summary as the run wrote
     let out = report(&["next/results.json", "--out", "again"]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(read(d.join("again/summary.md")), read(d.join("next/summary.md")));
-    assert_eq!(read(d.join("again/junit.xml")), read(d.join("next/junit.xml")));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        read(d.join("again/summary.md")),
+        read(d.join("next/summary.md"))
+    );
+    assert_eq!(
+        read(d.join("again/junit.xml")),
+        read(d.join("next/junit.xml"))
+    );
     assert!(read(d.join("again/report.html")).contains("max(latency) &lt; 50ms"));
     // overrides
     let out = report(&["next/results.json", "--out", "custom", "--templates", "tpl"]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(read(d.join("custom/summary.md")), "CUSTOM fail 4\n");
     let html = read(d.join("custom/report.html"));
-    assert!(html.contains("<p class=\"branded\">tk by ACME</p>"), "{html}");
+    assert!(
+        html.contains("<p class=\"branded\">tk by ACME</p>"),
+        "{html}"
+    );
     // a template typo is an error naming the template
     let out = report(&["next/results.json", "--out", "broken", "--templates", "bad"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("summary.md.j2"), "{stderr}");
     // baseline deltas in every format
-    let out = report(&["next/results.json", "--out", "delta", "--baseline", "base/results.json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = report(&[
+        "next/results.json",
+        "--out",
+        "delta",
+        "--baseline",
+        "base/results.json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let md = read(d.join("delta/summary.md"));
     assert!(md.contains("+0.0%"), "{md}");
     assert!(md.contains("base/results.json"), "{md}");
     assert!(read(d.join("delta/junit.xml")).contains("baseline: 100ms (Δ +0.0%)"));
     assert!(read(d.join("delta/report.html")).contains("+0.0%"));
-    let saved: serde_json::Value = serde_json::from_str(&read(d.join("delta/results.json"))).unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_str(&read(d.join("delta/results.json"))).unwrap();
     assert_eq!(saved["baseline"], "base/results.json");
 }
 
@@ -331,9 +724,20 @@ fn github_actions_get_annotations_and_a_step_summary() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("::error file=spec.toml,line=7,title=perfspec fail%3A tk — max(latency) < 50ms::"), "{stdout}");
-    assert!(stdout.contains("::warning file=spec.toml,line=8,"), "{stdout}");
-    assert!(!stdout.contains("min(latency)"), "passing SLOs are not annotated: {stdout}");
+    assert!(
+        stdout.contains(
+            "::error file=spec.toml,line=7,title=perfspec fail%3A tk — max(latency) < 50ms::"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("::warning file=spec.toml,line=8,"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("min(latency)"),
+        "passing SLOs are not annotated: {stdout}"
+    );
     assert_eq!(read(d.join("step.md")), read(d.join("out/summary.md")));
 }
 
@@ -347,21 +751,44 @@ const XSS_BODY: &str = "\"><img src=x onerror=alert(1)>";
 /// results, re-rendered with `perfspec report`.
 fn hostile_report(d: &Dir) -> String {
     let out = testkit_run(d, XSS_NAME, "out");
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let path = d.join("out/results.json");
     let mut r = Results::read(&path).unwrap();
     let m = r.specs[0].measurements.as_mut().unwrap();
-    m.error_samples.push(ErrorSample { message: XSS_BODY.into(), labels: labels(&[("step", XSS_BODY)]), count: 3 });
+    m.error_samples.push(ErrorSample {
+        message: XSS_BODY.into(),
+        labels: labels(&[("step", XSS_BODY)]),
+        count: 3,
+    });
     m.notes.push(XSS_BODY.into());
     let mut h = HistogramEntry::micros("latency", labels(&[("journey", XSS_BODY)]));
     h.record(0.01);
     m.histograms.push(h);
-    m.push_series("latency", labels(&[("journey", XSS_NAME)]), vec![(0.0, 0.01), (1.0, 0.02)]);
+    m.push_series(
+        "latency",
+        labels(&[("journey", XSS_NAME)]),
+        vec![(0.0, 0.01), (1.0, 0.02)],
+    );
     r.specs[0].description = Some(XSS_NAME.into());
     r.specs[0].error = Some(XSS_BODY.into());
     r.write(&path).unwrap();
-    let out = bin().current_dir(d.path()).args(["report", "out/results.json", "--out", "out"]).stdin(Stdio::null()).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .current_dir(d.path())
+        .args(["report", "out/results.json", "--out", "out"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     read(d.join("out/report.html"))
 }
 
@@ -375,10 +802,25 @@ fn hostile_names_and_bodies_produce_no_live_markup() {
     for el in doc.select(&all) {
         elements += 1;
         let name = el.value().name();
-        assert!(!matches!(name, "script" | "img" | "iframe" | "object" | "embed" | "link"), "live <{name}> element");
+        assert!(
+            !matches!(
+                name,
+                "script" | "img" | "iframe" | "object" | "embed" | "link"
+            ),
+            "live <{name}> element"
+        );
         for (attr, value) in el.value().attrs() {
-            assert!(!attr.to_ascii_lowercase().starts_with("on"), "event handler attribute {attr}={value} on <{name}>");
-            assert!(!value.trim_start().to_ascii_lowercase().starts_with("javascript:"), "{attr}={value}");
+            assert!(
+                !attr.to_ascii_lowercase().starts_with("on"),
+                "event handler attribute {attr}={value} on <{name}>"
+            );
+            assert!(
+                !value
+                    .trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("javascript:"),
+                "{attr}={value}"
+            );
         }
     }
     assert!(elements > 50);
@@ -400,15 +842,24 @@ fn hostile_names_and_bodies_produce_no_live_markup() {
 }
 
 fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"].into_iter().find(|c| {
-        Command::new(c).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
-    })
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
 }
 
 #[test]
 fn report_renders_in_headless_chromium() {
     let Some(browser) = chromium() else {
-        println!("note: chromium is not installed; skipping the headless browser check (.ci/run installs it)");
+        println!(
+            "note: chromium is not installed; skipping the headless browser check (.ci/run installs it)"
+        );
         return;
     };
     let d = Dir::new(&[]);
@@ -419,17 +870,53 @@ fn report_renders_in_headless_chromium() {
     let png = d.join("shot.png");
     let profile = d.join("profile");
     let out = Command::new(browser)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
-        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"])
-        .args(["--enable-logging=stderr", "--v=0", "--window-size=1280,2000"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+        ])
+        .args([
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .args([
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1280,2000",
+        ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--screenshot={}", png.display()))
         .arg(format!("file://{}", d.join("report.html").display()))
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(d.join("chromium.log")).unwrap(),
+        ))
+        .spawn()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut child = out;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "chromium did not finish in 120 s: {}",
+                read(d.join("chromium.log"))
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let stderr = read(d.join("chromium.log"));
     assert!(png.exists(), "no screenshot: {stderr}");
+    if let Some(keep) = std::env::var_os("PERFSPEC_KEEP_SCREENSHOT") {
+        std::fs::copy(&png, Path::new(&keep).join("shot.png")).unwrap();
+        std::fs::copy(d.join("report.html"), Path::new(&keep).join("report.html")).unwrap();
+    }
     let console: Vec<&str> = stderr.lines().filter(|l| l.contains("CONSOLE")).collect();
     assert!(console.is_empty(), "console messages: {console:?}");
 
@@ -444,7 +931,9 @@ fn report_renders_in_headless_chromium() {
         let i = (y * w + x) * channels;
         (buf[i], buf[i + 1], buf[i + 2])
     };
-    let near = |(r, g, b): (u8, u8, u8), (r2, g2, b2): (u8, u8, u8)| r.abs_diff(r2) < 24 && g.abs_diff(g2) < 24 && b.abs_diff(b2) < 24;
+    let near = |(r, g, b): (u8, u8, u8), (r2, g2, b2): (u8, u8, u8)| {
+        r.abs_diff(r2) < 24 && g.abs_diff(g2) < 24 && b.abs_diff(b2) < 24
+    };
     // the first chart series colour (#1f77b4) and the failing-row colour (#cf222e / dark #f85149)
     let mut series = 0usize;
     let mut fail = 0usize;
@@ -461,10 +950,23 @@ fn report_renders_in_headless_chromium() {
             }
         }
     }
-    assert!(fail > 200, "the SLO table's failing status pills are not visible ({fail} px)");
-    assert!(series > 500, "no chart drawn in the screenshot ({series} px of the first series colour)");
+    assert!(
+        fail > 200,
+        "the SLO table's failing status pills are not visible ({fail} px)"
+    );
+    assert!(
+        series > 500,
+        "no chart drawn in the screenshot ({series} px of the first series colour)"
+    );
     // the chart region is not blank: the rows below the first series pixel vary in colour
     let top = first_series_row.unwrap_or(0);
-    let distinct: std::collections::BTreeSet<(u8, u8, u8)> = (top..(top + 300).min(h)).flat_map(|y| (0..w).step_by(4).map(move |x| (x, y))).map(|(x, y)| px(x, y)).collect();
-    assert!(distinct.len() > 20, "chart region looks blank ({} colours)", distinct.len());
+    let distinct: std::collections::BTreeSet<(u8, u8, u8)> = (top..(top + 300).min(h))
+        .flat_map(|y| (0..w).step_by(4).map(move |x| (x, y)))
+        .map(|(x, y)| px(x, y))
+        .collect();
+    assert!(
+        distinct.len() > 20,
+        "chart region looks blank ({} colours)",
+        distinct.len()
+    );
 }

@@ -2,6 +2,7 @@
 //! one file and one line in [`Registry::standard`].
 
 mod cache;
+mod load;
 mod pending;
 #[cfg(feature = "quantize")]
 pub mod quantize;
@@ -26,7 +27,7 @@ impl Registry {
     /// `PERFSPEC_TESTKIT=1`.
     pub fn standard() -> Registry {
         let mut backends: Vec<Box<dyn Backend>> = vec![
-            Box::new(pending::Pending::new(Kind::Load, "goose", "HTTP load with goose: open (arrival rate) and closed (virtual users) models")),
+            Box::new(load::Goose),
             Box::new(cache::Native),
             Box::new(scaling::Native),
             Box::new(quantize_caps::Quantize::new("flex")),

@@ -83,8 +83,14 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 6] =
-        [Endpoint::Health, Endpoint::Products, Endpoint::Product, Endpoint::Login, Endpoint::Cart, Endpoint::Checkout];
+    pub const ALL: [Endpoint; 6] = [
+        Endpoint::Health,
+        Endpoint::Products,
+        Endpoint::Product,
+        Endpoint::Login,
+        Endpoint::Cart,
+        Endpoint::Checkout,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -190,14 +196,23 @@ fn endpoint_sel(name: &str) -> Result<EndpointSel, String> {
     if name == "*" || name == "all" {
         return Ok(EndpointSel::All);
     }
-    Endpoint::ALL.into_iter().find(|e| e.as_str() == name).map(EndpointSel::One).ok_or_else(|| {
-        let names: Vec<&str> = Endpoint::ALL.iter().map(|e| e.as_str()).collect();
-        format!("unknown endpoint `{name}` (one of {}, or `*`)", names.join(", "))
-    })
+    Endpoint::ALL
+        .into_iter()
+        .find(|e| e.as_str() == name)
+        .map(EndpointSel::One)
+        .ok_or_else(|| {
+            let names: Vec<&str> = Endpoint::ALL.iter().map(|e| e.as_str()).collect();
+            format!(
+                "unknown endpoint `{name}` (one of {}, or `*`)",
+                names.join(", ")
+            )
+        })
 }
 
 fn split_pair(s: &str) -> Result<(&str, &str), String> {
-    s.split_once('=').map(|(k, v)| (k.trim(), v.trim())).ok_or_else(|| format!("expected ENDPOINT=VALUE, got `{s}`"))
+    s.split_once('=')
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .ok_or_else(|| format!("expected ENDPOINT=VALUE, got `{s}`"))
 }
 
 fn parse_latency(s: &str) -> Result<(EndpointSel, LatencyDist), String> {
@@ -209,7 +224,9 @@ fn parse_error_rate(s: &str) -> Result<(EndpointSel, f64), String> {
     let (name, ratio) = split_pair(s)?;
     let r = Quantity::parse_as(ratio, Dimension::Ratio)?;
     if !(0.0..=1.0).contains(&r) {
-        return Err(format!("an error rate is between 0% and 100%, got `{ratio}`"));
+        return Err(format!(
+            "an error rate is between 0% and 100%, got `{ratio}`"
+        ));
     }
     Ok((endpoint_sel(name)?, r))
 }
@@ -225,8 +242,10 @@ pub struct EndpointTable {
 
 impl EndpointTable {
     pub fn from_args(args: &ServeArgs) -> EndpointTable {
-        let mut latency: BTreeMap<Endpoint, LatencyDist> =
-            Endpoint::ALL.iter().map(|e| (*e, e.default_latency())).collect();
+        let mut latency: BTreeMap<Endpoint, LatencyDist> = Endpoint::ALL
+            .iter()
+            .map(|e| (*e, e.default_latency()))
+            .collect();
         let mut error_rate: BTreeMap<Endpoint, f64> = BTreeMap::new();
         for (sel, d) in &args.latency {
             match sel {
@@ -248,11 +267,18 @@ impl EndpointTable {
                 }
             }
         }
-        EndpointTable { latency, error_rate, fixed_delay: args.fixed_delay }
+        EndpointTable {
+            latency,
+            error_rate,
+            fixed_delay: args.fixed_delay,
+        }
     }
 
     pub fn latency(&self, e: Endpoint) -> LatencyDist {
-        self.latency.get(&e).copied().unwrap_or(LatencyDist::Fixed(0.0))
+        self.latency
+            .get(&e)
+            .copied()
+            .unwrap_or(LatencyDist::Fixed(0.0))
     }
 
     pub fn error_rate(&self, e: Endpoint) -> f64 {

@@ -50,7 +50,8 @@ impl Db {
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let permit = self.pool.acquire().await;
         self.waiting.fetch_sub(1, Ordering::Relaxed);
-        self.wait_us.fetch_add(asked.elapsed().as_micros() as u64, Ordering::Relaxed);
+        self.wait_us
+            .fetch_add(asked.elapsed().as_micros() as u64, Ordering::Relaxed);
         let d = self.query_time.sample(&mut rand::rng());
         tokio::time::sleep(d).await;
         self.queries.fetch_add(1, Ordering::Relaxed);
@@ -79,7 +80,13 @@ async fn query(State(db): State<Arc<Db>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(db): State<Arc<Db>>) -> impl IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], db.metrics())
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        db.metrics(),
+    )
 }
 
 /// The database tier's routes.
@@ -93,7 +100,11 @@ pub fn router(db: Arc<Db>) -> Router {
 
 /// `perfspec demo db`: serve until SIGINT/SIGTERM; returns the exit code.
 pub fn main(args: DbArgs) -> i32 {
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("perfspec demo db: cannot start the async runtime: {e}");
@@ -104,7 +115,10 @@ pub fn main(args: DbArgs) -> i32 {
         let listener = match tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("perfspec demo db: cannot listen on {}:{}: {e}", args.host, args.port);
+                eprintln!(
+                    "perfspec demo db: cannot listen on {}:{}: {e}",
+                    args.host, args.port
+                );
                 return crate::exit::BACKEND_UNAVAILABLE;
             }
         };
@@ -112,7 +126,10 @@ pub fn main(args: DbArgs) -> i32 {
             launch::announce("db", addr);
         }
         let app = router(Db::new(args.pool, args.query_time));
-        match axum::serve(listener, app).with_graceful_shutdown(launch::shutdown_signal()).await {
+        match axum::serve(listener, app)
+            .with_graceful_shutdown(launch::shutdown_signal())
+            .await
+        {
             Ok(()) => crate::exit::SUCCESS,
             Err(e) => {
                 eprintln!("perfspec demo db: {e}");
@@ -131,10 +148,14 @@ mod tests {
         // 8 queries of 50ms on a pool of 2 take 4 rounds
         let db = Db::new(2, LatencyDist::Fixed(0.05));
         let t0 = Instant::now();
-        let tasks: Vec<_> = (0..8).map(|_| tokio::spawn({
-            let db = db.clone();
-            async move { db.query().await }
-        })).collect();
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                tokio::spawn({
+                    let db = db.clone();
+                    async move { db.query().await }
+                })
+            })
+            .collect();
         for t in tasks {
             t.await.unwrap();
         }

@@ -34,7 +34,11 @@ pub fn self_exe() -> std::io::Result<PathBuf> {
 /// `perfspec demo <args…>`, configured by [`configure`], stdout piped, stderr inherited.
 pub fn demo_command(args: &[String]) -> std::io::Result<Command> {
     let mut cmd = Command::new(self_exe()?);
-    cmd.arg("demo").args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    cmd.arg("demo")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
     configure(&mut cmd);
     Ok(cmd)
 }
@@ -63,9 +67,15 @@ impl Drop for ChildGuard {
 
 /// Spawn `cmd` and wait (at most `timeout`) for its `… listening on URL` line; returns the
 /// guarded child and the URL. The rest of its stdout is drained in the background.
-pub fn spawn_announced(mut cmd: Command, timeout: Duration) -> std::io::Result<(ChildGuard, String)> {
+pub fn spawn_announced(
+    mut cmd: Command,
+    timeout: Duration,
+) -> std::io::Result<(ChildGuard, String)> {
     let mut child = cmd.spawn()?;
-    let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("the child has no stdout"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| std::io::Error::other("the child has no stdout"))?;
     let guard = ChildGuard::new(child);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -81,7 +91,9 @@ pub fn spawn_announced(mut cmd: Command, timeout: Duration) -> std::io::Result<(
     });
     match rx.recv_timeout(timeout) {
         Ok(url) => Ok((guard, url)),
-        Err(_) => Err(std::io::Error::other(format!("no `{LISTENING}URL` line within {timeout:?}"))),
+        Err(_) => Err(std::io::Error::other(format!(
+            "no `{LISTENING}URL` line within {timeout:?}"
+        ))),
     }
 }
 

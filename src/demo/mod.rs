@@ -8,4 +8,3 @@ pub mod launch;
 pub mod shop;
 
 pub use config::{DbArgs, DemoCommand, ServeArgs};
-

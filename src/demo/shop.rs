@@ -59,7 +59,10 @@ impl Shop {
     /// `--fixed-delay`).
     pub fn new(table: EndpointTable, db_url: Option<String>) -> Arc<Shop> {
         let db = db_url.map(|url| DbClient {
-            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap_or_default(),
             url: format!("{}/query", url.trim_end_matches('/')),
         });
         Arc::new(Shop {
@@ -86,13 +89,28 @@ impl Shop {
             }
             if let Some(db) = &self.db {
                 for _ in 0..queries {
-                    let ok = db.client.post(&db.url).json(&json!({"op": e.as_str()})).send().await;
+                    let ok = db
+                        .client
+                        .post(&db.url)
+                        .json(&json!({"op": e.as_str()}))
+                        .send()
+                        .await;
                     match ok {
                         Ok(r) if r.status().is_success() => {
                             let _ = r.bytes().await;
                         }
-                        Ok(r) => return Err(error(StatusCode::SERVICE_UNAVAILABLE, &format!("database answered {}", r.status()))),
-                        Err(_) => return Err(error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")),
+                        Ok(r) => {
+                            return Err(error(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                &format!("database answered {}", r.status()),
+                            ));
+                        }
+                        Err(_) => {
+                            return Err(error(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                "database unavailable",
+                            ));
+                        }
                     }
                 }
             }
@@ -163,8 +181,14 @@ pub fn token_for(user: &str) -> String {
 
 /// The user a `Bearer` token belongs to, if the token is valid.
 fn user_of(headers: &HeaderMap) -> Option<String> {
-    let auth = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let token = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer "))?.trim();
+    let auth = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let token = auth
+        .strip_prefix("Bearer ")
+        .or_else(|| auth.strip_prefix("bearer "))?
+        .trim();
     let (user, sig) = token.rsplit_once('.')?;
     (!user.is_empty() && sig == signature(user)).then(|| user.to_string())
 }
@@ -193,25 +217,49 @@ async fn login(State(shop): State<Arc<Shop>>, body: Option<Json<Value>>) -> Resp
     if let Err(r) = shop.work(Endpoint::Login, 1).await {
         return r;
     }
-    let user = body.as_ref().and_then(|b| b.get("user")).and_then(Value::as_str).unwrap_or("");
+    let user = body
+        .as_ref()
+        .and_then(|b| b.get("user"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if user.is_empty() || user.contains('.') {
-        return error(StatusCode::BAD_REQUEST, "a JSON body with a non-empty `user` (without dots) is required");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "a JSON body with a non-empty `user` (without dots) is required",
+        );
     }
     Json(json!({"token": token_for(user), "user": user})).into_response()
 }
 
-async fn cart(State(shop): State<Arc<Shop>>, headers: HeaderMap, body: Option<Json<Value>>) -> Response {
+async fn cart(
+    State(shop): State<Arc<Shop>>,
+    headers: HeaderMap,
+    body: Option<Json<Value>>,
+) -> Response {
     let _f = InFlight::new(&shop.in_flight);
     if let Err(r) = shop.work(Endpoint::Cart, 1).await {
         return r;
     }
     let Some(user) = user_of(&headers) else {
-        return error(StatusCode::UNAUTHORIZED, "a valid `authorization: Bearer TOKEN` header is required");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "a valid `authorization: Bearer TOKEN` header is required",
+        );
     };
-    let item = body.as_ref().map(|b| (b.get("product").and_then(Value::as_u64), b.get("qty").and_then(Value::as_u64)));
+    let item = body.as_ref().map(|b| {
+        (
+            b.get("product").and_then(Value::as_u64),
+            b.get("qty").and_then(Value::as_u64),
+        )
+    });
     let (product, qty) = match item {
         Some((Some(p), q)) if (1..=u64::from(PRODUCTS)).contains(&p) => (p, q.unwrap_or(1).max(1)),
-        _ => return error(StatusCode::BAD_REQUEST, "a JSON body with `product` (1..=50) and optional `qty` is required"),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "a JSON body with `product` (1..=50) and optional `qty` is required",
+            );
+        }
     };
     let items = {
         let mut carts = shop.carts.lock().unwrap_or_else(|e| e.into_inner());
@@ -232,12 +280,24 @@ async fn checkout(State(shop): State<Arc<Shop>>, headers: HeaderMap) -> Response
         return r;
     }
     let Some(user) = user_of(&headers) else {
-        return error(StatusCode::UNAUTHORIZED, "a valid `authorization: Bearer TOKEN` header is required");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "a valid `authorization: Bearer TOKEN` header is required",
+        );
     };
-    let items = shop.carts.lock().unwrap_or_else(|e| e.into_inner()).remove(&user).unwrap_or_default();
+    let items = shop
+        .carts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&user)
+        .unwrap_or_default();
     let order_id = shop.orders.fetch_add(1, Ordering::Relaxed) + 1;
-    let total: u64 = items.iter().map(|(p, q)| product(*p)["price"].as_u64().unwrap_or(0) * q).sum();
-    Json(json!({"order_id": order_id, "items": items.len(), "total": total, "status": "ok"})).into_response()
+    let total: u64 = items
+        .iter()
+        .map(|(p, q)| product(*p)["price"].as_u64().unwrap_or(0) * q)
+        .sum();
+    Json(json!({"order_id": order_id, "items": items.len(), "total": total, "status": "ok"}))
+        .into_response()
 }
 
 async fn health(State(shop): State<Arc<Shop>>) -> Response {
@@ -246,7 +306,14 @@ async fn health(State(shop): State<Arc<Shop>>) -> Response {
 }
 
 async fn metrics(State(shop): State<Arc<Shop>>) -> Response {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], shop.metrics()).into_response()
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        shop.metrics(),
+    )
+        .into_response()
 }
 
 /// The shop's routes.
@@ -282,7 +349,8 @@ pub fn main(args: ServeArgs) -> i32 {
             "--query-time".into(),
             args.query_time.to_string(),
         ];
-        let started = launch::demo_command(&db_args).and_then(|c| launch::spawn_announced(c, Duration::from_secs(10)));
+        let started = launch::demo_command(&db_args)
+            .and_then(|c| launch::spawn_announced(c, Duration::from_secs(10)));
         match started {
             Ok((guard, url)) => {
                 _db_guard = Some(guard);
@@ -294,7 +362,11 @@ pub fn main(args: ServeArgs) -> i32 {
             }
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(args.workers.max(1)).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.workers.max(1))
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("perfspec demo serve: cannot start the async runtime: {e}");
@@ -305,7 +377,10 @@ pub fn main(args: ServeArgs) -> i32 {
         let listener = match tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("perfspec demo serve: cannot listen on {}:{}: {e}", args.host, args.port);
+                eprintln!(
+                    "perfspec demo serve: cannot listen on {}:{}: {e}",
+                    args.host, args.port
+                );
                 return crate::exit::BACKEND_UNAVAILABLE;
             }
         };
@@ -313,7 +388,10 @@ pub fn main(args: ServeArgs) -> i32 {
             launch::announce("shop", addr);
         }
         let app = router(Shop::new(table, db_url));
-        match axum::serve(listener, app).with_graceful_shutdown(launch::shutdown_signal()).await {
+        match axum::serve(listener, app)
+            .with_graceful_shutdown(launch::shutdown_signal())
+            .await
+        {
             Ok(()) => crate::exit::SUCCESS,
             Err(e) => {
                 eprintln!("perfspec demo serve: {e}");
@@ -351,16 +429,42 @@ mod tests {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let db_addr = l.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(l, crate::demo::db::router(db)).await });
-        let shop = Shop::new(EndpointTable::from_args(&args(&["--latency", "*=0ms"])), Some(format!("http://{db_addr}")));
+        let shop = Shop::new(
+            EndpointTable::from_args(&args(&["--latency", "*=0ms"])),
+            Some(format!("http://{db_addr}")),
+        );
         let base = start(shop).await;
         let c = reqwest::Client::new();
         let r = c.get(format!("{base}/products")).send().await.unwrap();
         assert_eq!(r.status(), 200);
-        assert_eq!(r.json::<Value>().await.unwrap().as_array().unwrap().len(), 50);
-        assert_eq!(c.get(format!("{base}/products/51")).send().await.unwrap().status(), 404);
-        let tok = c.post(format!("{base}/login")).json(&json!({"user": "alice"})).send().await.unwrap();
-        let token = tok.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
-        let cart = c.post(format!("{base}/cart")).json(&json!({"product": 7, "qty": 2})).send().await.unwrap();
+        assert_eq!(
+            r.json::<Value>().await.unwrap().as_array().unwrap().len(),
+            50
+        );
+        assert_eq!(
+            c.get(format!("{base}/products/51"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            404
+        );
+        let tok = c
+            .post(format!("{base}/login"))
+            .json(&json!({"user": "alice"}))
+            .send()
+            .await
+            .unwrap();
+        let token = tok.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let cart = c
+            .post(format!("{base}/cart"))
+            .json(&json!({"product": 7, "qty": 2}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(cart.status(), 401);
         let cart = c
             .post(format!("{base}/cart"))
@@ -370,36 +474,78 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(cart.status(), 201);
-        let out = c.post(format!("{base}/checkout")).bearer_auth(&token).send().await.unwrap();
+        let out = c
+            .post(format!("{base}/checkout"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(out.status(), 200);
         let v = out.json::<Value>().await.unwrap();
         assert_eq!(v["items"], 1);
-        let m = c.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
-        assert!(m.contains("demo_shop_requests_total{endpoint=\"login\"} 1"), "{m}");
+        let m = c
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            m.contains("demo_shop_requests_total{endpoint=\"login\"} 1"),
+            "{m}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn fixed_delay_and_error_injection() {
         let shop = Shop::new(
-            EndpointTable::from_args(&args(&["--fixed-delay", "30ms", "--error-rate", "checkout=100%"])),
+            EndpointTable::from_args(&args(&[
+                "--fixed-delay",
+                "30ms",
+                "--error-rate",
+                "checkout=100%",
+            ])),
             None,
         );
         let base = start(shop).await;
         let c = reqwest::Client::new();
         let t0 = std::time::Instant::now();
-        assert_eq!(c.get(format!("{base}/products/3")).send().await.unwrap().status(), 200);
+        assert_eq!(
+            c.get(format!("{base}/products/3"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
         let took = t0.elapsed().as_secs_f64();
         assert!((0.03..0.2).contains(&took), "{took}");
         let token = token_for("bob");
-        let r = c.post(format!("{base}/checkout")).bearer_auth(token).send().await.unwrap();
+        let r = c
+            .post(format!("{base}/checkout"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 500);
     }
 
     #[test]
     fn latency_flags_parse() {
-        let a = args(&["--latency", "products=5ms..15ms", "--latency", "login=exp:10ms", "--error-rate", "*=1%"]);
+        let a = args(&[
+            "--latency",
+            "products=5ms..15ms",
+            "--latency",
+            "login=exp:10ms",
+            "--error-rate",
+            "*=1%",
+        ]);
         let t = EndpointTable::from_args(&a);
-        assert_eq!(t.latency(Endpoint::Products), LatencyDist::Uniform(0.005, 0.015));
+        assert_eq!(
+            t.latency(Endpoint::Products),
+            LatencyDist::Uniform(0.005, 0.015)
+        );
         assert_eq!(t.latency(Endpoint::Login), LatencyDist::Exp(0.01));
         assert_eq!(t.error_rate(Endpoint::Cart), 0.01);
         assert_eq!(t.error_rate(Endpoint::Health), 0.0);

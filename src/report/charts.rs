@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 use crate::spec::units::Dimension;
 
 /// Series colours (Tableau 10), readable on white and on near-black.
-pub const PALETTE: [&str; 8] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
+pub const PALETTE: [&str; 8] = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+];
 
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 300.0;
@@ -29,7 +31,11 @@ pub struct Line {
 
 impl Line {
     pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Line {
-        Line { name: name.into(), points, dashed: false }
+        Line {
+            name: name.into(),
+            points,
+            dashed: false,
+        }
     }
 
     pub fn dashed(mut self) -> Line {
@@ -82,7 +88,11 @@ pub fn nice_ticks(lo: f64, hi: f64, count: usize) -> Vec<f64> {
     }
     let raw = (hi - lo) / count.max(1) as f64;
     let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag);
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
     let start = (lo / step).ceil() * step;
     let mut ticks = Vec::new();
     let mut i = 0.0;
@@ -96,7 +106,11 @@ pub fn nice_ticks(lo: f64, hi: f64, count: usize) -> Vec<f64> {
 
 /// `[lo, hi]` padded to nice bounds; a zero-based range for non-negative data.
 fn y_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (mut lo, mut hi) = values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let (mut lo, mut hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
@@ -107,8 +121,16 @@ fn y_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
         hi = if hi == 0.0 { 1.0 } else { lo + hi.abs() };
     }
     let ticks = nice_ticks(lo, hi, 5);
-    let step = if ticks.len() > 1 { ticks[1] - ticks[0] } else { hi - lo };
-    let top = if ticks.last().is_some_and(|t| *t >= hi) { *ticks.last().unwrap_or(&hi) } else { ticks.last().unwrap_or(&hi) + step };
+    let step = if ticks.len() > 1 {
+        ticks[1] - ticks[0]
+    } else {
+        hi - lo
+    };
+    let top = if ticks.last().is_some_and(|t| *t >= hi) {
+        *ticks.last().unwrap_or(&hi)
+    } else {
+        ticks.last().unwrap_or(&hi) + step
+    };
     (lo, top.max(hi))
 }
 
@@ -122,7 +144,11 @@ struct Frame {
 
 impl Frame {
     fn px(&self, x: f64) -> f64 {
-        if self.x1 > self.x0 { LEFT + (x - self.x0) / (self.x1 - self.x0) * (WIDTH - LEFT - RIGHT) } else { LEFT + (WIDTH - LEFT - RIGHT) / 2.0 }
+        if self.x1 > self.x0 {
+            LEFT + (x - self.x0) / (self.x1 - self.x0) * (WIDTH - LEFT - RIGHT)
+        } else {
+            LEFT + (WIDTH - LEFT - RIGHT) / 2.0
+        }
     }
     fn py(&self, y: f64) -> f64 {
         self.plot_bottom - (y - self.y0) / (self.y1 - self.y0) * (self.plot_bottom - TOP)
@@ -147,7 +173,11 @@ fn legend(out: &mut String, names: &[(String, bool)], y: f64) {
             y += LEGEND_ROW;
         }
         let color = PALETTE[i % PALETTE.len()];
-        let dash = if *dashed { r#" stroke-dasharray="4 3""# } else { "" };
+        let dash = if *dashed {
+            r#" stroke-dasharray="4 3""#
+        } else {
+            ""
+        };
         let _ = write!(
             out,
             r#"<line x1="{x}" y1="{ly}" x2="{x2}" y2="{ly}" stroke="{color}" stroke-width="3"{dash}/><text x="{tx}" y="{ty}" fill="currentColor">{name}</text>"#,
@@ -198,16 +228,26 @@ fn y_axis(out: &mut String, f: &Frame, dim: Dimension) {
 /// Draw a line chart; `None` when no line has a finite point.
 pub fn line_chart(c: &LineChart) -> Option<String> {
     let finite = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite();
-    let pts = || c.lines.iter().flat_map(|l| l.points.iter().copied().filter(finite));
-    if pts().next().is_none() {
-        return None;
-    }
-    let (x0, x1) = pts().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (x, _)| (a.min(x), b.max(x)));
+    let pts = || {
+        c.lines
+            .iter()
+            .flat_map(|l| l.points.iter().copied().filter(finite))
+    };
+    pts().next()?;
+    let (x0, x1) = pts().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (x, _)| {
+        (a.min(x), b.max(x))
+    });
     let (y0, y1) = y_range(pts().map(|(_, y)| y));
     let names: Vec<(String, bool)> = c.lines.iter().map(|l| (l.name.clone(), l.dashed)).collect();
     let legend_h = legend_rows(&names) * LEGEND_ROW;
     let height = HEIGHT + legend_h;
-    let f = Frame { x0, x1, y0, y1, plot_bottom: HEIGHT - BOTTOM };
+    let f = Frame {
+        x0,
+        x1,
+        y0,
+        y1,
+        plot_bottom: HEIGHT - BOTTOM,
+    };
     let mut out = String::new();
     open(&mut out, &c.title, height);
     y_axis(&mut out, &f, c.y_dim);
@@ -233,13 +273,25 @@ pub fn line_chart(c: &LineChart) -> Option<String> {
         let color = PALETTE[i % PALETTE.len()];
         let mut p: Vec<(f64, f64)> = l.points.iter().copied().filter(finite).collect();
         p.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let dash = if l.dashed { r#" stroke-dasharray="6 4""# } else { "" };
+        let dash = if l.dashed {
+            r#" stroke-dasharray="6 4""#
+        } else {
+            ""
+        };
         let name = escape(&l.name);
         if p.len() == 1 {
-            let _ = write!(out, r#"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{color}"><title>{name}</title></circle>"#, f.px(p[0].0), f.py(p[0].1));
+            let _ = write!(
+                out,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{color}"><title>{name}</title></circle>"#,
+                f.px(p[0].0),
+                f.py(p[0].1)
+            );
             continue;
         }
-        let path: Vec<String> = p.iter().map(|&(x, y)| format!("{:.1},{:.1}", f.px(x), f.py(y))).collect();
+        let path: Vec<String> = p
+            .iter()
+            .map(|&(x, y)| format!("{:.1},{:.1}", f.px(x), f.py(y)))
+            .collect();
         let _ = write!(
             out,
             r#"<polyline fill="none" stroke="{color}" stroke-width="2" stroke-linejoin="round"{dash} points="{}"><title>{name}</title></polyline>"#,
@@ -247,27 +299,50 @@ pub fn line_chart(c: &LineChart) -> Option<String> {
         );
         if p.len() <= 12 && !l.dashed {
             for &(x, y) in &p {
-                let _ = write!(out, r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"#, f.px(x), f.py(y));
+                let _ = write!(
+                    out,
+                    r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"#,
+                    f.px(x),
+                    f.py(y)
+                );
             }
         }
     }
-    legend(&mut out, &names, HEIGHT - 4.0 + legend_h - LEGEND_ROW + 12.0);
+    legend(
+        &mut out,
+        &names,
+        HEIGHT - 4.0 + legend_h - LEGEND_ROW + 12.0,
+    );
     out.push_str("</svg>");
     Some(out)
 }
 
 /// Draw a grouped bar chart; `None` when there is no finite value.
 pub fn bar_chart(c: &BarChart) -> Option<String> {
-    let values = || c.series.iter().flat_map(|(_, v)| v.iter().flatten().copied().filter(|v| v.is_finite()));
+    let values = || {
+        c.series
+            .iter()
+            .flat_map(|(_, v)| v.iter().flatten().copied().filter(|v| v.is_finite()))
+    };
     if values().next().is_none() || c.categories.is_empty() {
         return None;
     }
     let (y0, y1) = y_range(values());
     let names: Vec<(String, bool)> = c.series.iter().map(|(n, _)| (n.clone(), false)).collect();
     let show_legend = c.series.len() > 1;
-    let legend_h = if show_legend { legend_rows(&names) * LEGEND_ROW } else { 0.0 };
+    let legend_h = if show_legend {
+        legend_rows(&names) * LEGEND_ROW
+    } else {
+        0.0
+    };
     let height = HEIGHT + legend_h;
-    let f = Frame { x0: 0.0, x1: 1.0, y0, y1, plot_bottom: HEIGHT - BOTTOM };
+    let f = Frame {
+        x0: 0.0,
+        x1: 1.0,
+        y0,
+        y1,
+        plot_bottom: HEIGHT - BOTTOM,
+    };
     let mut out = String::new();
     open(&mut out, &c.title, height);
     y_axis(&mut out, &f, c.y_dim);
@@ -280,9 +355,15 @@ pub fn bar_chart(c: &BarChart) -> Option<String> {
         let gx = LEFT + gi as f64 * group_w;
         let start = gx + (group_w - bar_w * n) / 2.0;
         for (si, (sname, vals)) in c.series.iter().enumerate() {
-            let Some(v) = vals.get(gi).copied().flatten().filter(|v| v.is_finite()) else { continue };
+            let Some(v) = vals.get(gi).copied().flatten().filter(|v| v.is_finite()) else {
+                continue;
+            };
             let y = f.py(v);
-            let (top, h) = if y <= zero { (y, zero - y) } else { (zero, y - zero) };
+            let (top, h) = if y <= zero {
+                (y, zero - y)
+            } else {
+                (zero, y - zero)
+            };
             let _ = write!(
                 out,
                 r#"<rect x="{x:.1}" y="{top:.1}" width="{bar_w:.1}" height="{h:.1}" fill="{color}"><title>{t}</title></rect>"#,
@@ -291,7 +372,10 @@ pub fn bar_chart(c: &BarChart) -> Option<String> {
                 t = escape(&format!("{sname} · {cat}: {}", c.y_dim.format(v))),
             );
         }
-        let label: String = cat.chars().take(((group_w / 6.5) as usize).max(4)).collect();
+        let label: String = cat
+            .chars()
+            .take(((group_w / 6.5) as usize).max(4))
+            .collect();
         let _ = write!(
             out,
             r#"<text x="{x:.1}" y="{y}" text-anchor="middle" fill="currentColor">{label}</text>"#,
@@ -301,7 +385,11 @@ pub fn bar_chart(c: &BarChart) -> Option<String> {
         );
     }
     if show_legend {
-        legend(&mut out, &names, HEIGHT - 4.0 + legend_h - LEGEND_ROW + 12.0);
+        legend(
+            &mut out,
+            &names,
+            HEIGHT - 4.0 + legend_h - LEGEND_ROW + 12.0,
+        );
     }
     out.push_str("</svg>");
     Some(out)
@@ -313,8 +401,14 @@ mod tests {
 
     #[test]
     fn ticks_are_round_numbers_covering_the_range() {
-        assert_eq!(nice_ticks(0.0, 10.0, 5), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
-        assert_eq!(nice_ticks(0.0, 0.25, 5), vec![0.0, 0.05, 0.1, 0.15000000000000002, 0.2, 0.25]);
+        assert_eq!(
+            nice_ticks(0.0, 10.0, 5),
+            vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+        );
+        assert_eq!(
+            nice_ticks(0.0, 0.25, 5),
+            vec![0.0, 0.05, 0.1, 0.15000000000000002, 0.2, 0.25]
+        );
         assert_eq!(nice_ticks(3.0, 3.0, 5), vec![3.0]);
     }
 
@@ -325,7 +419,10 @@ mod tests {
             x_label: "time".into(),
             x_dim: Dimension::Time,
             y_dim: Dimension::Time,
-            lines: vec![Line::new("p95 \"x\"", vec![(0.0, 0.010), (1.0, 0.020), (2.0, 0.015)])],
+            lines: vec![Line::new(
+                "p95 \"x\"",
+                vec![(0.0, 0.010), (1.0, 0.020), (2.0, 0.015)],
+            )],
         })
         .unwrap();
         assert!(!svg.contains("<script>"), "{svg}");
@@ -337,11 +434,27 @@ mod tests {
 
     #[test]
     fn empty_charts_are_not_drawn() {
-        let c = LineChart { title: "t".into(), x_label: "x".into(), x_dim: Dimension::Count, y_dim: Dimension::Count, lines: vec![] };
+        let c = LineChart {
+            title: "t".into(),
+            x_label: "x".into(),
+            x_dim: Dimension::Count,
+            y_dim: Dimension::Count,
+            lines: vec![],
+        };
         assert!(line_chart(&c).is_none());
-        let b = BarChart { title: "t".into(), y_dim: Dimension::Ratio, categories: vec!["a".into()], series: vec![("s".into(), vec![None])] };
+        let b = BarChart {
+            title: "t".into(),
+            y_dim: Dimension::Ratio,
+            categories: vec!["a".into()],
+            series: vec![("s".into(), vec![None])],
+        };
         assert!(bar_chart(&b).is_none());
-        let b = BarChart { title: "t".into(), y_dim: Dimension::Ratio, categories: vec!["a".into()], series: vec![("s".into(), vec![Some(0.5)])] };
+        let b = BarChart {
+            title: "t".into(),
+            y_dim: Dimension::Ratio,
+            categories: vec!["a".into()],
+            series: vec![("s".into(), vec![Some(0.5)])],
+        };
         assert!(bar_chart(&b).unwrap().contains("<rect"));
     }
 }

@@ -10,7 +10,9 @@ pub const MAX_ANNOTATIONS: usize = 50;
 
 /// Escape a command's message: `%`, `\r`, `\n`.
 pub fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Escape a command property value: as data, plus `:` and `,`.
@@ -33,7 +35,16 @@ pub fn annotations(r: &Results) -> Vec<String> {
     for s in &r.specs {
         if s.status == SpecStatus::Error {
             let why = s.error.as_deref().unwrap_or("the spec could not run");
-            all.push((0, command("error", &s.file, 0, &format!("perfspec: {} could not run", s.name), why)));
+            all.push((
+                0,
+                command(
+                    "error",
+                    &s.file,
+                    0,
+                    &format!("perfspec: {} could not run", s.name),
+                    why,
+                ),
+            ));
         }
         for o in &s.slos {
             let level = match o.status {
@@ -46,15 +57,28 @@ pub fn annotations(r: &Results) -> Vec<String> {
             }
             let mut msg = o.message.clone();
             if o.baseline.is_some() && !msg.contains("baseline") {
-                msg.push_str(&format!(" (baseline {}, {})", o.baseline.map(|b| o.dimension.format(b)).unwrap_or_default(), delta_text(o.delta_pct)));
+                msg.push_str(&format!(
+                    " (baseline {}, {})",
+                    o.baseline
+                        .map(|b| o.dimension.format(b))
+                        .unwrap_or_default(),
+                    delta_text(o.delta_pct)
+                ));
             }
             let title = format!("perfspec {}: {} — {}", level_word(o.status), s.name, o.expr);
-            all.push((if o.status == Status::Fail { 1 } else { 2 }, command(level, &s.file, o.line, &title, &msg)));
+            all.push((
+                if o.status == Status::Fail { 1 } else { 2 },
+                command(level, &s.file, o.line, &title, &msg),
+            ));
         }
     }
     all.sort_by_key(|(rank, _)| *rank);
     let total = all.len();
-    let mut out: Vec<String> = all.into_iter().take(MAX_ANNOTATIONS).map(|(_, l)| l).collect();
+    let mut out: Vec<String> = all
+        .into_iter()
+        .take(MAX_ANNOTATIONS)
+        .map(|(_, l)| l)
+        .collect();
     if total > MAX_ANNOTATIONS {
         out.push(format!("::notice title=perfspec::{} more annotation(s) not shown; see summary.md and junit.xml", total - MAX_ANNOTATIONS));
     }

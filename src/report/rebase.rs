@@ -11,7 +11,9 @@ use crate::engine::verdict::{Slo, observe};
 pub fn apply(results: &mut Results, baseline: &Results, path: &str) {
     results.baseline = Some(path.to_string());
     for spec in &mut results.specs {
-        let base_m = baseline.spec(&spec.name).and_then(|b| b.measurements.as_ref());
+        let base_m = baseline
+            .spec(&spec.name)
+            .and_then(|b| b.measurements.as_ref());
         for o in &mut spec.slos {
             let value = base_m.and_then(|bm| {
                 let slo = Slo::compile(&o.expr, spec.kind).ok()?;

@@ -34,7 +34,10 @@ pub fn fit_step_summary(md: &str) -> String {
 /// Append to `$GITHUB_STEP_SUMMARY` when it is set.
 pub fn append_step_summary(md: &str) -> std::io::Result<()> {
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
         std::io::Write::write_all(&mut f, fit_step_summary(md).as_bytes())?;
     }
     Ok(())

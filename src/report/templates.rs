@@ -11,13 +11,34 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
 /// Every embedded template, by the name templates and overrides use.
 pub const EMBEDDED: &[(&str, &str)] = &[
-    ("report.html.j2", include_str!("../../templates/report.html.j2")),
-    ("summary.md.j2", include_str!("../../templates/summary.md.j2")),
-    ("macros.html.j2", include_str!("../../templates/macros.html.j2")),
-    ("kinds/load.html.j2", include_str!("../../templates/kinds/load.html.j2")),
-    ("kinds/cache.html.j2", include_str!("../../templates/kinds/cache.html.j2")),
-    ("kinds/scaling.html.j2", include_str!("../../templates/kinds/scaling.html.j2")),
-    ("kinds/quantize.html.j2", include_str!("../../templates/kinds/quantize.html.j2")),
+    (
+        "report.html.j2",
+        include_str!("../../templates/report.html.j2"),
+    ),
+    (
+        "summary.md.j2",
+        include_str!("../../templates/summary.md.j2"),
+    ),
+    (
+        "macros.html.j2",
+        include_str!("../../templates/macros.html.j2"),
+    ),
+    (
+        "kinds/load.html.j2",
+        include_str!("../../templates/kinds/load.html.j2"),
+    ),
+    (
+        "kinds/cache.html.j2",
+        include_str!("../../templates/kinds/cache.html.j2"),
+    ),
+    (
+        "kinds/scaling.html.j2",
+        include_str!("../../templates/kinds/scaling.html.j2"),
+    ),
+    (
+        "kinds/quantize.html.j2",
+        include_str!("../../templates/kinds/quantize.html.j2"),
+    ),
 ];
 
 /// Why a report could not be rendered or written.
@@ -26,9 +47,15 @@ pub enum ReportError {
     #[error("render template `{name}`: {detail}")]
     Template { name: String, detail: String },
     #[error("read template override `{}`: {source}", path.display())]
-    Override { path: PathBuf, source: std::io::Error },
+    Override {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("write `{}`: {source}", path.display())]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("serialize junit.xml: {0}")]
     Junit(String),
 }
@@ -43,7 +70,10 @@ fn template_error(name: &str, e: &minijinja::Error) -> ReportError {
         detail.push_str(&format!(": {s}"));
         source = s.source();
     }
-    ReportError::Template { name: name.to_string(), detail }
+    ReportError::Template {
+        name: name.to_string(),
+        detail,
+    }
 }
 
 /// Escape a value for a Markdown table cell: pipes, line breaks, HTML and emphasis.
@@ -92,9 +122,17 @@ impl Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|name| {
-            if name.ends_with(".html.j2") || name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None }
+            if name.ends_with(".html.j2") || name.ends_with(".html") {
+                AutoEscape::Html
+            } else {
+                AutoEscape::None
+            }
         });
-        let syntax = SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).keep_trailing_newline(true).build();
+        let syntax = SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .keep_trailing_newline(true)
+            .build();
         if let Ok(syntax) = syntax {
             env.set_syntax(syntax);
         }
@@ -104,7 +142,8 @@ impl Templates {
             let over = dir.map(|d| d.join(name)).filter(|p| p.is_file());
             let added = match over {
                 Some(path) => {
-                    let text = std::fs::read_to_string(&path).map_err(|source| ReportError::Override { path, source })?;
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|source| ReportError::Override { path, source })?;
                     env.add_template_owned(name.to_string(), text)
                 }
                 None => env.add_template(name, source),
@@ -115,14 +154,21 @@ impl Templates {
             let dir = dir.to_path_buf();
             env.set_loader(move |name| {
                 let rel = Path::new(name);
-                if rel.is_absolute() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                if rel.is_absolute()
+                    || rel
+                        .components()
+                        .any(|c| !matches!(c, std::path::Component::Normal(_)))
+                {
                     return Ok(None);
                 }
                 match std::fs::read_to_string(dir.join(rel)) {
                     Ok(s) => Ok(Some(s)),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("cannot read template `{name}`"))
-                        .with_source(e)),
+                    Err(e) => Err(minijinja::Error::new(
+                        minijinja::ErrorKind::InvalidOperation,
+                        format!("cannot read template `{name}`"),
+                    )
+                    .with_source(e)),
                 }
             });
         }
@@ -131,8 +177,12 @@ impl Templates {
 
     /// Render the template `name` with a serializable context.
     pub fn render<T: serde::Serialize>(&self, name: &str, ctx: &T) -> Result<String, ReportError> {
-        let tmpl = self.env.get_template(name).map_err(|e| template_error(name, &e))?;
-        tmpl.render(minijinja::Value::from(minijinja::value::Serde(ctx))).map_err(|e| template_error(name, &e))
+        let tmpl = self
+            .env
+            .get_template(name)
+            .map_err(|e| template_error(name, &e))?;
+        tmpl.render(minijinja::Value::from(minijinja::value::Serde(ctx)))
+            .map_err(|e| template_error(name, &e))
     }
 }
 
@@ -151,19 +201,38 @@ mod tests {
     fn strict_undefined_and_html_escaping() {
         let t = Templates::load(None).unwrap();
         let mut env = t.env.clone();
-        env.add_template_owned("x.html.j2".to_string(), "{{ name }}".to_string()).unwrap();
-        env.add_template_owned("typo.html.j2".to_string(), "{{ nmae }}".to_string()).unwrap();
+        env.add_template_owned("x.html.j2".to_string(), "{{ name }}".to_string())
+            .unwrap();
+        env.add_template_owned("typo.html.j2".to_string(), "{{ nmae }}".to_string())
+            .unwrap();
         let ctx = minijinja::context! { name => "<b>" };
-        assert_eq!(env.get_template("x.html.j2").unwrap().render(&ctx).unwrap(), "&lt;b&gt;");
-        assert!(env.get_template("typo.html.j2").unwrap().render(&ctx).is_err());
+        assert_eq!(
+            env.get_template("x.html.j2").unwrap().render(&ctx).unwrap(),
+            "&lt;b&gt;"
+        );
+        assert!(
+            env.get_template("typo.html.j2")
+                .unwrap()
+                .render(&ctx)
+                .is_err()
+        );
     }
 
     #[test]
     fn overrides_replace_embedded_templates() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("summary.md.j2"), "custom {{ verdict.word }}\n").unwrap();
+        std::fs::write(
+            dir.path().join("summary.md.j2"),
+            "custom {{ verdict.word }}\n",
+        )
+        .unwrap();
         let t = Templates::load(Some(dir.path())).unwrap();
-        let out = t.render("summary.md.j2", &serde_json::json!({"verdict": {"word": "pass"}})).unwrap();
+        let out = t
+            .render(
+                "summary.md.j2",
+                &serde_json::json!({"verdict": {"word": "pass"}}),
+            )
+            .unwrap();
         assert_eq!(out, "custom pass\n");
     }
 }

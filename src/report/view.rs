@@ -36,12 +36,20 @@ pub struct Section {
 
 impl Section {
     pub fn new(title: impl Into<String>) -> Section {
-        Section { title: title.into(), charts: Vec::new(), tables: Vec::new(), empty: None }
+        Section {
+            title: title.into(),
+            charts: Vec::new(),
+            tables: Vec::new(),
+            empty: None,
+        }
     }
 
     pub fn chart(&mut self, title: &str, svg: Option<String>) {
         if let Some(svg) = svg {
-            self.charts.push(Chart { title: title.to_string(), svg });
+            self.charts.push(Chart {
+                title: title.to_string(),
+                svg,
+            });
         }
     }
 
@@ -183,29 +191,54 @@ pub fn spec_status_word(s: SpecStatus) -> &'static str {
 pub fn one_line(r: &Results) -> String {
     let count = |s: SpecStatus| r.specs.iter().filter(|x| x.status == s).count();
     let mut parts = Vec::new();
-    for s in [SpecStatus::Pass, SpecStatus::Warn, SpecStatus::Fail, SpecStatus::Error, SpecStatus::Interrupted] {
+    for s in [
+        SpecStatus::Pass,
+        SpecStatus::Warn,
+        SpecStatus::Fail,
+        SpecStatus::Error,
+        SpecStatus::Interrupted,
+    ] {
         let n = count(s);
         if n > 0 {
             parts.push(format!("{n} {}", spec_status_word(s)));
         }
     }
     let interrupted = if r.interrupted { ", interrupted" } else { "" };
-    format!("perfspec: {} spec(s) — {}{interrupted} (exit {})", r.specs.len(), parts.join(", "), r.exit_code)
+    format!(
+        "perfspec: {} spec(s) — {}{interrupted} (exit {})",
+        r.specs.len(),
+        parts.join(", "),
+        r.exit_code
+    )
 }
 
 /// A stable HTML id for a spec name.
 pub fn anchor(name: &str) -> String {
-    let slug: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' }).collect();
+    let slug: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
     format!("spec-{slug}")
 }
 
 fn duration_text(s: f64) -> String {
-    if s.is_finite() { Dimension::Time.format((s * 1000.0).round() / 1000.0) } else { "—".into() }
+    if s.is_finite() {
+        Dimension::Time.format((s * 1000.0).round() / 1000.0)
+    } else {
+        "—".into()
+    }
 }
 
 /// `+12.5%` / `-3.0%`.
 pub fn delta_text(d: Option<f64>) -> String {
-    d.map(|d| format!("{}{d:.1}%", if d >= 0.0 { "+" } else { "" })).unwrap_or_default()
+    d.map(|d| format!("{}{d:.1}%", if d >= 0.0 { "+" } else { "" }))
+        .unwrap_or_default()
 }
 
 pub fn slo_row(spec: &SpecResult, o: &SloOutcome) -> SloRow {
@@ -223,17 +256,28 @@ pub fn slo_row(spec: &SpecResult, o: &SloOutcome) -> SloRow {
         reason: o.reason.as_str(),
         observed: o.observed_text.clone().unwrap_or_else(dash),
         threshold: o.threshold_text.clone().unwrap_or_else(dash),
-        baseline: o.baseline.map(|b| o.dimension.format(b)).unwrap_or_else(dash),
+        baseline: o
+            .baseline
+            .map(|b| o.dimension.format(b))
+            .unwrap_or_else(dash),
         delta: delta_text(o.delta_pct),
         file: spec.file.clone(),
         line: o.line,
-        location: if o.line > 0 { format!("{}:{}", spec.file, o.line) } else { format!("{} (default)", spec.file) },
+        location: if o.line > 0 {
+            format!("{}:{}", spec.file, o.line)
+        } else {
+            format!("{} (default)", spec.file)
+        },
         message: o.message.clone(),
     }
 }
 
 fn verdict(r: &Results, counts: &Counts) -> Verdict {
-    let first_fail = r.specs.iter().flat_map(|s| s.slos.iter().map(move |o| (s, o))).find(|(_, o)| o.status == Status::Fail);
+    let first_fail = r
+        .specs
+        .iter()
+        .flat_map(|s| s.slos.iter().map(move |o| (s, o)))
+        .find(|(_, o)| o.status == Status::Fail);
     let first_error = r.specs.iter().find(|s| s.status == SpecStatus::Error);
     let (word, icon) = match r.exit_code {
         0 if counts.warn > 0 => ("warn", "⚠️"),
@@ -244,15 +288,30 @@ fn verdict(r: &Results, counts: &Counts) -> Verdict {
         _ => ("error", "⛔"),
     };
     let why = match word {
-        "pass" => format!("all {} SLO(s) of {} spec(s) passed", counts.slos, counts.specs),
-        "warn" => format!("every failing-severity SLO passed; {} SLO(s) warned", counts.warn),
+        "pass" => format!(
+            "all {} SLO(s) of {} spec(s) passed",
+            counts.slos, counts.specs
+        ),
+        "warn" => format!(
+            "every failing-severity SLO passed; {} SLO(s) warned",
+            counts.warn
+        ),
         "fail" => match first_fail {
-            Some((s, o)) => format!("{} of {} SLO(s) failed; first: {} — {}", counts.fail, counts.slos, s.name, o.message),
+            Some((s, o)) => format!(
+                "{} of {} SLO(s) failed; first: {} — {}",
+                counts.fail, counts.slos, s.name, o.message
+            ),
             None => format!("{} of {} SLO(s) failed", counts.fail, counts.slos),
         },
-        "interrupted" => "the run was interrupted; SLOs were judged on what was measured".to_string(),
+        "interrupted" => {
+            "the run was interrupted; SLOs were judged on what was measured".to_string()
+        }
         _ => match first_error {
-            Some(s) => format!("{} could not run: {}", s.name, s.error.as_deref().unwrap_or("unknown error")),
+            Some(s) => format!(
+                "{} could not run: {}",
+                s.name,
+                s.error.as_deref().unwrap_or("unknown error")
+            ),
             None => format!("exit code {}", r.exit_code),
         },
     };
@@ -260,7 +319,10 @@ fn verdict(r: &Results, counts: &Counts) -> Verdict {
 }
 
 fn labels_text(l: &crate::engine::metrics::Labels) -> String {
-    l.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+    l.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn spec_view(s: &SpecResult) -> SpecView {
@@ -285,7 +347,16 @@ fn spec_view(s: &SpecResult) -> SpecView {
         slos,
         sections: m.map(|m| kinds::sections(s.kind, m)).unwrap_or_default(),
         error_samples: m
-            .map(|m| m.error_samples.iter().map(|e| ErrorSampleRow { message: e.message.clone(), labels: labels_text(&e.labels), count: e.count }).collect())
+            .map(|m| {
+                m.error_samples
+                    .iter()
+                    .map(|e| ErrorSampleRow {
+                        message: e.message.clone(),
+                        labels: labels_text(&e.labels),
+                        count: e.count,
+                    })
+                    .collect()
+            })
             .unwrap_or_default(),
         invalid: m
             .map(|m| {
@@ -293,7 +364,11 @@ fn spec_view(s: &SpecResult) -> SpecView {
                     .iter()
                     .map(|i| {
                         let l = labels_text(&i.labels);
-                        if l.is_empty() { format!("{}: {}", i.metric, i.reason) } else { format!("{}{{{l}}}: {}", i.metric, i.reason) }
+                        if l.is_empty() {
+                            format!("{}: {}", i.metric, i.reason)
+                        } else {
+                            format!("{}{{{l}}}: {}", i.metric, i.reason)
+                        }
                     })
                     .collect()
             })
@@ -313,25 +388,56 @@ fn rank(status: &str) -> u8 {
 
 impl View {
     pub fn new(r: &Results) -> View {
-        let mut slos: Vec<SloRow> = r.specs.iter().flat_map(|s| s.slos.iter().map(move |o| slo_row(s, o))).collect();
+        let mut slos: Vec<SloRow> = r
+            .specs
+            .iter()
+            .flat_map(|s| s.slos.iter().map(move |o| slo_row(s, o)))
+            .collect();
         slos.sort_by_key(|row| rank(row.status));
-        let count = |st: Status| r.specs.iter().flat_map(|s| &s.slos).filter(|o| o.status == st).count();
+        let count = |st: Status| {
+            r.specs
+                .iter()
+                .flat_map(|s| &s.slos)
+                .filter(|o| o.status == st)
+                .count()
+        };
         let counts = Counts {
             specs: r.specs.len(),
             slos: slos.len(),
             pass: count(Status::Pass),
             warn: count(Status::Warn),
             fail: count(Status::Fail),
-            errors: r.specs.iter().filter(|s| s.status == SpecStatus::Error).count(),
+            errors: r
+                .specs
+                .iter()
+                .filter(|s| s.status == SpecStatus::Error)
+                .count(),
         };
         let errors = r
             .specs
             .iter()
-            .filter(|s| s.status == SpecStatus::Error || (s.error.is_some() && s.slos.iter().all(|o| o.reason == Reason::NotRun)))
-            .map(|s| SpecError { spec: s.name.clone(), anchor: anchor(&s.name), file: s.file.clone(), message: s.error.clone().unwrap_or_default() })
+            .filter(|s| {
+                s.status == SpecStatus::Error
+                    || (s.error.is_some() && s.slos.iter().all(|o| o.reason == Reason::NotRun))
+            })
+            .map(|s| SpecError {
+                spec: s.name.clone(),
+                anchor: anchor(&s.name),
+                file: s.file.clone(),
+                message: s.error.clone().unwrap_or_default(),
+            })
             .collect();
         let git = r.git.as_ref();
-        let mem = r.host.memory_bytes.map(|b| format!(", {}", Dimension::Bytes.format((b as f64 / 1024.0 / 1024.0).round() * 1024.0 * 1024.0))).unwrap_or_default();
+        let mem = r
+            .host
+            .memory_bytes
+            .map(|b| {
+                format!(
+                    ", {}",
+                    Dimension::Bytes.format((b as f64 / 1024.0 / 1024.0).round() * 1024.0 * 1024.0)
+                )
+            })
+            .unwrap_or_default();
         let meta = Meta {
             tool: r.tool.name.clone(),
             version: r.tool.version.clone(),
@@ -342,7 +448,10 @@ impl View {
             commit_short: git.map(|g| g.commit.chars().take(12).collect()),
             dirty: git.is_some_and(|g| g.dirty),
             hostname: r.host.hostname.clone(),
-            host: format!("{} ({} {}, {} CPUs{mem})", r.host.hostname, r.host.os, r.host.arch, r.host.cpus),
+            host: format!(
+                "{} ({} {}, {} CPUs{mem})",
+                r.host.hostname, r.host.os, r.host.arch, r.host.cpus
+            ),
             command: r.command.join(" "),
             baseline: r.baseline.clone(),
             exit_code: r.exit_code,
@@ -352,8 +461,16 @@ impl View {
             verdict: verdict(r, &counts),
             one_line: one_line(r),
             meta,
-            problems: slos.iter().filter(|s| s.status != "pass").cloned().collect(),
-            passing: slos.iter().filter(|s| s.status == "pass").cloned().collect(),
+            problems: slos
+                .iter()
+                .filter(|s| s.status != "pass")
+                .cloned()
+                .collect(),
+            passing: slos
+                .iter()
+                .filter(|s| s.status == "pass")
+                .cloned()
+                .collect(),
             slos,
             errors,
             specs: r.specs.iter().map(spec_view).collect(),

@@ -32,16 +32,27 @@ pub fn write_all(r: &Results, opts: &ReportOptions<'_>) -> Result<(), ReportErro
         }
     };
     if opts.write_results {
-        keep(r.write(&opts.out.join("results.json")).map_err(|source| ReportError::Write { path: opts.out.join("results.json"), source }));
+        keep(
+            r.write(&opts.out.join("results.json"))
+                .map_err(|source| ReportError::Write {
+                    path: opts.out.join("results.json"),
+                    source,
+                }),
+        );
     }
     keep(junit::render(r).and_then(|x| write(opts.out.join("junit.xml"), x.as_bytes())));
     match Templates::load(opts.templates) {
         Ok(t) => {
-            keep(html::render(r, &t).and_then(|x| write(opts.out.join("report.html"), x.as_bytes())));
+            keep(
+                html::render(r, &t).and_then(|x| write(opts.out.join("report.html"), x.as_bytes())),
+            );
             keep(summary::render(r, &t).and_then(|md| {
                 summary::write(&md, opts.out)
                     .and_then(|()| summary::append_step_summary(&md))
-                    .map_err(|source| ReportError::Write { path: opts.out.join("summary.md"), source })
+                    .map_err(|source| ReportError::Write {
+                        path: opts.out.join("summary.md"),
+                        source,
+                    })
             }));
         }
         Err(e) => keep(Err(e)),

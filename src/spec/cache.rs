@@ -153,7 +153,8 @@ impl Decode for Distribution {
             Value::Str { value, .. } if value == "latest" => Some(Distribution::Latest),
             Value::Str { value, .. } if value == "zipf" => {
                 cx.error::<()>(node.span, "spec::distribution", "zipf needs its skew θ");
-                cx.hint("write `{ zipf = 0.99 }`");
+                cx.label("no θ");
+                cx.hint(cx.in_syntax("write `{ zipf = 0.99 }`"));
                 None
             }
             Value::Table(entries) if entries.len() == 1 => {
@@ -182,21 +183,26 @@ impl Decode for Distribution {
                     }
                     other => {
                         cx.error::<()>(k.span, "spec::distribution", format!("unknown distribution `{other}`"));
-                        cx.hint("one of: \"uniform\", \"latest\", { zipf = 0.99 }, { hotspot = { keys = \"20%\", ops = \"80%\" } }");
+                        cx.label("unknown distribution");
+                        cx.hint(cx.in_syntax("one of: \"uniform\", \"latest\", `{ zipf = 0.99 }`, `{ hotspot = { keys = \"20%\", ops = \"80%\" } }`"));
                         None
                     }
                 }
             }
             Value::Str { value, .. } => {
                 cx.error::<()>(node.span, "spec::distribution", format!("unknown distribution `{value}`"));
+                cx.label("unknown distribution");
                 let hint = match super::diagnostic::did_you_mean(value, ["uniform", "latest", "zipf", "hotspot"]) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => "one of: \"uniform\", \"latest\", { zipf = 0.99 }, { hotspot = { keys = \"20%\", ops = \"80%\" } }".into(),
+                    None => cx.in_syntax("one of: \"uniform\", \"latest\", `{ zipf = 0.99 }`, `{ hotspot = { keys = \"20%\", ops = \"80%\" } }`"),
                 };
                 cx.hint(hint);
                 None
             }
-            _ => cx.type_error(node, "\"uniform\", \"latest\" or a table such as `{ zipf = 0.99 }`"),
+            _ => {
+                let expected = cx.in_syntax("\"uniform\", \"latest\" or a table such as `{ zipf = 0.99 }`");
+                cx.type_error(node, &expected)
+            }
         }
     }
 }
@@ -299,11 +305,13 @@ impl CacheDoc {
             if local {
                 if t.capacity.is_none() && t.max_bytes.is_none() {
                     cx.error::<()>(t.backend.span, "spec::topology", format!("the {name} tier needs `capacity` (entries) or `max_bytes`"));
+                    cx.label("a bounded in-process cache");
                 }
                 if let Some(c) = &t.capacity
                     && c.value == 0
                 {
                     cx.error::<()>(c.span, "spec::range", "a capacity of 0 caches nothing");
+                    cx.label("zero entries");
                     cx.hint("use at least 1 entry");
                 }
                 for (set, key) in [(t.spawn.is_some(), "spawn"), (t.url.is_some(), "url"), (t.nodes.is_some(), "nodes"), (t.cluster.is_some(), "cluster")] {
@@ -314,7 +322,8 @@ impl CacheDoc {
             } else {
                 let sources = [t.spawn == Some(true) || t.cluster.as_ref().is_some_and(|c| c.spawn == Some(true)), t.url.is_some(), t.nodes.is_some()];
                 if sources.iter().filter(|b| **b).count() != 1 {
-                    cx.error::<()>(t.backend.span, "spec::topology", "a Redis tier needs exactly one of `spawn = true`, `url`, `nodes` or `cluster = { spawn = true }`");
+                    let message = cx.in_syntax("a Redis tier needs exactly one of `spawn = true`, `url`, `nodes` or `cluster = { spawn = true }`");
+                    cx.error::<()>(t.backend.span, "spec::topology", message);
                 }
                 if let Some(c) = &t.cluster
                     && c.masters.value < 3
@@ -369,6 +378,7 @@ impl CacheDoc {
                 && (sum - 1.0).abs() > 1e-6
             {
                 cx.error::<()>(first.span, "spec::mix", format!("the mix adds up to {}, not 1", super::units::trim_float(sum)));
+                cx.label(format!("these fractions add up to {}", super::units::trim_float(sum)));
                 cx.hint("fractions of read, update, insert, delete, rmw and scan must add up to 1 (100%)");
             }
             for p in parts.iter().filter_map(|p| p.as_ref()) {
@@ -402,6 +412,7 @@ impl CacheDoc {
                 && (r.value == 0 || r.value > instances)
             {
                 cx.error::<()>(r.span, "spec::range", format!("there is no instance {} (instances count from 1 to {instances})", r.value));
+                cx.label("no such instance");
             }
             if let Some(k) = &e.kill_redis
                 && topo.l2.is_none()

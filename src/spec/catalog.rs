@@ -91,6 +91,7 @@ static LOAD: &[MetricDef] = &[
     m("error_rate", Ratio, Gauge, LOAD_LABELS, "errors / requests"),
     m("throughput", Rate, Gauge, LOAD_LABELS, "completed requests per second"),
     m("late", Count, Counter, &["phase"], "arrivals that started more than `late_tolerance` after their intended time"),
+    m("arrivals", Count, Counter, &["phase"], "arrivals started (open model); `late_ratio` = late / arrivals"),
     m("late_ratio", Ratio, Gauge, &["phase"], "late / arrivals"),
     m("target.cpu", Ratio, Gauge, &[], "CPU use of the target perfspec started (1.0 = one core)"),
     m("target.rss", Bytes, Gauge, &[], "peak resident memory of the target perfspec started"),

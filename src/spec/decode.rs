@@ -22,11 +22,26 @@ pub struct Ctx<'a> {
     pub secrets: Vec<String>,
     /// The spec's kind once known (SLOs are checked against its metric catalog).
     pub kind: Option<super::catalog::Kind>,
+    /// The top-level keys of the spec's kind once known, to explain a top-level key that a
+    /// TOML file wrote below a `[table]` header.
+    pub top_level_keys: &'static [&'static str],
+    /// The span of the document's root table, once decoding starts.
+    pub root_span: Option<Span>,
 }
 
 impl<'a> Ctx<'a> {
     pub fn new(src: Arc<SourceFile>, env: &'a dyn Fn(&str) -> Option<String>) -> Ctx<'a> {
-        Ctx { src, diags: Vec::new(), env, secrets: Vec::new(), kind: None }
+        Ctx { src, diags: Vec::new(), env, secrets: Vec::new(), kind: None, top_level_keys: &[], root_span: None }
+    }
+
+    pub fn is_yaml(&self) -> bool {
+        super::source::Format::from_path(&self.src.path) == Some(super::source::Format::Yaml)
+    }
+
+    /// An example written in TOML (`{ zipf = 0.99 }`), in the file's own format: YAML files get
+    /// `{ zipf: 0.99 }`. Examples keep their strings double-quoted, which both formats read.
+    pub fn in_syntax(&self, toml_example: &str) -> String {
+        if self.is_yaml() { toml_example.replace(" = ", ": ") } else { toml_example.to_string() }
     }
 
     /// Push an error at `span` and return `None` (for `return cx.error(..)`).
@@ -76,6 +91,7 @@ impl<'a> Ctx<'a> {
             let after = &rest[start + 2..];
             let Some(end) = after.find('}') else {
                 self.error::<()>(node.inner_span(offset + start, offset + rest.len()), "spec::env", "unterminated `${`");
+                self.label("no closing `}`");
                 self.hint("write `${env:NAME}`, or `$${` for a literal `${`");
                 return None;
             };
@@ -92,12 +108,14 @@ impl<'a> Ctx<'a> {
                     None => {
                         ok = false;
                         self.error::<()>(span, "spec::env", format!("environment variable `{name}` is not set"));
+                        self.label("not set");
                         self.hint(format!("export {name}=… before running perfspec"));
                     }
                 },
                 _ => {
                     ok = false;
                     self.error::<()>(span, "spec::env", format!("unknown interpolation `${{{inner}}}`"));
+                    self.label("unknown interpolation");
                     self.hint("the only interpolation is `${env:NAME}`");
                 }
             }
@@ -161,10 +179,16 @@ impl<'n> Table<'n> {
             None => {
                 let span = self.head_span(cx);
                 cx.error::<()>(span, "spec::missing-key", format!("missing key `{key}`"));
-                cx.label(format!("this table needs `{key}`"));
+                let what = if self.is_root(cx) { "spec" } else { "table" };
+                cx.label(format!("this {what} needs `{key}`"));
                 None
             }
         }
+    }
+
+    /// Whether this is the document's top level.
+    pub fn is_root(&self, cx: &Ctx) -> bool {
+        cx.root_span == Some(self.node.span)
     }
 
     /// Where to point for problems with the table as a whole: its first line.
@@ -174,6 +198,8 @@ impl<'n> Table<'n> {
 
     /// Report keys that no decoder asked for.
     pub fn finish(self, cx: &mut Ctx) {
+        // in TOML every key after a `[table]` header belongs to that table
+        let toml_subtable = !cx.is_yaml() && !self.is_root(cx);
         for (i, (key, _)) in self.entries.iter().enumerate() {
             if self.used[i] {
                 continue;
@@ -185,6 +211,10 @@ impl<'n> Table<'n> {
             known.sort_unstable();
             known.dedup();
             let hint = match suggestion {
+                _ if toml_subtable && cx.top_level_keys.contains(&key.name.as_str()) => format!(
+                    "`{}` is a top-level key, but in TOML a key below a `[table]` header belongs to that table: move it above the first header",
+                    key.name
+                ),
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("known keys here: {}", known.join(", ")),
             };
@@ -550,6 +580,12 @@ macro_rules! spec_table {
         #[derive(Debug, Clone, schemars::JsonSchema)]
         #[schemars(deny_unknown_fields)]
         pub struct $name { $($(#[$fm])* pub $field: $crate::spec::decode::spec_table!(@ty $mode $ty)),* }
+
+        impl $name {
+            /// The keys of this table, in declaration order.
+            #[allow(dead_code)]
+            pub const KEYS: &'static [&'static str] = &[$(stringify!($field)),*];
+        }
 
         impl $crate::spec::decode::Decode for $name {
             fn decode(node: &$crate::spec::node::Node, cx: &mut $crate::spec::decode::Ctx) -> Option<Self> {

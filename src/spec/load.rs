@@ -164,7 +164,7 @@ impl Decode for Stage {
         } else {
             let span = t.head_span(cx);
             cx.error::<()>(span, "spec::stage", "a stage needs `ramp_to` + `over` or `hold` + `for`");
-            cx.hint("e.g. `{ ramp_to = \"50/s\", over = \"10s\" }` or `{ hold = \"50/s\", for = \"30s\" }`");
+            cx.hint(cx.in_syntax("e.g. `{ ramp_to = \"50/s\", over = \"10s\" }` or `{ hold = \"50/s\", for = \"30s\" }`"));
             // mark every key known so that no extra "unknown key" noise is added
             for k in ["ramp_to", "over", "hold", "for", "label"] {
                 t.get(k);
@@ -275,7 +275,7 @@ impl LoadDoc {
             if set > 1 {
                 cx.label(format!("{} are set", and_list(&given)));
             }
-            cx.hint("e.g. `embedded = \"shop\"`, `url = \"http://127.0.0.1:8080\"` or `command = [\"./app\", \"--port\", \"{port}\"]`");
+            cx.hint(cx.in_syntax("e.g. `embedded = \"shop\"`, `url = \"http://127.0.0.1:8080\"` or `command = [\"./app\", \"--port\", \"{port}\"]`"));
         }
         if let Some(url) = &t.url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -300,11 +300,13 @@ impl LoadDoc {
             match (level.value, closed) {
                 (Level::Rate(_), true) => {
                     cx.error::<()>(level.span, "spec::stage", "a closed-model stage takes a number of users, not a rate");
-                    cx.hint("write e.g. `ramp_to = 20`, or set `model = \"open\"`");
+                    cx.label("a rate");
+                    cx.hint(cx.in_syntax("write e.g. `ramp_to = 20`, or set `model = \"open\"`"));
                 }
                 (Level::Users(_), false) => {
                     cx.error::<()>(level.span, "spec::stage", "an open-model stage takes an arrival rate");
-                    cx.hint("write e.g. `ramp_to = \"50/s\"`, or set `model = \"closed\"` for virtual users");
+                    cx.label("a number of users");
+                    cx.hint(cx.in_syntax("write e.g. `ramp_to = \"50/s\"`, or set `model = \"closed\"` for virtual users"));
                 }
                 (Level::Rate(r), false) if r < 0.0 => {
                     cx.error::<()>(level.span, "spec::range", "a rate must not be negative");
@@ -320,6 +322,7 @@ impl LoadDoc {
                 cx.error::<()>(m.span, "spec::model", "`max_in_flight` applies to the open model only");
             } else if m.value == 0 {
                 cx.error::<()>(m.span, "spec::range", "`max_in_flight` must be at least 1");
+                cx.label("no request could ever start");
             }
         }
         if self.journey.is_empty() {
@@ -359,6 +362,7 @@ impl LoadDoc {
                     let ok = c.starts_with('$') || c.starts_with('/') || c.starts_with("header:") || c.starts_with("regex:");
                     if !ok {
                         cx.error::<()>(c.span, "spec::capture", format!("unknown capture source `{}`", c.value));
+                        cx.label("unknown source");
                         cx.hint("use a JSON path `$.token`, a JSON pointer `/token`, `header:NAME` or `regex:PATTERN`");
                     }
                 }
@@ -373,6 +377,7 @@ fn check_request(req: &Spanned<String>, cx: &mut Ctx) {
     let path = parts.next().unwrap_or("").trim();
     if !HTTP_METHODS.contains(&method) {
         cx.error::<()>(req.span, "spec::request", format!("unknown HTTP method `{method}`"));
+        cx.label("unknown method");
         cx.hint(format!("write `\"METHOD /path\"` with METHOD one of {}", HTTP_METHODS.join(", ")));
     } else if !(path.starts_with('/') || path.starts_with("{{")) {
         cx.error::<()>(req.span, "spec::request", "the request path must start with `/`");

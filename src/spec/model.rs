@@ -54,43 +54,48 @@ pub struct SloEntry(pub Slo);
 
 impl Decode for SloEntry {
     fn decode(node: &Node, cx: &mut Ctx) -> Option<Self> {
-        let (expr_node, mut severity, mut phase, mut no_data, mut on_missing) =
-            (node, SloSeverity::Fail, None, NoDataPolicy::Fail, MissingBaselinePolicy::Warn);
+        let (mut severity, mut phase, mut no_data, mut on_missing) =
+            (SloSeverity::Fail, None, NoDataPolicy::Fail, MissingBaselinePolicy::Warn);
+        // a bad option is reported, and the expression is still checked
+        let mut options_ok = true;
         let expr_node = match &node.value {
-            Value::Str { .. } => expr_node,
+            Value::Str { .. } => node,
             Value::Table(_) => {
                 let mut t = Table::new(node, cx)?;
                 let e = t.get("expr");
+                if e.is_none() {
+                    let head = t.head_span(cx);
+                    cx.error::<()>(head, "spec::missing-key", "missing key `expr`");
+                    cx.label("this SLO needs `expr`");
+                    cx.hint(cx.in_syntax("write `{ expr = \"p95(latency) < 250ms\", severity = \"warn\" }`"));
+                }
                 if let Some(n) = t.get("severity") {
-                    severity = match one_of(n, cx, &["fail", "warn"])? {
-                        "warn" => SloSeverity::Warn,
-                        _ => SloSeverity::Fail,
-                    };
-                }
-                phase = t.opt::<String>(cx, "phase");
-                if let Some(n) = t.get("no_data") {
-                    no_data = match one_of(n, cx, &["fail", "warn", "pass"])? {
-                        "warn" => NoDataPolicy::Warn,
-                        "pass" => NoDataPolicy::Pass,
-                        _ => NoDataPolicy::Fail,
-                    };
-                }
-                if let Some(n) = t.get("on_missing_baseline") {
-                    on_missing = match one_of(n, cx, &["warn", "fail"])? {
-                        "fail" => MissingBaselinePolicy::Fail,
-                        _ => MissingBaselinePolicy::Warn,
-                    };
-                }
-                let head = t.head_span(cx);
-                t.finish(cx);
-                match e {
-                    Some(e) => e,
-                    None => {
-                        cx.error::<()>(head, "spec::missing-key", "missing key `expr`");
-                        cx.hint("write `{ expr = \"p95(latency) < 250ms\", severity = \"warn\" }`");
-                        return None;
+                    match one_of(n, cx, &["fail", "warn"]) {
+                        Some("warn") => severity = SloSeverity::Warn,
+                        Some(_) => severity = SloSeverity::Fail,
+                        None => options_ok = false,
                     }
                 }
+                let phase_given = t.has("phase");
+                phase = t.opt::<String>(cx, "phase");
+                options_ok &= !phase_given || phase.is_some();
+                if let Some(n) = t.get("no_data") {
+                    match one_of(n, cx, &["fail", "warn", "pass"]) {
+                        Some("warn") => no_data = NoDataPolicy::Warn,
+                        Some("pass") => no_data = NoDataPolicy::Pass,
+                        Some(_) => no_data = NoDataPolicy::Fail,
+                        None => options_ok = false,
+                    }
+                }
+                if let Some(n) = t.get("on_missing_baseline") {
+                    match one_of(n, cx, &["warn", "fail"]) {
+                        Some("fail") => on_missing = MissingBaselinePolicy::Fail,
+                        Some(_) => on_missing = MissingBaselinePolicy::Warn,
+                        None => options_ok = false,
+                    }
+                }
+                t.finish(cx);
+                e?
             }
             _ => return cx.type_error(node, "an SLO expression string or a table with `expr`"),
         };
@@ -99,11 +104,7 @@ impl Decode for SloEntry {
             Ok(e) => e,
             Err(e) => {
                 let span = map_span(expr_node, e.span);
-                cx.error::<()>(span, "slo::syntax", e.message);
-                cx.label(e.label);
-                if let Some(h) = e.hint {
-                    cx.hint(h);
-                }
+                push_slo_error(cx, "slo::syntax", span, e);
                 return None;
             }
         };
@@ -113,15 +114,14 @@ impl Decode for SloEntry {
             Err(errors) => {
                 for e in errors {
                     let span = map_span(expr_node, e.span);
-                    cx.error::<()>(span, "slo::check", e.message);
-                    cx.label(e.label);
-                    if let Some(h) = e.hint {
-                        cx.hint(h);
-                    }
+                    push_slo_error(cx, "slo::check", span, e);
                 }
                 return None;
             }
         };
+        if !options_ok {
+            return None;
+        }
         let line = cx.src.line_col(expr_node.span.start).0;
         Some(SloEntry(Slo {
             text,
@@ -164,6 +164,27 @@ impl schemars::JsonSchema for SloList {
     }
     fn inline_schema() -> bool {
         <Vec<SloEntry>>::inline_schema()
+    }
+}
+
+/// Report an SLO parse or check error at `span`, already mapped into the file.
+pub(crate) fn push_slo_error(cx: &mut Ctx, code: &'static str, span: Span, e: slo::SloError) {
+    cx.error::<()>(span, code, e.message);
+    cx.label(e.label);
+    if let Some(h) = e.hint {
+        cx.hint(h);
+    }
+}
+
+/// Map a span inside an SLO kept as `Spanned<String>` (e.g. scaling's `latency_slo`) into the
+/// file: exact when the string appears verbatim in the source, else the whole value.
+pub(crate) fn slo_span_in(cx: &Ctx, text: &Spanned<String>, inner: Span) -> Span {
+    match super::node::raw_offset_of(cx.src.slice(text.span), &text.value) {
+        Some(off) => {
+            let s = text.span.sub(off + inner.start, off + inner.end.max(inner.start));
+            if s.is_empty() { Span::new(s.start, s.start + 1).min_within(text.span) } else { s }
+        }
+        None => text.span,
     }
 }
 
@@ -244,16 +265,23 @@ macro_rules! common {
 
 /// Decode and validate a document tree into a [`Spec`]; problems go to `cx`.
 pub fn decode_spec(root: &Node, cx: &mut Ctx) -> Option<(Kind, Body)> {
+    cx.root_span = Some(root.span);
     let Some(kind_node) = root.get("kind") else {
         let span = super::decode::first_content_line(&cx.src, root.span);
         cx.error::<()>(span, "spec::missing-key", "missing key `kind`");
         cx.label("this spec needs `kind`");
-        cx.hint("every spec starts with `kind = \"load\"` (or cache, scaling, quantize)");
+        cx.hint(cx.in_syntax("every spec starts with `kind = \"load\"` (or cache, scaling, quantize)"));
         return None;
     };
     let kind_word = one_of(kind_node, cx, &["load", "cache", "scaling", "quantize"])?;
     let kind = Kind::parse(kind_word)?;
     cx.kind = Some(kind);
+    cx.top_level_keys = match kind {
+        Kind::Load => LoadDoc::KEYS,
+        Kind::Cache => CacheDoc::KEYS,
+        Kind::Scaling => ScalingDoc::KEYS,
+        Kind::Quantize => QuantizeDoc::KEYS,
+    };
     let body = match kind {
         Kind::Load => {
             let d = LoadDoc::decode(root, cx)?;

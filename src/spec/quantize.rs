@@ -219,6 +219,7 @@ impl QuantizeDoc {
                         cx.error::<()>(b.span, "spec::range", "the block size must be at least 1");
                     } else if let Some((name, n)) = shapes.iter().find(|(_, n)| n % u64::from(b.value) != 0) {
                         cx.error::<()>(b.span, "spec::scheme", format!("block {} does not divide weight `{name}` ({n} elements)", b.value));
+                        cx.label(format!("{n} is not a multiple of {}", b.value));
                         cx.hint("pick a block size that divides every weight tensor's element count");
                     }
                 }

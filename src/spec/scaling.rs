@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::decode::{Ctx, Duration, Rate, and_list, spec_table, word_enum};
-use super::model::{SloList, SpecName};
+use super::model::{SloList, SpecName, push_slo_error, slo_span_in};
 use super::source::Spanned;
 
 spec_table! {
@@ -174,7 +174,8 @@ impl ScalingDoc {
         if let Some(load) = &self.load {
             let mode = load.mode.unwrap_or(LoadMode::MaxRate);
             if mode == LoadMode::Concurrency && load.concurrency.is_none() {
-                cx.error::<()>(self.name.span, "spec::load", "`mode = \"concurrency\"` needs `concurrency`");
+                let message = cx.in_syntax("`mode = \"concurrency\"` needs `concurrency`");
+                cx.error::<()>(self.name.span, "spec::load", message);
             }
             if let Some(c) = &load.concurrency
                 && c.value == 0
@@ -182,20 +183,23 @@ impl ScalingDoc {
                 cx.error::<()>(c.span, "spec::range", "`concurrency` must be at least 1");
             }
             if let Some(slo) = &load.latency_slo {
-                match super::slo::parse(slo) {
-                    Err(e) => {
-                        cx.error::<()>(slo.span, "slo::syntax", format!("latency_slo: {}", e.message));
-                    }
-                    Ok(expr) => {
-                        if let Err(errs) = super::slo::check(&expr, super::catalog::Kind::Load) {
-                            for e in errs {
-                                cx.error::<()>(slo.span, "slo::check", format!("latency_slo: {}", e.message));
-                            }
-                        }
-                    }
+                let errors = match super::slo::parse(slo) {
+                    Err(e) => vec![("slo::syntax", e)],
+                    Ok(expr) => super::slo::check(&expr, super::catalog::Kind::Load)
+                        .err()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|e| ("slo::check", e))
+                        .collect(),
+                };
+                for (code, mut e) in errors {
+                    let span = slo_span_in(cx, slo, e.span);
+                    e.message = format!("latency_slo: {}", e.message);
+                    push_slo_error(cx, code, span, e);
                 }
             } else if mode == LoadMode::MaxRate {
-                cx.error::<()>(self.name.span, "spec::load", "`mode = \"max_rate\"` needs `latency_slo`, e.g. \"p95(latency) < 200ms\"");
+                let message = cx.in_syntax("`mode = \"max_rate\"` needs `latency_slo`, e.g. \"p95(latency) < 200ms\"");
+                cx.error::<()>(self.name.span, "spec::load", message);
             }
         } else {
             cx.error::<()>(self.name.span, "spec::load", "a scaling spec needs a `[load]` table");
@@ -203,6 +207,8 @@ impl ScalingDoc {
         for f in self.fault.iter().flatten() {
             if !values.contains(&f.step.value) {
                 cx.error::<()>(f.step.span, "spec::fault", format!("no sweep step {} (steps: {:?})", f.step.value, values.value));
+                cx.label("not a sweep value");
+                cx.hint("a fault's `step` is the sweep value (replica or thread count) of the step that runs it");
             } else if sweep.replicas.is_some() && (f.replica.value == 0 || f.replica.value > f.step.value) {
                 cx.error::<()>(f.replica.span, "spec::range", format!("there is no replica {} at step {} (replicas count from 1)", f.replica.value, f.step.value));
             }

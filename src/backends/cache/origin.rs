@@ -145,7 +145,7 @@ mod tests {
         // an insert of a new key
         assert_eq!(o.write(10, Write::Put).await, 1);
         assert_eq!(o.read(10).await.unwrap().version, 1);
-        assert_eq!(o.calls(), (5, 3));
+        assert_eq!(o.calls(), (4, 3));
     }
 
     #[tokio::test]

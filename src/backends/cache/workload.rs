@@ -423,9 +423,21 @@ mod tests {
         // inserts append new keys; "latest" reads favour them
         let inserts: Vec<u64> = a.iter().filter(|o| o.kind == OpKind::Insert).map(|o| o.key).collect();
         assert!(inserts.windows(2).all(|w| w[1] == w[0] + 1) && inserts[0] == 1000);
-        let newest = 1000 + inserts.len() as u64;
-        let recent = a.iter().filter(|o| o.kind == OpKind::Get && o.key + 10 >= newest).count();
-        assert!(recent > 1000, "{recent}");
+        // P(one of the 10 newest) = H(10, 0.99) / H(n, 0.99), about 0.38 for n near 1100
+        let mut count = 1000;
+        let (mut gets, mut recent) = (0, 0);
+        for o in &a {
+            match o.kind {
+                OpKind::Insert => count += 1,
+                OpKind::Get => {
+                    gets += 1;
+                    recent += usize::from(o.key + 10 >= count);
+                }
+                _ => {}
+            }
+        }
+        let share = recent as f64 / gets as f64;
+        assert!((share - 0.38).abs() < 0.03, "{share}");
         let mut other = Generator::new(TraceSpec { seed: 43, ..t });
         assert_ne!(a, (0..5000).map(|_| other.next_op()).collect::<Vec<_>>());
     }

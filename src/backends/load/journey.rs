@@ -26,7 +26,13 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Captured or secret values shorter than this are not redacted (they would mangle messages).
 const MIN_SECRET_LEN: usize = 4;
 /// Header names whose values never appear in results.
-const SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"];
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+];
 /// Longest response body excerpt kept in an error message.
 const BODY_EXCERPT: usize = 200;
 
@@ -109,7 +115,6 @@ pub struct StepPlan {
 pub struct JourneyPlan {
     pub name: String,
     pub steps: Vec<StepPlan>,
-    pub think: Option<Range<SpecDuration>>,
     /// Data sources (indices into the plan's feeders) this journey's templates use.
     feeders: Vec<usize>,
 }
@@ -164,12 +169,24 @@ fn environment() -> minijinja::Environment<'static> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.add_function("random", |a: i64, b: i64| -> i64 {
-        if b <= a { a } else { rand::rng().random_range(a..=b) }
+        if b <= a {
+            a
+        } else {
+            rand::rng().random_range(a..=b)
+        }
     });
     env.add_function("uuid", || -> String {
         let b: [u8; 16] = rand::rng().random();
         let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-        format!("{}-{}-4{}-{}{}-{}", &h[0..8], &h[8..12], &h[13..16], ["8", "9", "a", "b"][usize::from(b[8] & 3)], &h[17..20], &h[20..32])
+        format!(
+            "{}-{}-4{}-{}{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[13..16],
+            ["8", "9", "a", "b"][usize::from(b[8] & 3)],
+            &h[17..20],
+            &h[20..32]
+        )
     });
     env
 }
@@ -184,7 +201,9 @@ pub fn json_pointer(path: &str) -> Result<String, String> {
         return Ok(path.to_string());
     }
     let Some(mut rest) = path.strip_prefix('$') else {
-        return Err(format!("`{path}` is neither a JSON path (`$.a.b`) nor a JSON pointer (`/a/b`)"));
+        return Err(format!(
+            "`{path}` is neither a JSON path (`$.a.b`) nor a JSON pointer (`/a/b`)"
+        ));
     };
     let esc = |k: &str| k.replace('~', "~0").replace('/', "~1");
     let mut out = String::new();
@@ -198,7 +217,9 @@ pub fn json_pointer(path: &str) -> Result<String, String> {
             out.push_str(&esc(&r[..end]));
             rest = &r[end..];
         } else if let Some(r) = rest.strip_prefix('[') {
-            let end = r.find(']').ok_or_else(|| format!("unclosed `[` in `{path}`"))?;
+            let end = r
+                .find(']')
+                .ok_or_else(|| format!("unclosed `[` in `{path}`"))?;
             let inner = r[..end].trim();
             let key = inner.trim_matches(|c| c == '\'' || c == '"');
             if key.is_empty() {
@@ -208,7 +229,9 @@ pub fn json_pointer(path: &str) -> Result<String, String> {
             out.push_str(&esc(key));
             rest = &r[end + 1..];
         } else {
-            return Err(format!("unexpected `{rest}` in `{path}`: write `$.key` or `$[0]`"));
+            return Err(format!(
+                "unexpected `{rest}` in `{path}`: write `$.key` or `$[0]`"
+            ));
         }
     }
     Ok(out)
@@ -230,15 +253,25 @@ impl Compiler<'_> {
         let name = format!("{}.{}.{field}", self.prefix, self.n);
         match self.env.add_template_owned(name.clone(), source) {
             Ok(()) => {
-                let vars = self.env.get_template(&name).map(|t| t.undeclared_variables(false)).unwrap_or_default();
+                let vars = self
+                    .env
+                    .get_template(&name)
+                    .map(|t| t.undeclared_variables(false))
+                    .unwrap_or_default();
                 self.used.extend(vars);
                 Some(name)
             }
             Err(e) => {
                 self.errors.push(PlanError {
                     span: self.span,
-                    message: format!("invalid template in `{field}`: {}", e.detail().unwrap_or(&e.to_string())),
-                    hint: Some("templates use minijinja syntax: `{{ users.name }}`, `{{ random(1, 50) }}`".into()),
+                    message: format!(
+                        "invalid template in `{field}`: {}",
+                        e.detail().unwrap_or(&e.to_string())
+                    ),
+                    hint: Some(
+                        "templates use minijinja syntax: `{{ users.name }}`, `{{ random(1, 50) }}`"
+                            .into(),
+                    ),
                 });
                 None
             }
@@ -249,7 +282,8 @@ impl Compiler<'_> {
         if !is_template(s) {
             return Text::Literal(s.to_string());
         }
-        self.add(field, s.to_string()).map_or_else(|| Text::Literal(s.to_string()), Text::Template)
+        self.add(field, s.to_string())
+            .map_or_else(|| Text::Literal(s.to_string()), Text::Template)
     }
 
     fn json(&mut self, field: &str, v: &Json) -> JsonT {
@@ -267,7 +301,11 @@ impl Compiler<'_> {
                 }
             }
             Json::Array(a) => JsonT::Array(a.iter().map(|x| self.json(field, x)).collect()),
-            Json::Object(o) => JsonT::Object(o.iter().map(|(k, x)| (k.clone(), self.json(field, x))).collect()),
+            Json::Object(o) => JsonT::Object(
+                o.iter()
+                    .map(|(k, x)| (k.clone(), self.json(field, x)))
+                    .collect(),
+            ),
             other => JsonT::Literal(other.clone()),
         }
     }
@@ -297,13 +335,18 @@ impl Plan {
                 Err(e) => errors.push(PlanError {
                     span: src.csv.span,
                     message: format!("cannot read the data file `{}`: {e}", src.csv.value),
-                    hint: Some(format!("paths are relative to the spec's folder ({})", spec_dir.display())),
+                    hint: Some(format!(
+                        "paths are relative to the spec's folder ({})",
+                        spec_dir.display()
+                    )),
                 }),
             }
         }
-        let feeder_names: BTreeSet<String> = doc.data.iter().flatten().map(|(n, _)| n.clone()).collect();
+        let feeder_names: BTreeSet<String> =
+            doc.data.iter().flatten().map(|(n, _)| n.clone()).collect();
         let globals: BTreeSet<String> = env.globals().map(|(n, _)| n.to_string()).collect();
-        let mut secret_headers: Vec<String> = SECRET_HEADERS.iter().map(|s| s.to_string()).collect();
+        let mut secret_headers: Vec<String> =
+            SECRET_HEADERS.iter().map(|s| s.to_string()).collect();
         secret_headers.extend(doc.redact.iter().flatten().map(|h| h.to_ascii_lowercase()));
         let mut journeys = Vec::new();
         for (ji, j) in doc.journey.iter().enumerate() {
@@ -320,14 +363,29 @@ impl Plan {
                     n: 0,
                 };
                 let (method, path) = s.request.value.split_once(' ').unwrap_or(("GET", "/"));
-                let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+                let method =
+                    reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
                 let path = c.text("request", path.trim());
-                let query = s.query.iter().flatten().map(|(k, v)| (k.clone(), c.text("query", v))).collect();
-                let headers = s.headers.iter().flatten().map(|(k, v)| (k.clone(), c.text("headers", v))).collect();
+                let query = s
+                    .query
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), c.text("query", v)))
+                    .collect();
+                let headers = s
+                    .headers
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), c.text("headers", v)))
+                    .collect();
                 let body = if let Some(v) = &s.json {
                     BodyT::Json(c.json("json", v))
                 } else if let Some(f) = &s.form {
-                    BodyT::Form(f.iter().map(|(k, v)| (k.clone(), c.text("form", v))).collect())
+                    BodyT::Form(
+                        f.iter()
+                            .map(|(k, v)| (k.clone(), c.text("form", v)))
+                            .collect(),
+                    )
                 } else if let Some(b) = &s.body {
                     BodyT::Raw(c.text("body", b))
                 } else {
@@ -337,18 +395,36 @@ impl Plan {
                 for var in &used {
                     if feeder_names.contains(var) {
                         used_feeders.insert(var.clone());
-                    } else if !captured.contains(var) && !globals.contains(var) && var != "journey" && var != "iteration" {
-                        let later = j.steps.iter().skip(si).any(|x| x.capture.iter().flatten().any(|(n, _)| n == var));
-                        let known: Vec<&str> =
-                            feeder_names.iter().chain(captured.iter()).map(String::as_str).chain(["journey", "iteration"]).collect();
+                    } else if !captured.contains(var)
+                        && !globals.contains(var)
+                        && var != "journey"
+                        && var != "iteration"
+                    {
+                        let later = j
+                            .steps
+                            .iter()
+                            .skip(si)
+                            .any(|x| x.capture.iter().flatten().any(|(n, _)| n == var));
+                        let known: Vec<&str> = feeder_names
+                            .iter()
+                            .chain(captured.iter())
+                            .map(String::as_str)
+                            .chain(["journey", "iteration"])
+                            .collect();
                         let hint = if later {
-                            Some(format!("`{var}` is captured by this or a later step; a step can use values captured by earlier steps"))
+                            Some(format!(
+                                "`{var}` is captured by this or a later step; a step can use values captured by earlier steps"
+                            ))
                         } else {
                             crate::spec::diagnostic::did_you_mean(var, known.iter().copied())
                                 .map(|s| format!("did you mean `{s}`?"))
                                 .or_else(|| Some(format!("known here: {}", known.join(", "))))
                         };
-                        errors.push(PlanError { span: s.request.span, message: format!("unknown template variable `{var}`"), hint });
+                        errors.push(PlanError {
+                            span: s.request.span,
+                            message: format!("unknown template variable `{var}`"),
+                            hint,
+                        });
                     }
                 }
                 let mut captures = Vec::new();
@@ -356,13 +432,23 @@ impl Plan {
                     let source = if let Some(h) = src.value.strip_prefix("header:") {
                         Ok(Source::Header(h.trim().to_ascii_lowercase()))
                     } else if let Some(re) = src.value.strip_prefix("regex:") {
-                        regex::Regex::new(re).map(Source::Regex).map_err(|e| format!("invalid regex: {e}"))
+                        regex::Regex::new(re)
+                            .map(Source::Regex)
+                            .map_err(|e| format!("invalid regex: {e}"))
                     } else {
                         json_pointer(&src.value).map(Source::Pointer)
                     };
                     match source {
-                        Ok(source) => captures.push(Capture { name: name.clone(), written: src.value.clone(), source }),
-                        Err(message) => errors.push(PlanError { span: src.span, message, hint: None }),
+                        Ok(source) => captures.push(Capture {
+                            name: name.clone(),
+                            written: src.value.clone(),
+                            source,
+                        }),
+                        Err(message) => errors.push(PlanError {
+                            span: src.span,
+                            message,
+                            hint: None,
+                        }),
                     }
                     captured.insert(name.clone());
                 }
@@ -373,7 +459,11 @@ impl Plan {
                     for (path, want) in e.json.iter().flatten() {
                         match json_pointer(path) {
                             Ok(p) => expect.json.push((path.clone(), p, want.clone())),
-                            Err(message) => errors.push(PlanError { span: s.request.span, message, hint: None }),
+                            Err(message) => errors.push(PlanError {
+                                span: s.request.span,
+                                message,
+                                hint: None,
+                            }),
                         }
                     }
                 }
@@ -390,13 +480,26 @@ impl Plan {
                     timeout: s.timeout.map_or(DEFAULT_TIMEOUT, |d| d.as_std()),
                 });
             }
-            let feeders_used = feeders.iter().enumerate().filter(|(_, f)| used_feeders.contains(&f.name)).map(|(i, _)| i).collect();
-            journeys.push(JourneyPlan { name: j.name.clone(), steps, think: j.think_time, feeders: feeders_used });
+            let feeders_used = feeders
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| used_feeders.contains(&f.name))
+                .map(|(i, _)| i)
+                .collect();
+            journeys.push(JourneyPlan {
+                name: j.name.clone(),
+                steps,
+                feeders: feeders_used,
+            });
         }
         if !errors.is_empty() {
             return Err(errors);
         }
-        let weights: Vec<f64> = doc.journey.iter().map(|j| j.weight.as_ref().map_or(1.0, |w| w.value)).collect();
+        let weights: Vec<f64> = doc
+            .journey
+            .iter()
+            .map(|j| j.weight.as_ref().map_or(1.0, |w| w.value))
+            .collect();
         let total: f64 = weights.iter().sum();
         let mut acc = 0.0;
         let cumulative = weights
@@ -406,13 +509,22 @@ impl Plan {
                 acc
             })
             .collect();
-        Ok(Plan { env, journeys, cumulative, feeders, secret_headers })
+        Ok(Plan {
+            env,
+            journeys,
+            cumulative,
+            feeders,
+            secret_headers,
+        })
     }
 
     /// Pick a journey with probability proportional to its weight.
     pub fn pick(&self) -> usize {
         let u: f64 = rand::rng().random();
-        self.cumulative.iter().position(|c| u < *c).unwrap_or(self.journeys.len() - 1)
+        self.cumulative
+            .iter()
+            .position(|c| u < *c)
+            .unwrap_or(self.journeys.len() - 1)
     }
 
     /// The probability of each journey (for the report).
@@ -450,7 +562,11 @@ impl Plan {
             };
             ctx.insert(feeder.name.clone(), feeder.rows[row].clone());
         }
-        Ok(Iteration { journey, ctx, secrets: BTreeSet::new() })
+        Ok(Iteration {
+            journey,
+            ctx,
+            secrets: BTreeSet::new(),
+        })
     }
 
     fn render_text(&self, t: &Text, ctx: &Value) -> Result<String, String> {
@@ -472,10 +588,16 @@ impl Plan {
                 let s = self.render_text(&Text::Template(name.clone()), ctx)?;
                 serde_json::from_str(&s).map_err(|e| format!("template error: not JSON: {e}"))?
             }
-            JsonT::Array(a) => Json::Array(a.iter().map(|x| self.render_json(x, ctx)).collect::<Result<_, _>>()?),
-            JsonT::Object(o) => {
-                Json::Object(o.iter().map(|(k, x)| Ok((k.clone(), self.render_json(x, ctx)?))).collect::<Result<_, String>>()?)
-            }
+            JsonT::Array(a) => Json::Array(
+                a.iter()
+                    .map(|x| self.render_json(x, ctx))
+                    .collect::<Result<_, _>>()?,
+            ),
+            JsonT::Object(o) => Json::Object(
+                o.iter()
+                    .map(|(k, x)| Ok((k.clone(), self.render_json(x, ctx)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
         })
     }
 
@@ -485,7 +607,11 @@ impl Plan {
         let s = &self.journeys[it.journey].steps[step];
         let ctx = Value::from(it.ctx.clone());
         let path = self.render_text(&s.path, &ctx)?;
-        let query = s.query.iter().map(|(k, v)| Ok((k.clone(), self.render_text(v, &ctx)?))).collect::<Result<_, String>>()?;
+        let query = s
+            .query
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), self.render_text(v, &ctx)?)))
+            .collect::<Result<_, String>>()?;
         let mut headers = Vec::new();
         for (k, v) in &s.headers {
             let value = self.render_text(v, &ctx)?;
@@ -500,15 +626,31 @@ impl Plan {
         let body = match &s.body {
             BodyT::None => RenderedBody::None,
             BodyT::Json(j) => RenderedBody::Json(self.render_json(j, &ctx)?),
-            BodyT::Form(f) => RenderedBody::Form(f.iter().map(|(k, v)| Ok((k.clone(), self.render_text(v, &ctx)?))).collect::<Result<_, String>>()?),
+            BodyT::Form(f) => RenderedBody::Form(
+                f.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.render_text(v, &ctx)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
             BodyT::Raw(t) => RenderedBody::Raw(self.render_text(t, &ctx)?),
         };
-        Ok(Rendered { path, query, headers, body })
+        Ok(Rendered {
+            path,
+            query,
+            headers,
+            body,
+        })
     }
 
     /// Judge a response against the step's expectations and run its captures. `Err` is the
     /// error message (already redacted).
-    pub fn check(&self, it: &mut Iteration, step: usize, status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) -> Result<(), String> {
+    pub fn check(
+        &self,
+        it: &mut Iteration,
+        step: usize,
+        status: u16,
+        headers: &reqwest::header::HeaderMap,
+        body: &[u8],
+    ) -> Result<(), String> {
         let s = &self.journeys[it.journey].steps[step];
         let text = || String::from_utf8_lossy(body);
         let excerpt = |it: &Iteration| {
@@ -517,11 +659,18 @@ impl Plan {
             if e.len() < t.len() {
                 e.push('…');
             }
-            if e.trim().is_empty() { String::new() } else { format!(": {}", it.redact(&e)) }
+            if e.trim().is_empty() {
+                String::new()
+            } else {
+                format!(": {}", it.redact(&e))
+            }
         };
         match s.expect.status {
             Some(want) if want != status => {
-                return Err(format!("expected status {want}, got {status}{}", excerpt(it)));
+                return Err(format!(
+                    "expected status {want}, got {status}{}",
+                    excerpt(it)
+                ));
             }
             None if status >= 400 => return Err(format!("status {status}{}", excerpt(it))),
             _ => {}
@@ -529,10 +678,21 @@ impl Plan {
         if let Some(needle) = &s.expect.body_contains
             && !text().contains(needle.as_str())
         {
-            return Err(format!("the body does not contain `{}`{}", it.redact(needle), excerpt(it)));
+            return Err(format!(
+                "the body does not contain `{}`{}",
+                it.redact(needle),
+                excerpt(it)
+            ));
         }
-        let needs_json = !s.expect.json.is_empty() || s.captures.iter().any(|c| matches!(c.source, Source::Pointer(_)));
-        let json: Option<Json> = if needs_json { serde_json::from_slice(body).ok() } else { None };
+        let needs_json = !s.expect.json.is_empty()
+            || s.captures
+                .iter()
+                .any(|c| matches!(c.source, Source::Pointer(_)));
+        let json: Option<Json> = if needs_json {
+            serde_json::from_slice(body).ok()
+        } else {
+            None
+        };
         for (written, pointer, want) in &s.expect.json {
             let got = json.as_ref().and_then(|j| j.pointer(pointer));
             if got != Some(want) {
@@ -546,10 +706,15 @@ impl Plan {
                     Json::String(s) => Value::from(s.clone()),
                     other => Value::from(minijinja::value::Serde(other)),
                 }),
-                Source::Header(h) => headers.get(h.as_str()).and_then(|v| v.to_str().ok()).map(|v| Value::from(v.to_string())),
+                Source::Header(h) => headers
+                    .get(h.as_str())
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| Value::from(v.to_string())),
                 Source::Regex(re) => {
                     let t = text();
-                    re.captures(&t).and_then(|caps| caps.get(1).or_else(|| caps.get(0))).map(|m| Value::from(m.as_str().to_string()))
+                    re.captures(&t)
+                        .and_then(|caps| caps.get(1).or_else(|| caps.get(0)))
+                        .map(|m| Value::from(m.as_str().to_string()))
                 }
             };
             match value {
@@ -558,7 +723,12 @@ impl Plan {
                     it.remember_secret(&shown);
                     it.ctx.insert(c.name.clone(), v);
                 }
-                None => return Err(format!("capture `{}`: nothing matched `{}` in the response", c.name, c.written)),
+                None => {
+                    return Err(format!(
+                        "capture `{}`: nothing matched `{}` in the response",
+                        c.name, c.written
+                    ));
+                }
             }
         }
         Ok(())
@@ -590,11 +760,20 @@ impl Iteration {
 
 fn read_csv(path: &Path) -> Result<Vec<Value>, String> {
     let mut r = csv::Reader::from_path(path).map_err(|e| csv_error(&e))?;
-    let headers: Vec<String> = r.headers().map_err(|e| csv_error(&e))?.iter().map(|h| h.trim().to_string()).collect();
+    let headers: Vec<String> = r
+        .headers()
+        .map_err(|e| csv_error(&e))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
     let mut rows = Vec::new();
     for rec in r.records() {
         let rec = rec.map_err(|e| csv_error(&e))?;
-        let row: BTreeMap<String, Value> = headers.iter().cloned().zip(rec.iter().map(|v| Value::from(v.to_string()))).collect();
+        let row: BTreeMap<String, Value> = headers
+            .iter()
+            .cloned()
+            .zip(rec.iter().map(|v| Value::from(v.to_string())))
+            .collect();
         rows.push(Value::from(row));
     }
     Ok(rows)
@@ -615,7 +794,11 @@ mod tests {
         let path = dir.join("spec.toml");
         std::fs::write(&path, text).unwrap();
         let loaded = crate::spec::loader::load_file(&path, &[], &|_| None);
-        assert!(loaded.diagnostics.iter().all(|d| !d.is_error()), "{:?}", loaded.diagnostics);
+        assert!(
+            loaded.diagnostics.iter().all(|d| !d.is_error()),
+            "{:?}",
+            loaded.diagnostics
+        );
         match loaded.spec.unwrap().body {
             crate::spec::Body::Load(d) => *d,
             _ => unreachable!(),
@@ -636,7 +819,11 @@ mod tests {
     #[test]
     fn renders_feeds_captures_and_redacts() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join("users.csv"), "name,password\nalice,wonderland\nbob,builder\n").unwrap();
+        std::fs::write(
+            d.path().join("users.csv"),
+            "name,password\nalice,wonderland\nbob,builder\n",
+        )
+        .unwrap();
         let spec = format!(
             "{HEAD}[data.users]\ncsv = \"users.csv\"\n[[journey]]\nname = \"buy\"\nsteps = [\n  \
              {{ request = \"POST /login\", json = {{ user = \"{{{{ users.name }}}}\", n = \"{{{{ random(3, 3) }}}}\", tags = [\"x-{{{{ iteration }}}}\"] }}, capture = {{ token = \"$.token\", id = \"header:x-id\" }} }},\n  \
@@ -645,22 +832,40 @@ mod tests {
         let plan = Plan::compile(&doc(&spec, d.path()), d.path()).unwrap();
         let mut it = plan.start(0, 7).unwrap();
         let r = plan.render(&mut it, 0).unwrap();
-        let RenderedBody::Json(j) = r.body else { panic!() };
-        assert_eq!(j, serde_json::json!({"user": "alice", "n": 3, "tags": ["x-7"]}));
+        let RenderedBody::Json(j) = r.body else {
+            panic!()
+        };
+        assert_eq!(
+            j,
+            serde_json::json!({"user": "alice", "n": 3, "tags": ["x-7"]})
+        );
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert("x-id", "order-1234".parse().unwrap());
-        plan.check(&mut it, 0, 200, &headers, br#"{"token":"s3cret-token"}"#).unwrap();
+        plan.check(&mut it, 0, 200, &headers, br#"{"token":"s3cret-token"}"#)
+            .unwrap();
         let r = plan.render(&mut it, 1).unwrap();
         assert_eq!(r.path, "/orders/order-1234");
-        assert_eq!(r.headers, vec![("authorization".to_string(), "Bearer s3cret-token".to_string())]);
+        assert_eq!(
+            r.headers,
+            vec![(
+                "authorization".to_string(),
+                "Bearer s3cret-token".to_string()
+            )]
+        );
         assert_eq!(r.query, vec![("q".to_string(), "wonderland".to_string())]);
-        let err = plan.check(&mut it, 1, 500, &headers, b"denied for s3cret-token").unwrap_err();
+        let err = plan
+            .check(&mut it, 1, 500, &headers, b"denied for s3cret-token")
+            .unwrap_err();
         assert_eq!(err, "expected status 200, got 500: denied for [redacted]");
-        let err = plan.check(&mut it, 1, 200, &headers, br#"{"ok":false}"#).unwrap_err();
+        let err = plan
+            .check(&mut it, 1, 200, &headers, br#"{"ok":false}"#)
+            .unwrap_err();
         assert!(err.contains("expected $.ok = true, got false"), "{err}");
         // the sequence feeder moves on
         let mut it2 = plan.start(0, 8).unwrap();
-        let RenderedBody::Json(j) = plan.render(&mut it2, 0).unwrap().body else { panic!() };
+        let RenderedBody::Json(j) = plan.render(&mut it2, 0).unwrap().body else {
+            panic!()
+        };
         assert_eq!(j["user"], "bob");
         // a missing capture is an error
         let err = plan.check(&mut it2, 0, 200, &headers, b"{}").unwrap_err();
@@ -674,11 +879,29 @@ mod tests {
             "{HEAD}[data.users]\ncsv = \"missing.csv\"\n[[journey]]\nname = \"j\"\nsteps = [\n  \
              {{ request = \"GET /a/{{{{ user.name }}}}\" }},\n  {{ request = \"GET /b/{{{{ tok }}}}\", capture = {{ tok = \"regex:(\" }} }},\n]\n"
         );
-        let errs = Plan::compile(&doc(&spec, d.path()), d.path()).unwrap_err();
-        let msgs: Vec<String> = errs.iter().map(|e| format!("{} {:?}", e.message, e.hint)).collect();
-        assert!(msgs.iter().any(|m| m.contains("cannot read the data file `missing.csv`")), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.contains("unknown template variable `user`") && m.contains("did you mean `users`")), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.contains("unknown template variable `tok`") && m.contains("later step")), "{msgs:?}");
+        let Err(errs) = Plan::compile(&doc(&spec, d.path()), d.path()) else {
+            panic!("the plan compiled")
+        };
+        let msgs: Vec<String> = errs
+            .iter()
+            .map(|e| format!("{} {:?}", e.message, e.hint))
+            .collect();
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("cannot read the data file `missing.csv`")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("unknown template variable `user`")
+                    && m.contains("did you mean `users`")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("unknown template variable `tok`") && m.contains("later step")),
+            "{msgs:?}"
+        );
         assert!(msgs.iter().any(|m| m.contains("invalid regex")), "{msgs:?}");
     }
 

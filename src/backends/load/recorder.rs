@@ -134,7 +134,12 @@ impl Recorder {
     /// A request finished `at` seconds into the load. `times` is `(latency, service time)`
     /// when a request was sent (not for a template error); `error` says what failed.
     pub fn request(&mut self, key: Key, times: Option<(f64, f64)>, error: Option<&str>, at: f64) {
-        let g = self.groups.entry(key).or_insert_with(|| Group { latency: hist(3), service: hist(3), requests: 0, errors: 0 });
+        let g = self.groups.entry(key).or_insert_with(|| Group {
+            latency: hist(3),
+            service: hist(3),
+            requests: 0,
+            errors: 0,
+        });
         g.requests += 1;
         if let Some((lat, svc)) = times {
             let _ = g.latency.record(micros(lat));
@@ -151,13 +156,18 @@ impl Recorder {
             sec.errors += 1;
         }
         if let Some((lat, _)) = times {
-            let _ = sec.latency.get_or_insert_with(|| hist(2)).record(micros(lat));
+            let _ = sec
+                .latency
+                .get_or_insert_with(|| hist(2))
+                .record(micros(lat));
         }
     }
 
     /// Requests completed so far, and how many failed.
     pub fn totals(&self) -> (u64, u64) {
-        self.groups.values().fold((0, 0), |(r, e), g| (r + g.requests, e + g.errors))
+        self.groups
+            .values()
+            .fold((0, 0), |(r, e), g| (r + g.requests, e + g.errors))
     }
 
     /// p95 of `latency` so far, in seconds (progress display).
@@ -184,7 +194,14 @@ impl Recorder {
     /// long each phase ran, `open` whether arrivals were scheduled (open model), `offset` the
     /// seconds between the spec's start and the load's start (series are on the spec's
     /// clock), `scheduled` the intended arrivals of each second (open model).
-    pub fn finish(mut self, elapsed: f64, phase_seconds: &[f64], open: bool, offset: f64, scheduled: &dyn Fn(u64) -> f64) -> Measurements {
+    pub fn finish(
+        mut self,
+        elapsed: f64,
+        phase_seconds: &[f64],
+        open: bool,
+        offset: f64,
+        scheduled: &dyn Fn(u64) -> f64,
+    ) -> Measurements {
         let mut m = std::mem::take(&mut self.errors);
         m.elapsed_s = elapsed;
         let mut keys: Vec<Key> = self.groups.keys().copied().collect();
@@ -217,7 +234,11 @@ impl Recorder {
             }
         }
         if !open || total_arrivals > 0 {
-            m.scalar("late_ratio", Labels::new(), ratio(total_late, total_arrivals));
+            m.scalar(
+                "late_ratio",
+                Labels::new(),
+                ratio(total_late, total_arrivals),
+            );
         }
         if open && !self.slippage.is_empty() {
             let mut e = HistogramEntry::micros("generator.slippage", Labels::new());
@@ -233,19 +254,40 @@ impl Recorder {
         let mut series: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
         for (sec, q, completed, errors, started) in &self.closed {
             if let Some((p50, p95, p99)) = q {
-                series.entry("latency.p50").or_default().push((at(*sec), *p50));
-                series.entry("latency.p95").or_default().push((at(*sec), *p95));
-                series.entry("latency.p99").or_default().push((at(*sec), *p99));
+                series
+                    .entry("latency.p50")
+                    .or_default()
+                    .push((at(*sec), *p50));
+                series
+                    .entry("latency.p95")
+                    .or_default()
+                    .push((at(*sec), *p95));
+                series
+                    .entry("latency.p99")
+                    .or_default()
+                    .push((at(*sec), *p99));
             }
-            series.entry("completed_rate").or_default().push((at(*sec), *completed as f64));
-            series.entry("errors").or_default().push((at(*sec), *errors as f64));
+            series
+                .entry("completed")
+                .or_default()
+                .push((at(*sec), *completed as f64));
+            series
+                .entry("errors")
+                .or_default()
+                .push((at(*sec), *errors as f64));
             if open {
-                series.entry("sent_rate").or_default().push((at(*sec), *started as f64));
+                series
+                    .entry("sent")
+                    .or_default()
+                    .push((at(*sec), *started as f64));
             }
         }
         if open {
             let secs = elapsed.ceil().max(0.0) as u64;
-            series.insert("target_rate", (0..secs).map(|s| (at(s), scheduled(s))).collect());
+            series.insert(
+                "target_rate",
+                (0..secs).map(|s| (at(s), scheduled(s))).collect(),
+            );
         }
         for (name, points) in series {
             m.push_series(name, Labels::new(), points);
@@ -325,25 +367,55 @@ mod tests {
     #[test]
     fn gauges_answer_every_selector_and_counters_sum() {
         let mut r = Recorder::new(names(), 0.010);
-        let k = |journey, step, status, phase| Key { journey, step, status, phase };
+        let k = |journey, step, status, phase| Key {
+            journey,
+            step,
+            status,
+            phase,
+        };
         for i in 0..90 {
-            r.request(k(0, 0, StatusLabel::Code(200), 1), Some((0.02, 0.01)), None, 1.0 + i as f64 * 0.01);
+            r.request(
+                k(0, 0, StatusLabel::Code(200), 1),
+                Some((0.02, 0.01)),
+                None,
+                1.0 + i as f64 * 0.01,
+            );
         }
         for _ in 0..10 {
-            r.request(k(1, 1, StatusLabel::Code(500), 1), Some((0.05, 0.05)), Some("boom"), 2.0);
+            r.request(
+                k(1, 1, StatusLabel::Code(500), 1),
+                Some((0.05, 0.05)),
+                Some("boom"),
+                2.0,
+            );
         }
-        r.request(k(1, 0, StatusLabel::Timeout, 0), None, Some("timed out"), 0.5);
+        r.request(
+            k(1, 0, StatusLabel::Timeout, 0),
+            None,
+            Some("timed out"),
+            0.5,
+        );
         r.arrival(1, 0.5, 1.0);
         r.arrival(1, 0.0, 1.0);
         let m = r.finish(10.0, &[5.0, 5.0], true, 0.2, &|_| 10.0);
-        let v = |metric: &str, l: Labels| match m.select(metric, &l, metric == "errors" || metric == "requests") {
+        let v = |metric: &str, l: Labels| match m.select(
+            metric,
+            &l,
+            matches!(metric, "errors" | "requests" | "late"),
+        ) {
             Selection::Value(v) => v,
             other => panic!("{metric}{l:?}: {other:?}"),
         };
         assert!((v("error_rate", Labels::new()) - 11.0 / 101.0).abs() < 1e-12);
         assert_eq!(v("error_rate", labels(&[("journey", "buy")])), 1.0);
         assert!((v("error_rate", labels(&[("status", "500")])) - 10.0 / 101.0).abs() < 1e-12);
-        assert_eq!(v("error_rate", labels(&[("journey", "browse"), ("phase", "steady")])), 0.0);
+        assert_eq!(
+            v(
+                "error_rate",
+                labels(&[("journey", "browse"), ("phase", "steady")])
+            ),
+            0.0
+        );
         assert_eq!(v("throughput", labels(&[("phase", "steady")])), 100.0 / 5.0);
         assert_eq!(v("throughput", Labels::new()), 101.0 / 10.0);
         assert_eq!(v("errors", Labels::new()), 11.0);
@@ -352,12 +424,19 @@ mod tests {
         assert_eq!(v("late", Labels::new()), 1.0);
         assert_eq!(v("late_ratio", Labels::new()), 0.5);
         assert_eq!(v("late_ratio", labels(&[("phase", "steady")])), 0.5);
-        let Selection::Histogram(h, scale) = m.select("latency", &labels(&[("journey", "browse")]), false) else { panic!() };
+        let Selection::Histogram(h, scale) =
+            m.select("latency", &labels(&[("journey", "browse")]), false)
+        else {
+            panic!()
+        };
         assert_eq!(h.len(), 90);
         assert!((h.value_at_quantile(0.5) as f64 * scale - 0.02).abs() < 1e-4);
         assert_eq!(m.error_samples.len(), 2);
         let series: Vec<&str> = m.series.iter().map(|s| s.metric.as_str()).collect();
-        assert!(series.contains(&"latency.p99") && series.contains(&"target_rate"), "{series:?}");
+        assert!(
+            series.contains(&"latency.p99") && series.contains(&"target_rate"),
+            "{series:?}"
+        );
         let target = m.series.iter().find(|s| s.metric == "target_rate").unwrap();
         assert_eq!(target.points.len(), 10);
         assert!((target.points[0].0 - 0.2).abs() < 1e-12);

@@ -40,7 +40,9 @@ impl Stages {
         let mut phases: Vec<String> = Vec::new();
         let (mut t, mut level, mut count) = (0.0, 0.0, 0.0);
         for (i, s) in stages.iter().enumerate() {
-            let name = s.label().map_or_else(|| format!("stage-{}", i + 1), str::to_string);
+            let name = s
+                .label()
+                .map_or_else(|| format!("stage-{}", i + 1), str::to_string);
             let phase = match phases.iter().position(|p| *p == name) {
                 Some(p) => p,
                 None => {
@@ -52,12 +54,23 @@ impl Stages {
                 Level::Rate(r) => r,
                 Level::Users(u) => u as f64,
             };
-            let duration = if whole_seconds { s.duration().ceil().max(1.0) } else { s.duration() };
+            let duration = if whole_seconds {
+                s.duration().ceil().max(1.0)
+            } else {
+                s.duration()
+            };
             let from = match s {
                 Stage::Ramp { .. } => level,
                 Stage::Hold { .. } => target,
             };
-            let span = Span { start: t, duration, from, to: target, count_before: count, phase };
+            let span = Span {
+                start: t,
+                duration,
+                from,
+                to: target,
+                count_before: count,
+                phase,
+            };
             count += span.area();
             t += duration;
             level = target;
@@ -73,7 +86,12 @@ impl Stages {
 
     /// The phase of a moment `t` seconds into the load (the last phase after the end).
     pub fn phase_at(&self, t: f64) -> usize {
-        self.spans.iter().rev().find(|s| t >= s.start).or(self.spans.first()).map_or(0, |s| s.phase)
+        self.spans
+            .iter()
+            .rev()
+            .find(|s| t >= s.start)
+            .or(self.spans.first())
+            .map_or(0, |s| s.phase)
     }
 
     /// Seconds of each phase that had passed `elapsed` seconds into the load.
@@ -99,13 +117,23 @@ impl Stages {
             return None;
         }
         let k = k as f64;
-        let span = self.spans.iter().rev().find(|s| s.count_before <= k && s.area() > 0.0)?;
+        let span = self
+            .spans
+            .iter()
+            .rev()
+            .find(|s| s.count_before <= k && s.area() > 0.0)?;
         let c = k - span.count_before;
         // the rate rises linearly: count(t) = from·t + (to - from)·t²/(2·duration) = c
         let a = (span.to - span.from) / (2.0 * span.duration);
         let disc = (span.from * span.from + 4.0 * a * c).max(0.0);
         let denom = span.from + disc.sqrt();
-        let t = if c <= 0.0 { 0.0 } else if denom > 0.0 { 2.0 * c / denom } else { 0.0 };
+        let t = if c <= 0.0 {
+            0.0
+        } else if denom > 0.0 {
+            2.0 * c / denom
+        } else {
+            0.0
+        };
         Some((span.start + t.min(span.duration), span.phase))
     }
 
@@ -115,7 +143,9 @@ impl Stages {
     }
 
     fn count_at(&self, t: f64) -> f64 {
-        let Some(span) = self.spans.iter().rev().find(|s| t >= s.start) else { return 0.0 };
+        let Some(span) = self.spans.iter().rev().find(|s| t >= s.start) else {
+            return 0.0;
+        };
         let x = (t - span.start).min(span.duration);
         span.count_before + span.from * x + (span.to - span.from) * x * x / (2.0 * span.duration)
     }
@@ -138,7 +168,10 @@ impl Stages {
 
     /// Closed model: the most users any stage asks for.
     pub fn peak_level(&self) -> f64 {
-        self.spans.iter().map(|s| s.from.max(s.to)).fold(0.0, f64::max)
+        self.spans
+            .iter()
+            .map(|s| s.from.max(s.to))
+            .fold(0.0, f64::max)
     }
 }
 
@@ -157,7 +190,11 @@ mod tests {
     }
 
     fn ramp(rate: f64, secs: f64) -> Stage {
-        Stage::Ramp { ramp_to: Spanned::new(Level::Rate(rate), SrcSpan::default()), over: Duration(secs), label: None }
+        Stage::Ramp {
+            ramp_to: Spanned::new(Level::Rate(rate), SrcSpan::default()),
+            over: Duration(secs),
+            label: None,
+        }
     }
 
     #[test]
@@ -179,7 +216,11 @@ mod tests {
         let times: Vec<f64> = (0..350).map(|k| s.arrival(k).unwrap().0).collect();
         assert!(times.windows(2).all(|w| w[1] > w[0]), "strictly increasing");
         // half of the ramp's arrivals come in its last ~29% (t > 5/√2)
-        assert!((times[25] - 5.0 / 2f64.sqrt()).abs() < 1e-6, "{}", times[25]);
+        assert!(
+            (times[25] - 5.0 / 2f64.sqrt()).abs() < 1e-6,
+            "{}",
+            times[25]
+        );
         assert!((times[50] - 5.0).abs() < 1e-9);
         assert_eq!(s.arrival(49).unwrap().1, 0);
         assert_eq!(s.arrival(50).unwrap().1, 1);
@@ -202,8 +243,16 @@ mod tests {
     fn closed_test_plan() {
         let users = |n: u64| Spanned::new(Level::Users(n), SrcSpan::default());
         let st = [
-            Stage::Ramp { ramp_to: users(10), over: Duration(4.5), label: None },
-            Stage::Hold { hold: users(10), for_: Duration(10.0), label: Some("steady".into()) },
+            Stage::Ramp {
+                ramp_to: users(10),
+                over: Duration(4.5),
+                label: None,
+            },
+            Stage::Hold {
+                hold: users(10),
+                for_: Duration(10.0),
+                label: Some("steady".into()),
+            },
         ];
         let s = Stages::new(&st, true);
         assert_eq!(s.goose_test_plan(), "10,5s;10,10s;0,0s");

@@ -25,10 +25,17 @@ pub struct Point {
 #[derive(Debug, thiserror::Error)]
 pub enum MeasurementsError {
     #[error("read measurements `{path}`: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     /// A problem at a line of the file (1-based).
     #[error("read measurements `{path}`: line {line}: {message}")]
-    Row { path: String, line: u64, message: String },
+    Row {
+        path: String,
+        line: u64,
+        message: String,
+    },
 }
 
 impl MeasurementsError {
@@ -43,36 +50,76 @@ impl MeasurementsError {
 
 /// Read a measurements CSV from a file; `display` is the path as the user wrote it.
 pub fn read(path: &Path, display: &str) -> Result<Vec<Point>, MeasurementsError> {
-    let file = std::fs::File::open(path).map_err(|source| MeasurementsError::Io { path: display.to_string(), source })?;
+    let file = std::fs::File::open(path).map_err(|source| MeasurementsError::Io {
+        path: display.to_string(),
+        source,
+    })?;
     parse(std::io::BufReader::new(file), display)
 }
 
 /// Parse measurements CSV text (see the module docs for the format).
 pub fn parse(input: impl Read, display: &str) -> Result<Vec<Point>, MeasurementsError> {
-    let row = |line: u64, message: String| MeasurementsError::Row { path: display.to_string(), line, message };
+    let row = |line: u64, message: String| MeasurementsError::Row {
+        path: display.to_string(),
+        line,
+        message,
+    };
     let csv_error = |e: csv::Error| match e.position() {
         Some(p) => row(p.line(), e.to_string()),
         None => match e.into_kind() {
-            csv::ErrorKind::Io(source) => MeasurementsError::Io { path: display.to_string(), source },
+            csv::ErrorKind::Io(source) => MeasurementsError::Io {
+                path: display.to_string(),
+                source,
+            },
             kind => row(1, format!("{kind:?}")),
         },
     };
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(input);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(input);
     let header = reader.headers().map_err(csv_error)?.clone();
-    let names: Vec<String> = header.iter().map(|h| h.trim_start_matches('\u{feff}').trim().to_ascii_lowercase()).collect();
+    let names: Vec<String> = header
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').trim().to_ascii_lowercase())
+        .collect();
     if names.iter().all(|n| n.is_empty()) {
-        return Err(row(1, "the file is empty: the first line must be a header `concurrency,throughput`".into()));
+        return Err(row(
+            1,
+            "the file is empty: the first line must be a header `concurrency,throughput`".into(),
+        ));
     }
     let column = |name: &str| -> Result<usize, MeasurementsError> {
-        let found: Vec<usize> = names.iter().enumerate().filter(|(_, n)| *n == name).map(|(i, _)| i).collect();
+        let found: Vec<usize> = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| *n == name)
+            .map(|(i, _)| i)
+            .collect();
         match found.as_slice() {
             [i] => Ok(*i),
             [] if names.iter().all(|n| n.parse::<f64>().is_ok()) => Err(row(
                 1,
-                format!("no header: the first line must name the columns, e.g. `concurrency,throughput` (found `{}`)", header.iter().collect::<Vec<_>>().join(",")),
+                format!(
+                    "no header: the first line must name the columns, e.g. `concurrency,throughput` (found `{}`)",
+                    header.iter().collect::<Vec<_>>().join(",")
+                ),
             )),
-            [] => Err(row(1, format!("missing column `{name}` (the header has: {})", header.iter().collect::<Vec<_>>().join(", ")))),
-            _ => Err(row(1, format!("column `{name}` appears {} times in the header", found.len()))),
+            [] => Err(row(
+                1,
+                format!(
+                    "missing column `{name}` (the header has: {})",
+                    header.iter().collect::<Vec<_>>().join(", ")
+                ),
+            )),
+            _ => Err(row(
+                1,
+                format!(
+                    "column `{name}` appears {} times in the header",
+                    found.len()
+                ),
+            )),
         }
     };
     let (ci, ti) = (column("concurrency")?, column("throughput")?);
@@ -88,15 +135,27 @@ pub fn parse(input: impl Read, display: &str) -> Result<Vec<Point>, Measurements
             _ => Err(row(line, format!("missing value for `{name}`"))),
         };
         let c = field(ci, "concurrency")?;
-        let concurrency = parse_concurrency(c)
-            .ok_or_else(|| row(line, format!("concurrency `{c}` is not a whole number from 1 to {MAX_CONCURRENCY}")))?;
+        let concurrency = parse_concurrency(c).ok_or_else(|| {
+            row(
+                line,
+                format!("concurrency `{c}` is not a whole number from 1 to {MAX_CONCURRENCY}"),
+            )
+        })?;
         let t = field(ti, "throughput")?;
         let throughput = t
             .parse::<f64>()
             .ok()
             .filter(|x| x.is_finite() && *x >= 0.0)
-            .ok_or_else(|| row(line, format!("throughput `{t}` is not a finite number ≥ 0 (operations per second)")))?;
-        points.push(Point { concurrency, throughput });
+            .ok_or_else(|| {
+                row(
+                    line,
+                    format!("throughput `{t}` is not a finite number ≥ 0 (operations per second)"),
+                )
+            })?;
+        points.push(Point {
+            concurrency,
+            throughput,
+        });
     }
     Ok(points)
 }
@@ -125,13 +184,24 @@ mod tests {
 
     #[test]
     fn reads_points_in_any_column_order_with_extra_columns() {
-        let pts = p("Throughput, latency ,concurrency\n955.16,1ms,1\n1878.91,1ms,2.0\n\n2688.01,2ms,3\n").unwrap();
+        let pts =
+            p("Throughput, latency ,concurrency\n955.16,1ms,1\n1878.91,1ms,2.0\n\n2688.01,2ms,3\n")
+                .unwrap();
         assert_eq!(
             pts,
             vec![
-                Point { concurrency: 1, throughput: 955.16 },
-                Point { concurrency: 2, throughput: 1878.91 },
-                Point { concurrency: 3, throughput: 2688.01 },
+                Point {
+                    concurrency: 1,
+                    throughput: 955.16
+                },
+                Point {
+                    concurrency: 2,
+                    throughput: 1878.91
+                },
+                Point {
+                    concurrency: 3,
+                    throughput: 2688.01
+                },
             ]
         );
         assert_eq!(p("\u{feff}concurrency,throughput\n1,2\n").unwrap().len(), 1);
@@ -142,15 +212,24 @@ mod tests {
     fn bad_rows_name_their_line() {
         let (line, msg) = err("concurrency,throughput\n1,955\n2,abc\n");
         assert_eq!(line, Some(3));
-        assert_eq!(msg, "read measurements `data/x.csv`: line 3: throughput `abc` is not a finite number ≥ 0 (operations per second)");
+        assert_eq!(
+            msg,
+            "read measurements `data/x.csv`: line 3: throughput `abc` is not a finite number ≥ 0 (operations per second)"
+        );
         assert_eq!(err("concurrency,throughput\n1,955\n2.5,1000\n").0, Some(3));
         assert_eq!(err("concurrency,throughput\n0,955\n").0, Some(2));
         assert_eq!(err("concurrency,throughput\n-1,955\n").0, Some(2));
         assert_eq!(err("concurrency,throughput\n1,-5\n").0, Some(2));
         assert_eq!(err("concurrency,throughput\n1,NaN\n").0, Some(2));
         assert_eq!(err("concurrency,throughput\n1,inf\n").0, Some(2));
-        assert_eq!(err("concurrency,throughput\n1,5\n2\n").1, "read measurements `data/x.csv`: line 3: missing value for `throughput`");
-        assert_eq!(err("concurrency,throughput\n1,5\n,7\n").1, "read measurements `data/x.csv`: line 3: missing value for `concurrency`");
+        assert_eq!(
+            err("concurrency,throughput\n1,5\n2\n").1,
+            "read measurements `data/x.csv`: line 3: missing value for `throughput`"
+        );
+        assert_eq!(
+            err("concurrency,throughput\n1,5\n,7\n").1,
+            "read measurements `data/x.csv`: line 3: missing value for `concurrency`"
+        );
         // a comment line is not CSV: it is a bad row, not silently skipped
         assert_eq!(err("concurrency,throughput\n# prod\n1,5\n").0, Some(2));
     }
@@ -162,8 +241,15 @@ mod tests {
         assert!(msg.contains("no header"), "{msg}");
         let (line, msg) = err("n,x\n1,955.16\n");
         assert_eq!(line, Some(1));
-        assert!(msg.contains("missing column `concurrency` (the header has: n, x)"), "{msg}");
-        assert!(err("concurrency,throughput,throughput\n1,2,3\n").1.contains("appears 2 times"));
+        assert!(
+            msg.contains("missing column `concurrency` (the header has: n, x)"),
+            "{msg}"
+        );
+        assert!(
+            err("concurrency,throughput,throughput\n1,2,3\n")
+                .1
+                .contains("appears 2 times")
+        );
         assert!(err("").1.contains("the file is empty"));
     }
 
@@ -177,6 +263,9 @@ mod tests {
     fn a_missing_file_is_an_io_error() {
         let e = read(Path::new("/nonexistent/x.csv"), "x.csv").unwrap_err();
         assert!(matches!(e, MeasurementsError::Io { .. }));
-        assert!(e.to_string().starts_with("read measurements `x.csv`: "), "{e}");
+        assert!(
+            e.to_string().starts_with("read measurements `x.csv`: "),
+            "{e}"
+        );
     }
 }

@@ -25,6 +25,9 @@ use crate::spec::catalog::Kind;
 use crate::spec::diagnostic::Diagnostic;
 use crate::spec::{Body, Spec};
 
+/// `(x, y)` points of a chart series.
+type Points = Vec<(f64, f64)>;
+
 /// Most points in a chart series.
 const MAX_SERIES_POINTS: u32 = 256;
 
@@ -43,14 +46,27 @@ impl Backend for Native {
     }
 
     fn check(&self, spec: &Spec) -> Vec<Diagnostic> {
-        let Body::Scaling(doc) = &spec.body else { return Vec::new() };
-        let Some(m) = &doc.measurements else { return Vec::new() };
-        let dir = spec.file.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let Body::Scaling(doc) = &spec.body else {
+            return Vec::new();
+        };
+        let Some(m) = &doc.measurements else {
+            return Vec::new();
+        };
+        let dir = spec
+            .file
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let path = resolve(dir, &m.value);
         if path.is_file() {
             return Vec::new();
         }
-        let why = if path.exists() { "is not a file" } else { "does not exist" };
+        let why = if path.exists() {
+            "is not a file"
+        } else {
+            "does not exist"
+        };
         vec![
             Diagnostic::error("backend::missing-file", format!("measurements file `{}` {why}", m.value))
                 .at(&spec.file, m.span)
@@ -61,7 +77,10 @@ impl Backend for Native {
 
     async fn run(&self, spec: &Spec, cx: &RunContext) -> Result<Measurements, BackendError> {
         let Body::Scaling(doc) = &spec.body else {
-            return Err(BackendError::Unavailable(format!("the scaling backend cannot run a {} spec", spec.kind)));
+            return Err(BackendError::Unavailable(format!(
+                "the scaling backend cannot run a {} spec",
+                spec.kind
+            )));
         };
         let Some(file) = &doc.measurements else {
             return Err(BackendError::Unavailable(
@@ -79,7 +98,10 @@ impl Backend for Native {
             .map_err(|e| BackendError::Unavailable(e.to_string()))?;
         let mut m = tokio::task::spawn_blocking(move || measure(&points))
             .await
-            .map_err(|e| BackendError::Failed { message: format!("fit measurements: {e}"), partial: None })?;
+            .map_err(|e| BackendError::Failed {
+                message: format!("fit measurements: {e}"),
+                partial: None,
+            })?;
         m.elapsed_s = cx.elapsed();
         Ok(m)
     }
@@ -114,7 +136,11 @@ pub fn measure(points: &[Point]) -> Measurements {
             m.scalar("usl.kappa", Labels::new(), fit.kappa);
             m.scalar("usl.lambda", Labels::new(), fit.lambda);
             if let Some(peak) = fit.peak {
-                m.scalar("usl.peak_concurrency", Labels::new(), f64::from(peak.concurrency));
+                m.scalar(
+                    "usl.peak_concurrency",
+                    Labels::new(),
+                    f64::from(peak.concurrency),
+                );
                 m.scalar("usl.max_throughput", Labels::new(), peak.throughput);
             }
             if let Some(r2) = fit.r_squared {
@@ -135,7 +161,9 @@ pub fn measure(points: &[Point]) -> Measurements {
                 ));
             }
         }
-        Err(why) => m.notes.push(format!("{why}; no usl.* metrics were reported, so SLOs on them fail as no-data")),
+        Err(why) => m.notes.push(format!(
+            "{why}; no usl.* metrics were reported, so SLOs on them fail as no-data"
+        )),
     }
     m
 }
@@ -154,14 +182,20 @@ fn mean_per_level(points: &[Point]) -> Vec<(u32, f64)> {
             _ => out.push((p.concurrency, p.throughput, 1)),
         }
     }
-    out.into_iter().map(|(n, sum, count)| (n, sum / f64::from(count))).collect()
+    out.into_iter()
+        .map(|(n, sum, count)| (n, sum / f64::from(count)))
+        .collect()
 }
 
 /// The fitted curve and the ideal line over `1..=max(2·N*, max_measured)`, at most
 /// [`MAX_SERIES_POINTS`] points, always including N* and the last level.
-#[expect(clippy::type_complexity, reason = "two series of (x, y) points")]
-fn chart(fit: &Fit, max_measured: u32) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
-    let upper = fit.peak.map_or(max_measured, |p| p.concurrency.saturating_mul(2).max(max_measured)).max(1);
+fn chart(fit: &Fit, max_measured: u32) -> (Points, Points) {
+    let upper = fit
+        .peak
+        .map_or(max_measured, |p| {
+            p.concurrency.saturating_mul(2).max(max_measured)
+        })
+        .max(1);
     let step = upper.div_ceil(MAX_SERIES_POINTS).max(1);
     let mut xs: Vec<u32> = (1..=upper).step_by(step as usize).collect();
     xs.push(upper);
@@ -170,8 +204,14 @@ fn chart(fit: &Fit, max_measured: u32) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
     }
     xs.sort_unstable();
     xs.dedup();
-    let curve = xs.iter().filter_map(|&n| fit.throughput_at(f64::from(n)).map(|x| (f64::from(n), x))).collect();
-    let ideal = xs.iter().map(|&n| (f64::from(n), fit.lambda * f64::from(n))).collect();
+    let curve = xs
+        .iter()
+        .filter_map(|&n| fit.throughput_at(f64::from(n)).map(|x| (f64::from(n), x)))
+        .collect();
+    let ideal = xs
+        .iter()
+        .map(|&n| (f64::from(n), fit.lambda * f64::from(n)))
+        .collect();
     (curve, ideal)
 }
 
@@ -198,7 +238,10 @@ mod tests {
         assert!(value(&m, "usl.kappa", &[]).is_some() && value(&m, "usl.lambda", &[]).is_some());
         assert!((value(&m, "usl.max_throughput", &[]).unwrap() - 12341.0).abs() < 123.0);
         assert!(value(&m, "usl.r_squared", &[]).unwrap() > 0.99);
-        assert_eq!(value(&m, "throughput", &[("concurrency", "8")]), Some(6531.08));
+        assert_eq!(
+            value(&m, "throughput", &[("concurrency", "8")]),
+            Some(6531.08)
+        );
         assert_eq!(value(&m, "speedup", &[("concurrency", "1")]), Some(1.0));
         let e32 = value(&m, "efficiency", &[("concurrency", "32")]).unwrap();
         assert!((e32 - 12074.39 / 955.16 / 32.0).abs() < 1e-12, "{e32}");
@@ -211,7 +254,11 @@ mod tests {
         assert_eq!(Some(at_peak), value(&m, "usl.max_throughput", &[]));
         let ideal = m.series.iter().find(|s| s.metric == "usl.ideal").unwrap();
         assert_eq!(ideal.points.len(), 70);
-        assert!(m.notes.iter().any(|n| n.contains("N* = 35")), "{:?}", m.notes);
+        assert!(
+            m.notes.iter().any(|n| n.contains("N* = 35")),
+            "{:?}",
+            m.notes
+        );
     }
 
     #[test]
@@ -219,7 +266,8 @@ mod tests {
         for data in [&CISCO[..], &CISCO[..4]] {
             let m = measure(&points(data));
             for s in &m.scalars {
-                let def = catalog::lookup(Kind::Scaling, &s.metric).unwrap_or_else(|| panic!("{} not in the catalog", s.metric));
+                let def = catalog::lookup(Kind::Scaling, &s.metric)
+                    .unwrap_or_else(|| panic!("{} not in the catalog", s.metric));
                 for l in s.labels.keys() {
                     assert!(catalog::allows_label(def, l), "{}{{{l}}}", s.metric);
                 }
@@ -230,10 +278,23 @@ mod tests {
     #[test]
     fn five_points_report_throughput_but_no_fit() {
         let m = measure(&points(&CISCO[..5]));
-        assert!(m.scalars.iter().all(|s| !s.metric.starts_with("usl.")), "{:?}", m.scalars);
+        assert!(
+            m.scalars.iter().all(|s| !s.metric.starts_with("usl.")),
+            "{:?}",
+            m.scalars
+        );
         assert!(m.series.is_empty());
-        assert_eq!(value(&m, "throughput", &[("concurrency", "5")]), Some(4315.54));
-        assert!(m.notes.iter().any(|n| n.starts_with("not enough points for a USL fit")), "{:?}", m.notes);
+        assert_eq!(
+            value(&m, "throughput", &[("concurrency", "5")]),
+            Some(4315.54)
+        );
+        assert!(
+            m.notes
+                .iter()
+                .any(|n| n.starts_with("not enough points for a USL fit")),
+            "{:?}",
+            m.notes
+        );
     }
 
     #[test]
@@ -244,14 +305,33 @@ mod tests {
         assert_eq!(value(&m, "efficiency", &[("concurrency", "2")]), Some(1.5));
         let m = measure(&points(&[(1, 0.0), (2, 14.0)]));
         assert_eq!(value(&m, "speedup", &[("concurrency", "2")]), None);
-        assert!(m.notes.iter().any(|n| n.contains("speedup and efficiency are not reported")));
+        assert!(
+            m.notes
+                .iter()
+                .any(|n| n.contains("speedup and efficiency are not reported"))
+        );
     }
 
     #[test]
     fn chart_is_bounded_for_far_peaks() {
-        let fit = Fit { sigma: 0.0, kappa: 1e-12, lambda: 100.0, peak: Some(usl_fit::Peak { concurrency: 1_000_000, throughput: 1.0 }), r_squared: None, points: 6, kappa_matters: true };
+        let fit = Fit {
+            sigma: 0.0,
+            kappa: 1e-12,
+            lambda: 100.0,
+            peak: Some(usl_fit::Peak {
+                concurrency: 1_000_000,
+                throughput: 1.0,
+            }),
+            r_squared: None,
+            points: 6,
+            kappa_matters: true,
+        };
         let (curve, ideal) = chart(&fit, 8);
-        assert!(curve.len() <= MAX_SERIES_POINTS as usize + 2 && curve.len() > 100, "{}", curve.len());
+        assert!(
+            curve.len() <= MAX_SERIES_POINTS as usize + 2 && curve.len() > 100,
+            "{}",
+            curve.len()
+        );
         assert_eq!(curve.last().unwrap().0, 2_000_000.0);
         assert!(curve.iter().any(|p| p.0 == 1_000_000.0));
         assert_eq!(ideal.len(), curve.len());

@@ -114,43 +114,68 @@ pub fn fit(points: &[Point]) -> Result<Fit, NoFit> {
     levels.sort_unstable();
     levels.dedup();
     if levels.len() < MIN_POINTS {
-        return Err(NoFit::NotEnoughPoints { levels: levels.len() });
+        return Err(NoFit::NotEnoughPoints {
+            levels: levels.len(),
+        });
     }
     if levels[0] == 0 {
-        return Err(NoFit::Degenerate("concurrency 0 was measured; levels start at 1".into()));
+        return Err(NoFit::Degenerate(
+            "concurrency 0 was measured; levels start at 1".into(),
+        ));
     }
-    if let Some(p) = points.iter().find(|p| !p.throughput.is_finite() || p.throughput < 0.0) {
-        return Err(NoFit::Degenerate(format!("throughput {} at concurrency {} is not a finite number ≥ 0", p.throughput, p.concurrency)));
+    if let Some(p) = points
+        .iter()
+        .find(|p| !p.throughput.is_finite() || p.throughput < 0.0)
+    {
+        return Err(NoFit::Degenerate(format!(
+            "throughput {} at concurrency {} is not a finite number ≥ 0",
+            p.throughput, p.concurrency
+        )));
     }
     if points.iter().all(|p| p.throughput == 0.0) {
-        return Err(NoFit::Degenerate("every measured throughput is zero".into()));
+        return Err(NoFit::Degenerate(
+            "every measured throughput is zero".into(),
+        ));
     }
-    let measurements: Vec<usl::Measurement> =
-        points.iter().map(|p| usl::Measurement::concurrency_and_throughput(p.concurrency, p.throughput)).collect();
+    let measurements: Vec<usl::Measurement> = points
+        .iter()
+        .map(|p| usl::Measurement::concurrency_and_throughput(p.concurrency, p.throughput))
+        .collect();
     // checked above: ≥ MIN_POINTS measurements with finite values; the solver may still give
     // up on pathological data, and the crate panics then
-    let model = std::panic::catch_unwind(|| usl::Model::build(&measurements)).map_err(|payload| {
-        let why = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("the solver panicked");
-        NoFit::Failed(why.to_string())
-    })?;
+    let model =
+        std::panic::catch_unwind(|| usl::Model::build(&measurements)).map_err(|payload| {
+            let why = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("the solver panicked");
+            NoFit::Failed(why.to_string())
+        })?;
     let (sigma, kappa, lambda) = (model.sigma, model.kappa, model.lambda);
     if !(sigma.is_finite() && kappa.is_finite() && lambda.is_finite()) {
-        return Err(NoFit::Failed(format!("the solver gave non-finite coefficients (σ = {sigma}, κ = {kappa}, λ = {lambda})")));
+        return Err(NoFit::Failed(format!(
+            "the solver gave non-finite coefficients (σ = {sigma}, κ = {kappa}, λ = {lambda})"
+        )));
     }
     if lambda <= 0.0 {
-        return Err(NoFit::Failed(format!("the solver gave a non-positive single-unit throughput λ = {lambda}")));
+        return Err(NoFit::Failed(format!(
+            "the solver gave a non-positive single-unit throughput λ = {lambda}"
+        )));
     }
     let n_max = f64::from(levels[levels.len() - 1]);
-    let kappa_matters = (kappa * n_max * (n_max - 1.0)).abs() > NEGLIGIBLE * (1.0 + (sigma * (n_max - 1.0)).abs());
+    let kappa_matters =
+        (kappa * n_max * (n_max - 1.0)).abs() > NEGLIGIBLE * (1.0 + (sigma * (n_max - 1.0)).abs());
     let peak = if kappa > 0.0 && kappa_matters {
         // the crate's `max_concurrency`, computed in f64 so that a tiny κ cannot overflow u32
         let n_star = ((1.0 - sigma) / kappa).max(0.0).sqrt().floor().max(1.0);
         (n_star <= MAX_PEAK)
-            .then(|| usl_throughput(sigma, kappa, lambda, n_star).map(|x| Peak { concurrency: n_star as u32, throughput: x }))
+            .then(|| {
+                usl_throughput(sigma, kappa, lambda, n_star).map(|x| Peak {
+                    concurrency: n_star as u32,
+                    throughput: x,
+                })
+            })
             .flatten()
     } else {
         None
@@ -159,13 +184,28 @@ pub fn fit(points: &[Point]) -> Result<Fit, NoFit> {
     let ss_tot: f64 = points.iter().map(|p| (p.throughput - mean).powi(2)).sum();
     let ss_res: Option<f64> = points
         .iter()
-        .map(|p| usl_throughput(sigma, kappa, lambda, f64::from(p.concurrency)).map(|x| (p.throughput - x).powi(2)))
+        .map(|p| {
+            usl_throughput(sigma, kappa, lambda, f64::from(p.concurrency))
+                .map(|x| (p.throughput - x).powi(2))
+        })
         .sum();
     let Some(ss_res) = ss_res else {
-        return Err(NoFit::Failed("the fitted curve is undefined at a measured concurrency (κ < 0)".into()));
+        return Err(NoFit::Failed(
+            "the fitted curve is undefined at a measured concurrency (κ < 0)".into(),
+        ));
     };
-    let r_squared = (ss_tot > 0.0).then(|| 1.0 - ss_res / ss_tot).filter(|r| r.is_finite());
-    Ok(Fit { sigma, kappa, lambda, peak, r_squared, points: points.len(), kappa_matters })
+    let r_squared = (ss_tot > 0.0)
+        .then(|| 1.0 - ss_res / ss_tot)
+        .filter(|r| r.is_finite());
+    Ok(Fit {
+        sigma,
+        kappa,
+        lambda,
+        peak,
+        r_squared,
+        points: points.len(),
+        kappa_matters,
+    })
 }
 
 #[cfg(test)]
@@ -209,7 +249,12 @@ pub(crate) mod tests {
     ];
 
     pub(crate) fn points(data: &[(u32, f64)]) -> Vec<Point> {
-        data.iter().map(|&(concurrency, throughput)| Point { concurrency, throughput }).collect()
+        data.iter()
+            .map(|&(concurrency, throughput)| Point {
+                concurrency,
+                throughput,
+            })
+            .collect()
     }
 
     fn within(actual: f64, expected: f64, rel: f64) -> bool {
@@ -224,27 +269,45 @@ pub(crate) mod tests {
         assert!(within(f.lambda, 995.6486, 0.01), "λ = {}", f.lambda);
         let peak = f.peak.unwrap();
         assert_eq!(peak.concurrency, 35);
-        assert!(within(peak.throughput, 12341.0, 0.01), "X_max = {}", peak.throughput);
+        assert!(
+            within(peak.throughput, 12341.0, 0.01),
+            "X_max = {}",
+            peak.throughput
+        );
         let r2 = f.r_squared.unwrap();
         assert!(r2 > 0.99 && r2 <= 1.0, "R² = {r2}");
         assert_eq!(f.points, 32);
         // the same peak as the crate's own definition
-        let model = usl::Model { sigma: f.sigma, kappa: f.kappa, lambda: f.lambda };
+        let model = usl::Model {
+            sigma: f.sigma,
+            kappa: f.kappa,
+            lambda: f.lambda,
+        };
         assert_eq!(model.max_concurrency(), peak.concurrency);
         assert!(within(model.max_throughput(), peak.throughput, 1e-12));
-        assert!(within(f.throughput_at(20.0).unwrap(), model.throughput_at_concurrency(20), 1e-12));
+        assert!(within(
+            f.throughput_at(20.0).unwrap(),
+            model.throughput_at_concurrency(20),
+            1e-12
+        ));
     }
 
     #[test]
     fn fewer_than_six_levels_is_not_enough_points() {
         let e = fit(&points(&CISCO[..5])).unwrap_err();
         assert_eq!(e, NoFit::NotEnoughPoints { levels: 5 });
-        assert_eq!(e.to_string(), "not enough points for a USL fit: 5 distinct concurrency levels measured, the fit needs at least 6");
+        assert_eq!(
+            e.to_string(),
+            "not enough points for a USL fit: 5 distinct concurrency levels measured, the fit needs at least 6"
+        );
         assert_eq!(fit(&[]).unwrap_err(), NoFit::NotEnoughPoints { levels: 0 });
         // repeated measurements of five levels are still five levels
         let mut repeated = points(&CISCO[..5]);
         repeated.extend(points(&CISCO[..5]));
-        assert_eq!(fit(&repeated).unwrap_err(), NoFit::NotEnoughPoints { levels: 5 });
+        assert_eq!(
+            fit(&repeated).unwrap_err(),
+            NoFit::NotEnoughPoints { levels: 5 }
+        );
         assert_eq!(
             fit(&points(&[(1, 5.0)])).unwrap_err().to_string(),
             "not enough points for a USL fit: 1 distinct concurrency level measured, the fit needs at least 6"
@@ -254,17 +317,35 @@ pub(crate) mod tests {
     #[test]
     fn degenerate_inputs_never_panic() {
         let cases: Vec<Vec<(u32, f64)>> = vec![
-            (1..=8).map(|n| (n, 0.0)).collect(),                         // nothing got through
-            (1..=8).map(|n| (n, 500.0)).collect(),                       // flat: σ = 1, R² undefined
-            (1..=8).map(|n| (n, 100.0 * f64::from(n))).collect(),        // perfectly linear: no peak
-            (1..=8).map(|n| (n, f64::from(n * n * n))).collect(),        // superlinear
-            (1..=8).map(|n| (n, 1000.0 / f64::from(n))).collect(),       // collapsing
-            (1..=8).map(|n| (n, if n % 2 == 0 { 1e-300 } else { 1e300 })).collect(),
-            (1..=8).map(|n| (n * 100_000, f64::from(n) * 1e12)).collect(),
+            (1..=8).map(|n| (n, 0.0)).collect(),   // nothing got through
+            (1..=8).map(|n| (n, 500.0)).collect(), // flat: σ = 1, R² undefined
+            (1..=8).map(|n| (n, 100.0 * f64::from(n))).collect(), // perfectly linear: no peak
+            (1..=8).map(|n| (n, f64::from(n * n * n))).collect(), // superlinear
+            (1..=8).map(|n| (n, 1000.0 / f64::from(n))).collect(), // collapsing
+            (1..=8)
+                .map(|n| (n, if n % 2 == 0 { 1e-300 } else { 1e300 }))
+                .collect(),
+            (1..=8)
+                .map(|n| (n * 100_000, f64::from(n) * 1e12))
+                .collect(),
             vec![(1, 0.0), (2, 0.0), (3, 0.0), (4, 0.0), (5, 0.0), (6, 1e-9)],
-            vec![(1, f64::NAN), (2, 1.0), (3, 1.0), (4, 1.0), (5, 1.0), (6, 1.0)],
+            vec![
+                (1, f64::NAN),
+                (2, 1.0),
+                (3, 1.0),
+                (4, 1.0),
+                (5, 1.0),
+                (6, 1.0),
+            ],
             vec![(0, 1.0), (2, 1.0), (3, 1.0), (4, 1.0), (5, 1.0), (6, 1.0)],
-            vec![(1, f64::INFINITY), (2, 1.0), (3, 1.0), (4, 1.0), (5, 1.0), (6, 1.0)],
+            vec![
+                (1, f64::INFINITY),
+                (2, 1.0),
+                (3, 1.0),
+                (4, 1.0),
+                (5, 1.0),
+                (6, 1.0),
+            ],
             vec![(1, -1.0), (2, 1.0), (3, 1.0), (4, 1.0), (5, 1.0), (6, 1.0)],
         ];
         for data in cases {
@@ -275,35 +356,93 @@ pub(crate) mod tests {
                     assert!(v.is_finite(), "{data:?}: {f:?}");
                 }
                 if let Some(p) = f.peak {
-                    assert!(p.concurrency >= 1 && p.throughput.is_finite(), "{data:?}: {f:?}");
+                    assert!(
+                        p.concurrency >= 1 && p.throughput.is_finite(),
+                        "{data:?}: {f:?}"
+                    );
                 }
             }
         }
-        assert!(matches!(fit(&points(&[(1, 0.0), (2, 0.0), (3, 0.0), (4, 0.0), (5, 0.0), (6, 0.0)])), Err(NoFit::Degenerate(_))));
-        assert!(matches!(fit(&points(&[(1, f64::NAN), (2, 1.0), (3, 1.0), (4, 1.0), (5, 1.0), (6, 1.0)])), Err(NoFit::Degenerate(_))));
+        assert!(matches!(
+            fit(&points(&[
+                (1, 0.0),
+                (2, 0.0),
+                (3, 0.0),
+                (4, 0.0),
+                (5, 0.0),
+                (6, 0.0)
+            ])),
+            Err(NoFit::Degenerate(_))
+        ));
+        assert!(matches!(
+            fit(&points(&[
+                (1, f64::NAN),
+                (2, 1.0),
+                (3, 1.0),
+                (4, 1.0),
+                (5, 1.0),
+                (6, 1.0)
+            ])),
+            Err(NoFit::Degenerate(_))
+        ));
     }
 
     #[test]
     fn linear_and_flat_data_have_no_peak_and_collapsing_data_peaks_at_one() {
-        let linear = fit(&points(&(1..=8).map(|n| (n, 100.0 * f64::from(n))).collect::<Vec<_>>())).unwrap();
-        assert!(linear.sigma.abs() < 1e-6 && linear.kappa.abs() < 1e-6, "{linear:?}");
+        let linear = fit(&points(
+            &(1..=8)
+                .map(|n| (n, 100.0 * f64::from(n)))
+                .collect::<Vec<_>>(),
+        ))
+        .unwrap();
+        assert!(
+            linear.sigma.abs() < 1e-6 && linear.kappa.abs() < 1e-6,
+            "{linear:?}"
+        );
         assert!(within(linear.lambda, 100.0, 1e-6), "{linear:?}");
         // κ ≈ 1e-10 is solver noise, not a peak at N ≈ 64000
         assert_eq!(linear.peak, None, "{linear:?}");
         assert!(!linear.kappa_matters);
         assert_eq!(linear.r_squared, Some(1.0));
         let summary = linear.summary();
-        assert!(summary.contains("no throughput peak") && !summary.contains("caution"), "{summary}");
+        assert!(
+            summary.contains("no throughput peak") && !summary.contains("caution"),
+            "{summary}"
+        );
 
         let flat = fit(&points(&(1..=8).map(|n| (n, 500.0)).collect::<Vec<_>>())).unwrap();
-        assert!(within(flat.sigma, 1.0, 1e-6) && within(flat.lambda, 500.0, 1e-6), "{flat:?}");
+        assert!(
+            within(flat.sigma, 1.0, 1e-6) && within(flat.lambda, 500.0, 1e-6),
+            "{flat:?}"
+        );
         assert_eq!((flat.peak, flat.r_squared), (None, None));
-        assert!(flat.summary().contains("R² is undefined"), "{}", flat.summary());
+        assert!(
+            flat.summary().contains("R² is undefined"),
+            "{}",
+            flat.summary()
+        );
 
-        let collapsing = fit(&points(&(1..=8).map(|n| (n, 1000.0 / f64::from(n))).collect::<Vec<_>>())).unwrap();
-        assert_eq!(collapsing.peak.map(|p| p.concurrency), Some(1), "{collapsing:?}");
+        let collapsing = fit(&points(
+            &(1..=8)
+                .map(|n| (n, 1000.0 / f64::from(n)))
+                .collect::<Vec<_>>(),
+        ))
+        .unwrap();
+        assert_eq!(
+            collapsing.peak.map(|p| p.concurrency),
+            Some(1),
+            "{collapsing:?}"
+        );
 
-        let superlinear = fit(&points(&(1..=8).map(|n| (n, f64::from(n * n * n))).collect::<Vec<_>>())).unwrap();
-        assert!(superlinear.sigma < 0.0 && superlinear.summary().contains("caution"), "{superlinear:?}");
+        let superlinear = fit(&points(
+            &(1..=8)
+                .map(|n| (n, f64::from(n * n * n)))
+                .collect::<Vec<_>>(),
+        ))
+        .unwrap();
+        assert!(
+            superlinear.sigma < 0.0 && superlinear.summary().contains("caution"),
+            "{superlinear:?}"
+        );
     }
 }

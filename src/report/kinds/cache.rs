@@ -16,17 +16,25 @@ pub fn sections(m: &Measurements, used: &mut Vec<String>) -> Vec<Section> {
 /// run). Only run-wide values (no `instance` label).
 fn hit_ratio(m: &Measurements) -> Section {
     let mut sec = Section::new("Hit ratio against the LRU and optimal bounds");
-    let run_wide = |metric: &'static str| scalars(m, metric).filter(|s| !s.labels.contains_key("instance"));
+    let run_wide =
+        |metric: &'static str| scalars(m, metric).filter(|s| !s.labels.contains_key("instance"));
     let mut capacities: Vec<String> = Vec::new();
     let mut tiers: Vec<String> = Vec::new();
-    for s in run_wide("hit_ratio").chain(run_wide("lru_hit_ratio")).chain(run_wide("optimal_hit_ratio")) {
+    for s in run_wide("hit_ratio")
+        .chain(run_wide("lru_hit_ratio"))
+        .chain(run_wide("optimal_hit_ratio"))
+    {
         let c = s.labels.get("capacity").cloned().unwrap_or_default();
         if !capacities.contains(&c) {
             capacities.push(c);
         }
     }
     for s in run_wide("hit_ratio") {
-        let t = s.labels.get("tier").cloned().unwrap_or_else(|| "overall".into());
+        let t = s
+            .labels
+            .get("tier")
+            .cloned()
+            .unwrap_or_else(|| "overall".into());
         if !tiers.contains(&t) {
             tiers.push(t);
         }
@@ -42,21 +50,44 @@ fn hit_ratio(m: &Measurements) -> Section {
                 run_wide(metric)
                     .find(|s| {
                         s.labels.get("capacity").map_or("", String::as_str) == cap
-                            && s.labels.get("tier").map(String::as_str) == tier.filter(|t| *t != "overall")
+                            && s.labels.get("tier").map(String::as_str)
+                                == tier.filter(|t| *t != "overall")
                     })
                     .map(|s| s.value)
             };
-            let mut vals: Vec<Option<f64>> = tiers.iter().map(|t| at("hit_ratio", Some(t))).collect();
+            let mut vals: Vec<Option<f64>> =
+                tiers.iter().map(|t| at("hit_ratio", Some(t))).collect();
             vals.push(at("lru_hit_ratio", None));
             vals.push(at("optimal_hit_ratio", None));
-            let name = if cap.is_empty() { "this run".to_string() } else { format!("capacity {cap}") };
+            let name = if cap.is_empty() {
+                "this run".to_string()
+            } else {
+                format!("capacity {cap}")
+            };
             (name, vals)
         })
         .collect::<Vec<_>>();
-    let series = if series.len() > 6 { series[series.len() - 6..].to_vec() } else { series };
+    let series = if series.len() > 6 {
+        series[series.len() - 6..].to_vec()
+    } else {
+        series
+    };
     let title = "Hit ratio per tier vs LRU and optimal bounds";
-    sec.chart(title, charts::bar_chart(&BarChart { title: title.into(), y_dim: Dimension::Ratio, categories, series }));
-    let bad: Vec<String> = m.invalid.iter().filter(|i| i.metric == "hit_ratio").map(|i| format!("{}: {}", labels_text(&i.labels), i.reason)).collect();
+    sec.chart(
+        title,
+        charts::bar_chart(&BarChart {
+            title: title.into(),
+            y_dim: Dimension::Ratio,
+            categories,
+            series,
+        }),
+    );
+    let bad: Vec<String> = m
+        .invalid
+        .iter()
+        .filter(|i| i.metric == "hit_ratio")
+        .map(|i| format!("{}: {}", labels_text(&i.labels), i.reason))
+        .collect();
     if !bad.is_empty() {
         sec.tables.push(crate::report::view::Table {
             title: "hit ratios flagged invalid".into(),
@@ -71,10 +102,14 @@ fn hit_ratio(m: &Measurements) -> Section {
 fn capacity_curve(m: &Measurements) -> Section {
     let mut sec = Section::new("Hit ratio vs capacity");
     let mut lines: Vec<Line> = Vec::new();
-    let mut add = |metric: &str, name_of: &dyn Fn(&crate::engine::metrics::Scalar) -> String, dashed: bool| {
+    let mut add = |metric: &str,
+                   name_of: &dyn Fn(&crate::engine::metrics::Scalar) -> String,
+                   dashed: bool| {
         let mut by_name: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
         for s in scalars(m, metric).filter(|s| !s.labels.contains_key("instance")) {
-            let Some(cap) = s.labels.get("capacity").and_then(|c| c.parse::<f64>().ok()) else { continue };
+            let Some(cap) = s.labels.get("capacity").and_then(|c| c.parse::<f64>().ok()) else {
+                continue;
+            };
             let name = name_of(s);
             match by_name.iter_mut().find(|(n, _)| *n == name) {
                 Some((_, pts)) => pts.push((cap, s.value)),
@@ -86,14 +121,29 @@ fn capacity_curve(m: &Measurements) -> Section {
             lines.push(if dashed { l.dashed() } else { l });
         }
     };
-    add("hit_ratio", &|s| format!("hit ratio {}", s.labels.get("tier").map_or("overall", String::as_str)), false);
+    add(
+        "hit_ratio",
+        &|s| {
+            format!(
+                "hit ratio {}",
+                s.labels.get("tier").map_or("overall", String::as_str)
+            )
+        },
+        false,
+    );
     add("lru_hit_ratio", &|_| "LRU bound".into(), true);
     add("optimal_hit_ratio", &|_| "optimal (Bélády)".into(), true);
     if lines.iter().map(|l| l.points.len()).max().unwrap_or(0) >= 2 {
         let title = "Hit ratio vs capacity";
         sec.chart(
             title,
-            charts::line_chart(&LineChart { title: title.into(), x_label: "capacity (entries)".into(), x_dim: Dimension::Count, y_dim: Dimension::Ratio, lines }),
+            charts::line_chart(&LineChart {
+                title: title.into(),
+                x_label: "capacity (entries)".into(),
+                x_dim: Dimension::Count,
+                y_dim: Dimension::Ratio,
+                lines,
+            }),
         );
     }
     sec.or_empty("no capacity sweep (values labelled `capacity` at two or more capacities)")
@@ -101,7 +151,12 @@ fn capacity_curve(m: &Measurements) -> Section {
 
 fn latency(m: &Measurements) -> Section {
     let mut sec = Section::new("Operation latency");
-    distribution(m, "latency", "Latency per operation and tier (p50, p90, p99, max)", &mut sec);
+    distribution(
+        m,
+        "latency",
+        "Latency per operation and tier (p50, p90, p99, max)",
+        &mut sec,
+    );
     sec.tables.push(histogram_table(m, "latency", "latency"));
     sec.or_empty("no latency histogram was recorded")
 }

@@ -16,24 +16,38 @@ pub fn labels_text(l: &Labels) -> String {
     if l.is_empty() {
         return "all".into();
     }
-    l.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+    l.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Labels without `skip` keys, as text.
 pub fn labels_without(l: &Labels, skip: &[&str]) -> Labels {
-    l.iter().filter(|(k, _)| !skip.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
+    l.iter()
+        .filter(|(k, _)| !skip.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 pub fn scalars<'a>(m: &'a Measurements, metric: &'a str) -> impl Iterator<Item = &'a Scalar> + 'a {
     m.scalars.iter().filter(move |s| s.metric == metric)
 }
 
-pub fn series_of<'a>(m: &'a Measurements, pred: impl Fn(&str) -> bool + 'a) -> impl Iterator<Item = &'a Series> + 'a {
+pub fn series_of<'a>(
+    m: &'a Measurements,
+    pred: impl Fn(&str) -> bool + 'a,
+) -> impl Iterator<Item = &'a Series> + 'a {
     m.series.iter().filter(move |s| pred(&s.metric))
 }
 
-pub fn histograms<'a>(m: &'a Measurements, metric: &'a str) -> impl Iterator<Item = &'a HistogramEntry> + 'a {
-    m.histograms.iter().filter(move |h| h.metric == metric && !h.hist.is_empty())
+pub fn histograms<'a>(
+    m: &'a Measurements,
+    metric: &'a str,
+) -> impl Iterator<Item = &'a HistogramEntry> + 'a {
+    m.histograms
+        .iter()
+        .filter(move |h| h.metric == metric && !h.hist.is_empty())
 }
 
 /// A line named after the series' metric and labels.
@@ -49,7 +63,13 @@ pub fn series_line(s: &Series, with_metric: bool) -> Line {
 
 /// A chart of time series (x = seconds since the spec started).
 pub fn time_chart(title: &str, y_dim: Dimension, lines: Vec<Line>) -> Option<String> {
-    charts::line_chart(&LineChart { title: title.to_string(), x_label: "time since start".into(), x_dim: Dimension::Time, y_dim, lines })
+    charts::line_chart(&LineChart {
+        title: title.to_string(),
+        x_label: "time since start".into(),
+        x_dim: Dimension::Time,
+        y_dim,
+        lines,
+    })
 }
 
 /// Latency distribution: p50/p90/p99/max per label set of one histogram metric, as bars,
@@ -61,7 +81,9 @@ pub fn distribution(m: &Measurements, metric: &str, title: &str, section: &mut S
     }
     let sums: Vec<_> = hs.iter().map(|h| h.summary()).collect();
     let categories: Vec<String> = hs.iter().map(|h| labels_text(&h.labels)).collect();
-    let pick = |f: fn(&crate::engine::metrics::HistogramSummary) -> f64| sums.iter().map(|s| Some(f(s))).collect::<Vec<_>>();
+    let pick = |f: fn(&crate::engine::metrics::HistogramSummary) -> f64| {
+        sums.iter().map(|s| Some(f(s))).collect::<Vec<_>>()
+    };
     let chart = BarChart {
         title: title.to_string(),
         y_dim: Dimension::Time,
@@ -81,7 +103,11 @@ pub fn histogram_table(m: &Measurements, metric: &str, title: &str) -> Table {
     let f = |v: f64| Dimension::Time.format(round_sig(v));
     Table {
         title: title.to_string(),
-        headers: ["labels", "count", "min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"].map(String::from).to_vec(),
+        headers: [
+            "labels", "count", "min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max",
+        ]
+        .map(String::from)
+        .to_vec(),
         rows: histograms(m, metric)
             .map(|h| {
                 let s = h.summary();
@@ -124,7 +150,9 @@ pub fn other_series(kind: Kind, m: &Measurements, used: &[String]) -> Vec<Sectio
     }
     let mut sec = Section::new("Other time series");
     for metric in metrics {
-        let lines: Vec<Line> = series_of(m, |x| x == metric).map(|s| series_line(s, false)).collect();
+        let lines: Vec<Line> = series_of(m, |x| x == metric)
+            .map(|s| series_line(s, false))
+            .collect();
         sec.chart(metric, time_chart(metric, dim(kind, metric), lines));
     }
     vec![sec.or_empty("the series hold no finite points")]
@@ -134,14 +162,26 @@ pub fn other_series(kind: Kind, m: &Measurements, used: &[String]) -> Vec<Sectio
 pub fn values_table(kind: Kind, m: &Measurements) -> Section {
     let mut sec = Section::new("Measured values");
     sec.tables.push(Table {
-        title: format!("{} value(s) over {}", m.scalars.len(), Dimension::Time.format(round_sig(m.elapsed_s))),
+        title: format!(
+            "{} value(s) over {}",
+            m.scalars.len(),
+            Dimension::Time.format(round_sig(m.elapsed_s))
+        ),
         headers: vec!["metric".into(), "labels".into(), "value".into()],
         rows: m
             .scalars
             .iter()
             .map(|s| {
-                let labels = if s.labels.is_empty() { String::new() } else { labels_text(&s.labels) };
-                vec![s.metric.clone(), labels, dim(kind, &s.metric).format(round_sig(s.value))]
+                let labels = if s.labels.is_empty() {
+                    String::new()
+                } else {
+                    labels_text(&s.labels)
+                };
+                vec![
+                    s.metric.clone(),
+                    labels,
+                    dim(kind, &s.metric).format(round_sig(s.value)),
+                ]
             })
             .collect(),
     });

@@ -35,7 +35,16 @@ pub fn sections(m: &Measurements, used: &mut Vec<String>) -> Vec<Section> {
         }
     }
     let title = format!("Throughput vs {key}");
-    sec.chart(&title, charts::line_chart(&LineChart { title: title.clone(), x_label: key.into(), x_dim: Dimension::Count, y_dim: Dimension::Rate, lines }));
+    sec.chart(
+        &title,
+        charts::line_chart(&LineChart {
+            title: title.clone(),
+            x_label: key.into(),
+            x_dim: Dimension::Count,
+            y_dim: Dimension::Rate,
+            lines,
+        }),
+    );
     let mut ratio_lines = Vec::new();
     for metric in ["speedup", "efficiency"] {
         if let Some((_, pts)) = sweep_points(m, metric) {
@@ -43,19 +52,41 @@ pub fn sections(m: &Measurements, used: &mut Vec<String>) -> Vec<Section> {
         }
     }
     let title = format!("Speedup and efficiency vs {key}");
-    sec.chart(&title, charts::line_chart(&LineChart { title: title.clone(), x_label: key.into(), x_dim: Dimension::Count, y_dim: Dimension::Ratio, lines: ratio_lines }));
-    let sec = sec.or_empty("no sweep measurements (throughput labelled replicas, threads or concurrency)");
+    sec.chart(
+        &title,
+        charts::line_chart(&LineChart {
+            title: title.clone(),
+            x_label: key.into(),
+            x_dim: Dimension::Count,
+            y_dim: Dimension::Ratio,
+            lines: ratio_lines,
+        }),
+    );
+    let sec = sec
+        .or_empty("no sweep measurements (throughput labelled replicas, threads or concurrency)");
 
     let mut fail = Section::new("Failover timeline");
-    let fail_lines: Vec<Line> = series_of(m, |x| x.starts_with("failover")).map(|s| series_line(s, true)).collect();
+    let fail_lines: Vec<Line> = series_of(m, |x| x.starts_with("failover"))
+        .map(|s| series_line(s, true))
+        .collect();
     if !fail_lines.is_empty() {
         used.extend(series_of(m, |x| x.starts_with("failover")).map(|s| s.metric.clone()));
     }
-    fail.chart("Failover timeline", time_chart("Failover timeline", Dimension::Count, fail_lines));
-    let fail = fail.or_empty("no failover timeline (no fault was injected, or no per-second series was recorded)");
+    fail.chart(
+        "Failover timeline",
+        time_chart("Failover timeline", Dimension::Count, fail_lines),
+    );
+    let fail = fail.or_empty(
+        "no failover timeline (no fault was injected, or no per-second series was recorded)",
+    );
 
     let mut lat = Section::new("Latency per step");
-    distribution(m, "latency", "Latency per sweep step (p50, p90, p99, max)", &mut lat);
+    distribution(
+        m,
+        "latency",
+        "Latency per sweep step (p50, p90, p99, max)",
+        &mut lat,
+    );
     lat.tables.push(histogram_table(m, "latency", "latency"));
     let lat = lat.or_empty("no latency histogram was recorded (a fit-only spec has none)");
     vec![sec, fail, lat]

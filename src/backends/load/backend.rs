@@ -1,0 +1,316 @@
+//! `backend = "goose"`: the load backend. Read top to bottom: compile the journeys, start
+//! the target, run goose (open or closed model), sample monitors, hand back measurements.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::journey::Plan;
+use super::recorder::{Names, Recorder};
+use super::runner::{self, Shared};
+use super::schedule::Stages;
+use super::target::{self, Monitor};
+use crate::engine::metrics::{Labels, Measurements};
+use crate::engine::{Backend, BackendError, RunContext};
+use crate::spec::catalog::Kind;
+use crate::spec::diagnostic::Diagnostic;
+use crate::spec::load::{LoadDoc, ModelKind};
+use crate::spec::{Body, Spec};
+
+/// Default `late_tolerance`.
+pub const DEFAULT_LATE_TOLERANCE: f64 = 0.010;
+/// Default monitor interval.
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+/// How long goose may take to stop after the killswitch before perfspec stops waiting.
+const STOP_GRACE: Duration = Duration::from_secs(8);
+
+pub struct Goose;
+
+/// Open model without `max_in_flight`: the peak rate × 1 s, between 16 and 1000.
+pub fn default_max_in_flight(stages: &Stages) -> usize {
+    (stages.peak_level().ceil() as usize).clamp(16, 1000)
+}
+
+fn doc(spec: &Spec) -> Option<&LoadDoc> {
+    match &spec.body {
+        Body::Load(d) => Some(d),
+        _ => None,
+    }
+}
+
+fn spec_dir(spec: &Spec) -> std::path::PathBuf {
+    match spec.file.path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for Goose {
+    fn kind(&self) -> Kind {
+        Kind::Load
+    }
+    fn name(&self) -> &'static str {
+        "goose"
+    }
+    fn describe(&self) -> &'static str {
+        "HTTP load with goose: open (arrival rate) and closed (virtual users) models"
+    }
+
+    /// Journeys compile (templates, variables, captures, regexes) and data files are readable.
+    fn check(&self, spec: &Spec) -> Vec<Diagnostic> {
+        let Some(d) = doc(spec) else {
+            return Vec::new();
+        };
+        match Plan::compile(d, &spec_dir(spec)) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors
+                .into_iter()
+                .map(|e| {
+                    Diagnostic::error("load::journey", e.message)
+                        .at(&spec.file, e.span)
+                        .maybe_hint(e.hint)
+                })
+                .collect(),
+        }
+    }
+
+    async fn run(&self, spec: &Spec, cx: &RunContext) -> Result<Measurements, BackendError> {
+        let d = doc(spec).ok_or_else(|| {
+            BackendError::Unavailable("the goose backend runs load specs only".into())
+        })?;
+        let plan = Plan::compile(d, &cx.spec_dir).map_err(|errors| {
+            BackendError::Unavailable(
+                errors
+                    .iter()
+                    .map(|e| e.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        let open = d.load.model != Some(ModelKind::Closed);
+        let stages = Stages::new(&d.load.stages, !open);
+        let names = Names {
+            journeys: plan.journeys.iter().map(|j| j.name.clone()).collect(),
+            steps: plan
+                .journeys
+                .iter()
+                .map(|j| j.steps.iter().map(|s| s.label.clone()).collect())
+                .collect(),
+            phases: stages.phases.clone(),
+        };
+        let tolerance = d
+            .load
+            .late_tolerance
+            .map_or(DEFAULT_LATE_TOLERANCE, |t| t.0);
+        let users = if open {
+            d.load
+                .max_in_flight
+                .as_ref()
+                .map_or_else(|| default_max_in_flight(&stages), |m| m.value as usize)
+        } else {
+            stages.peak_level().round().max(1.0) as usize
+        };
+        let mut notes = vec![describe_plan(&plan, &stages, open, users)];
+
+        let mut target = target::start(&d.target, cx).await?;
+        runner::silence_goose_logger();
+        let monitor = d.monitor.as_ref();
+        let interval = monitor
+            .and_then(|m| m.interval)
+            .map_or(DEFAULT_INTERVAL, |i| {
+                i.as_std().max(Duration::from_millis(100))
+            });
+        let monitor = Monitor::start(
+            target.pid(),
+            monitor.and_then(|m| m.prometheus.clone()),
+            &target.base_url,
+            interval,
+            cx.started,
+        );
+        let shared = Arc::new(Shared::new(
+            plan,
+            stages,
+            open,
+            Recorder::new(names.clone(), tolerance),
+        ));
+        let attack = runner::attack(&target.base_url, &shared, users)
+            .map_err(|e| BackendError::Unavailable(format!("cannot configure goose: {e}")))?;
+
+        let cpu0 = (target::self_cpu_seconds(), Instant::now());
+        let silenced = runner::StdoutSilenced::new();
+        let exec = attack.execute();
+        tokio::pin!(exec);
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        let mut stopped_at: Option<Instant> = None;
+        let mut target_exit: Option<String> = None;
+        let mut last_progress = Instant::now();
+        let goose_result = loop {
+            tokio::select! {
+                r = &mut exec => break Some(r),
+                _ = tick.tick() => {}
+            }
+            if cx.cancel.is_cancelled() || shared.finished() {
+                shared.stop.cancel();
+            }
+            if shared.stop.is_cancelled() {
+                let since = *stopped_at.get_or_insert_with(Instant::now);
+                // goose resets the killswitch when its run starts: pull it until goose stops
+                goose::trigger_killswitch("perfspec: the load is complete");
+                if since.elapsed() > STOP_GRACE {
+                    notes.push("goose did not stop within 8s of the end of the load; its last users were abandoned".into());
+                    break None;
+                }
+            }
+            if target_exit.is_none() {
+                target_exit = target.exited();
+            }
+            if last_progress.elapsed() >= Duration::from_secs(1) {
+                last_progress = Instant::now();
+                cx.progress
+                    .update(Some(shared.progress()), &progress_line(&shared));
+            }
+        };
+        drop(silenced);
+        let ended = stopped_at.unwrap_or_else(Instant::now);
+        let cpu1 = (target::self_cpu_seconds(), Instant::now());
+        goose::reset_killswitch();
+
+        let t0 = shared.started();
+        let elapsed = t0.map_or(0.0, |t| ended.saturating_duration_since(t).as_secs_f64());
+        let recorder = {
+            let mut r = shared.recorder.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::replace(&mut *r, Recorder::new(names, tolerance))
+        };
+        let offset = t0.map_or(0.0, |t| {
+            t.saturating_duration_since(cx.started).as_secs_f64()
+        });
+        let phase_seconds = shared.stages.phase_durations(elapsed);
+        let stages = &shared.stages;
+        let mut m = recorder.finish(elapsed, &phase_seconds, open, offset, &|s| {
+            stages.scheduled_between(s as f64, s as f64 + 1.0)
+        });
+        monitor.finish(&mut m).await;
+        if let (Some(c0), Some(c1)) = (cpu0.0, cpu1.0) {
+            let wall = cpu1.1.duration_since(cpu0.1).as_secs_f64();
+            if wall > 0.0 {
+                m.scalar("generator.cpu", Labels::new(), (c1 - c0) / wall);
+            }
+        }
+        if open {
+            let peak = shared
+                .peak_in_flight
+                .load(std::sync::atomic::Ordering::Relaxed);
+            notes.push(format!(
+                "peak arrivals in flight: {peak} of max_in_flight = {users}"
+            ));
+        }
+        if let Some(name) = shared.exhausted.lock().ok().and_then(|e| e.clone()) {
+            notes.push(format!(
+                "the `unique` data source `{name}` ran out of rows: the load stopped early"
+            ));
+        }
+        if cx.cancel.is_cancelled() {
+            notes.push(format!(
+                "stopped after {elapsed:.1}s of load: partial measurements"
+            ));
+        }
+        m.notes.splice(0..0, notes);
+        let target_exit = target_exit.or_else(|| target.exited());
+        drop(target);
+        if let Some(exit) = target_exit {
+            m.notes.push(exit.clone());
+            return Err(BackendError::Failed {
+                message: exit,
+                partial: Some(Box::new(m)),
+            });
+        }
+        match goose_result {
+            Some(Err(e)) if t0.is_none() => Err(BackendError::Unavailable(format!(
+                "goose could not start: {e}"
+            ))),
+            Some(Err(e)) => Err(BackendError::Failed {
+                message: format!("goose stopped with an error: {e}"),
+                partial: Some(Box::new(m)),
+            }),
+            _ => Ok(m),
+        }
+    }
+}
+
+fn describe_plan(plan: &Plan, stages: &Stages, open: bool, users: usize) -> String {
+    let weights: Vec<String> = plan
+        .journeys
+        .iter()
+        .zip(plan.probabilities())
+        .map(|(j, p)| format!("{} {:.0}%", j.name, p * 100.0))
+        .collect();
+    if open {
+        format!(
+            "open model: {} arrivals over {:.0}s, at most {users} in flight (more queue and turn late); journeys: {}",
+            stages.total_arrivals(),
+            stages.duration(),
+            weights.join(", ")
+        )
+    } else {
+        format!(
+            "closed model: up to {users} virtual users over {:.0}s; latency is measured from the actual send, so nothing is late by construction; journeys: {}",
+            stages.duration(),
+            weights.join(", ")
+        )
+    }
+}
+
+fn progress_line(shared: &Shared) -> String {
+    let r = shared.recorder.lock().unwrap_or_else(|e| e.into_inner());
+    let (requests, errors) = r.totals();
+    let p95 = r.p95().map_or_else(
+        || "-".to_string(),
+        |p| crate::spec::units::Dimension::Time.format(p),
+    );
+    format!("{requests} requests, {errors} errors, p95 {p95}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::catalog;
+
+    /// Every scalar and histogram the backend emits is in the load catalog, with its labels.
+    #[test]
+    fn emitted_metrics_are_in_the_catalog() {
+        use super::super::recorder::{Key, StatusLabel};
+        let names = Names {
+            journeys: vec!["j".into()],
+            steps: vec![vec!["s".into()]],
+            phases: vec!["p".into()],
+        };
+        let mut r = Recorder::new(names, 0.01);
+        r.arrival(0, 0.5, 0.1);
+        r.request(
+            Key {
+                journey: 0,
+                step: 0,
+                status: StatusLabel::Code(200),
+                phase: 0,
+            },
+            Some((0.01, 0.01)),
+            None,
+            0.2,
+        );
+        let mut m = r.finish(1.0, &[1.0], true, 0.0, &|_| 1.0);
+        m.scalar("target.cpu", Labels::new(), 0.1);
+        m.scalar("generator.cpu", Labels::new(), 0.1);
+        let emitted = m
+            .scalars
+            .iter()
+            .map(|s| (&s.metric, &s.labels))
+            .chain(m.histograms.iter().map(|h| (&h.metric, &h.labels)));
+        for (metric, labels) in emitted {
+            let def = catalog::lookup(Kind::Load, metric)
+                .unwrap_or_else(|| panic!("{metric} is not in the catalog"));
+            for l in labels.keys() {
+                assert!(catalog::allows_label(def, l), "{metric} has label {l}");
+            }
+        }
+    }
+}

@@ -1,0 +1,463 @@
+//! The goose load backend end to end: the real CLI against the demo shop on loopback (ports
+//! picked by the OS). Tests named `timing_*` / `sigint_*` measure time: nextest runs them in
+//! the `serial` group, and under `cargo test` they take a lock so they never overlap.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use perfspec::engine::metrics::{Labels, Measurements, Selection, labels};
+
+use crate::cli::{Dir, bin, root};
+
+/// Serializes the timing-sensitive tests under `cargo test` (nextest runs them one at a time).
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_perfspec");
+
+/// A demo shop the test started itself (killed on drop).
+struct Shop {
+    child: Child,
+    url: String,
+}
+
+impl Shop {
+    fn start(args: &[&str]) -> Shop {
+        let mut child = Command::new(BIN)
+            .args(["demo", "serve", "--port", "0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the demo shop starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split("listening on ")
+            .nth(1)
+            .expect("an announcement line")
+            .trim()
+            .to_string();
+        Shop { child, url }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+}
+
+impl Drop for Shop {
+    fn drop(&mut self) {
+        signal(self.pid(), SIGCONT);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const SIGINT: i32 = 2;
+const SIGKILL: i32 = 9;
+const SIGCONT: i32 = 18;
+const SIGSTOP: i32 = 19;
+
+fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) on a pid this test started
+    unsafe { kill(pid, sig) };
+}
+
+unsafe extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+
+/// Whether a process is gone (or a zombie nobody reaped yet).
+fn dead(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn run_spec(dir: &Dir) -> Output {
+    bin()
+        .arg("run")
+        .arg(dir.path())
+        .arg("--out")
+        .arg(dir.join("out"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("perfspec runs")
+}
+
+fn results(dir: &Dir) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("out/results.json")).expect("results.json"))
+        .unwrap()
+}
+
+fn measurements(spec: &serde_json::Value) -> Measurements {
+    serde_json::from_value(spec["measurements"].clone()).expect("measurements")
+}
+
+/// `q`-quantile of `metric` over every label set matching `sel`, in seconds.
+fn quantile(m: &Measurements, metric: &str, sel: &Labels, q: f64) -> f64 {
+    match m.select(metric, sel, false) {
+        Selection::Histogram(h, scale) => h.value_at_quantile(q) as f64 * scale,
+        other => panic!("no histogram {metric}: {other:?}"),
+    }
+}
+
+fn value(m: &Measurements, metric: &str, sel: &Labels) -> f64 {
+    match m.select(
+        metric,
+        sel,
+        matches!(metric, "requests" | "errors" | "late" | "arrivals"),
+    ) {
+        Selection::Value(v) => v,
+        other => panic!("no value {metric}{sel:?}: {other:?}"),
+    }
+}
+
+fn slo<'a>(spec: &'a serde_json::Value, starts: &str) -> &'a serde_json::Value {
+    spec["slos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["expr"].as_str().unwrap_or("").starts_with(starts))
+        .unwrap_or_else(|| {
+            panic!("no SLO `{starts}` in {}", spec["slos"]);
+        })
+}
+
+fn open_spec(target: &str, stages: &str, extra: &str) -> String {
+    format!(
+        "kind = \"load\"\nname = \"t\"\nslo = [\"error_rate < 1%\"]\n[target]\n{target}\n[load]\nstages = {stages}\n{extra}\n\
+         [[journey]]\nname = \"item\"\nsteps = [{{ request = \"GET /products/{{{{ random(1, 50) }}}}\", name = \"item\", expect = {{ status = 200 }} }}]\n"
+    )
+}
+
+/// A fixed 20 ms service: p50 of latency (from the intended start) is within [20 ms, 25 ms].
+#[test]
+fn timing_fixed_delay_p50_is_within_20_to_25ms() {
+    let _s = serial();
+    let target = format!(
+        "command = [\"{BIN}\", \"demo\", \"serve\", \"--port\", \"{{port}}\", \"--fixed-delay\", \"20ms\"]"
+    );
+    let d = Dir::new(&[(
+        "a.toml",
+        &open_spec(
+            &target,
+            "[{ hold = \"50/s\", for = \"4s\", label = \"steady\" }]",
+            "",
+        ),
+    )]);
+    let out = run_spec(&d);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let res = results(&d);
+    let m = measurements(&res["specs"][0]);
+    let p50 = quantile(&m, "latency", &Labels::new(), 0.5);
+    assert!((0.020..=0.025).contains(&p50), "p50 = {p50}");
+    let svc = quantile(&m, "service_time", &Labels::new(), 0.5);
+    assert!(
+        (0.020..=0.025).contains(&svc) && svc <= p50 + 1e-4,
+        "service_time p50 = {svc}"
+    );
+    assert_eq!(value(&m, "requests", &Labels::new()), 200.0);
+    assert_eq!(value(&m, "late", &Labels::new()), 0.0);
+    // perfspec started the target: its resources were sampled
+    assert!(value(&m, "target.rss", &Labels::new()) > 1e6);
+    assert!(value(&m, "target.cpu", &Labels::new()) >= 0.0);
+    assert!(value(&m, "throughput", &labels(&[("phase", "steady")])) > 40.0);
+}
+
+/// The whole target paused for 1 s during a 10 s, 100/s open run with 4 in flight: latency
+/// (from the intended start) sees the pause, service time (from the send) hides it, and the
+/// queued arrivals are late — coordinated omission, measured instead of hidden.
+#[test]
+fn timing_sigstop_pause_shows_in_latency_not_service_time() {
+    let _s = serial();
+    let shop = Shop::start(&["--fixed-delay", "5ms"]);
+    let spec = open_spec(
+        &format!("url = \"{}\"", shop.url),
+        "[{ hold = \"100/s\", for = \"10s\" }]",
+        "max_in_flight = 4",
+    );
+    let d = Dir::new(&[("a.toml", &spec)]);
+    let child = bin()
+        .arg("run")
+        .arg(d.path())
+        .arg("--out")
+        .arg(d.join("out"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    signal(shop.pid(), SIGSTOP);
+    std::thread::sleep(Duration::from_secs(1));
+    signal(shop.pid(), SIGCONT);
+    let out = child.wait_with_output().unwrap();
+    let res = results(&d);
+    let spec = &res["specs"][0];
+    let m = measurements(spec);
+    let all = Labels::new();
+    let lat = quantile(&m, "latency", &all, 0.99);
+    let svc = quantile(&m, "service_time", &all, 0.99);
+    let late = value(&m, "late", &all);
+    assert!(lat >= 0.5, "latency p99 = {lat}");
+    assert!(svc < 0.1, "service_time p99 = {svc}");
+    assert!(late > 0.0, "late = {late}");
+    assert_eq!(
+        value(&m, "requests", &all),
+        1000.0,
+        "arrivals queue, they are never dropped"
+    );
+    // the default SLO catches the saturated generator
+    assert_eq!(slo(spec, "late_ratio")["status"], "fail");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+}
+
+/// A target that never answers its readiness path: exit 3, no verdict, and the process
+/// perfspec started is gone.
+#[test]
+fn never_ready_target_exits_3_and_is_killed() {
+    let d = Dir::new(&[]);
+    let pidfile = d.join("pid");
+    let target = format!(
+        "command = [\"sh\", \"-c\", \"echo $$ > {}; exec sleep 60\", \"{{port}}\"]\nready_timeout = \"1s\"",
+        pidfile.display()
+    );
+    std::fs::write(
+        d.join("a.toml"),
+        open_spec(&target, "[{ hold = \"10/s\", for = \"2s\" }]", ""),
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let out = run_spec(&d);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(t0.elapsed() < Duration::from_secs(20));
+    let res = results(&d);
+    let spec = &res["specs"][0];
+    assert_eq!(spec["status"], "error");
+    assert!(
+        spec["error"]
+            .as_str()
+            .unwrap()
+            .contains("never became ready"),
+        "{}",
+        spec["error"]
+    );
+    assert_eq!(spec["measurements"], serde_json::Value::Null);
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !dead(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(dead(pid), "the target {pid} outlived perfspec");
+}
+
+/// A target perfspec started dies mid-run: errors are measured and judged (exit 1), the
+/// death is reported, nothing crashes.
+#[test]
+fn timing_target_killed_mid_run_is_errors_and_a_verdict() {
+    let _s = serial();
+    let d = Dir::new(&[]);
+    let pidfile = d.join("pid");
+    let target = format!(
+        "command = [\"sh\", \"-c\", \"echo $$ > {}; exec {BIN} demo serve --port $0 --fixed-delay 5ms\", \"{{port}}\"]",
+        pidfile.display()
+    );
+    std::fs::write(
+        d.join("a.toml"),
+        open_spec(&target, "[{ hold = \"50/s\", for = \"4s\" }]", ""),
+    )
+    .unwrap();
+    let child = bin()
+        .arg("run")
+        .arg(d.path())
+        .arg("--out")
+        .arg(d.join("out"))
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pidfile.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    signal(pid, SIGKILL);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let res = results(&d);
+    let spec = &res["specs"][0];
+    assert_eq!(spec["status"], "fail");
+    assert!(
+        spec["error"]
+            .as_str()
+            .unwrap()
+            .contains("exited during the run"),
+        "{}",
+        spec["error"]
+    );
+    let m = measurements(spec);
+    let errors = value(&m, "errors", &Labels::new());
+    let ok = value(&m, "requests", &labels(&[("status", "200")]));
+    assert!(errors > 50.0 && ok > 20.0, "errors {errors}, ok {ok}");
+    assert_eq!(value(&m, "errors", &labels(&[("status", "error")])), errors);
+    assert_eq!(slo(spec, "error_rate")["status"], "fail");
+    assert!(!m.error_samples.is_empty());
+}
+
+/// Ctrl-C in the middle of a load run: goose stops, partial results and reports are written,
+/// exit 130, and the embedded shop perfspec started is gone.
+#[test]
+fn sigint_mid_load_run_writes_partial_results_and_exits_130() {
+    let _s = serial();
+    let d = Dir::new(&[(
+        "a.toml",
+        &open_spec(
+            "embedded = \"shop\"",
+            "[{ hold = \"20/s\", for = \"60s\" }]",
+            "",
+        ),
+    )]);
+    let child = bin()
+        .arg("run")
+        .arg(d.path())
+        .arg("--out")
+        .arg(d.join("out"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let shops = children_of(child.id() as i32);
+    assert!(
+        !shops.is_empty(),
+        "the embedded shop runs as a child process"
+    );
+    signal(child.id() as i32, SIGINT);
+    let t0 = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "stopped in {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(
+        out.stdout.is_empty(),
+        "nothing on stdout: {}",
+        text(&out.stdout)
+    );
+    let res = results(&d);
+    assert_eq!(res["interrupted"], true);
+    let spec = &res["specs"][0];
+    assert_eq!(spec["status"], "interrupted");
+    let m = measurements(spec);
+    let n = value(&m, "requests", &Labels::new());
+    assert!(
+        (40.0..=120.0).contains(&n),
+        "what was measured before Ctrl-C is kept: {n}"
+    );
+    assert!(
+        m.notes.iter().any(|n| n.contains("partial")),
+        "{:?}",
+        m.notes
+    );
+    assert!(d.join("out/summary.md").exists());
+    for pid in shops {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !dead(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(dead(pid), "the shop {pid} outlived perfspec");
+    }
+}
+
+fn children_of(parent: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<i32>().ok());
+        if ppid == Some(parent) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// The example load specs (open TOML and closed YAML) pass against the embedded shop.
+#[test]
+fn timing_example_load_specs_pass() {
+    let _s = serial();
+    let d = Dir::new(&[]);
+    let out = bin()
+        .current_dir(root())
+        .args([
+            "run",
+            "specs/checkout.toml",
+            "specs/browse-closed.yaml",
+            "--out",
+        ])
+        .arg(d.join("out"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let res = results(&d);
+    let specs = res["specs"].as_array().unwrap();
+    assert_eq!(specs.len(), 2);
+    for spec in specs {
+        assert!(
+            spec["status"] == "pass" || spec["status"] == "warn",
+            "{}: {}",
+            spec["name"],
+            spec["slos"]
+        );
+        let m = measurements(spec);
+        assert!(value(&m, "requests", &Labels::new()) > 100.0);
+    }
+    // the checkout journey logged in with CSV users and used the captured token
+    let m = measurements(&specs[0]);
+    assert!(
+        value(
+            &m,
+            "requests",
+            &labels(&[("journey", "checkout"), ("status", "201")])
+        ) > 10.0
+    );
+}
