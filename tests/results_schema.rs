@@ -53,7 +53,7 @@ stages = [{ hold = "10/s", for = "1s" }]
 name = "j"
 steps = [{ request = "GET /" }]
 "#;
-    let d = Dir::new(&[("a.toml", spec), ("b.toml", &spec.replace("backend = \"testkit\"\n", "").replace("schema-check", "pending"))]);
+    let d = Dir::new(&[("a.toml", spec), ("b.toml", &spec.replace("backend = \"testkit\"\n", "backend = \"testkit\"\ndescription = \"unavailable\"\n").replace("schema-check", "pending"))]);
     let out = bin()
         .env("PERFSPEC_TESTKIT", "1")
         .env("PERFSPEC_TESTKIT_SECONDS", "0.5")

@@ -1,7 +1,8 @@
 //! `backend = "testkit"`: a test double for the engine, registered only when
 //! `PERFSPEC_TESTKIT=1`. It measures nothing real: it records a deterministic sequence of
 //! observations (1 ms, 2 ms, … 100 ms, repeating; one every 10 ms) for
-//! `PERFSPEC_TESTKIT_SECONDS` seconds (default 1), so that tests can exercise cancellation,
+//! `PERFSPEC_TESTKIT_SECONDS` seconds (default 1) — or, for a spec with
+//! `description = "unavailable"`, fails to start — so that tests can exercise cancellation,
 //! time limits, SLO evaluation and results end to end with known values. Results say
 //! `"backend": "testkit"`.
 
@@ -28,10 +29,11 @@ impl Backend for Testkit {
         "test double with deterministic observations (PERFSPEC_TESTKIT=1 only)"
     }
 
-    async fn run(&self, _spec: &Spec, cx: &RunContext) -> Result<Measurements, BackendError> {
+    async fn run(&self, spec: &Spec, cx: &RunContext) -> Result<Measurements, BackendError> {
         let seconds: f64 = std::env::var("PERFSPEC_TESTKIT_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
-        if std::env::var("PERFSPEC_TESTKIT_UNAVAILABLE").is_ok_and(|v| v == "1") {
-            return Err(BackendError::Unavailable("testkit asked to be unavailable".into()));
+        // a spec described as "unavailable" plays a backend that cannot start (exit 3)
+        if spec.description.as_deref() == Some("unavailable") {
+            return Err(BackendError::Unavailable("testkit: backend not available (asked by the spec)".into()));
         }
         let hist_metric = catalog::metrics(self.kind).iter().find(|d| d.shape == Shape::Histogram).map(|d| d.name);
         let mut m = Measurements::default();

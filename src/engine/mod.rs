@@ -5,6 +5,7 @@ pub mod baseline;
 pub mod metrics;
 pub mod progress;
 pub mod run;
+pub mod search;
 pub mod verdict;
 
 pub use backend::{Backend, BackendError, RunContext};

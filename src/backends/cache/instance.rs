@@ -2,16 +2,17 @@
 //! patterns — cache-aside or read-through reads, write-through or write-invalidate writes,
 //! broadcast invalidation — with every read checked against the latest committed version.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use redis::aio::ConnectionManager;
 
 use super::origin::{Origin, Value, Write};
+use super::plan::LocalPlan;
 use super::reference::Access;
 use super::stats::{Counters, Served};
-use super::tiers::{Cached, Loaded, Loader, Tier, TierError, timed};
+use super::tiers::{self, Cached, Loaded, Loader, Tier, TierError, timed};
 use super::workload::{Op, OpKind};
 use crate::engine::metrics::Labels;
 
@@ -32,7 +33,11 @@ pub struct Shared {
 pub struct Instance {
     /// From 0.
     pub index: usize,
-    pub l1: Option<Arc<dyn Tier>>,
+    /// The L1 of the running process; a restart replaces it with an empty one.
+    l1: RwLock<Option<Arc<dyn Tier>>>,
+    l1_plan: Option<LocalPlan>,
+    /// Evictions of L1s that restarts replaced.
+    retired_evictions: AtomicU64,
     pub l2: Option<Arc<dyn Tier>>,
     /// Connection that publishes invalidations.
     pub publisher: Option<ConnectionManager>,
@@ -52,10 +57,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Instance {
-    pub fn new(index: usize, l1: Option<Arc<dyn Tier>>, l2: Option<Arc<dyn Tier>>, trace: bool, timeline: bool) -> Instance {
-        Instance {
+    pub fn new(index: usize, l1_plan: Option<LocalPlan>, l2: Option<Arc<dyn Tier>>, trace: bool, timeline: bool) -> Result<Instance, TierError> {
+        let l1 = l1_plan.as_ref().map(tiers::local).transpose()?;
+        Ok(Instance {
             index,
-            l1,
+            l1: RwLock::new(l1),
+            l1_plan,
+            retired_evictions: AtomicU64::new(0),
             l2,
             publisher: None,
             counters: Counters::default(),
@@ -63,7 +71,17 @@ impl Instance {
             timeline: timeline.then(|| Mutex::new(Vec::new())),
             restarts: Mutex::new(Vec::new()),
             errors: Mutex::new(Vec::new()),
-        }
+        })
+    }
+
+    /// The current L1.
+    pub fn l1(&self) -> Option<Arc<dyn Tier>> {
+        self.l1.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Evictions of every L1 this instance had.
+    pub fn l1_evictions(&self) -> u64 {
+        self.retired_evictions.load(Ordering::Relaxed) + self.l1().map_or(0, |t| t.evictions())
     }
 
     fn trace(&self, a: Access) {
@@ -121,7 +139,8 @@ impl Instance {
         Counters::add(&c.reads);
         // a read is stale when it returns an older version than was committed before it began
         let committed = sh.origin.committed(key);
-        if let Some(l1) = &self.l1 {
+        let l1 = self.l1();
+        if let Some(l1) = &l1 {
             Counters::add(&c.l1_lookups);
             self.trace(Access::Read(key));
             if sh.read_through {
@@ -153,7 +172,7 @@ impl Instance {
             self.timeline(sh, false);
         }
         let (v, served) = self.below(sh, key, op, committed).await;
-        if let (Some(l1), Some(v)) = (&self.l1, v) {
+        if let (Some(l1), Some(v)) = (&l1, v) {
             let _ = l1.put(key, v).await;
         }
         served
@@ -213,7 +232,7 @@ impl Instance {
             {
                 self.l2_error(op, &e);
             }
-            if let Some(l1) = &self.l1 {
+            if let Some(l1) = self.l1() {
                 self.trace(Access::Fill(key));
                 let _ = l1.put(key, v).await;
             }
@@ -223,7 +242,7 @@ impl Instance {
             {
                 self.l2_error(op, &e);
             }
-            if let Some(l1) = &self.l1 {
+            if let Some(l1) = self.l1() {
                 self.trace(Access::Invalidate(key));
                 let _ = l1.invalidate(key).await;
             }
@@ -244,19 +263,28 @@ impl Instance {
         if from == self.index {
             return;
         }
-        if let Some(l1) = &self.l1 {
+        if let Some(l1) = self.l1() {
             let _ = l1.invalidate(key).await;
             Counters::add(&self.counters.invalidations);
         }
     }
 
-    /// The app instance restarts: its L1 is empty again.
-    pub async fn restart(&self, sh: &Shared) {
-        if let Some(l1) = &self.l1 {
-            self.trace(Access::Clear);
-            let _ = l1.clear().await;
+    /// The app instance restarts: a new process with a new, empty L1. Operations in flight
+    /// finish against the old one, as requests to a dying process would.
+    pub fn restart(&self, sh: &Shared) -> Result<(), TierError> {
+        if let Some(p) = &self.l1_plan {
+            let fresh = tiers::local(p)?;
+            let old = {
+                let mut l1 = self.l1.write().unwrap_or_else(|e| e.into_inner());
+                self.trace(Access::Clear);
+                l1.replace(fresh)
+            };
+            if let Some(old) = old {
+                self.retired_evictions.fetch_add(old.evictions(), Ordering::Relaxed);
+            }
         }
         lock(&self.restarts).push(sh.t0.elapsed().as_secs_f64());
+        Ok(())
     }
 
     pub fn take_trace(&self) -> Vec<Access> {

@@ -14,11 +14,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::instance::{Instance, Shared};
 use super::origin::Origin;
-use super::plan::{self, Action, Local, LocalPlan, Plan, PlannedEvent, RedisSource, SharedPlan};
+use super::plan::{self, Action, Plan, PlannedEvent, RedisSource, SharedPlan};
 use super::redis_server::RedisServer;
 use super::reference::{self, Bounds};
 use super::stats::{Latencies, RunStats, Snapshot, TierEnd, per_second_rate, per_second_ratio, sweep_labels};
-use super::tiers::{Capacity, MokaTier, RedisTier, StrettoTier, Tier, redis_config, resp3, timed};
+use super::tiers::{self, Capacity, RedisTier, Tier, redis_config, resp3, timed};
 use super::warmup::{Warmup, warmup};
 use super::workload::{Generator, OpKind};
 use crate::engine::metrics::{Labels, Measurements};
@@ -146,12 +146,6 @@ impl Point {
     }
 }
 
-fn build_local(p: &LocalPlan) -> Result<Arc<dyn Tier>, BackendError> {
-    Ok(match p.backend {
-        Local::Moka => Arc::new(MokaTier::new(p.capacity, p.ttl)),
-        Local::Stretto => Arc::new(StrettoTier::new(p.capacity, p.ttl).map_err(|e| BackendError::Unavailable(e.0))?),
-    })
-}
 
 /// The redis URL and key prefix of one run.
 struct RedisTarget {
@@ -190,8 +184,11 @@ impl Run {
         match e.action {
             Action::Restart(i) => {
                 if let Some(inst) = self.instances.get(i) {
-                    inst.restart(&self.shared).await;
-                    lock(&self.fired).push((t, format!("instance {} restarted (its l1 cleared)", i + 1)));
+                    let what = match inst.restart(&self.shared) {
+                        Ok(()) => format!("instance {} restarted with an empty l1", i + 1),
+                        Err(e) => format!("instance {} could not restart: {e}", i + 1),
+                    };
+                    lock(&self.fired).push((t, what));
                 }
             }
             Action::KillRedis { restore_after } => {
@@ -273,7 +270,7 @@ impl Samples {
             self.resident = vec![Vec::new(); snaps.len()];
         }
         for (i, inst) in run.instances.iter().enumerate() {
-            if let Some(l1) = &inst.l1 {
+            if let Some(l1) = inst.l1() {
                 let len = l1.len();
                 self.peak[i] = self.peak[i].max(len);
                 if series_point {
@@ -327,7 +324,7 @@ async fn run_point(
     }
     let pubsub = plan.invalidation == Invalidation::Pubsub && redis.is_some();
     let shared_local = match &plan.l2 {
-        Some(SharedPlan::Local(p)) => Some(build_local(p)?),
+        Some(SharedPlan::Local(p)) => Some(tiers::local(p).map_err(|e| BackendError::Unavailable(e.0))?),
         _ => None,
     };
     let bounds_capacity = plan.bounds_applicability();
@@ -343,7 +340,6 @@ async fn run_point(
     let mut instances = Vec::new();
     let mut push_rx = Vec::new();
     for i in 0..plan.instances {
-        let l1 = plan.l1.as_ref().map(build_local).transpose()?;
         let mut l2: Option<Arc<dyn Tier>> = shared_local.clone();
         let mut publisher = None;
         if let Some(r) = &redis {
@@ -364,7 +360,7 @@ async fn run_point(
             }
             l2 = Some(Arc::new(tier));
         }
-        let mut inst = Instance::new(i, l1, l2, bounds_capacity.is_ok(), restarted.contains(&i));
+        let mut inst = Instance::new(i, plan.l1.clone(), l2, bounds_capacity.is_ok(), restarted.contains(&i)).map_err(|e| BackendError::Unavailable(e.0))?;
         inst.publisher = publisher;
         instances.push(inst);
     }
@@ -470,14 +466,14 @@ async fn run_point(
     if plan.l1.is_some() {
         for (i, inst) in run.instances.iter().enumerate() {
             let mut end = TierEnd { peak_entries: samples.peak.get(i).copied().unwrap_or(0), ..TierEnd::default() };
-            if let Some(l1) = &inst.l1
+            if let Some(l1) = inst.l1()
                 && let Ok(r) = l1.resident(key_space).await
             {
                 end.entries = r.entries;
                 end.bytes = r.bytes;
-                end.evictions = r.evictions;
                 end.peak_entries = end.peak_entries.max(r.entries);
             }
+            end.evictions = inst.l1_evictions();
             l1_end.push(end);
         }
     }

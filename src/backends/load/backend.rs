@@ -10,10 +10,13 @@ use super::runner::{self, Shared};
 use super::schedule::Stages;
 use super::target::{self, Monitor};
 use crate::engine::metrics::{Labels, Measurements};
+use crate::engine::search::{self, StepUp};
 use crate::engine::{Backend, BackendError, RunContext};
 use crate::spec::catalog::Kind;
 use crate::spec::diagnostic::Diagnostic;
-use crate::spec::load::{LoadDoc, ModelKind};
+use crate::spec::decode::Duration as SpecDuration;
+use crate::spec::load::{Level, LoadDoc, ModelKind, Stage};
+use crate::spec::source::{Span, Spanned};
 use crate::spec::{Body, Spec};
 
 /// Default `late_tolerance`.
@@ -23,7 +26,42 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// How long goose may take to stop after the killswitch before perfspec stops waiting.
 const STOP_GRACE: Duration = Duration::from_secs(8);
 
+/// The stage label whose end starts the recovery clock of a spike test.
+pub const SPIKE_LABEL: &str = "spike";
+/// How long latency and errors must stay within the objective to count as recovered.
+const RECOVERY_HOLD: f64 = 3.0;
+/// How long after a stress step ends its stragglers may still complete before it is judged.
+const STEP_GRACE: f64 = 2.0;
+
 pub struct Goose;
+
+/// A stress step: its rate, phase label and phase index, and when it ends.
+struct Rung {
+    rate: f64,
+    label: String,
+    phase: usize,
+    end: f64,
+}
+
+/// The spec's stages, followed by the stress staircase (a hold of `every` per rate, labelled
+/// `stress-RATE`) when `[load.stress]` is set.
+fn all_stages(d: &LoadDoc) -> Vec<Stage> {
+    let mut stages: Vec<Stage> = d.load.stages.value.clone();
+    if let Some(st) = &d.load.stress {
+        for rate in search::staircase(st.from.0, st.step.0, st.until.0) {
+            stages.push(Stage::Hold {
+                hold: Spanned::new(Level::Rate(rate), Span::default()),
+                for_: SpecDuration(st.every.0),
+                label: Some(stress_label(rate)),
+            });
+        }
+    }
+    stages
+}
+
+fn stress_label(rate: f64) -> String {
+    format!("stress-{}", crate::spec::units::trim_float(rate))
+}
 
 /// Open model without `max_in_flight`: the peak rate × 1 s, between 16 and 1000.
 pub fn default_max_in_flight(stages: &Stages) -> usize {
@@ -88,7 +126,20 @@ impl Backend for Goose {
             )
         })?;
         let open = d.load.model != Some(ModelKind::Closed);
-        let stages = Stages::new(&d.load.stages, !open);
+        let stages = Stages::new(&all_stages(d), !open);
+        let rungs: Vec<Rung> = match &d.load.stress {
+            Some(st) if open => search::staircase(st.from.0, st.step.0, st.until.0)
+                .into_iter()
+                .filter_map(|rate| {
+                    let label = stress_label(rate);
+                    let phase = stages.phases.iter().position(|p| *p == label)?;
+                    Some(Rung { rate, end: stages.phase_end(phase)?, label, phase })
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let criteria = search::step_criteria(&spec.slos);
+        let mut stress = StepUp::default();
         let names = Names {
             journeys: plan.journeys.iter().map(|j| j.name.clone()).collect(),
             steps: plan
@@ -159,6 +210,21 @@ impl Backend for Goose {
                 if since.elapsed() > STOP_GRACE {
                     notes.push("goose did not stop within 8s of the end of the load; its last users were abandoned".into());
                     break None;
+                }
+            }
+            if let Some(t0) = shared.started()
+                && stress.broke_at.is_none()
+            {
+                let elapsed = t0.elapsed().as_secs_f64();
+                while let Some(r) = rungs.get(stress.held.len()).filter(|r| elapsed >= r.end + STEP_GRACE) {
+                    let broken = judge_rung(&shared, r, &criteria, elapsed, open);
+                    if broken.is_empty() {
+                        stress.held.push(r.rate);
+                    } else {
+                        stress.broke_at = Some((r.rate, broken));
+                        shared.stop.cancel();
+                        break;
+                    }
                 }
             }
             if target_exit.is_none() {
@@ -234,6 +300,63 @@ impl Backend for Goose {
             }),
             _ => Ok(m),
         }
+    }
+}
+
+/// Judge one stress step on a snapshot of what was measured so far.
+fn judge_rung(shared: &Shared, r: &Rung, criteria: &[crate::engine::verdict::Slo], elapsed: f64, open: bool) -> Vec<String> {
+    let snapshot = shared.recorder.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let m = snapshot.finish(elapsed, &shared.stages.phase_durations(elapsed), open, 0.0, &|_| 0.0);
+    debug_assert_eq!(shared.stages.phases[r.phase], r.label);
+    search::judge_step(criteria, &m, &r.label)
+}
+
+/// A stage labelled `spike`: how long after it ended the per-second latency (the spec's
+/// `pNN(latency) < X` objective, or else the worst second before the spike) and error rate
+/// (`error_rate < X`, or else 1%) were back and stayed back for 3 s; `recovery_time`.
+fn spike_recovery(m: &mut Measurements, stages: &Stages, slos: &[crate::engine::verdict::Slo], offset: f64) -> Option<String> {
+    let phase = stages.phases.iter().position(|p| p == SPIKE_LABEL)?;
+    let end = offset + stages.phase_end(phase)?;
+    let start = end - stages.phase_durations(f64::INFINITY)[phase];
+    let series = |name: &str| m.series.iter().find(|s| s.metric == name).map(|s| s.points.clone()).unwrap_or_default();
+    let (quantile, objective) = match search::latency_objective(slos) {
+        Some((q, x)) => (q, Some(x)),
+        None => (0.95, None),
+    };
+    let pick = if quantile <= 0.5 { "latency.p50" } else if quantile <= 0.95 { "latency.p95" } else { "latency.p99" };
+    let latency = series(pick);
+    let threshold = objective.or_else(|| latency.iter().filter(|(t, _)| *t < start).map(|(_, v)| *v).reduce(f64::max))?;
+    let max_error = search::error_objective(slos).unwrap_or(0.01);
+    let completed = series("completed");
+    let errors = series("errors");
+    // a second is good when its latency quantile and its error rate are within the objectives
+    let good: Vec<(f64, f64)> = latency
+        .iter()
+        .map(|(t, v)| {
+            let done = completed.iter().find(|(u, _)| u == t).map_or(0.0, |p| p.1);
+            let failed = errors.iter().find(|(u, _)| u == t).map_or(0.0, |p| p.1);
+            let ok = *v <= threshold && (done == 0.0 || failed / done <= max_error);
+            (*t, if ok { 1.0 } else { 0.0 })
+        })
+        .collect();
+    let fmt = |v: f64| crate::spec::units::Dimension::Time.format(v);
+    match search::recovery_time(&good, end, RECOVERY_HOLD, |v| v > 0.5) {
+        Some(r) => {
+            m.scalar("recovery_time", Labels::new(), r);
+            Some(format!(
+                "spike: {} and the error rate were back within {} / {:.2}% {} after the spike ended",
+                pick.trim_start_matches("latency."),
+                fmt(threshold),
+                max_error * 100.0,
+                fmt(r)
+            ))
+        }
+        None => Some(format!(
+            "spike: {} did not get back within {} (and errors within {:.2}%) for {RECOVERY_HOLD:.0}s before the run ended: no recovery_time",
+            pick.trim_start_matches("latency."),
+            fmt(threshold),
+            max_error * 100.0
+        )),
     }
 }
 

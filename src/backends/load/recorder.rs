@@ -38,6 +38,7 @@ pub struct Key {
     pub phase: usize,
 }
 
+#[derive(Clone)]
 struct Group {
     latency: Histogram<u64>,
     service: Histogram<u64>,
@@ -56,7 +57,7 @@ fn micros(seconds: f64) -> u64 {
 }
 
 /// One second of the run (by completion time; arrivals by start time).
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Second {
     latency: Option<Histogram<u64>>,
     completed: u64,
@@ -76,6 +77,8 @@ pub struct Names {
     pub phases: Vec<String>,
 }
 
+/// Cloned to judge a stress step while the run goes on.
+#[derive(Clone)]
 pub struct Recorder {
     names: Names,
     tolerance: f64,

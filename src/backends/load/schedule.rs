@@ -103,6 +103,11 @@ impl Stages {
         d
     }
 
+    /// When the last stage of `phase` ends, seconds into the load.
+    pub fn phase_end(&self, phase: usize) -> Option<f64> {
+        self.spans.iter().filter(|s| s.phase == phase).map(|s| s.start + s.duration).reduce(f64::max)
+    }
+
     /// Open model: arrivals scheduled in total.
     pub fn total_arrivals(&self) -> u64 {
         let total = self.spans.last().map_or(0.0, |s| s.count_before + s.area());
