@@ -461,3 +461,61 @@ fn timing_example_load_specs_pass() {
         ) > 10.0
     );
 }
+
+/// Stress and spike on a shop whose database pool bounds it at ~200 requests/s (2
+/// connections × 10 ms): the rate search holds 100/s and breaks at 250/s; after a 1 s spike
+/// to 400/s, latency and errors recover and `recovery_time` is measured.
+#[test]
+fn timing_stress_search_and_spike_recovery_on_a_pool_bound_shop() {
+    let _s = serial();
+    let shop = Shop::start(&["--pool", "2", "--query-time", "10ms", "--latency", "*=0ms"]);
+    let journey = "[[journey]]\nname = \"item\"\nsteps = [{ request = \"GET /products/{{ random(1, 50) }}\" }]\n";
+    let stress = format!(
+        "kind = \"load\"\nname = \"stress\"\nslo = [{{ expr = \"p95(latency) < 100ms\", severity = \"warn\" }}, {{ expr = \"late_ratio < 1%\", severity = \"warn\" }}, \"max_rate >= 100/s\"]\n\
+         [target]\nurl = \"{}\"\n[load]\nstages = [{{ hold = \"10/s\", for = \"1s\" }}]\nmax_in_flight = 300\n\
+         stress = {{ from = \"100/s\", step = \"150/s\", every = \"2s\", until = \"700/s\" }}\n{journey}",
+        shop.url
+    );
+    let spike = format!(
+        "kind = \"load\"\nname = \"spike\"\nslo = [\"recovery_time < 5s\", {{ expr = \"p95(latency) < 100ms\", phase = \"before\" }}]\n\
+         [target]\nurl = \"{}\"\n[load]\nmax_in_flight = 500\nstages = [{{ hold = \"20/s\", for = \"2s\", label = \"before\" }}, \
+         {{ hold = \"400/s\", for = \"1s\", label = \"spike\" }}, {{ hold = \"20/s\", for = \"7s\", label = \"after\" }}]\n{journey}",
+        shop.url
+    );
+    let d = Dir::new(&[("stress.toml", &stress), ("spike.toml", &spike)]);
+    let out = run_spec(&d);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let res = results(&d);
+    let by_name = |n: &str| {
+        res["specs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    let stress = by_name("stress");
+    let m = measurements(&stress);
+    eprintln!("stress notes: {:?}", m.notes);
+    assert_eq!(value(&m, "max_rate", &Labels::new()), 100.0);
+    assert!(
+        m.notes.iter().any(|n| n.contains("broke at 250/s")),
+        "{:?}",
+        m.notes
+    );
+    // the search stopped at the break: the 400/s step and above never ran
+    assert!(matches!(
+        m.select("latency", &labels(&[("phase", "stress-550")]), false),
+        Selection::Empty
+    ));
+    let spike = by_name("spike");
+    let m = measurements(&spike);
+    let r = value(&m, "recovery_time", &Labels::new());
+    eprintln!("spike notes: {:?}", m.notes);
+    assert!((0.0..5.0).contains(&r), "recovery_time = {r}");
+    assert!(
+        quantile(&m, "latency", &labels(&[("phase", "spike")]), 0.99) > 0.1,
+        "the spike hurt"
+    );
+}

@@ -1,5 +1,6 @@
 //! One integration test binary: the real `perfspec` CLI against fixtures and example specs.
 
+mod cache;
 mod cli;
 mod corpus;
 mod load;

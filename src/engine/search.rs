@@ -28,13 +28,19 @@ pub fn staircase(from: f64, step: f64, until: f64) -> Vec<f64> {
     if step <= 0.0 || !from.is_finite() || !until.is_finite() {
         return vec![from];
     }
-    (0..MAX_STEPS).map(|i| from + step * i as f64).take_while(|r| *r <= until + step * 1e-9).collect()
+    (0..MAX_STEPS)
+        .map(|i| from + step * i as f64)
+        .take_while(|r| *r <= until + step * 1e-9)
+        .collect()
 }
 
 /// The SLOs a step must hold: every SLO except those on the search's own results
 /// (`max_rate`, `recovery_time`) and those restricted to a phase of their own.
 pub fn step_criteria(slos: &[Slo]) -> Vec<Slo> {
-    slos.iter().filter(|s| !OWN_METRICS.contains(&s.expr.metric.as_str()) && s.phase.is_none()).cloned().collect()
+    slos.iter()
+        .filter(|s| !OWN_METRICS.contains(&s.expr.metric.as_str()) && s.phase.is_none())
+        .cloned()
+        .collect()
 }
 
 /// The criteria `m` breaks when restricted to `phase`: violated or without data, whatever
@@ -46,7 +52,11 @@ pub fn judge_step(criteria: &[Slo], m: &Measurements, phase: &str) -> Vec<String
             let mut s = s.clone();
             s.phase = Some(phase.to_string());
             let o = evaluate(&s, m, None);
-            matches!(o.reason, Reason::Violated | Reason::NoData | Reason::InvalidMeasurement).then_some(o.message)
+            matches!(
+                o.reason,
+                Reason::Violated | Reason::NoData | Reason::InvalidMeasurement
+            )
+            .then_some(o.message)
         })
         .collect()
 }
@@ -76,7 +86,9 @@ impl StepUp {
             None => "no step held".to_string(),
         };
         match (&self.broke_at, self.interrupted) {
-            (Some((r, why)), _) => format!("stress: {held}; broke at {}: {}", fmt(*r), why.join("; ")),
+            (Some((r, why)), _) => {
+                format!("stress: {held}; broke at {}: {}", fmt(*r), why.join("; "))
+            }
             (None, true) => format!("stress: {held}; stopped before a step broke"),
             (None, false) => format!("stress: {held}; no step broke up to the last rate"),
         }
@@ -109,7 +121,12 @@ where
 
 /// Seconds from `from` until `points` (time, value; sorted by time) satisfy `ok` and keep
 /// doing so for `hold` seconds. `None` if that never happens within the points.
-pub fn recovery_time(points: &[(f64, f64)], from: f64, hold: f64, ok: impl Fn(f64) -> bool) -> Option<f64> {
+pub fn recovery_time(
+    points: &[(f64, f64)],
+    from: f64,
+    hold: f64,
+    ok: impl Fn(f64) -> bool,
+) -> Option<f64> {
     let after: Vec<&(f64, f64)> = points.iter().filter(|(t, _)| *t >= from).collect();
     let mut start: Option<f64> = None;
     for (t, v) in after {
@@ -130,10 +147,17 @@ pub fn recovery_time(points: &[(f64, f64)], from: f64, hold: f64, ok: impl Fn(f6
 pub fn latency_objective(slos: &[Slo]) -> Option<(f64, f64)> {
     slos.iter().find_map(|s| {
         let e = &s.expr;
-        let Some((Agg::Percentile(p), _)) = e.agg else { return None };
-        let Rhs::Literal { value, .. } = e.rhs else { return None };
-        (e.metric == "latency" && e.selectors.is_empty() && s.phase.is_none() && matches!(e.op, Op::Lt | Op::Le))
-            .then_some((p / 100.0, value))
+        let Some((Agg::Percentile(p), _)) = e.agg else {
+            return None;
+        };
+        let Rhs::Literal { value, .. } = e.rhs else {
+            return None;
+        };
+        (e.metric == "latency"
+            && e.selectors.is_empty()
+            && s.phase.is_none()
+            && matches!(e.op, Op::Lt | Op::Le))
+        .then_some((p / 100.0, value))
     })
 }
 
@@ -142,9 +166,15 @@ pub fn latency_objective(slos: &[Slo]) -> Option<(f64, f64)> {
 pub fn error_objective(slos: &[Slo]) -> Option<f64> {
     slos.iter().find_map(|s| {
         let e = &s.expr;
-        let Rhs::Literal { value, .. } = e.rhs else { return None };
-        (e.metric == "error_rate" && e.agg.is_none() && e.selectors.is_empty() && s.phase.is_none() && matches!(e.op, Op::Lt | Op::Le))
-            .then_some(value)
+        let Rhs::Literal { value, .. } = e.rhs else {
+            return None;
+        };
+        (e.metric == "error_rate"
+            && e.agg.is_none()
+            && e.selectors.is_empty()
+            && s.phase.is_none()
+            && matches!(e.op, Op::Lt | Op::Le))
+        .then_some(value)
     })
 }
 
@@ -160,7 +190,10 @@ mod tests {
 
     #[test]
     fn staircase_is_inclusive_and_bounded() {
-        assert_eq!(staircase(50.0, 25.0, 150.0), vec![50.0, 75.0, 100.0, 125.0, 150.0]);
+        assert_eq!(
+            staircase(50.0, 25.0, 150.0),
+            vec![50.0, 75.0, 100.0, 125.0, 150.0]
+        );
         assert_eq!(staircase(10.0, 0.1, 10.3).len(), 4);
         assert_eq!(staircase(1.0, 0.001, 1e9).len(), MAX_STEPS);
         assert_eq!(staircase(5.0, 0.0, 10.0), vec![5.0]);
@@ -170,10 +203,16 @@ mod tests {
     fn judging_a_step_uses_its_phase_only() {
         let mut m = Measurements::default();
         for i in 0..100 {
-            m.histogram("latency", labels(&[("phase", "stress-50")]), 1e-6).record(0.010 + i as f64 * 1e-5);
-            m.histogram("latency", labels(&[("phase", "stress-100")]), 1e-6).record(0.400);
+            m.histogram("latency", labels(&[("phase", "stress-50")]), 1e-6)
+                .record(0.010 + i as f64 * 1e-5);
+            m.histogram("latency", labels(&[("phase", "stress-100")]), 1e-6)
+                .record(0.400);
         }
-        let criteria = step_criteria(&[slo("p95(latency) < 250ms"), slo("max_rate >= 80/s"), slo("p95(latency) <= baseline * 1.1")]);
+        let criteria = step_criteria(&[
+            slo("p95(latency) < 250ms"),
+            slo("max_rate >= 80/s"),
+            slo("p95(latency) <= baseline * 1.1"),
+        ]);
         assert_eq!(criteria.len(), 2);
         assert!(judge_step(&criteria, &m, "stress-50").is_empty());
         let broke = judge_step(&criteria, &m, "stress-100");
@@ -186,19 +225,37 @@ mod tests {
     #[tokio::test]
     async fn step_up_stops_at_the_first_break() {
         let r = step_up(&[10.0, 20.0, 30.0, 40.0], |rate| async move {
-            Some(if rate < 30.0 { vec![] } else { vec![format!("broke at {rate}")] })
+            Some(if rate < 30.0 {
+                vec![]
+            } else {
+                vec![format!("broke at {rate}")]
+            })
         })
         .await;
         assert_eq!(r.max_rate(), Some(20.0));
         assert_eq!(r.broke_at, Some((30.0, vec!["broke at 30".to_string()])));
         assert!(r.describe().contains("held up to 20/s"), "{}", r.describe());
-        let stopped = step_up(&[10.0, 20.0], |rate| async move { (rate < 20.0).then(Vec::new) }).await;
+        let stopped = step_up(
+            &[10.0, 20.0],
+            |rate| async move { (rate < 20.0).then(Vec::new) },
+        )
+        .await;
         assert!(stopped.interrupted && stopped.max_rate() == Some(10.0));
     }
 
     #[test]
     fn recovery_needs_a_streak() {
-        let p95 = [(0.0, 0.05), (1.0, 0.9), (2.0, 0.8), (3.0, 0.1), (4.0, 0.6), (5.0, 0.1), (6.0, 0.1), (7.0, 0.1), (8.0, 0.1)];
+        let p95 = [
+            (0.0, 0.05),
+            (1.0, 0.9),
+            (2.0, 0.8),
+            (3.0, 0.1),
+            (4.0, 0.6),
+            (5.0, 0.1),
+            (6.0, 0.1),
+            (7.0, 0.1),
+            (8.0, 0.1),
+        ];
         // the spike ends at 2s; back under 250ms for good from 5s (3s at 4s does not last)
         assert_eq!(recovery_time(&p95, 2.0, 3.0, |v| v < 0.25), Some(3.0));
         assert_eq!(recovery_time(&p95, 2.0, 10.0, |v| v < 0.25), None);
@@ -207,7 +264,11 @@ mod tests {
 
     #[test]
     fn objectives_come_from_plain_slos() {
-        let slos = [slo("p99(latency{journey=a}) < 1s"), slo("p95(latency) < 250ms"), slo("error_rate < 1%")];
+        let slos = [
+            slo("p99(latency{journey=a}) < 1s"),
+            slo("p95(latency) < 250ms"),
+            slo("error_rate < 1%"),
+        ];
         assert_eq!(latency_objective(&slos), Some((0.95, 0.25)));
         assert_eq!(error_objective(&slos), Some(0.01));
         assert_eq!(latency_objective(&slos[..1]), None);

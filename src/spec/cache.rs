@@ -163,7 +163,11 @@ impl Decode for Distribution {
                     "zipf" => {
                         let theta = f64::decode(v, cx)?;
                         if !(theta > 0.0 && theta < 10.0) {
-                            cx.error::<()>(v.span, "spec::range", "zipf θ must be greater than 0 (and sane: below 10)");
+                            cx.error::<()>(
+                                v.span,
+                                "spec::range",
+                                "zipf θ must be greater than 0 (and sane: below 10)",
+                            );
                             return None;
                         }
                         Some(Distribution::Zipf(theta))
@@ -176,13 +180,24 @@ impl Decode for Distribution {
                         let (keys, ops) = (keys?, ops?);
                         for r in [&keys, &ops] {
                             if !(r.value.0 > 0.0 && r.value.0 < 1.0) {
-                                cx.error::<()>(r.span, "spec::range", "must be between 0% and 100% (exclusive)");
+                                cx.error::<()>(
+                                    r.span,
+                                    "spec::range",
+                                    "must be between 0% and 100% (exclusive)",
+                                );
                             }
                         }
-                        Some(Distribution::Hotspot { keys: keys.value, ops: ops.value })
+                        Some(Distribution::Hotspot {
+                            keys: keys.value,
+                            ops: ops.value,
+                        })
                     }
                     other => {
-                        cx.error::<()>(k.span, "spec::distribution", format!("unknown distribution `{other}`"));
+                        cx.error::<()>(
+                            k.span,
+                            "spec::distribution",
+                            format!("unknown distribution `{other}`"),
+                        );
                         cx.label("unknown distribution");
                         cx.hint(cx.in_syntax("one of: \"uniform\", \"latest\", `{ zipf = 0.99 }`, `{ hotspot = { keys = \"20%\", ops = \"80%\" } }`"));
                         None
@@ -190,7 +205,11 @@ impl Decode for Distribution {
                 }
             }
             Value::Str { value, .. } => {
-                cx.error::<()>(node.span, "spec::distribution", format!("unknown distribution `{value}`"));
+                cx.error::<()>(
+                    node.span,
+                    "spec::distribution",
+                    format!("unknown distribution `{value}`"),
+                );
                 cx.label("unknown distribution");
                 let hint = match super::diagnostic::did_you_mean(value, ["uniform", "latest", "zipf", "hotspot"]) {
                     Some(s) => format!("did you mean `{s}`?"),
@@ -200,7 +219,8 @@ impl Decode for Distribution {
                 None
             }
             _ => {
-                let expected = cx.in_syntax("\"uniform\", \"latest\" or a table such as `{ zipf = 0.99 }`");
+                let expected =
+                    cx.in_syntax("\"uniform\", \"latest\" or a table such as `{ zipf = 0.99 }`");
                 cx.type_error(node, &expected)
             }
         }
@@ -235,16 +255,27 @@ impl Decode for At {
             _ => return cx.type_error(node, "a point of the run such as \"50%\" or \"10s\""),
         };
         match super::units::Quantity::parse(&text) {
-            Ok(q) if q.dim == Some(super::units::Dimension::Ratio) && text.trim_end().ends_with('%') => {
+            Ok(q)
+                if q.dim == Some(super::units::Dimension::Ratio)
+                    && text.trim_end().ends_with('%') =>
+            {
                 if !(0.0..=1.0).contains(&q.value) {
                     return cx.error(node.span, "spec::range", "must be between 0% and 100%");
                 }
                 Some(At::Fraction(q.value))
             }
-            Ok(q) if q.dim == Some(super::units::Dimension::Time) && q.value >= 0.0 => Some(At::Time(q.value)),
+            Ok(q) if q.dim == Some(super::units::Dimension::Time) && q.value >= 0.0 => {
+                Some(At::Time(q.value))
+            }
             _ => {
-                cx.error::<()>(node.span, "spec::unit", format!("`{text}` is not a point of the run"));
-                cx.hint("write a percentage of the run (\"50%\") or a time from its start (\"10s\")");
+                cx.error::<()>(
+                    node.span,
+                    "spec::unit",
+                    format!("`{text}` is not a point of the run"),
+                );
+                cx.hint(
+                    "write a percentage of the run (\"50%\") or a time from its start (\"10s\")",
+                );
                 None
             }
         }
@@ -294,17 +325,29 @@ impl CacheDoc {
             cx.error::<()>(i.span, "spec::range", "at least one instance is needed");
         }
         if topo.l1.is_none() && topo.l2.is_none() {
-            cx.error::<()>(self.name.span, "spec::topology", "the topology needs an `l1` tier, an `l2` tier or both");
+            cx.error::<()>(
+                self.name.span,
+                "spec::topology",
+                "the topology needs an `l1` tier, an `l2` tier or both",
+            );
         }
         for (tier, name, want_local) in [(&topo.l1, "l1", true), (&topo.l2, "l2", false)] {
             let Some(t) = tier else { continue };
             let local = t.backend.value != TierBackend::Redis;
             if want_local && !local {
-                cx.error::<()>(t.backend.span, "spec::topology", "`l1` is the in-process tier: use `moka` or `stretto`");
+                cx.error::<()>(
+                    t.backend.span,
+                    "spec::topology",
+                    "`l1` is the in-process tier: use `moka` or `stretto`",
+                );
             }
             if local {
                 if t.capacity.is_none() && t.max_bytes.is_none() {
-                    cx.error::<()>(t.backend.span, "spec::topology", format!("the {name} tier needs `capacity` (entries) or `max_bytes`"));
+                    cx.error::<()>(
+                        t.backend.span,
+                        "spec::topology",
+                        format!("the {name} tier needs `capacity` (entries) or `max_bytes`"),
+                    );
                     cx.label("a bounded in-process cache");
                 }
                 if let Some(c) = &t.capacity
@@ -314,13 +357,27 @@ impl CacheDoc {
                     cx.label("zero entries");
                     cx.hint("use at least 1 entry");
                 }
-                for (set, key) in [(t.spawn.is_some(), "spawn"), (t.url.is_some(), "url"), (t.nodes.is_some(), "nodes"), (t.cluster.is_some(), "cluster")] {
+                for (set, key) in [
+                    (t.spawn.is_some(), "spawn"),
+                    (t.url.is_some(), "url"),
+                    (t.nodes.is_some(), "nodes"),
+                    (t.cluster.is_some(), "cluster"),
+                ] {
                     if set {
-                        cx.error::<()>(t.backend.span, "spec::topology", format!("`{key}` applies to Redis tiers only"));
+                        cx.error::<()>(
+                            t.backend.span,
+                            "spec::topology",
+                            format!("`{key}` applies to Redis tiers only"),
+                        );
                     }
                 }
             } else {
-                let sources = [t.spawn == Some(true) || t.cluster.as_ref().is_some_and(|c| c.spawn == Some(true)), t.url.is_some(), t.nodes.is_some()];
+                let sources = [
+                    t.spawn == Some(true)
+                        || t.cluster.as_ref().is_some_and(|c| c.spawn == Some(true)),
+                    t.url.is_some(),
+                    t.nodes.is_some(),
+                ];
                 if sources.iter().filter(|b| **b).count() != 1 {
                     let message = cx.in_syntax("a Redis tier needs exactly one of `spawn = true`, `url`, `nodes` or `cluster = { spawn = true }`");
                     cx.error::<()>(t.backend.span, "spec::topology", message);
@@ -328,7 +385,11 @@ impl CacheDoc {
                 if let Some(c) = &t.cluster
                     && c.masters.value < 3
                 {
-                    cx.error::<()>(c.masters.span, "spec::range", "a Redis Cluster needs at least 3 masters");
+                    cx.error::<()>(
+                        c.masters.span,
+                        "spec::range",
+                        "a Redis Cluster needs at least 3 masters",
+                    );
                 }
                 if let Some(u) = &t.url
                     && !u.starts_with("redis://")
@@ -339,19 +400,38 @@ impl CacheDoc {
         }
         if let Some(inv) = &topo.invalidation {
             if topo.l1.is_none() || topo.l2.is_none() {
-                cx.error::<()>(inv.span, "spec::topology", "invalidation applies to two tiers (`l1` and `l2`)");
-            } else if inv.value == Invalidation::Ttl && topo.l1.as_ref().is_some_and(|t| t.ttl.is_none()) {
-                cx.error::<()>(inv.span, "spec::topology", "`ttl` invalidation needs `ttl` on the l1 tier");
+                cx.error::<()>(
+                    inv.span,
+                    "spec::topology",
+                    "invalidation applies to two tiers (`l1` and `l2`)",
+                );
+            } else if inv.value == Invalidation::Ttl
+                && topo.l1.as_ref().is_some_and(|t| t.ttl.is_none())
+            {
+                cx.error::<()>(
+                    inv.span,
+                    "spec::topology",
+                    "`ttl` invalidation needs `ttl` on the l1 tier",
+                );
             }
         }
-        if instances > 1 && topo.l1.is_none() {
-            if let Some(i) = &topo.instances {
-                cx.error::<()>(i.span, "spec::topology", "several instances only differ by their own `l1` tier");
-            }
+        if instances > 1
+            && topo.l1.is_none()
+            && let Some(i) = &topo.instances
+        {
+            cx.error::<()>(
+                i.span,
+                "spec::topology",
+                "several instances only differ by their own `l1` tier",
+            );
         }
         let w = &self.workload;
         if w.preset.is_none() && w.keys.is_none() {
-            cx.error::<()>(self.name.span, "spec::workload", "the workload needs `keys` (or a `preset`)");
+            cx.error::<()>(
+                self.name.span,
+                "spec::workload",
+                "the workload needs `keys` (or a `preset`)",
+            );
         }
         if let Some(k) = &w.keys
             && k.value == 0
@@ -359,7 +439,11 @@ impl CacheDoc {
             cx.error::<()>(k.span, "spec::range", "the key space needs at least 1 key");
         }
         if w.ops.is_none() && w.duration.is_none() {
-            cx.error::<()>(self.name.span, "spec::workload", "the workload needs `ops` or `duration` (every run is bounded)");
+            cx.error::<()>(
+                self.name.span,
+                "spec::workload",
+                "the workload needs `ops` or `duration` (every run is bounded)",
+            );
         }
         if let Some(o) = &w.ops
             && o.value == 0
@@ -372,13 +456,34 @@ impl CacheDoc {
             cx.error::<()>(c.span, "spec::range", "`concurrency` must be at least 1");
         }
         if let Some(mix) = &w.mix {
-            let parts = [&mix.read, &mix.update, &mix.insert, &mix.delete, &mix.rmw, &mix.scan];
-            let sum: f64 = parts.iter().filter_map(|p| p.as_ref()).map(|p| p.value.0).sum();
+            let parts = [
+                &mix.read,
+                &mix.update,
+                &mix.insert,
+                &mix.delete,
+                &mix.rmw,
+                &mix.scan,
+            ];
+            let sum: f64 = parts
+                .iter()
+                .filter_map(|p| p.as_ref())
+                .map(|p| p.value.0)
+                .sum();
             if let Some(first) = parts.iter().find_map(|p| p.as_ref())
                 && (sum - 1.0).abs() > 1e-6
             {
-                cx.error::<()>(first.span, "spec::mix", format!("the mix adds up to {}, not 1", super::units::trim_float(sum)));
-                cx.label(format!("these fractions add up to {}", super::units::trim_float(sum)));
+                cx.error::<()>(
+                    first.span,
+                    "spec::mix",
+                    format!(
+                        "the mix adds up to {}, not 1",
+                        super::units::trim_float(sum)
+                    ),
+                );
+                cx.label(format!(
+                    "these fractions add up to {}",
+                    super::units::trim_float(sum)
+                ));
                 cx.hint("fractions of read, update, insert, delete, rmw and scan must add up to 1 (100%)");
             }
             for p in parts.iter().filter_map(|p| p.as_ref()) {
@@ -390,34 +495,68 @@ impl CacheDoc {
         if let Some(sweep) = &self.sweep {
             for (path, values) in sweep.iter() {
                 if !SWEEPABLE.contains(&path.as_str()) {
-                    cx.error::<()>(values.span, "spec::sweep", format!("`{path}` cannot be swept"));
-                    let hint = match super::diagnostic::did_you_mean(path, SWEEPABLE.iter().copied()) {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None => format!("sweepable: {}", SWEEPABLE.join(", ")),
-                    };
+                    cx.error::<()>(
+                        values.span,
+                        "spec::sweep",
+                        format!("`{path}` cannot be swept"),
+                    );
+                    let hint =
+                        match super::diagnostic::did_you_mean(path, SWEEPABLE.iter().copied()) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => format!("sweepable: {}", SWEEPABLE.join(", ")),
+                        };
                     cx.hint(hint);
                 } else if values.is_empty() {
-                    cx.error::<()>(values.span, "spec::sweep", "a sweep needs at least one value");
-                } else if values.iter().any(|v| !v.as_u64().is_some_and(|n| n > 0) && !path.ends_with("zipf")) {
-                    cx.error::<()>(values.span, "spec::sweep", format!("`{path}` takes positive integers"));
+                    cx.error::<()>(
+                        values.span,
+                        "spec::sweep",
+                        "a sweep needs at least one value",
+                    );
+                } else if values
+                    .iter()
+                    .any(|v| v.as_u64().is_none_or(|n| n == 0) && !path.ends_with("zipf"))
+                {
+                    cx.error::<()>(
+                        values.span,
+                        "spec::sweep",
+                        format!("`{path}` takes positive integers"),
+                    );
                 }
             }
         }
         for e in self.events.iter().flatten() {
-            let actions = [e.restart.is_some(), e.kill_redis.is_some()].iter().filter(|b| **b).count();
+            let actions = [e.restart.is_some(), e.kill_redis.is_some()]
+                .iter()
+                .filter(|b| **b)
+                .count();
             if actions != 1 {
-                cx.error::<()>(self.name.span, "spec::event", "an event needs exactly one action: `restart` or `kill_redis`");
+                cx.error::<()>(
+                    self.name.span,
+                    "spec::event",
+                    "an event needs exactly one action: `restart` or `kill_redis`",
+                );
             }
             if let Some(r) = &e.restart
                 && (r.value == 0 || r.value > instances)
             {
-                cx.error::<()>(r.span, "spec::range", format!("there is no instance {} (instances count from 1 to {instances})", r.value));
+                cx.error::<()>(
+                    r.span,
+                    "spec::range",
+                    format!(
+                        "there is no instance {} (instances count from 1 to {instances})",
+                        r.value
+                    ),
+                );
                 cx.label("no such instance");
             }
             if let Some(k) = &e.kill_redis
                 && topo.l2.is_none()
             {
-                cx.error::<()>(k.span, "spec::event", "`kill_redis` needs a Redis `l2` tier");
+                cx.error::<()>(
+                    k.span,
+                    "spec::event",
+                    "`kill_redis` needs a Redis `l2` tier",
+                );
             }
         }
     }

@@ -111,6 +111,7 @@ static CACHE: &[MetricDef] = &[
     m("throughput", Rate, Gauge, &["capacity"], "operations per second"),
     m("ops", Count, Counter, CACHE_OP_TIER, "operations executed"),
     m("errors", Count, Counter, CACHE_OP_TIER, "operations that failed (e.g. Redis unavailable)"),
+    m("error_rate", Ratio, Gauge, CACHE_OP_TIER, "failed calls to the shared tier / operations (the operations fell back to the origin)"),
     m("origin_calls", Count, Counter, &["capacity"], "calls that reached the origin (the database behind the cache)"),
     m("origin_load_reduction", Ratio, Gauge, &["capacity"], "1 - origin reads / reads"),
     m("stale_reads", Count, Counter, &["tier", "instance", "capacity"], "reads that returned an older version than the latest committed write"),

@@ -31,7 +31,15 @@ pub struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn new(src: Arc<SourceFile>, env: &'a dyn Fn(&str) -> Option<String>) -> Ctx<'a> {
-        Ctx { src, diags: Vec::new(), env, secrets: Vec::new(), kind: None, top_level_keys: &[], root_span: None }
+        Ctx {
+            src,
+            diags: Vec::new(),
+            env,
+            secrets: Vec::new(),
+            kind: None,
+            top_level_keys: &[],
+            root_span: None,
+        }
     }
 
     pub fn is_yaml(&self) -> bool {
@@ -41,11 +49,20 @@ impl<'a> Ctx<'a> {
     /// An example written in TOML (`{ zipf = 0.99 }`), in the file's own format: YAML files get
     /// `{ zipf: 0.99 }`. Examples keep their strings double-quoted, which both formats read.
     pub fn in_syntax(&self, toml_example: &str) -> String {
-        if self.is_yaml() { toml_example.replace(" = ", ": ") } else { toml_example.to_string() }
+        if self.is_yaml() {
+            toml_example.replace(" = ", ": ")
+        } else {
+            toml_example.to_string()
+        }
     }
 
     /// Push an error at `span` and return `None` (for `return cx.error(..)`).
-    pub fn error<T>(&mut self, span: Span, code: &'static str, message: impl Into<String>) -> Option<T> {
+    pub fn error<T>(
+        &mut self,
+        span: Span,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Option<T> {
         let d = Diagnostic::error(code, message).at(&self.src, span);
         self.diags.push(d);
         None
@@ -53,7 +70,11 @@ impl<'a> Ctx<'a> {
 
     /// Push a fully built diagnostic located in this file.
     pub fn push(&mut self, d: Diagnostic) {
-        let d = if d.source.is_none() { d.in_file(&self.src) } else { d };
+        let d = if d.source.is_none() {
+            d.in_file(&self.src)
+        } else {
+            d
+        };
         self.diags.push(d);
     }
 
@@ -72,7 +93,11 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn type_error<T>(&mut self, node: &Node, expected: &str) -> Option<T> {
-        self.error::<T>(node.span, "spec::type", format!("expected {expected}, found {}", node.type_name()));
+        self.error::<T>(
+            node.span,
+            "spec::type",
+            format!("expected {expected}, found {}", node.type_name()),
+        );
         self.label(format!("expected {expected}"));
         None
     }
@@ -90,7 +115,11 @@ impl<'a> Ctx<'a> {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
             let Some(end) = after.find('}') else {
-                self.error::<()>(node.inner_span(offset + start, offset + rest.len()), "spec::env", "unterminated `${`");
+                self.error::<()>(
+                    node.inner_span(offset + start, offset + rest.len()),
+                    "spec::env",
+                    "unterminated `${`",
+                );
                 self.label("no closing `}`");
                 self.hint("write `${env:NAME}`, or `$${` for a literal `${`");
                 return None;
@@ -107,14 +136,22 @@ impl<'a> Ctx<'a> {
                     }
                     None => {
                         ok = false;
-                        self.error::<()>(span, "spec::env", format!("environment variable `{name}` is not set"));
+                        self.error::<()>(
+                            span,
+                            "spec::env",
+                            format!("environment variable `{name}` is not set"),
+                        );
                         self.label("not set");
                         self.hint(format!("export {name}=… before running perfspec"));
                     }
                 },
                 _ => {
                     ok = false;
-                    self.error::<()>(span, "spec::env", format!("unknown interpolation `${{{inner}}}`"));
+                    self.error::<()>(
+                        span,
+                        "spec::env",
+                        format!("unknown interpolation `${{{inner}}}`"),
+                    );
                     self.label("unknown interpolation");
                     self.hint("the only interpolation is `${env:NAME}`");
                 }
@@ -144,9 +181,12 @@ pub struct Table<'n> {
 impl<'n> Table<'n> {
     pub fn new(node: &'n Node, cx: &mut Ctx) -> Option<Table<'n>> {
         match &node.value {
-            Value::Table(entries) => {
-                Some(Table { node, entries, known: Vec::new(), used: vec![false; entries.len()] })
-            }
+            Value::Table(entries) => Some(Table {
+                node,
+                entries,
+                known: Vec::new(),
+                used: vec![false; entries.len()],
+            }),
             _ => cx.type_error(node, "a table"),
         }
     }
@@ -161,7 +201,10 @@ impl<'n> Table<'n> {
 
     /// The span of a key (for "x conflicts with y" errors).
     pub fn key_span(&self, key: &str) -> Option<Span> {
-        self.entries.iter().find(|(k, _)| k.name == key).map(|(k, _)| k.span)
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == key)
+            .map(|(k, _)| k.span)
     }
 
     pub fn has(&self, key: &str) -> bool {
@@ -205,7 +248,11 @@ impl<'n> Table<'n> {
                 continue;
             }
             let suggestion = did_you_mean(&key.name, self.known.iter().copied());
-            cx.error::<()>(key.span, "spec::unknown-key", format!("unknown key `{}`", key.name));
+            cx.error::<()>(
+                key.span,
+                "spec::unknown-key",
+                format!("unknown key `{}`", key.name),
+            );
             cx.label("unknown key");
             let mut known = self.known.clone();
             known.sort_unstable();
@@ -383,9 +430,12 @@ impl Decode for serde_json::Value {
             use serde_json::Value as J;
             Some(match &node.value {
                 Value::Str { value, .. } => J::String(cx.interpolate(node, value)?),
-                Value::Array(items) => {
-                    J::Array(items.iter().map(|i| walk(i, cx)).collect::<Option<Vec<_>>>()?)
-                }
+                Value::Array(items) => J::Array(
+                    items
+                        .iter()
+                        .map(|i| walk(i, cx))
+                        .collect::<Option<Vec<_>>>()?,
+                ),
                 Value::Table(entries) => J::Object(
                     entries
                         .iter()
@@ -496,15 +546,28 @@ impl<T: Decode + Copy + PartialOrd> Decode for Range<T> {
         if let Value::Str { value, .. } = &node.value
             && let Some(i) = value.find("..")
         {
-            let lo = Node::new(Value::Str { value: value[..i].trim().to_string(), raw_offset: None }, node.inner_span(0, i));
+            let lo = Node::new(
+                Value::Str {
+                    value: value[..i].trim().to_string(),
+                    raw_offset: None,
+                },
+                node.inner_span(0, i),
+            );
             let hi_text = value[i + 2..].trim_start_matches('=').trim();
             let hi = Node::new(
-                Value::Str { value: hi_text.to_string(), raw_offset: None },
+                Value::Str {
+                    value: hi_text.to_string(),
+                    raw_offset: None,
+                },
                 node.inner_span(i + 2, value.len()),
             );
             let (lo, hi) = (T::decode(&lo, cx)?, T::decode(&hi, cx)?);
             if hi < lo {
-                cx.error::<()>(node.span, "spec::range", "the range's upper bound is below its lower bound");
+                cx.error::<()>(
+                    node.span,
+                    "spec::range",
+                    "the range's upper bound is below its lower bound",
+                );
                 cx.hint("write `low..high`");
                 return None;
             }
@@ -582,7 +645,8 @@ macro_rules! spec_table {
         pub struct $name { $($(#[$fm])* pub $field: $crate::spec::decode::spec_table!(@ty $mode $ty)),* }
 
         impl $name {
-            /// The keys of this table, in declaration order.
+            /// The keys of this table, in declaration order (only the documents' are read,
+            /// hence `allow` rather than `expect`).
             #[allow(dead_code)]
             pub const KEYS: &'static [&'static str] = &[$(stringify!($field)),*];
         }

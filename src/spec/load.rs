@@ -155,15 +155,27 @@ impl Decode for Stage {
             let ramp_to = t.req(cx, "ramp_to");
             let over = t.req(cx, "over");
             let label = t.opt(cx, "label");
-            Some(Stage::Ramp { ramp_to: ramp_to?, over: over?, label })
+            Some(Stage::Ramp {
+                ramp_to: ramp_to?,
+                over: over?,
+                label,
+            })
         } else if t.has("hold") {
             let hold = t.req(cx, "hold");
             let for_ = t.req(cx, "for");
             let label = t.opt(cx, "label");
-            Some(Stage::Hold { hold: hold?, for_: for_?, label })
+            Some(Stage::Hold {
+                hold: hold?,
+                for_: for_?,
+                label,
+            })
         } else {
             let span = t.head_span(cx);
-            cx.error::<()>(span, "spec::stage", "a stage needs `ramp_to` + `over` or `hold` + `for`");
+            cx.error::<()>(
+                span,
+                "spec::stage",
+                "a stage needs `ramp_to` + `over` or `hold` + `for`",
+            );
             cx.hint(cx.in_syntax("e.g. `{ ramp_to = \"50/s\", over = \"10s\" }` or `{ hold = \"50/s\", for = \"30s\" }`"));
             // mark every key known so that no extra "unknown key" noise is added
             for k in ["ramp_to", "over", "hold", "for", "label"] {
@@ -263,15 +275,31 @@ impl LoadDoc {
     /// Cross-field checks the table decoders cannot express.
     pub fn validate(&self, cx: &mut Ctx) {
         let t = &self.target;
-        let set = [t.url.is_some(), t.command.is_some(), t.embedded.is_some()].iter().filter(|b| **b).count();
+        let set = [t.url.is_some(), t.command.is_some(), t.embedded.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
         if set != 1 {
-            let span = t.url.as_ref().map(|u| u.span).or(t.command.as_ref().map(|c| c.span)).unwrap_or_default();
+            let span = t
+                .url
+                .as_ref()
+                .map(|u| u.span)
+                .or(t.command.as_ref().map(|c| c.span))
+                .unwrap_or_default();
             let span = if set == 0 { self.name.span } else { span };
-            let given: Vec<&str> = [(t.url.is_some(), "`url`"), (t.command.is_some(), "`command`"), (t.embedded.is_some(), "`embedded`")]
-                .into_iter()
-                .filter_map(|(s, k)| s.then_some(k))
-                .collect();
-            cx.error::<()>(span, "spec::target", "the target needs exactly one of `url`, `command` or `embedded`");
+            let given: Vec<&str> = [
+                (t.url.is_some(), "`url`"),
+                (t.command.is_some(), "`command`"),
+                (t.embedded.is_some(), "`embedded`"),
+            ]
+            .into_iter()
+            .filter_map(|(s, k)| s.then_some(k))
+            .collect();
+            cx.error::<()>(
+                span,
+                "spec::target",
+                "the target needs exactly one of `url`, `command` or `embedded`",
+            );
             if set > 1 {
                 cx.label(format!("{} are set", and_list(&given)));
             }
@@ -280,13 +308,21 @@ impl LoadDoc {
         if let Some(url) = &t.url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
-            cx.error::<()>(url.span, "spec::url", "the target url must start with http:// or https://");
+            cx.error::<()>(
+                url.span,
+                "spec::url",
+                "the target url must start with http:// or https://",
+            );
         }
         if let Some(cmd) = &t.command {
             if cmd.is_empty() {
                 cx.error::<()>(cmd.span, "spec::command", "the command is empty");
             } else if !cmd.iter().any(|a| a.contains("{port}")) {
-                cx.error::<()>(cmd.span, "spec::command", "the command has no `{port}` placeholder");
+                cx.error::<()>(
+                    cmd.span,
+                    "spec::command",
+                    "the command has no `{port}` placeholder",
+                );
                 cx.hint("perfspec picks a free loopback port and passes it where `{port}` appears");
             }
         }
@@ -299,12 +335,20 @@ impl LoadDoc {
             let level = stage.level();
             match (level.value, closed) {
                 (Level::Rate(_), true) => {
-                    cx.error::<()>(level.span, "spec::stage", "a closed-model stage takes a number of users, not a rate");
+                    cx.error::<()>(
+                        level.span,
+                        "spec::stage",
+                        "a closed-model stage takes a number of users, not a rate",
+                    );
                     cx.label("a rate");
                     cx.hint(cx.in_syntax("write e.g. `ramp_to = 20`, or set `model = \"open\"`"));
                 }
                 (Level::Users(_), false) => {
-                    cx.error::<()>(level.span, "spec::stage", "an open-model stage takes an arrival rate");
+                    cx.error::<()>(
+                        level.span,
+                        "spec::stage",
+                        "an open-model stage takes an arrival rate",
+                    );
                     cx.label("a number of users");
                     cx.hint(cx.in_syntax("write e.g. `ramp_to = \"50/s\"`, or set `model = \"closed\"` for virtual users"));
                 }
@@ -314,41 +358,73 @@ impl LoadDoc {
                 _ => {}
             }
             if stage.duration() <= 0.0 {
-                cx.error::<()>(level.span, "spec::range", "a stage must last longer than 0s");
+                cx.error::<()>(
+                    level.span,
+                    "spec::range",
+                    "a stage must last longer than 0s",
+                );
             }
         }
         if let Some(m) = &self.load.max_in_flight {
             if closed {
-                cx.error::<()>(m.span, "spec::model", "`max_in_flight` applies to the open model only");
+                cx.error::<()>(
+                    m.span,
+                    "spec::model",
+                    "`max_in_flight` applies to the open model only",
+                );
             } else if m.value == 0 {
                 cx.error::<()>(m.span, "spec::range", "`max_in_flight` must be at least 1");
                 cx.label("no request could ever start");
             }
         }
         if self.journey.is_empty() {
-            cx.error::<()>(self.name.span, "spec::journey", "at least one `[[journey]]` is needed");
+            cx.error::<()>(
+                self.name.span,
+                "spec::journey",
+                "at least one `[[journey]]` is needed",
+            );
         }
         let mut names = std::collections::BTreeSet::new();
         for j in &self.journey {
             if !names.insert(j.name.as_str()) {
-                cx.error::<()>(j.steps.span, "spec::journey", format!("duplicate journey name `{}`", j.name));
+                cx.error::<()>(
+                    j.steps.span,
+                    "spec::journey",
+                    format!("duplicate journey name `{}`", j.name),
+                );
             }
             if let Some(w) = &j.weight
                 && w.value <= 0.0
             {
-                cx.error::<()>(w.span, "spec::range", "a journey weight must be greater than 0");
+                cx.error::<()>(
+                    w.span,
+                    "spec::range",
+                    "a journey weight must be greater than 0",
+                );
             }
             if j.steps.is_empty() {
-                cx.error::<()>(j.steps.span, "spec::journey", "a journey needs at least one step");
+                cx.error::<()>(
+                    j.steps.span,
+                    "spec::journey",
+                    "a journey needs at least one step",
+                );
             }
             for step in j.steps.iter() {
                 check_request(&step.request, cx);
-                let bodies: Vec<&str> = [(step.json.is_some(), "`json`"), (step.form.is_some(), "`form`"), (step.body.is_some(), "`body`")]
-                    .into_iter()
-                    .filter_map(|(set, key)| set.then_some(key))
-                    .collect();
+                let bodies: Vec<&str> = [
+                    (step.json.is_some(), "`json`"),
+                    (step.form.is_some(), "`form`"),
+                    (step.body.is_some(), "`body`"),
+                ]
+                .into_iter()
+                .filter_map(|(set, key)| set.then_some(key))
+                .collect();
                 if bodies.len() > 1 {
-                    cx.error::<()>(step.request.span, "spec::body", "a step takes at most one of `json`, `form` and `body`");
+                    cx.error::<()>(
+                        step.request.span,
+                        "spec::body",
+                        "a step takes at most one of `json`, `form` and `body`",
+                    );
                     cx.label(format!("this request has {}", and_list(&bodies)));
                     cx.hint("send one body per request; keep the one the endpoint reads");
                 }
@@ -356,12 +432,23 @@ impl LoadDoc {
                     && let Some(s) = &e.status
                     && !(100..=599).contains(&s.value)
                 {
-                    cx.error::<()>(s.span, "spec::range", "an HTTP status is between 100 and 599");
+                    cx.error::<()>(
+                        s.span,
+                        "spec::range",
+                        "an HTTP status is between 100 and 599",
+                    );
                 }
                 for c in step.capture.iter().flat_map(|c| c.values()) {
-                    let ok = c.starts_with('$') || c.starts_with('/') || c.starts_with("header:") || c.starts_with("regex:");
+                    let ok = c.starts_with('$')
+                        || c.starts_with('/')
+                        || c.starts_with("header:")
+                        || c.starts_with("regex:");
                     if !ok {
-                        cx.error::<()>(c.span, "spec::capture", format!("unknown capture source `{}`", c.value));
+                        cx.error::<()>(
+                            c.span,
+                            "spec::capture",
+                            format!("unknown capture source `{}`", c.value),
+                        );
                         cx.label("unknown source");
                         cx.hint("use a JSON path `$.token`, a JSON pointer `/token`, `header:NAME` or `regex:PATTERN`");
                     }
@@ -376,11 +463,22 @@ fn check_request(req: &Spanned<String>, cx: &mut Ctx) {
     let method = parts.next().unwrap_or("");
     let path = parts.next().unwrap_or("").trim();
     if !HTTP_METHODS.contains(&method) {
-        cx.error::<()>(req.span, "spec::request", format!("unknown HTTP method `{method}`"));
+        cx.error::<()>(
+            req.span,
+            "spec::request",
+            format!("unknown HTTP method `{method}`"),
+        );
         cx.label("unknown method");
-        cx.hint(format!("write `\"METHOD /path\"` with METHOD one of {}", HTTP_METHODS.join(", ")));
+        cx.hint(format!(
+            "write `\"METHOD /path\"` with METHOD one of {}",
+            HTTP_METHODS.join(", ")
+        ));
     } else if !(path.starts_with('/') || path.starts_with("{{")) {
-        cx.error::<()>(req.span, "spec::request", "the request path must start with `/`");
+        cx.error::<()>(
+            req.span,
+            "spec::request",
+            "the request path must start with `/`",
+        );
         cx.hint("write e.g. `\"GET /products\"`");
     }
 }

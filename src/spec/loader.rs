@@ -24,17 +24,28 @@ pub struct Override {
 impl std::str::FromStr for Override {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (path, value) = s.split_once('=').ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
+        let (path, value) = s
+            .split_once('=')
+            .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
         let path = path.trim();
         if path.is_empty() || path.split('.').any(str::is_empty) {
-            return Err(format!("`{path}` is not a dotted key path such as `load.max_in_flight`"));
+            return Err(format!(
+                "`{path}` is not a dotted key path such as `load.max_in_flight`"
+            ));
         }
-        Ok(Override { path: path.to_string(), value: value.to_string() })
+        Ok(Override {
+            path: path.to_string(),
+            value: value.to_string(),
+        })
     }
 }
 
 /// Expand paths into spec files: files as given; directories to their `*.toml`, `*.yaml`
 /// and `*.yml` files (not recursive: `specs/services/` is a folder of its own), sorted.
+#[expect(
+    clippy::result_large_err,
+    reason = "one usage diagnostic per command, never on a hot path"
+)]
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
     let mut out = Vec::new();
     for p in paths {
@@ -43,8 +54,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
                 .hint("pass spec files or folders that hold them (default `specs/`)")
         })?;
         if meta.is_dir() {
-            let entries = std::fs::read_dir(p)
-                .map_err(|e| Diagnostic::error("usage::path", format!("cannot list `{}`: {e}", p.display())))?;
+            let entries = std::fs::read_dir(p).map_err(|e| {
+                Diagnostic::error("usage::path", format!("cannot list `{}`: {e}", p.display()))
+            })?;
             let mut files: Vec<PathBuf> = entries
                 .filter_map(Result::ok)
                 .map(|e| e.path())
@@ -69,13 +81,19 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
 /// Read a file as UTF-8, with a located diagnostic for bad bytes.
 pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Vec<Diagnostic>> {
     let bytes = std::fs::read(path).map_err(|e| {
-        vec![Diagnostic::error("spec::io", format!("cannot read `{}`: {e}", path.display()))]
+        vec![Diagnostic::error(
+            "spec::io",
+            format!("cannot read `{}`: {e}", path.display()),
+        )]
     })?;
     if bytes.len() > MAX_SPEC_BYTES {
         let src = SourceFile::new(path, String::new());
         return Err(vec![
-            Diagnostic::error("spec::too-large", format!("the file is {} bytes; specs are at most 4 MiB", bytes.len()))
-                .in_file(&src),
+            Diagnostic::error(
+                "spec::too-large",
+                format!("the file is {} bytes; specs are at most 4 MiB", bytes.len()),
+            )
+            .in_file(&src),
         ]);
     }
     match String::from_utf8(bytes) {
@@ -85,7 +103,10 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Vec<Diagnostic>> {
             let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
             // the lossy text has the same bytes up to the first invalid one
             let src = SourceFile::new(path, text);
-            let end = src.text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
+            let end = src.text[at..]
+                .chars()
+                .next()
+                .map_or(at, |c| at + c.len_utf8());
             Err(vec![
                 Diagnostic::error("spec::utf8", "the file is not valid UTF-8")
                     .at(&src, Span::new(at, end))
@@ -101,7 +122,9 @@ pub fn parse_source(src: &Arc<SourceFile>) -> Result<Node, Vec<Diagnostic>> {
     match Format::from_path(&src.path) {
         Some(Format::Toml) => super::toml_front::parse(src),
         Some(Format::Yaml) => super::yaml_front::parse(src),
-        None => Err(vec![Diagnostic::error("spec::format", "unknown spec format").in_file(src)]),
+        None => Err(vec![
+            Diagnostic::error("spec::format", "unknown spec format").in_file(src),
+        ]),
     }
 }
 
@@ -123,7 +146,13 @@ fn apply_override(root: &mut Node, ov: &Override) -> bool {
             Some(p) => p,
             None => {
                 let empty = Node::new(Value::Table(Vec::new()), Span::point(span.start));
-                entries.push((Key { name: part.to_string(), span: Span::point(span.start) }, empty));
+                entries.push((
+                    Key {
+                        name: part.to_string(),
+                        span: Span::point(span.start),
+                    },
+                    empty,
+                ));
                 entries.len() - 1
             }
         };
@@ -149,7 +178,10 @@ fn override_value(text: &str) -> Value {
     } else if text == "true" || text == "false" {
         Value::Bool(text == "true")
     } else {
-        Value::Str { value: text.to_string(), raw_offset: None }
+        Value::Str {
+            value: text.to_string(),
+            raw_offset: None,
+        }
     }
 }
 
@@ -164,18 +196,37 @@ pub struct Loaded {
 
 /// Read, parse, override and decode one spec file. Backend capability checks are added by
 /// the engine (`engine::registry::check`).
-pub fn load_file(path: &Path, overrides: &[Override], env: &dyn Fn(&str) -> Option<String>) -> Loaded {
+pub fn load_file(
+    path: &Path,
+    overrides: &[Override],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Loaded {
     let src = match read_source(path) {
         Ok(s) => s,
-        Err(diagnostics) => return Loaded { source: None, spec: None, diagnostics, applied: vec![false; overrides.len()] },
+        Err(diagnostics) => {
+            return Loaded {
+                source: None,
+                spec: None,
+                diagnostics,
+                applied: vec![false; overrides.len()],
+            };
+        }
     };
     let mut root = match parse_source(&src) {
         Ok(r) => r,
         Err(diagnostics) => {
-            return Loaded { source: Some(src), spec: None, diagnostics, applied: vec![false; overrides.len()] };
+            return Loaded {
+                source: Some(src),
+                spec: None,
+                diagnostics,
+                applied: vec![false; overrides.len()],
+            };
         }
     };
-    let applied: Vec<bool> = overrides.iter().map(|o| apply_override(&mut root, o)).collect();
+    let applied: Vec<bool> = overrides
+        .iter()
+        .map(|o| apply_override(&mut root, o))
+        .collect();
     let mut cx = super::decode::Ctx::new(src.clone(), env);
     let decoded = decode_spec(&root, &mut cx);
     // decoders and cross-field checks report in their own order; the reader wants file order
@@ -193,7 +244,9 @@ pub fn load_file(path: &Path, overrides: &[Override], env: &dyn Fn(&str) -> Opti
                 kind,
                 name,
                 description,
-                backend: backend.as_ref().map_or_else(|| kind.default_backend().to_string(), |b| b.value.clone()),
+                backend: backend
+                    .as_ref()
+                    .map_or_else(|| kind.default_backend().to_string(), |b| b.value.clone()),
                 backend_span: backend.map(|b| b.span),
                 slos,
                 max_duration,
@@ -206,7 +259,12 @@ pub fn load_file(path: &Path, overrides: &[Override], env: &dyn Fn(&str) -> Opti
         }
         _ => None,
     };
-    Loaded { source: Some(src), spec, diagnostics: cx.diags, applied }
+    Loaded {
+        source: Some(src),
+        spec,
+        diagnostics: cx.diags,
+        applied,
+    }
 }
 
 /// An SLO perfspec adds by itself (e.g. the load backend's `late_ratio < 1%`).

@@ -31,7 +31,11 @@ impl Decode for SpecName {
             return cx.error(node.span, "spec::name", "the name is empty");
         }
         if s.chars().any(char::is_control) || s.chars().count() > 120 {
-            cx.error::<()>(node.span, "spec::name", "a name is one line of at most 120 characters");
+            cx.error::<()>(
+                node.span,
+                "spec::name",
+                "a name is one line of at most 120 characters",
+            );
             return None;
         }
         Some(SpecName(s))
@@ -54,8 +58,12 @@ pub struct SloEntry(pub Slo);
 
 impl Decode for SloEntry {
     fn decode(node: &Node, cx: &mut Ctx) -> Option<Self> {
-        let (mut severity, mut phase, mut no_data, mut on_missing) =
-            (SloSeverity::Fail, None, NoDataPolicy::Fail, MissingBaselinePolicy::Warn);
+        let (mut severity, mut phase, mut no_data, mut on_missing) = (
+            SloSeverity::Fail,
+            None,
+            NoDataPolicy::Fail,
+            MissingBaselinePolicy::Warn,
+        );
         // a bad option is reported, and the expression is still checked
         let mut options_ok = true;
         let expr_node = match &node.value {
@@ -67,7 +75,9 @@ impl Decode for SloEntry {
                     let head = t.head_span(cx);
                     cx.error::<()>(head, "spec::missing-key", "missing key `expr`");
                     cx.label("this SLO needs `expr`");
-                    cx.hint(cx.in_syntax("write `{ expr = \"p95(latency) < 250ms\", severity = \"warn\" }`"));
+                    cx.hint(cx.in_syntax(
+                        "write `{ expr = \"p95(latency) < 250ms\", severity = \"warn\" }`",
+                    ));
                 }
                 if let Some(n) = t.get("severity") {
                     match one_of(n, cx, &["fail", "warn"]) {
@@ -148,7 +158,12 @@ impl Decode for SloList {
         let Value::Array(items) = &node.value else {
             return cx.type_error(node, "an array of SLOs");
         };
-        Some(SloList(items.iter().filter_map(|item| SloEntry::decode(item, cx)).collect()))
+        Some(SloList(
+            items
+                .iter()
+                .filter_map(|item| SloEntry::decode(item, cx))
+                .collect(),
+        ))
     }
 }
 
@@ -181,8 +196,14 @@ pub(crate) fn push_slo_error(cx: &mut Ctx, code: &'static str, span: Span, e: sl
 pub(crate) fn slo_span_in(cx: &Ctx, text: &Spanned<String>, inner: Span) -> Span {
     match super::node::raw_offset_of(cx.src.slice(text.span), &text.value) {
         Some(off) => {
-            let s = text.span.sub(off + inner.start, off + inner.end.max(inner.start));
-            if s.is_empty() { Span::new(s.start, s.start + 1).min_within(text.span) } else { s }
+            let s = text
+                .span
+                .sub(off + inner.start, off + inner.end.max(inner.start));
+            if s.is_empty() {
+                Span::new(s.start, s.start + 1).min_within(text.span)
+            } else {
+                s
+            }
         }
         None => text.span,
     }
@@ -190,13 +211,20 @@ pub(crate) fn slo_span_in(cx: &Ctx, text: &Spanned<String>, inner: Span) -> Span
 
 fn map_span(node: &Node, inner: Span) -> Span {
     let s = node.inner_span(inner.start, inner.end.max(inner.start));
-    if s.is_empty() { Span::new(s.start, s.start + 1).min_within(node.span) } else { s }
+    if s.is_empty() {
+        Span::new(s.start, s.start + 1).min_within(node.span)
+    } else {
+        s
+    }
 }
 
 impl Span {
     /// Clamp to `outer` (used for one-character carets at the end of a string).
     fn min_within(self, outer: Span) -> Span {
-        Span::new(self.start.clamp(outer.start, outer.end), self.end.clamp(outer.start, outer.end))
+        Span::new(
+            self.start.clamp(outer.start, outer.end),
+            self.end.clamp(outer.start, outer.end),
+        )
     }
 }
 
@@ -257,7 +285,13 @@ macro_rules! common {
             d.name.0.value.clone(),
             d.description.clone(),
             d.backend.clone(),
-            d.slo.clone().unwrap_or_default().0.into_iter().map(|e| e.0).collect::<Vec<_>>(),
+            d.slo
+                .clone()
+                .unwrap_or_default()
+                .0
+                .into_iter()
+                .map(|e| e.0)
+                .collect::<Vec<_>>(),
             d.max_duration,
         )
     }};
@@ -270,7 +304,9 @@ pub fn decode_spec(root: &Node, cx: &mut Ctx) -> Option<(Kind, Body)> {
         let span = super::decode::first_content_line(&cx.src, root.span);
         cx.error::<()>(span, "spec::missing-key", "missing key `kind`");
         cx.label("this spec needs `kind`");
-        cx.hint(cx.in_syntax("every spec starts with `kind = \"load\"` (or cache, scaling, quantize)"));
+        cx.hint(
+            cx.in_syntax("every spec starts with `kind = \"load\"` (or cache, scaling, quantize)"),
+        );
         return None;
     };
     let kind_word = one_of(kind_node, cx, &["load", "cache", "scaling", "quantize"])?;
@@ -312,7 +348,13 @@ impl Body {
     #[expect(clippy::type_complexity, reason = "a private tuple of the common keys")]
     pub(crate) fn common(
         &self,
-    ) -> (String, Option<String>, Option<Spanned<String>>, Vec<Slo>, Option<Duration>) {
+    ) -> (
+        String,
+        Option<String>,
+        Option<Spanned<String>>,
+        Vec<Slo>,
+        Option<Duration>,
+    ) {
         match self {
             Body::Load(d) => common!(d),
             Body::Cache(d) => common!(d),

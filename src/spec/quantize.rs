@@ -157,18 +157,31 @@ impl QuantizeDoc {
         layers
             .windows(2)
             .enumerate()
-            .map(|(i, w)| (format!("layers.{i}.weight"), u64::from(w[0]) * u64::from(w[1])))
+            .map(|(i, w)| {
+                (
+                    format!("layers.{i}.weight"),
+                    u64::from(w[0]) * u64::from(w[1]),
+                )
+            })
             .collect()
     }
 
     pub fn validate(&self, cx: &mut Ctx) {
         let m = &self.model;
         if m.layers.len() < 2 || m.layers.contains(&0) {
-            cx.error::<()>(m.layers.span, "spec::model", "`layers` needs at least an input and an output width, all positive");
+            cx.error::<()>(
+                m.layers.span,
+                "spec::model",
+                "`layers` needs at least an input and an output width, all positive",
+            );
         }
         if m.architecture == Architecture::Cnn {
             if m.channels.is_none() || m.input_shape.is_none() {
-                cx.error::<()>(m.layers.span, "spec::model", "a cnn needs `channels` and `input_shape`");
+                cx.error::<()>(
+                    m.layers.span,
+                    "spec::model",
+                    "a cnn needs `channels` and `input_shape`",
+                );
             }
             if let Some(s) = &m.input_shape
                 && s.len() != 2
@@ -177,50 +190,100 @@ impl QuantizeDoc {
             }
         }
         if let Some(w) = &m.weights {
-            let ok = [".safetensors", ".pt", ".pth", ".bpk"].iter().any(|e| w.ends_with(e));
+            let ok = [".safetensors", ".pt", ".pth", ".bpk"]
+                .iter()
+                .any(|e| w.ends_with(e));
             if !ok {
-                cx.error::<()>(w.span, "spec::model", "weights must be a .safetensors, .pt/.pth or .bpk file");
+                cx.error::<()>(
+                    w.span,
+                    "spec::model",
+                    "weights must be a .safetensors, .pt/.pth or .bpk file",
+                );
             }
         }
         let d = &self.dataset;
-        let sources = [d.csv.is_some(), d.npy_features.is_some()].iter().filter(|b| **b).count();
+        let sources = [d.csv.is_some(), d.npy_features.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
         if sources != 1 {
-            cx.error::<()>(self.name.span, "spec::dataset", "the dataset needs exactly one of `csv` or `npy_features` (+ `npy_labels`)");
+            cx.error::<()>(
+                self.name.span,
+                "spec::dataset",
+                "the dataset needs exactly one of `csv` or `npy_features` (+ `npy_labels`)",
+            );
         }
         if d.npy_features.is_some() != d.npy_labels.is_some() {
-            cx.error::<()>(self.name.span, "spec::dataset", "`npy_features` and `npy_labels` go together");
+            cx.error::<()>(
+                self.name.span,
+                "spec::dataset",
+                "`npy_features` and `npy_labels` go together",
+            );
         }
         if let Some(s) = &d.test_split
             && !(s.value.0 > 0.0 && s.value.0 < 1.0)
         {
-            cx.error::<()>(s.span, "spec::range", "`test_split` must be between 0 and 1 (exclusive)");
+            cx.error::<()>(
+                s.span,
+                "spec::range",
+                "`test_split` must be between 0 and 1 (exclusive)",
+            );
         }
         let mut names = std::collections::BTreeSet::new();
         if self.scheme.is_empty() {
-            cx.error::<()>(self.scheme.span, "spec::scheme", "at least one `[[scheme]]` is needed");
+            cx.error::<()>(
+                self.scheme.span,
+                "spec::scheme",
+                "at least one `[[scheme]]` is needed",
+            );
         }
         let shapes = self.weight_shapes();
         for s in self.scheme.iter() {
             if !names.insert(s.name.value.clone()) {
-                cx.error::<()>(s.name.span, "spec::scheme", format!("duplicate scheme name `{}`", s.name.value));
+                cx.error::<()>(
+                    s.name.span,
+                    "spec::scheme",
+                    format!("duplicate scheme name `{}`", s.name.value),
+                );
                 cx.label("used before");
-                cx.hint("scheme names label measurements (`size_ratio{scheme=…}`): make them unique");
+                cx.hint(
+                    "scheme names label measurements (`size_ratio{scheme=…}`): make them unique",
+                );
             }
             if s.name.value == "fp32" && s.dtype.value != DType::Fp32 {
-                cx.error::<()>(s.name.span, "spec::scheme", "`fp32` names the reference; pick another name");
+                cx.error::<()>(
+                    s.name.span,
+                    "spec::scheme",
+                    "`fp32` names the reference; pick another name",
+                );
             }
             let block = s.granularity == Some(Granularity::Block) || s.block.is_some();
             match (block, &s.block) {
                 (true, None) => {
-                    cx.error::<()>(s.name.span, "spec::scheme", "block granularity needs `block = N`");
+                    cx.error::<()>(
+                        s.name.span,
+                        "spec::scheme",
+                        "block granularity needs `block = N`",
+                    );
                 }
                 (true, Some(b)) => {
                     if b.value == 0 {
                         cx.error::<()>(b.span, "spec::range", "the block size must be at least 1");
-                    } else if let Some((name, n)) = shapes.iter().find(|(_, n)| n % u64::from(b.value) != 0) {
-                        cx.error::<()>(b.span, "spec::scheme", format!("block {} does not divide weight `{name}` ({n} elements)", b.value));
+                    } else if let Some((name, n)) =
+                        shapes.iter().find(|(_, n)| n % u64::from(b.value) != 0)
+                    {
+                        cx.error::<()>(
+                            b.span,
+                            "spec::scheme",
+                            format!(
+                                "block {} does not divide weight `{name}` ({n} elements)",
+                                b.value
+                            ),
+                        );
                         cx.label(format!("{n} is not a multiple of {}", b.value));
-                        cx.hint("pick a block size that divides every weight tensor's element count");
+                        cx.hint(
+                            "pick a block size that divides every weight tensor's element count",
+                        );
                     }
                 }
                 _ => {}
@@ -228,18 +291,30 @@ impl QuantizeDoc {
             if let Some(c) = &s.calibration
                 && c.value != "minmax"
             {
-                cx.error::<()>(c.span, "spec::scheme", format!("unknown calibration `{}`", c.value));
+                cx.error::<()>(
+                    c.span,
+                    "spec::scheme",
+                    format!("unknown calibration `{}`", c.value),
+                );
                 cx.hint("the only calibration is `minmax`");
             }
             if block && !matches!(s.dtype.value, DType::Int8 | DType::Int4) {
-                cx.error::<()>(s.dtype.span, "spec::scheme", format!("{} has no per-block form", s.dtype.value));
+                cx.error::<()>(
+                    s.dtype.span,
+                    "spec::scheme",
+                    format!("{} has no per-block form", s.dtype.value),
+                );
             }
         }
         if let Some(t) = &self.tune
             && let Some(c) = &t.accuracy_criterion
             && c.relative.is_some() == c.absolute.is_some()
         {
-            cx.error::<()>(self.name.span, "spec::tune", "`accuracy_criterion` needs exactly one of `relative` or `absolute`");
+            cx.error::<()>(
+                self.name.span,
+                "spec::tune",
+                "`accuracy_criterion` needs exactly one of `relative` or `absolute`",
+            );
         }
         if let Some(b) = &self.bench {
             if let Some(bs) = &b.batch_sizes

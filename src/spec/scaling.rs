@@ -118,29 +118,56 @@ spec_table! {
 impl ScalingDoc {
     pub fn validate(&self, cx: &mut Ctx) {
         if let Some(m) = &self.measurements {
-            let conflicts: Vec<&str> = [(self.service.is_some(), "`service`"), (self.sweep.is_some(), "`sweep`"), (self.fault.is_some(), "`fault`")]
-                .into_iter()
-                .filter_map(|(set, key)| set.then_some(key))
-                .collect();
+            let conflicts: Vec<&str> = [
+                (self.service.is_some(), "`service`"),
+                (self.sweep.is_some(), "`sweep`"),
+                (self.fault.is_some(), "`fault`"),
+            ]
+            .into_iter()
+            .filter_map(|(set, key)| set.then_some(key))
+            .collect();
             if !conflicts.is_empty() {
-                cx.error::<()>(m.span, "spec::scaling", format!("`measurements` (fit-only) cannot be combined with {}", and_list(&conflicts)));
+                cx.error::<()>(
+                    m.span,
+                    "spec::scaling",
+                    format!(
+                        "`measurements` (fit-only) cannot be combined with {}",
+                        and_list(&conflicts)
+                    ),
+                );
                 cx.label("fit-only");
                 cx.hint("a fit-only spec fits the USL to a CSV and runs nothing: remove `measurements`, or remove the service, sweep and faults");
             }
             if !m.ends_with(".csv") {
-                cx.error::<()>(m.span, "spec::scaling", "`measurements` must be a .csv file");
+                cx.error::<()>(
+                    m.span,
+                    "spec::scaling",
+                    "`measurements` must be a .csv file",
+                );
             }
             return;
         }
         let Some(service) = &self.service else {
-            cx.error::<()>(self.name.span, "spec::scaling", "a scaling spec needs a `[service]` (or `measurements` for a fit-only spec)");
+            cx.error::<()>(
+                self.name.span,
+                "spec::scaling",
+                "a scaling spec needs a `[service]` (or `measurements` for a fit-only spec)",
+            );
             return;
         };
         if service.embedded.is_some() == service.command.is_some() {
-            cx.error::<()>(self.name.span, "spec::scaling", "the service needs exactly one of `embedded` or `command`");
+            cx.error::<()>(
+                self.name.span,
+                "spec::scaling",
+                "the service needs exactly one of `embedded` or `command`",
+            );
         }
         let Some(sweep) = &self.sweep else {
-            cx.error::<()>(self.name.span, "spec::scaling", "a scaling spec needs a `[sweep]` with `replicas` or `threads`");
+            cx.error::<()>(
+                self.name.span,
+                "spec::scaling",
+                "a scaling spec needs a `[sweep]` with `replicas` or `threads`",
+            );
             return;
         };
         let values = match (&sweep.replicas, &sweep.threads) {
@@ -149,27 +176,51 @@ impl ScalingDoc {
                 if let Some(cmd) = &service.command
                     && !cmd.iter().any(|a| a.contains("{threads}"))
                 {
-                    cx.error::<()>(cmd.span, "spec::scaling", "a thread sweep needs a `{threads}` placeholder in the command");
+                    cx.error::<()>(
+                        cmd.span,
+                        "spec::scaling",
+                        "a thread sweep needs a `{threads}` placeholder in the command",
+                    );
                 }
                 t
             }
             _ => {
-                cx.error::<()>(self.name.span, "spec::scaling", "the sweep needs exactly one of `replicas` or `threads`");
+                cx.error::<()>(
+                    self.name.span,
+                    "spec::scaling",
+                    "the sweep needs exactly one of `replicas` or `threads`",
+                );
                 return;
             }
         };
         if values.is_empty() || values.contains(&0) {
-            cx.error::<()>(values.span, "spec::sweep", "sweep values are positive integers");
+            cx.error::<()>(
+                values.span,
+                "spec::sweep",
+                "sweep values are positive integers",
+            );
         }
-        if let Some(v) = values.iter().enumerate().find_map(|(i, v)| values[..i].contains(v).then_some(*v)) {
-            cx.error::<()>(values.span, "spec::sweep", format!("sweep values must be distinct: {v} appears twice"));
+        if let Some(v) = values
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| values[..i].contains(v).then_some(*v))
+        {
+            cx.error::<()>(
+                values.span,
+                "spec::sweep",
+                format!("sweep values must be distinct: {v} appears twice"),
+            );
             cx.label("duplicate value");
             cx.hint("each value is one sweep step; list each once");
         }
         if let Some(cpus) = &sweep.cpus
             && cpus.len() != values.len()
         {
-            cx.error::<()>(cpus.span, "spec::sweep", "`cpus` needs one value per sweep step");
+            cx.error::<()>(
+                cpus.span,
+                "spec::sweep",
+                "`cpus` needs one value per sweep step",
+            );
         }
         if let Some(load) = &self.load {
             let mode = load.mode.unwrap_or(LoadMode::MaxRate);
@@ -198,19 +249,38 @@ impl ScalingDoc {
                     push_slo_error(cx, code, span, e);
                 }
             } else if mode == LoadMode::MaxRate {
-                let message = cx.in_syntax("`mode = \"max_rate\"` needs `latency_slo`, e.g. \"p95(latency) < 200ms\"");
+                let message = cx.in_syntax(
+                    "`mode = \"max_rate\"` needs `latency_slo`, e.g. \"p95(latency) < 200ms\"",
+                );
                 cx.error::<()>(self.name.span, "spec::load", message);
             }
         } else {
-            cx.error::<()>(self.name.span, "spec::load", "a scaling spec needs a `[load]` table");
+            cx.error::<()>(
+                self.name.span,
+                "spec::load",
+                "a scaling spec needs a `[load]` table",
+            );
         }
         for f in self.fault.iter().flatten() {
             if !values.contains(&f.step.value) {
-                cx.error::<()>(f.step.span, "spec::fault", format!("no sweep step {} (steps: {:?})", f.step.value, values.value));
+                cx.error::<()>(
+                    f.step.span,
+                    "spec::fault",
+                    format!("no sweep step {} (steps: {:?})", f.step.value, values.value),
+                );
                 cx.label("not a sweep value");
                 cx.hint("a fault's `step` is the sweep value (replica or thread count) of the step that runs it");
-            } else if sweep.replicas.is_some() && (f.replica.value == 0 || f.replica.value > f.step.value) {
-                cx.error::<()>(f.replica.span, "spec::range", format!("there is no replica {} at step {} (replicas count from 1)", f.replica.value, f.step.value));
+            } else if sweep.replicas.is_some()
+                && (f.replica.value == 0 || f.replica.value > f.step.value)
+            {
+                cx.error::<()>(
+                    f.replica.span,
+                    "spec::range",
+                    format!(
+                        "there is no replica {} at step {} (replicas count from 1)",
+                        f.replica.value, f.step.value
+                    ),
+                );
             }
         }
     }

@@ -57,7 +57,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Instance {
-    pub fn new(index: usize, l1_plan: Option<LocalPlan>, l2: Option<Arc<dyn Tier>>, trace: bool, timeline: bool) -> Result<Instance, TierError> {
+    pub fn new(
+        index: usize,
+        l1_plan: Option<LocalPlan>,
+        l2: Option<Arc<dyn Tier>>,
+        trace: bool,
+        timeline: bool,
+    ) -> Result<Instance, TierError> {
         let l1 = l1_plan.as_ref().map(tiers::local).transpose()?;
         Ok(Instance {
             index,
@@ -101,7 +107,11 @@ impl Instance {
         Counters::add(&self.counters.l2_errors[op.index()]);
         let mut errors = lock(&self.errors);
         if errors.len() < MAX_ERRORS_KEPT {
-            let labels = crate::engine::metrics::labels(&[("op", op.as_str()), ("tier", "l2"), ("instance", &(self.index + 1).to_string())]);
+            let labels = crate::engine::metrics::labels(&[
+                ("op", op.as_str()),
+                ("tier", "l2"),
+                ("instance", &(self.index + 1).to_string()),
+            ]);
             errors.push((e.0.clone(), labels));
         }
     }
@@ -162,7 +172,11 @@ impl Instance {
                     }
                     Ok(Loaded::Loaded) => {
                         self.timeline(sh, false);
-                        return if from_l2.load(Ordering::Relaxed) { Served::L2 } else { Served::Origin };
+                        return if from_l2.load(Ordering::Relaxed) {
+                            Served::L2
+                        } else {
+                            Served::Origin
+                        };
                     }
                     Err(_) => {}
                 }
@@ -189,7 +203,13 @@ impl Instance {
 
     /// Below L1: the shared tier, then the origin (which fills the shared tier). A failing
     /// shared tier falls back to the origin.
-    async fn below(&self, sh: &Shared, key: u64, op: OpKind, committed: u64) -> (Option<Cached>, Served) {
+    async fn below(
+        &self,
+        sh: &Shared,
+        key: u64,
+        op: OpKind,
+        committed: u64,
+    ) -> (Option<Cached>, Served) {
         let c = &self.counters;
         let mut l2_up = true;
         if let Some(l2) = &self.l2 {
@@ -222,7 +242,11 @@ impl Instance {
     /// A write: commit at the origin, then update (write-through) or drop (write-invalidate,
     /// deletes) the cached copies, then broadcast.
     async fn write(&self, sh: &Shared, key: u64, op: OpKind) {
-        let w = if op == OpKind::Delete { Write::Delete } else { Write::Put };
+        let w = if op == OpKind::Delete {
+            Write::Delete
+        } else {
+            Write::Put
+        };
         Counters::add(&self.counters.origin_writes);
         let version = sh.origin.write(key, w).await;
         if !sh.write_invalidate && w == Write::Put {
@@ -250,7 +274,14 @@ impl Instance {
         if let (Some(channel), Some(conn)) = (&sh.channel, &self.publisher) {
             let mut conn = conn.clone();
             let msg = format!("{}:{key}", self.index);
-            if let Err(e) = timed(redis::cmd("PUBLISH").arg(channel).arg(msg).query_async::<i64>(&mut conn)).await {
+            if let Err(e) = timed(
+                redis::cmd("PUBLISH")
+                    .arg(channel)
+                    .arg(msg)
+                    .query_async::<i64>(&mut conn),
+            )
+            .await
+            {
                 self.l2_error(op, &e);
             }
         }
@@ -258,8 +289,12 @@ impl Instance {
 
     /// An invalidation broadcast by another instance: drop the L1 copy.
     pub async fn on_invalidation(&self, payload: &str) {
-        let Some((from, key)) = payload.split_once(':') else { return };
-        let (Ok(from), Ok(key)) = (from.parse::<usize>(), key.parse::<u64>()) else { return };
+        let Some((from, key)) = payload.split_once(':') else {
+            return;
+        };
+        let (Ok(from), Ok(key)) = (from.parse::<usize>(), key.parse::<u64>()) else {
+            return;
+        };
         if from == self.index {
             return;
         }
@@ -280,7 +315,8 @@ impl Instance {
                 l1.replace(fresh)
             };
             if let Some(old) = old {
-                self.retired_evictions.fetch_add(old.evictions(), Ordering::Relaxed);
+                self.retired_evictions
+                    .fetch_add(old.evictions(), Ordering::Relaxed);
             }
         }
         lock(&self.restarts).push(sh.t0.elapsed().as_secs_f64());
@@ -288,11 +324,17 @@ impl Instance {
     }
 
     pub fn take_trace(&self) -> Vec<Access> {
-        self.trace.as_ref().map(|t| std::mem::take(&mut *lock(t))).unwrap_or_default()
+        self.trace
+            .as_ref()
+            .map(|t| std::mem::take(&mut *lock(t)))
+            .unwrap_or_default()
     }
 
     pub fn take_timeline(&self) -> Vec<(f64, bool)> {
-        self.timeline.as_ref().map(|t| std::mem::take(&mut *lock(t))).unwrap_or_default()
+        self.timeline
+            .as_ref()
+            .map(|t| std::mem::take(&mut *lock(t)))
+            .unwrap_or_default()
     }
 
     pub fn take_errors(&self) -> Vec<(String, Labels)> {

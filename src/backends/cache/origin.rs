@@ -23,7 +23,10 @@ pub struct Value {
 
 impl Value {
     pub fn new(version: u64, size: u64) -> Value {
-        Value { version, payload: vec![(version % 251) as u8; size as usize].into_boxed_slice() }
+        Value {
+            version,
+            payload: vec![(version % 251) as u8; size as usize].into_boxed_slice(),
+        }
     }
 
     pub fn size(&self) -> u64 {
@@ -55,7 +58,12 @@ pub struct Origin {
 }
 
 impl Origin {
-    pub fn new(initial_keys: u64, latency: (Duration, Duration), value_size: (u64, u64), seed: u64) -> Origin {
+    pub fn new(
+        initial_keys: u64,
+        latency: (Duration, Duration),
+        value_size: (u64, u64),
+        seed: u64,
+    ) -> Origin {
         Origin {
             initial_keys,
             latency,
@@ -68,13 +76,18 @@ impl Origin {
     }
 
     fn shard(&self, key: u64) -> std::sync::MutexGuard<'_, HashMap<u64, Record>> {
-        self.shards[(key % SHARDS as u64) as usize].lock().unwrap_or_else(|e| e.into_inner())
+        self.shards[(key % SHARDS as u64) as usize]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn record(&self, key: u64) -> Option<Record> {
         match self.shard(key).get(&key) {
             Some(r) => Some(*r),
-            None if key < self.initial_keys => Some(Record { version: 1, deleted: false }),
+            None if key < self.initial_keys => Some(Record {
+                version: 1,
+                deleted: false,
+            }),
             None => None,
         }
     }
@@ -86,12 +99,22 @@ impl Origin {
 
     /// The size of `key`'s value at `version`.
     pub fn size_of(&self, key: u64, version: u64) -> u64 {
-        value_size(self.seed, key, version, self.value_size.0, self.value_size.1)
+        value_size(
+            self.seed,
+            key,
+            version,
+            self.value_size.0,
+            self.value_size.1,
+        )
     }
 
     async fn wait(&self) {
         let (lo, hi) = self.latency;
-        let d = if hi > lo { rand::rng().random_range(lo..=hi) } else { lo };
+        let d = if hi > lo {
+            rand::rng().random_range(lo..=hi)
+        } else {
+            lo
+        };
         if !d.is_zero() {
             tokio::time::sleep(d).await;
         }
@@ -114,7 +137,10 @@ impl Origin {
         self.writes.fetch_add(1, Ordering::Relaxed);
         let initial = key < self.initial_keys;
         let mut shard = self.shard(key);
-        let r = shard.entry(key).or_insert(Record { version: u64::from(initial), deleted: !initial });
+        let r = shard.entry(key).or_insert(Record {
+            version: u64::from(initial),
+            deleted: !initial,
+        });
         r.version += 1;
         r.deleted = w == Write::Delete;
         r.version
@@ -123,7 +149,10 @@ impl Origin {
     /// `(reads, writes)` served so far.
     #[cfg(test)]
     pub fn calls(&self) -> (u64, u64) {
-        (self.reads.load(Ordering::Relaxed), self.writes.load(Ordering::Relaxed))
+        (
+            self.reads.load(Ordering::Relaxed),
+            self.writes.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -150,10 +179,18 @@ mod tests {
 
     #[tokio::test]
     async fn calls_wait_the_configured_latency() {
-        let o = Origin::new(1, (Duration::from_millis(20), Duration::from_millis(30)), (1, 1), 1);
+        let o = Origin::new(
+            1,
+            (Duration::from_millis(20), Duration::from_millis(30)),
+            (1, 1),
+            1,
+        );
         let t = std::time::Instant::now();
         o.read(0).await;
         let e = t.elapsed();
-        assert!(e >= Duration::from_millis(20) && e < Duration::from_millis(500), "{e:?}");
+        assert!(
+            e >= Duration::from_millis(20) && e < Duration::from_millis(500),
+            "{e:?}"
+        );
     }
 }

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use crate::spec::cache::{At, CacheDoc, Invalidation, ReadPattern, Tier as TierSpec, TierBackend, WritePolicy};
+use crate::spec::cache::{
+    At, CacheDoc, Invalidation, ReadPattern, Tier as TierSpec, TierBackend, WritePolicy,
+};
 use crate::spec::diagnostic::Diagnostic;
 use crate::spec::{Body, Spec};
 
@@ -45,14 +47,19 @@ pub struct LocalPlan {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RedisSource {
     /// perfspec starts `redis-server` (optionally bounded by `maxmemory`, allkeys-lru).
-    Spawn { max_bytes: Option<u64> },
+    Spawn {
+        max_bytes: Option<u64>,
+    },
     Url(String),
 }
 
 /// The shared second tier.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SharedPlan {
-    Redis { source: RedisSource, ttl: Option<Duration> },
+    Redis {
+        source: RedisSource,
+        ttl: Option<Duration>,
+    },
     /// One in-process cache shared by every instance.
     Local(LocalPlan),
 }
@@ -61,7 +68,9 @@ pub enum SharedPlan {
 pub enum Action {
     /// Clear this instance's L1 (from 0).
     Restart(usize),
-    KillRedis { restore_after: Option<Duration> },
+    KillRedis {
+        restore_after: Option<Duration>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -99,16 +108,28 @@ impl Plan {
             return Err("not applicable: the l1 capacity is in bytes (optimal caching of variable sizes has no exact bound here)".into());
         };
         if l1.ttl.is_some() {
-            return Err("not applicable: entries expire (ttl), which the reference policies do not model".into());
+            return Err(
+                "not applicable: entries expire (ttl), which the reference policies do not model"
+                    .into(),
+            );
         }
-        if self.instances > 1 && self.trace.mix.has_writes() && matches!(self.invalidation, Invalidation::Pubsub | Invalidation::Tracking) {
+        if self.instances > 1
+            && self.trace.mix.has_writes()
+            && matches!(
+                self.invalidation,
+                Invalidation::Pubsub | Invalidation::Tracking
+            )
+        {
             return Err(format!(
                 "not applicable: {} invalidation removes entries when other instances write, at times the trace does not fix",
                 self.invalidation
             ));
         }
         if matches!(self.l2, Some(SharedPlan::Local(_))) {
-            return Err("not applicable: a shared in-process l2 is not modelled by the per-instance bounds".into());
+            return Err(
+                "not applicable: a shared in-process l2 is not modelled by the per-instance bounds"
+                    .into(),
+            );
         }
         Ok(n)
     }
@@ -145,7 +166,11 @@ fn local_plan(t: &TierSpec, default_ttl: Option<Duration>) -> Option<LocalPlan> 
         (None, Some(b)) => Capacity::Bytes(b.0.max(1.0) as u64),
         (None, None) => return None,
     };
-    Some(LocalPlan { backend, capacity, ttl: t.ttl.map(|d| d.as_std()).or(default_ttl) })
+    Some(LocalPlan {
+        backend,
+        capacity,
+        ttl: t.ttl.map(|d| d.as_std()).or(default_ttl),
+    })
 }
 
 /// The plan of a spec as written (no sweep applied).
@@ -161,26 +186,50 @@ pub fn plan(doc: &CacheDoc) -> Plan {
         dist = KeyDist::from_spec(d);
     }
     if let Some(mx) = &w.mix {
-        let f = |r: &Option<crate::spec::source::Spanned<crate::spec::decode::Ratio>>| r.as_ref().map_or(0.0, |r| r.value.0);
-        mix = Mix([f(&mx.read), f(&mx.update), f(&mx.insert), f(&mx.delete), f(&mx.rmw), f(&mx.scan)]);
+        let f = |r: &Option<crate::spec::source::Spanned<crate::spec::decode::Ratio>>| {
+            r.as_ref().map_or(0.0, |r| r.value.0)
+        };
+        mix = Mix([
+            f(&mx.read),
+            f(&mx.update),
+            f(&mx.insert),
+            f(&mx.delete),
+            f(&mx.rmw),
+            f(&mx.scan),
+        ]);
     }
-    let instances = topo.instances.as_ref().map_or(1, |i| i.value as usize).max(1);
+    let instances = topo
+        .instances
+        .as_ref()
+        .map_or(1, |i| i.value as usize)
+        .max(1);
     let keys = w.keys.as_ref().map_or(YCSB_RECORDS, |k| k.value).max(1);
     let l2 = topo.l2.as_ref().and_then(|t| match t.backend.value {
         TierBackend::Redis => {
             let source = match &t.url {
                 Some(u) => RedisSource::Url(u.value.clone()),
-                None => RedisSource::Spawn { max_bytes: t.max_bytes.map(|b| b.0.max(1.0) as u64) },
+                None => RedisSource::Spawn {
+                    max_bytes: t.max_bytes.map(|b| b.0.max(1.0) as u64),
+                },
             };
-            Some(SharedPlan::Redis { source, ttl: t.ttl.map(|d| d.as_std()).or(default_ttl) })
+            Some(SharedPlan::Redis {
+                source,
+                ttl: t.ttl.map(|d| d.as_std()).or(default_ttl),
+            })
         }
         _ => local_plan(t, default_ttl).map(SharedPlan::Local),
     });
     let origin = doc.origin.as_ref();
     let latency = origin
         .and_then(|o| o.latency)
-        .map_or((DEFAULT_ORIGIN_LATENCY, DEFAULT_ORIGIN_LATENCY), |r| (r.min.as_std(), r.max.as_std()));
-    let value_size = w.value_size.map_or((DEFAULT_VALUE_SIZE, DEFAULT_VALUE_SIZE), |r| (r.min.0.max(0.0) as u64, r.max.0.max(0.0) as u64));
+        .map_or((DEFAULT_ORIGIN_LATENCY, DEFAULT_ORIGIN_LATENCY), |r| {
+            (r.min.as_std(), r.max.as_std())
+        });
+    let value_size = w
+        .value_size
+        .map_or((DEFAULT_VALUE_SIZE, DEFAULT_VALUE_SIZE), |r| {
+            (r.min.0.max(0.0) as u64, r.max.0.max(0.0) as u64)
+        });
     let events = doc
         .events
         .iter()
@@ -188,7 +237,9 @@ pub fn plan(doc: &CacheDoc) -> Plan {
         .filter_map(|e| {
             let action = match (&e.restart, &e.kill_redis) {
                 (Some(i), _) => Action::Restart(i.value.saturating_sub(1) as usize),
-                (None, Some(k)) if k.value => Action::KillRedis { restore_after: e.restore_after.map(|d| d.as_std()) },
+                (None, Some(k)) if k.value => Action::KillRedis {
+                    restore_after: e.restore_after.map(|d| d.as_std()),
+                },
                 _ => return None,
             };
             Some(PlannedEvent { at: e.at, action })
@@ -198,27 +249,49 @@ pub fn plan(doc: &CacheDoc) -> Plan {
         instances,
         l1: topo.l1.as_ref().and_then(|t| local_plan(t, default_ttl)),
         l2,
-        invalidation: topo.invalidation.as_ref().map_or(Invalidation::None, |i| i.value),
+        invalidation: topo
+            .invalidation
+            .as_ref()
+            .map_or(Invalidation::None, |i| i.value),
         latency,
         read_through: origin.and_then(|o| o.pattern) == Some(ReadPattern::ReadThrough),
         write_invalidate: origin.and_then(|o| o.writes) == Some(WritePolicy::WriteInvalidate),
-        trace: TraceSpec { keys, dist, mix, instances, max_scan: YCSB_MAX_SCAN, seed: w.seed.unwrap_or(DEFAULT_SEED) },
+        trace: TraceSpec {
+            keys,
+            dist,
+            mix,
+            instances,
+            max_scan: YCSB_MAX_SCAN,
+            seed: w.seed.unwrap_or(DEFAULT_SEED),
+        },
         value_size,
         ops: w.ops.as_ref().map(|o| o.value),
         duration: w.duration.map(|d| d.as_std()),
-        concurrency: w.concurrency.as_ref().map_or(1, |c| c.value as usize).max(1),
+        concurrency: w
+            .concurrency
+            .as_ref()
+            .map_or(1, |c| c.value as usize)
+            .max(1),
         events,
     }
 }
 
 /// Sweep paths this backend runs, and the label their metrics carry.
-const SWEEPS: &[(&str, &str)] = &[("topology.l1.capacity", "capacity"), ("topology.l1.max_bytes", "capacity")];
+const SWEEPS: &[(&str, &str)] = &[
+    ("topology.l1.capacity", "capacity"),
+    ("topology.l1.max_bytes", "capacity"),
+];
 
 /// The runs of a spec: one per sweep value, or the spec itself.
 pub fn sweep(doc: &CacheDoc) -> Sweep {
     let base = plan(doc);
     let Some((path, values)) = doc.sweep.as_ref().and_then(|s| s.value.iter().next()) else {
-        return Sweep { label: None, points: vec![(String::new(), base)], representative: 0, note: None };
+        return Sweep {
+            label: None,
+            points: vec![(String::new(), base)],
+            representative: 0,
+            note: None,
+        };
     };
     let label = SWEEPS.iter().find(|(p, _)| p == path).map(|(_, l)| *l);
     let mut points = Vec::new();
@@ -226,12 +299,19 @@ pub fn sweep(doc: &CacheDoc) -> Sweep {
         let n = v.as_u64().unwrap_or(1).max(1);
         let mut p = base.clone();
         if let Some(l1) = &mut p.l1 {
-            l1.capacity = if path.ends_with("max_bytes") { Capacity::Bytes(n) } else { Capacity::Entries(n) };
+            l1.capacity = if path.ends_with("max_bytes") {
+                Capacity::Bytes(n)
+            } else {
+                Capacity::Entries(n)
+            };
         }
         points.push((n.to_string(), p));
     }
     let own = base.l1.as_ref().map(|l| l.capacity);
-    let (representative, note) = match points.iter().position(|(_, p)| p.l1.as_ref().map(|l| l.capacity) == own) {
+    let (representative, note) = match points
+        .iter()
+        .position(|(_, p)| p.l1.as_ref().map(|l| l.capacity) == own)
+    {
         Some(i) => (
             i,
             format!(
@@ -250,20 +330,37 @@ pub fn sweep(doc: &CacheDoc) -> Sweep {
             )
         }
     };
-    Sweep { label, points, representative, note: Some(note) }
+    Sweep {
+        label,
+        points,
+        representative,
+        note: Some(note),
+    }
 }
 
 /// Capability checks for `validate`.
 pub fn check(spec: &Spec) -> Vec<Diagnostic> {
-    let Body::Cache(doc) = &spec.body else { return Vec::new() };
+    let Body::Cache(doc) = &spec.body else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     let file = &spec.file;
     let name_span = doc.name.span;
-    let err = |span, msg: String, hint: &str| Diagnostic::error("backend::capability", msg).at(file, span).hint(hint.to_string());
+    let err = |span, msg: String, hint: &str| {
+        Diagnostic::error("backend::capability", msg)
+            .at(file, span)
+            .hint(hint.to_string())
+    };
     let topo = &doc.topology;
-    let l1_local = topo.l1.as_ref().filter(|t| t.backend.value != TierBackend::Redis);
+    let l1_local = topo
+        .l1
+        .as_ref()
+        .filter(|t| t.backend.value != TierBackend::Redis);
     if let Some(inv) = &topo.invalidation {
-        let redis_l2 = topo.l2.as_ref().is_some_and(|t| t.backend.value == TierBackend::Redis);
+        let redis_l2 = topo
+            .l2
+            .as_ref()
+            .is_some_and(|t| t.backend.value == TierBackend::Redis);
         if inv.value == Invalidation::Tracking {
             out.push(err(
                 inv.span,
@@ -271,7 +368,11 @@ pub fn check(spec: &Spec) -> Vec<Diagnostic> {
                 "use `pubsub` (broadcast on write) or `ttl` for now",
             ));
         } else if inv.value == Invalidation::Pubsub && !redis_l2 {
-            out.push(err(inv.span, "`pubsub` invalidation needs a Redis `l2` tier".into(), "set `l2: { backend: redis, spawn: true }`"));
+            out.push(err(
+                inv.span,
+                "`pubsub` invalidation needs a Redis `l2` tier".into(),
+                "set `l2: { backend: redis, spawn: true }`",
+            ));
         }
     }
     if let Some(t) = &topo.l2 {
@@ -290,11 +391,17 @@ pub fn check(spec: &Spec) -> Vec<Diagnostic> {
                 out.push(err(t.backend.span, "`max_bytes` applies to a Redis perfspec starts (`spawn = true`), not to an existing one".into(), "configure `maxmemory` on that server instead"));
             }
         } else if l1_local.is_none() {
-            out.push(err(t.backend.span, "an in-process shared tier needs an `l1` tier in front of it".into(), "make it the `l1` tier"));
+            out.push(err(
+                t.backend.span,
+                "an in-process shared tier needs an `l1` tier in front of it".into(),
+                "make it the `l1` tier",
+            ));
         }
     }
     let origin = doc.origin.as_ref();
-    if origin.and_then(|o| o.pattern) == Some(ReadPattern::ReadThrough) && l1_local.is_none_or(|t| t.backend.value != TierBackend::Moka) {
+    if origin.and_then(|o| o.pattern) == Some(ReadPattern::ReadThrough)
+        && l1_local.is_none_or(|t| t.backend.value != TierBackend::Moka)
+    {
         out.push(err(
             name_span,
             "read-through needs a loading cache: an `l1` tier with `backend: moka`".into(),
@@ -303,7 +410,11 @@ pub fn check(spec: &Spec) -> Vec<Diagnostic> {
     }
     if let Some(sweep) = &doc.sweep {
         if sweep.value.len() > 1 {
-            out.push(err(sweep.span, "sweeping more than one path at once is not supported yet".into(), "sweep one path per spec"));
+            out.push(err(
+                sweep.span,
+                "sweeping more than one path at once is not supported yet".into(),
+                "sweep one path per spec",
+            ));
         }
         for (path, values) in sweep.value.iter() {
             if !SWEEPS.iter().any(|(p, _)| p == path) {
@@ -318,11 +429,19 @@ pub fn check(spec: &Spec) -> Vec<Diagnostic> {
                     out.push(err(
                         values.span,
                         format!("`{path}` sweeps a bound the l1 tier does not use"),
-                        if entries { "the l1 tier is bounded by `max_bytes`: sweep `topology.l1.max_bytes`" } else { "the l1 tier is bounded by `capacity`: sweep `topology.l1.capacity`" },
+                        if entries {
+                            "the l1 tier is bounded by `max_bytes`: sweep `topology.l1.max_bytes`"
+                        } else {
+                            "the l1 tier is bounded by `capacity`: sweep `topology.l1.capacity`"
+                        },
                     ));
                 }
             } else {
-                out.push(err(values.span, format!("`{path}` needs an in-process `l1` tier"), "add an `l1` tier"));
+                out.push(err(
+                    values.span,
+                    format!("`{path}` needs an in-process `l1` tier"),
+                    "add an `l1` tier",
+                ));
             }
         }
     }
@@ -330,16 +449,28 @@ pub fn check(spec: &Spec) -> Vec<Diagnostic> {
         if let Some(r) = &e.restart
             && l1_local.is_none()
         {
-            out.push(err(r.span, "a restart clears the instance's `l1` tier, and this topology has none".into(), "add an `l1` tier"));
+            out.push(err(
+                r.span,
+                "a restart clears the instance's `l1` tier, and this topology has none".into(),
+                "add an `l1` tier",
+            ));
         }
         if let Some(k) = &e.kill_redis
             && k.value
             && topo.l2.as_ref().is_some_and(|t| t.url.is_some())
         {
-            out.push(err(k.span, "`kill_redis` kills a Redis perfspec started; this one is given by `url`".into(), "use `spawn = true` on the l2 tier"));
+            out.push(err(
+                k.span,
+                "`kill_redis` kills a Redis perfspec started; this one is given by `url`".into(),
+                "use `spawn = true` on the l2 tier",
+            ));
         }
         if e.restore_after.is_some() && e.kill_redis.is_none() {
-            out.push(err(name_span, "`restore_after` applies to `kill_redis` events".into(), "remove it, or make the event `kill_redis: true`"));
+            out.push(err(
+                name_span,
+                "`restore_after` applies to `kill_redis` events".into(),
+                "remove it, or make the event `kill_redis: true`",
+            ));
         }
     }
     out

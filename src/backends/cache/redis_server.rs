@@ -24,12 +24,15 @@ const PORT_ATTEMPTS: usize = 5;
 /// Find an executable on `PATH`.
 pub fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| is_executable(p))
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
 }
 
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    p.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// A port the OS says is free now.
@@ -49,20 +52,34 @@ pub struct RedisServer {
 impl RedisServer {
     /// Start a server with extra arguments (e.g. `--maxmemory 64mb`).
     pub async fn start(extra: &[String]) -> Result<RedisServer, BackendError> {
-        let binary = which("redis-server").ok_or_else(|| BackendError::Unavailable(MISSING.into()))?;
+        let binary =
+            which("redis-server").ok_or_else(|| BackendError::Unavailable(MISSING.into()))?;
         let dir = tempfile::Builder::new()
             .prefix("perfspec-redis-")
             .tempdir()
-            .map_err(|e| BackendError::Unavailable(format!("cannot create a temp dir for redis-server: {e}")))?;
+            .map_err(|e| {
+                BackendError::Unavailable(format!("cannot create a temp dir for redis-server: {e}"))
+            })?;
         let mut last = String::new();
         for _ in 0..PORT_ATTEMPTS {
-            let port = free_port().map_err(|e| BackendError::Unavailable(format!("cannot find a free port: {e}")))?;
+            let port = free_port()
+                .map_err(|e| BackendError::Unavailable(format!("cannot find a free port: {e}")))?;
             match spawn(&binary, dir.path(), port, extra).await {
-                Ok(child) => return Ok(RedisServer { binary, dir, port, args: extra.to_vec(), child: Some(child) }),
+                Ok(child) => {
+                    return Ok(RedisServer {
+                        binary,
+                        dir,
+                        port,
+                        args: extra.to_vec(),
+                        child: Some(child),
+                    });
+                }
                 Err(e) => last = e,
             }
         }
-        Err(BackendError::Unavailable(format!("redis-server did not start: {last}")))
+        Err(BackendError::Unavailable(format!(
+            "redis-server did not start: {last}"
+        )))
     }
 
     #[cfg(test)]
@@ -83,7 +100,9 @@ impl RedisServer {
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// Start again on the same port (empty: nothing was persisted).
@@ -103,10 +122,22 @@ impl Drop for RedisServer {
 /// Spawn `redis-server` on `port` with its files in `dir`, and wait until it answers PING.
 async fn spawn(binary: &Path, dir: &Path, port: u16, extra: &[String]) -> Result<Child, String> {
     let log_path = dir.join(format!("redis-{port}.log"));
-    let log = std::fs::File::create(&log_path).map_err(|e| format!("cannot create the log file: {e}"))?;
+    let log =
+        std::fs::File::create(&log_path).map_err(|e| format!("cannot create the log file: {e}"))?;
     let log2 = log.try_clone().map_err(|e| e.to_string())?;
     let mut child = Command::new(binary)
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ])
         .arg("--dir")
         .arg(dir)
         .args(extra)
@@ -135,19 +166,29 @@ async fn spawn(binary: &Path, dir: &Path, port: u16, extra: &[String]) -> Result
     }
     let _ = child.kill();
     let _ = child.wait();
-    Err(format!("no answer to PING on port {port} within {}s: {}", READY_TIMEOUT.as_secs(), tail()))
+    Err(format!(
+        "no answer to PING on port {port} within {}s: {}",
+        READY_TIMEOUT.as_secs(),
+        tail()
+    ))
 }
 
 /// Whether a Redis server answers PING on 127.0.0.1:`port`.
 pub async fn ping(port: u16) -> bool {
     let attempt = async {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
         s.write_all(b"*1\r\n$4\r\nPING\r\n").await.ok()?;
         let mut buf = [0u8; 64];
         let n = s.read(&mut buf).await.ok()?;
         buf[..n].starts_with(b"+PONG").then_some(())
     };
-    tokio::time::timeout(Duration::from_millis(500), attempt).await.ok().flatten().is_some()
+    tokio::time::timeout(Duration::from_millis(500), attempt)
+        .await
+        .ok()
+        .flatten()
+        .is_some()
 }
 
 #[cfg(test)]

@@ -45,7 +45,10 @@ fn ratio(a: u64, b: u64) -> f64 {
 pub fn bounds(trace: &[Access], capacity: usize) -> Bounds {
     let objects = Objects::of(trace);
     Bounds {
-        reads: trace.iter().filter(|a| matches!(a, Access::Read(_))).count() as u64,
+        reads: trace
+            .iter()
+            .filter(|a| matches!(a, Access::Read(_)))
+            .count() as u64,
         lru_hits: lru(trace, &objects, capacity),
         optimal_hits: optimal(trace, &objects, capacity),
     }
@@ -85,7 +88,11 @@ impl Objects {
                     *g += 1;
                     let after = *g;
                     old.push(id(k, before));
-                    obj.push(if matches!(a, Access::Fill(_)) { id(k, after) } else { NONE });
+                    obj.push(if matches!(a, Access::Fill(_)) {
+                        id(k, after)
+                    } else {
+                        NONE
+                    });
                 }
                 Access::Clear => {
                     obj.push(NONE);
@@ -234,7 +241,14 @@ mod tests {
         // LRU: A B miss, C evicts A, A evicts B, B evicts C, D evicts A, A evicts B: 0 hits.
         // Optimal: C is never read again (bypass), so A and B hit; D bypassed; A hits: 3 hits.
         let b = bounds(&keys("ABCABDA"), 2);
-        assert_eq!(b, Bounds { reads: 7, lru_hits: 0, optimal_hits: 3 });
+        assert_eq!(
+            b,
+            Bounds {
+                reads: 7,
+                lru_hits: 0,
+                optimal_hits: 3
+            }
+        );
         assert!((b.optimal_ratio() - 3.0 / 7.0).abs() < 1e-12);
     }
 
@@ -242,13 +256,41 @@ mod tests {
     fn hand_computed_small_traces() {
         // ABABCA, 2 entries. LRU: A, B miss; A, B hit; C evicts A; A misses: 2 hits.
         // Optimal: also keeps A over B at C (B is never read again): 3 hits.
-        assert_eq!(bounds(&keys("ABABCA"), 2), Bounds { reads: 6, lru_hits: 2, optimal_hits: 3 });
+        assert_eq!(
+            bounds(&keys("ABABCA"), 2),
+            Bounds {
+                reads: 6,
+                lru_hits: 2,
+                optimal_hits: 3
+            }
+        );
         // The textbook string 1 2 3 4 1 2 5 1 2 3 4 5 with 3 frames: LRU faults 10 times
         // (2 hits); Bélády faults 7 times (5 hits) — bypass does not improve on it here.
-        assert_eq!(bounds(&keys("123412512345"), 3), Bounds { reads: 12, lru_hits: 2, optimal_hits: 5 });
+        assert_eq!(
+            bounds(&keys("123412512345"), 3),
+            Bounds {
+                reads: 12,
+                lru_hits: 2,
+                optimal_hits: 5
+            }
+        );
         // one entry: LRU hits only immediate repeats; optimal keeps A across B
-        assert_eq!(bounds(&keys("ABAA"), 1), Bounds { reads: 4, lru_hits: 1, optimal_hits: 2 });
-        assert_eq!(bounds(&[], 3), Bounds { reads: 0, lru_hits: 0, optimal_hits: 0 });
+        assert_eq!(
+            bounds(&keys("ABAA"), 1),
+            Bounds {
+                reads: 4,
+                lru_hits: 1,
+                optimal_hits: 2
+            }
+        );
+        assert_eq!(
+            bounds(&[], 3),
+            Bounds {
+                reads: 0,
+                lru_hits: 0,
+                optimal_hits: 0
+            }
+        );
     }
 
     #[test]
@@ -257,13 +299,34 @@ mod tests {
         let b = u64::from(b'B');
         // write-through: the fill of A's new version is free; the read after it hits
         let t = [Read(a), Fill(a), Read(a)];
-        assert_eq!(bounds(&t, 1), Bounds { reads: 2, lru_hits: 1, optimal_hits: 1 });
+        assert_eq!(
+            bounds(&t, 1),
+            Bounds {
+                reads: 2,
+                lru_hits: 1,
+                optimal_hits: 1
+            }
+        );
         // write-invalidate: the read after the invalidation must miss
         let t = [Read(a), Read(a), Invalidate(a), Read(a)];
-        assert_eq!(bounds(&t, 1), Bounds { reads: 3, lru_hits: 1, optimal_hits: 1 });
+        assert_eq!(
+            bounds(&t, 1),
+            Bounds {
+                reads: 3,
+                lru_hits: 1,
+                optimal_hits: 1
+            }
+        );
         // a restart clears everything
         let t = [Read(a), Read(b), Clear, Read(a), Read(b)];
-        assert_eq!(bounds(&t, 2), Bounds { reads: 4, lru_hits: 0, optimal_hits: 0 });
+        assert_eq!(
+            bounds(&t, 2),
+            Bounds {
+                reads: 4,
+                lru_hits: 0,
+                optimal_hits: 0
+            }
+        );
         // a fill of a key never read again is not worth admitting
         let t = [Read(a), Fill(b), Read(a)];
         assert_eq!(bounds(&t, 1).optimal_hits, 1);
@@ -334,7 +397,11 @@ mod tests {
             }
             for capacity in 1..=3 {
                 let b = bounds(&trace, capacity);
-                assert_eq!(b.optimal_hits, brute_force(&trace, capacity), "{trace:?} capacity {capacity}");
+                assert_eq!(
+                    b.optimal_hits,
+                    brute_force(&trace, capacity),
+                    "{trace:?} capacity {capacity}"
+                );
                 assert!(b.lru_hits <= b.optimal_hits, "{trace:?}");
             }
         }
@@ -342,7 +409,9 @@ mod tests {
 
     #[test]
     fn large_traces_run_in_n_log_n() {
-        let trace: Vec<Access> = (0..400_000u64).map(|i| Read(super::super::workload::splitmix(i) % 50_000)).collect();
+        let trace: Vec<Access> = (0..400_000u64)
+            .map(|i| Read(super::super::workload::splitmix(i) % 50_000))
+            .collect();
         let t = std::time::Instant::now();
         let b = bounds(&trace, 5000);
         assert!(b.lru_hits <= b.optimal_hits && b.optimal_hits < b.reads);

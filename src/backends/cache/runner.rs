@@ -17,7 +17,9 @@ use super::origin::Origin;
 use super::plan::{self, Action, Plan, PlannedEvent, RedisSource, SharedPlan};
 use super::redis_server::RedisServer;
 use super::reference::{self, Bounds};
-use super::stats::{Latencies, RunStats, Snapshot, TierEnd, per_second_rate, per_second_ratio, sweep_labels};
+use super::stats::{
+    Latencies, RunStats, Snapshot, TierEnd, per_second_rate, per_second_ratio, sweep_labels,
+};
 use super::tiers::{self, Capacity, RedisTier, Tier, redis_config, resp3, timed};
 use super::warmup::{Warmup, warmup};
 use super::workload::{Generator, OpKind};
@@ -50,12 +52,16 @@ impl Backend for Native {
     }
     async fn run(&self, spec: &Spec, cx: &RunContext) -> Result<Measurements, BackendError> {
         let Body::Cache(doc) = &spec.body else {
-            return Err(BackendError::Unavailable("the cache backend runs cache specs only".into()));
+            return Err(BackendError::Unavailable(
+                "the cache backend runs cache specs only".into(),
+            ));
         };
         let sweep = plan::sweep(doc);
         let mut m = Measurements::default();
         let mut notes: Vec<String> = sweep.note.iter().cloned().collect();
-        let server = start_redis(&sweep.points[0].1).await?.map(|s| Arc::new(tokio::sync::Mutex::new(s)));
+        let server = start_redis(&sweep.points[0].1)
+            .await?
+            .map(|s| Arc::new(tokio::sync::Mutex::new(s)));
         let total = sweep.points.len();
         for (i, (value, plan)) in sweep.points.iter().enumerate() {
             if cx.cancel.is_cancelled() {
@@ -76,7 +82,10 @@ impl Backend for Native {
                 Err(e) => {
                     notes.extend(std::mem::take(&mut m.notes));
                     m.notes = dedup(notes);
-                    return Err(BackendError::Failed { message: e.to_string(), partial: Some(Box::new(m)) });
+                    return Err(BackendError::Failed {
+                        message: e.to_string(),
+                        partial: Some(Box::new(m)),
+                    });
                 }
             }
         }
@@ -104,7 +113,12 @@ async fn start_redis(plan: &Plan) -> Result<Option<RedisServer>, BackendError> {
         Some(RedisSource::Spawn { max_bytes }) => {
             let mut args = Vec::new();
             if let Some(b) = max_bytes {
-                args.extend(["--maxmemory".to_string(), b.to_string(), "--maxmemory-policy".into(), "allkeys-lru".into()]);
+                args.extend([
+                    "--maxmemory".to_string(),
+                    b.to_string(),
+                    "--maxmemory-policy".into(),
+                    "allkeys-lru".into(),
+                ]);
             }
             Ok(Some(RedisServer::start(&args).await?))
         }
@@ -140,12 +154,15 @@ impl Point {
 
     fn name(&self) -> String {
         match &self.label {
-            Some(l) => l.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "),
+            Some(l) => l
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             None => String::new(),
         }
     }
 }
-
 
 /// The redis URL and key prefix of one run.
 struct RedisTarget {
@@ -263,7 +280,11 @@ struct Samples {
 impl Samples {
     fn take(&mut self, run: &Run, spec_t0: Instant, series_point: bool) {
         let t = spec_t0.elapsed().as_secs_f64();
-        let snaps: Vec<Snapshot> = run.instances.iter().map(|i| i.counters.snapshot()).collect();
+        let snaps: Vec<Snapshot> = run
+            .instances
+            .iter()
+            .map(|i| i.counters.snapshot())
+            .collect();
         if self.peak.len() != snaps.len() {
             self.peak = vec![0; snaps.len()];
             self.instances = vec![Vec::new(); snaps.len()];
@@ -280,7 +301,13 @@ impl Samples {
         }
         if series_point {
             let total = Snapshot::sum(&snaps);
-            self.totals.push((t, total.reads, total.hits(), total.ops_total(), total.errors_total()));
+            self.totals.push((
+                t,
+                total.reads,
+                total.hits(),
+                total.ops_total(),
+                total.errors_total(),
+            ));
             for (i, s) in snaps.iter().enumerate() {
                 self.instances[i].push((t, s.reads, s.hits()));
             }
@@ -298,40 +325,81 @@ async fn run_point(
 ) -> Result<Vec<String>, BackendError> {
     let mut notes = Vec::new();
     let name = point.name();
-    let at = if name.is_empty() { String::new() } else { format!("{name}: ") };
+    let at = if name.is_empty() {
+        String::new()
+    } else {
+        format!("{name}: ")
+    };
     // the shared tier: a fresh, empty keyspace for every run
     let mut server_url = None;
     if let Some(srv) = &server {
         let mut s = srv.lock().await;
         if !s.is_running() {
-            s.restart().await.map_err(|e| BackendError::Failed { message: format!("redis-server did not restart: {e}"), partial: None })?;
+            s.restart().await.map_err(|e| BackendError::Failed {
+                message: format!("redis-server did not restart: {e}"),
+                partial: None,
+            })?;
         }
         server_url = Some(s.url());
     }
     let redis = match (&plan.l2, &server_url) {
-        (Some(SharedPlan::Redis { ttl, .. }), Some(url)) => {
-            Some(RedisTarget { url: url.clone(), prefix: format!("perfspec:{}", point.index), ttl: *ttl })
-        }
-        (Some(SharedPlan::Redis { source: RedisSource::Url(u), ttl }), None) => Some(RedisTarget {
+        (Some(SharedPlan::Redis { ttl, .. }), Some(url)) => Some(RedisTarget {
+            url: url.clone(),
+            prefix: format!("perfspec:{}", point.index),
+            ttl: *ttl,
+        }),
+        (
+            Some(SharedPlan::Redis {
+                source: RedisSource::Url(u),
+                ttl,
+            }),
+            None,
+        ) => Some(RedisTarget {
             url: u.clone(),
-            prefix: format!("perfspec:{}:{}:{}", std::process::id(), cx.started.elapsed().as_nanos(), point.index),
+            prefix: format!(
+                "perfspec:{}:{}:{}",
+                std::process::id(),
+                cx.started.elapsed().as_nanos(),
+                point.index
+            ),
             ttl: *ttl,
         }),
         _ => None,
     };
     if let (Some(r), Some(_)) = (&redis, &server_url) {
-        flush(&r.url).await.map_err(|e| BackendError::Unavailable(format!("cannot reach the redis-server perfspec started: {e}")))?;
+        flush(&r.url).await.map_err(|e| {
+            BackendError::Unavailable(format!(
+                "cannot reach the redis-server perfspec started: {e}"
+            ))
+        })?;
     }
     let pubsub = plan.invalidation == Invalidation::Pubsub && redis.is_some();
     let shared_local = match &plan.l2 {
-        Some(SharedPlan::Local(p)) => Some(tiers::local(p).map_err(|e| BackendError::Unavailable(e.0))?),
+        Some(SharedPlan::Local(p)) => {
+            Some(tiers::local(p).map_err(|e| BackendError::Unavailable(e.0))?)
+        }
         _ => None,
     };
     let bounds_capacity = plan.bounds_applicability();
-    let restarted: Vec<usize> = plan.events.iter().filter_map(|e| if let Action::Restart(i) = e.action { Some(i) } else { None }).collect();
+    let restarted: Vec<usize> = plan
+        .events
+        .iter()
+        .filter_map(|e| {
+            if let Action::Restart(i) = e.action {
+                Some(i)
+            } else {
+                None
+            }
+        })
+        .collect();
     let t0 = Instant::now();
     let shared = Shared {
-        origin: Origin::new(plan.trace.keys, plan.latency, plan.value_size, plan.trace.seed),
+        origin: Origin::new(
+            plan.trace.keys,
+            plan.latency,
+            plan.value_size,
+            plan.trace.seed,
+        ),
         read_through: plan.read_through,
         write_invalidate: plan.write_invalidate,
         channel: pubsub.then(|| format!("perfspec:inv:{}:{}", std::process::id(), point.index)),
@@ -346,21 +414,37 @@ async fn run_point(
             let (url, config) = if pubsub {
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                 push_rx.push((i, rx));
-                (resp3(&r.url), redis_config().set_push_sender(tx).set_automatic_resubscription())
+                (
+                    resp3(&r.url),
+                    redis_config()
+                        .set_push_sender(tx)
+                        .set_automatic_resubscription(),
+                )
             } else {
                 (r.url.clone(), redis_config())
             };
             let tier = RedisTier::connect(&url, config, r.prefix.clone(), r.ttl)
                 .await
-                .map_err(|e| BackendError::Unavailable(format!("cannot connect to redis at {}: {e}", r.url)))?;
+                .map_err(|e| {
+                    BackendError::Unavailable(format!("cannot connect to redis at {}: {e}", r.url))
+                })?;
             if let Some(ch) = &shared.channel {
                 let mut conn = tier.connection();
-                timed(conn.subscribe(ch)).await.map_err(|e| BackendError::Unavailable(format!("cannot subscribe to {ch}: {e}")))?;
+                timed(conn.subscribe(ch)).await.map_err(|e| {
+                    BackendError::Unavailable(format!("cannot subscribe to {ch}: {e}"))
+                })?;
                 publisher = Some(conn);
             }
             l2 = Some(Arc::new(tier));
         }
-        let mut inst = Instance::new(i, plan.l1.clone(), l2, bounds_capacity.is_ok(), restarted.contains(&i)).map_err(|e| BackendError::Unavailable(e.0))?;
+        let mut inst = Instance::new(
+            i,
+            plan.l1.clone(),
+            l2,
+            bounds_capacity.is_ok(),
+            restarted.contains(&i),
+        )
+        .map_err(|e| BackendError::Unavailable(e.0))?;
         inst.publisher = publisher;
         instances.push(inst);
     }
@@ -379,7 +463,11 @@ async fn run_point(
     let run = Arc::new(Run {
         shared,
         instances,
-        feed: Mutex::new(Feed { generator: Generator::new(plan.trace.clone()), limit: plan.ops, due: due.into() }),
+        feed: Mutex::new(Feed {
+            generator: Generator::new(plan.trace.clone()),
+            limit: plan.ops,
+            due: due.into(),
+        }),
         stop: AtomicBool::new(false),
         server: server.clone(),
         done: CancellationToken::new(),
@@ -399,7 +487,9 @@ async fn run_point(
                 if msg.kind == redis::PushKind::Message
                     && let Some(redis::Value::BulkString(payload)) = msg.data.get(1)
                 {
-                    run.instances[i].on_invalidation(&String::from_utf8_lossy(payload)).await;
+                    run.instances[i]
+                        .on_invalidation(&String::from_utf8_lossy(payload))
+                        .await;
                 }
             }
         });
@@ -446,8 +536,13 @@ async fn run_point(
                 _ => 0.0,
             };
             let fraction = (point.index as f64 + within.min(1.0)) / point.total as f64;
-            let ops: u64 = run.instances.iter().map(|i| i.counters.snapshot().ops_total()).sum();
-            cx.progress.update(Some(fraction), &format!("{at}{ops} operations"));
+            let ops: u64 = run
+                .instances
+                .iter()
+                .map(|i| i.counters.snapshot().ops_total())
+                .sum();
+            cx.progress
+                .update(Some(fraction), &format!("{at}{ops} operations"));
         }
     }
     let mut latencies = Latencies::default();
@@ -465,7 +560,10 @@ async fn run_point(
     let mut l1_end = Vec::new();
     if plan.l1.is_some() {
         for (i, inst) in run.instances.iter().enumerate() {
-            let mut end = TierEnd { peak_entries: samples.peak.get(i).copied().unwrap_or(0), ..TierEnd::default() };
+            let mut end = TierEnd {
+                peak_entries: samples.peak.get(i).copied().unwrap_or(0),
+                ..TierEnd::default()
+            };
             if let Some(l1) = inst.l1()
                 && let Ok(r) = l1.resident(key_space).await
             {
@@ -483,16 +581,26 @@ async fn run_point(
             None
         }
         Some(l2) => match l2.resident(key_space).await {
-            Ok(r) => Some(TierEnd { entries: r.entries, bytes: r.bytes, evictions: r.evictions, peak_entries: r.entries }),
+            Ok(r) => Some(TierEnd {
+                entries: r.entries,
+                bytes: r.bytes,
+                evictions: r.evictions,
+                peak_entries: r.entries,
+            }),
             Err(e) => {
-                notes.push(format!("{at}the l2 tier could not be read at the end of the run: {e}"));
+                notes.push(format!(
+                    "{at}the l2 tier could not be read at the end of the run: {e}"
+                ));
                 None
             }
         },
         None => None,
     };
     if redis.is_some() && server.is_some() {
-        notes.push("resident_bytes{tier=l2} is Redis's used_memory (its whole dataset and overhead)".into());
+        notes.push(
+            "resident_bytes{tier=l2} is Redis's used_memory (its whole dataset and overhead)"
+                .into(),
+        );
     }
     if let (Some(r), None) = (&redis, &server) {
         cleanup(&r.url, &r.prefix, key_space).await;
@@ -502,9 +610,11 @@ async fn run_point(
         Ok(cap) => {
             let traces: Vec<_> = run.instances.iter().map(|i| i.take_trace()).collect();
             let cap = usize::try_from(cap).unwrap_or(usize::MAX);
-            tokio::task::spawn_blocking(move || traces.iter().map(|t| reference::bounds(t, cap)).collect())
-                .await
-                .map_err(|e| format!("the reference bounds failed: {e}"))
+            tokio::task::spawn_blocking(move || {
+                traces.iter().map(|t| reference::bounds(t, cap)).collect()
+            })
+            .await
+            .map_err(|e| format!("the reference bounds failed: {e}"))
         }
         Err(why) => Err(why),
     };
@@ -539,11 +649,21 @@ async fn run_point(
         notes.push(format!("{at}at {t:.2}s: {what}"));
     }
     let stats = RunStats {
-        instances: run.instances.iter().map(|i| i.counters.snapshot()).collect(),
+        instances: run
+            .instances
+            .iter()
+            .map(|i| i.counters.snapshot())
+            .collect(),
         kinds: plan.trace.mix.kinds(),
         has_l1: plan.l1.is_some(),
         has_l2: plan.l2.is_some(),
-        l1_entries: plan.l1.as_ref().and_then(|l| if let Capacity::Entries(n) = l.capacity { Some(n) } else { None }),
+        l1_entries: plan.l1.as_ref().and_then(|l| {
+            if let Capacity::Entries(n) = l.capacity {
+                Some(n)
+            } else {
+                None
+            }
+        }),
         l1_end,
         l2_end,
         bounds,
@@ -562,7 +682,12 @@ async fn run_point(
         ));
     }
     if let (Some(l1), Some(cap)) = (&plan.l1, stats.l1_entries) {
-        let peak = stats.l1_end.iter().map(|e| e.peak_entries).max().unwrap_or(0);
+        let peak = stats
+            .l1_end
+            .iter()
+            .map(|e| e.peak_entries)
+            .max()
+            .unwrap_or(0);
         if peak > cap {
             notes.push(format!(
                 "{at}{} held up to {peak} entries ({:.2}x its capacity of {cap}) between maintenance runs",
@@ -583,19 +708,39 @@ async fn run_point(
     }
     // series for the report
     let totals = &samples.totals;
-    m.push_series("hit_ratio", point.series_labels(&[]), per_second_ratio(&totals.iter().map(|s| (s.0, s.2, s.1)).collect::<Vec<_>>()));
-    m.push_series("throughput", point.series_labels(&[]), per_second_rate(&totals.iter().map(|s| (s.0, s.3)).collect::<Vec<_>>()));
+    m.push_series(
+        "hit_ratio",
+        point.series_labels(&[]),
+        per_second_ratio(&totals.iter().map(|s| (s.0, s.2, s.1)).collect::<Vec<_>>()),
+    );
+    m.push_series(
+        "throughput",
+        point.series_labels(&[]),
+        per_second_rate(&totals.iter().map(|s| (s.0, s.3)).collect::<Vec<_>>()),
+    );
     if plan.l2.is_some() {
-        m.push_series("errors", point.series_labels(&[]), per_second_rate(&totals.iter().map(|s| (s.0, s.4)).collect::<Vec<_>>()));
+        m.push_series(
+            "errors",
+            point.series_labels(&[]),
+            per_second_rate(&totals.iter().map(|s| (s.0, s.4)).collect::<Vec<_>>()),
+        );
     }
     if plan.instances > 1 || !restarted.is_empty() {
         for (i, s) in samples.instances.iter().enumerate() {
-            m.push_series("hit_ratio", point.series_labels(&[("instance", (i + 1).to_string())]), per_second_ratio(&s.iter().map(|x| (x.0, x.2, x.1)).collect::<Vec<_>>()));
+            m.push_series(
+                "hit_ratio",
+                point.series_labels(&[("instance", (i + 1).to_string())]),
+                per_second_ratio(&s.iter().map(|x| (x.0, x.2, x.1)).collect::<Vec<_>>()),
+            );
         }
     }
     if plan.l1.is_some() {
         for (i, s) in samples.resident.iter().enumerate() {
-            m.push_series("resident_entries", point.series_labels(&[("tier", "l1".into()), ("instance", (i + 1).to_string())]), s.clone());
+            m.push_series(
+                "resident_entries",
+                point.series_labels(&[("tier", "l1".into()), ("instance", (i + 1).to_string())]),
+                s.clone(),
+            );
         }
     }
     m.elapsed_s += elapsed;
@@ -611,17 +756,35 @@ async fn run_point(
 /// Empty the Redis perfspec started, before a run.
 async fn flush(url: &str) -> Result<(), String> {
     let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-    let mut c = timed(client.get_multiplexed_async_connection()).await.map_err(|e| e.0)?;
-    timed(redis::cmd("FLUSHALL").query_async::<()>(&mut c)).await.map_err(|e| e.0)
+    let mut c = timed(client.get_multiplexed_async_connection())
+        .await
+        .map_err(|e| e.0)?;
+    timed(redis::cmd("FLUSHALL").query_async::<()>(&mut c))
+        .await
+        .map_err(|e| e.0)
 }
 
 /// Delete this run's keys from a Redis perfspec did not start (bounded SCAN).
 async fn cleanup(url: &str, prefix: &str, key_space: u64) {
-    let Ok(client) = redis::Client::open(url) else { return };
-    let Ok(mut c) = timed(client.get_multiplexed_async_connection()).await else { return };
+    let Ok(client) = redis::Client::open(url) else {
+        return;
+    };
+    let Ok(mut c) = timed(client.get_multiplexed_async_connection()).await else {
+        return;
+    };
     let mut cursor: u64 = 0;
     for _ in 0..(key_space / 500 + 100) {
-        let Ok((next, keys)) = timed(redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(format!("{prefix}:*")).arg("COUNT").arg(1000).query_async::<(u64, Vec<String>)>(&mut c)).await else {
+        let Ok((next, keys)) = timed(
+            redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{prefix}:*"))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async::<(u64, Vec<String>)>(&mut c),
+        )
+        .await
+        else {
             return;
         };
         if !keys.is_empty() {

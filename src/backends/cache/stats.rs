@@ -206,9 +206,17 @@ fn with(suffix: &Labels, pairs: &[(&str, String)]) -> Labels {
 }
 
 /// Emit a ratio per instance and pooled over instances (`num / den`, skipped when `den` is 0).
-fn ratio(m: &mut Measurements, metric: &str, suffixes: &[Labels], fixed: &[(&str, String)], per_instance: &[(u64, u64)]) {
+fn ratio(
+    m: &mut Measurements,
+    metric: &str,
+    suffixes: &[Labels],
+    fixed: &[(&str, String)],
+    per_instance: &[(u64, u64)],
+) {
     for suffix in suffixes {
-        let (num, den) = per_instance.iter().fold((0, 0), |(a, b), (n, d)| (a + n, b + d));
+        let (num, den) = per_instance
+            .iter()
+            .fold((0, 0), |(a, b), (n, d)| (a + n, b + d));
         if den > 0 {
             m.scalar(metric, with(suffix, fixed), num as f64 / den as f64);
         }
@@ -223,9 +231,19 @@ fn ratio(m: &mut Measurements, metric: &str, suffixes: &[Labels], fixed: &[(&str
 }
 
 /// Emit a count per instance and summed over instances.
-fn count(m: &mut Measurements, metric: &str, suffixes: &[Labels], fixed: &[(&str, String)], per_instance: &[u64]) {
+fn count(
+    m: &mut Measurements,
+    metric: &str,
+    suffixes: &[Labels],
+    fixed: &[(&str, String)],
+    per_instance: &[u64],
+) {
     for suffix in suffixes {
-        m.scalar(metric, with(suffix, fixed), per_instance.iter().sum::<u64>() as f64);
+        m.scalar(
+            metric,
+            with(suffix, fixed),
+            per_instance.iter().sum::<u64>() as f64,
+        );
         for (i, n) in per_instance.iter().enumerate() {
             let mut pairs = fixed.to_vec();
             pairs.push(("instance", (i + 1).to_string()));
@@ -270,80 +288,225 @@ impl RunStats {
         let n = s.len();
         let tier = |t: &str| ("tier", t.to_string());
         // hit ratios: overall (any tier) and per tier
-        ratio(m, "hit_ratio", suffixes, &[], &s.iter().map(|x| (x.hits(), x.reads)).collect::<Vec<_>>());
+        ratio(
+            m,
+            "hit_ratio",
+            suffixes,
+            &[],
+            &s.iter().map(|x| (x.hits(), x.reads)).collect::<Vec<_>>(),
+        );
         if self.has_l1 {
-            ratio(m, "hit_ratio", suffixes, &[tier("l1")], &s.iter().map(|x| (x.l1_hits, x.l1_lookups)).collect::<Vec<_>>());
+            ratio(
+                m,
+                "hit_ratio",
+                suffixes,
+                &[tier("l1")],
+                &s.iter()
+                    .map(|x| (x.l1_hits, x.l1_lookups))
+                    .collect::<Vec<_>>(),
+            );
         }
         if self.has_l2 {
-            ratio(m, "hit_ratio", suffixes, &[tier("l2")], &s.iter().map(|x| (x.l2_hits, x.l2_lookups)).collect::<Vec<_>>());
+            ratio(
+                m,
+                "hit_ratio",
+                suffixes,
+                &[tier("l2")],
+                &s.iter()
+                    .map(|x| (x.l2_hits, x.l2_lookups))
+                    .collect::<Vec<_>>(),
+            );
         }
         // staleness: overall over all reads; per tier over the reads that tier served
-        count(m, "stale_reads", suffixes, &[], &s.iter().map(Snapshot::stale).collect::<Vec<_>>());
-        ratio(m, "stale_ratio", suffixes, &[], &s.iter().map(|x| (x.stale(), x.reads)).collect::<Vec<_>>());
+        count(
+            m,
+            "stale_reads",
+            suffixes,
+            &[],
+            &s.iter().map(Snapshot::stale).collect::<Vec<_>>(),
+        );
+        ratio(
+            m,
+            "stale_ratio",
+            suffixes,
+            &[],
+            &s.iter().map(|x| (x.stale(), x.reads)).collect::<Vec<_>>(),
+        );
         if self.has_l1 {
-            count(m, "stale_reads", suffixes, &[tier("l1")], &s.iter().map(|x| x.l1_stale + x.coalesced_stale).collect::<Vec<_>>());
-            ratio(m, "stale_ratio", suffixes, &[tier("l1")], &s.iter().map(|x| (x.l1_stale + x.coalesced_stale, x.l1_hits + x.coalesced)).collect::<Vec<_>>());
+            count(
+                m,
+                "stale_reads",
+                suffixes,
+                &[tier("l1")],
+                &s.iter()
+                    .map(|x| x.l1_stale + x.coalesced_stale)
+                    .collect::<Vec<_>>(),
+            );
+            ratio(
+                m,
+                "stale_ratio",
+                suffixes,
+                &[tier("l1")],
+                &s.iter()
+                    .map(|x| (x.l1_stale + x.coalesced_stale, x.l1_hits + x.coalesced))
+                    .collect::<Vec<_>>(),
+            );
         }
         if self.has_l2 {
-            count(m, "stale_reads", suffixes, &[tier("l2")], &s.iter().map(|x| x.l2_stale).collect::<Vec<_>>());
-            ratio(m, "stale_ratio", suffixes, &[tier("l2")], &s.iter().map(|x| (x.l2_stale, x.l2_hits)).collect::<Vec<_>>());
+            count(
+                m,
+                "stale_reads",
+                suffixes,
+                &[tier("l2")],
+                &s.iter().map(|x| x.l2_stale).collect::<Vec<_>>(),
+            );
+            ratio(
+                m,
+                "stale_ratio",
+                suffixes,
+                &[tier("l2")],
+                &s.iter()
+                    .map(|x| (x.l2_stale, x.l2_hits))
+                    .collect::<Vec<_>>(),
+            );
         }
         // operations and errors
-        count(m, "ops", suffixes, &[], &s.iter().map(Snapshot::ops_total).collect::<Vec<_>>());
+        count(
+            m,
+            "ops",
+            suffixes,
+            &[],
+            &s.iter().map(Snapshot::ops_total).collect::<Vec<_>>(),
+        );
         for op in &self.kinds {
             let i = op.index();
-            count(m, "ops", suffixes, &[("op", op.as_str().into())], &s.iter().map(|x| x.ops[i]).collect::<Vec<_>>());
+            count(
+                m,
+                "ops",
+                suffixes,
+                &[("op", op.as_str().into())],
+                &s.iter().map(|x| x.ops[i]).collect::<Vec<_>>(),
+            );
         }
         if self.has_l2 {
-            count(m, "errors", suffixes, &[], &s.iter().map(Snapshot::errors_total).collect::<Vec<_>>());
-            count(m, "errors", suffixes, &[tier("l2")], &s.iter().map(Snapshot::errors_total).collect::<Vec<_>>());
+            let per: Vec<u64> = s.iter().map(Snapshot::errors_total).collect();
+            let rate: Vec<(u64, u64)> = s
+                .iter()
+                .map(|x| (x.errors_total(), x.ops_total()))
+                .collect();
+            for fixed in [vec![], vec![tier("l2")]] {
+                count(m, "errors", suffixes, &fixed, &per);
+                ratio(m, "error_rate", suffixes, &fixed, &rate);
+            }
             for op in &self.kinds {
                 let i = op.index();
                 let per: Vec<u64> = s.iter().map(|x| x.l2_errors[i]).collect();
-                count(m, "errors", suffixes, &[("op", op.as_str().into())], &per);
-                count(m, "errors", suffixes, &[("op", op.as_str().into()), tier("l2")], &per);
+                let rate: Vec<(u64, u64)> = s.iter().map(|x| (x.l2_errors[i], x.ops[i])).collect();
+                for fixed in [
+                    vec![("op", op.as_str().to_string())],
+                    vec![("op", op.as_str().to_string()), tier("l2")],
+                ] {
+                    count(m, "errors", suffixes, &fixed, &per);
+                    ratio(m, "error_rate", suffixes, &fixed, &rate);
+                }
             }
-            count(m, "invalidations", suffixes, &[], &s.iter().map(|x| x.invalidations).collect::<Vec<_>>());
+            count(
+                m,
+                "invalidations",
+                suffixes,
+                &[],
+                &s.iter().map(|x| x.invalidations).collect::<Vec<_>>(),
+            );
         }
         for suffix in suffixes {
             let e = self.elapsed_s.max(1e-9);
             m.scalar("throughput", suffix.clone(), total.ops_total() as f64 / e);
-            m.scalar("origin_calls", suffix.clone(), (total.origin_reads + total.origin_writes) as f64);
+            m.scalar(
+                "origin_calls",
+                suffix.clone(),
+                (total.origin_reads + total.origin_writes) as f64,
+            );
             if total.reads > 0 {
-                m.scalar("origin_load_reduction", suffix.clone(), 1.0 - total.origin_reads as f64 / total.reads as f64);
+                m.scalar(
+                    "origin_load_reduction",
+                    suffix.clone(),
+                    1.0 - total.origin_reads as f64 / total.reads as f64,
+                );
             }
         }
         // what the tiers hold
         if self.has_l1 && self.l1_end.len() == n {
             let ends = &self.l1_end;
-            count(m, "evictions", suffixes, &[tier("l1")], &ends.iter().map(|e| e.evictions).collect::<Vec<_>>());
-            count(m, "resident_entries", suffixes, &[tier("l1")], &ends.iter().map(|e| e.entries).collect::<Vec<_>>());
-            count(m, "resident_bytes", suffixes, &[tier("l1")], &ends.iter().map(|e| e.bytes).collect::<Vec<_>>());
+            count(
+                m,
+                "evictions",
+                suffixes,
+                &[tier("l1")],
+                &ends.iter().map(|e| e.evictions).collect::<Vec<_>>(),
+            );
+            count(
+                m,
+                "resident_entries",
+                suffixes,
+                &[tier("l1")],
+                &ends.iter().map(|e| e.entries).collect::<Vec<_>>(),
+            );
+            count(
+                m,
+                "resident_bytes",
+                suffixes,
+                &[tier("l1")],
+                &ends.iter().map(|e| e.bytes).collect::<Vec<_>>(),
+            );
             for suffix in suffixes {
                 let peak = ends.iter().map(|e| e.peak_entries).max().unwrap_or(0);
-                m.scalar("peak_resident_entries", with(suffix, &[tier("l1")]), peak as f64);
+                m.scalar(
+                    "peak_resident_entries",
+                    with(suffix, &[tier("l1")]),
+                    peak as f64,
+                );
                 for (i, e) in ends.iter().enumerate() {
                     let l = with(suffix, &[tier("l1"), ("instance", (i + 1).to_string())]);
                     m.scalar("peak_resident_entries", l.clone(), e.peak_entries as f64);
                     if let Some(cap) = self.l1_entries {
-                        m.scalar("peak_resident_ratio", l, e.peak_entries as f64 / cap.max(1) as f64);
+                        m.scalar(
+                            "peak_resident_ratio",
+                            l,
+                            e.peak_entries as f64 / cap.max(1) as f64,
+                        );
                     }
                 }
                 if let Some(cap) = self.l1_entries {
-                    m.scalar("peak_resident_ratio", with(suffix, &[tier("l1")]), peak as f64 / cap.max(1) as f64);
+                    m.scalar(
+                        "peak_resident_ratio",
+                        with(suffix, &[tier("l1")]),
+                        peak as f64 / cap.max(1) as f64,
+                    );
                 }
             }
         }
         if let Some(e) = &self.l2_end {
             for suffix in suffixes {
                 m.scalar("evictions", with(suffix, &[tier("l2")]), e.evictions as f64);
-                m.scalar("resident_entries", with(suffix, &[tier("l2")]), e.entries as f64);
-                m.scalar("resident_bytes", with(suffix, &[tier("l2")]), e.bytes as f64);
+                m.scalar(
+                    "resident_entries",
+                    with(suffix, &[tier("l2")]),
+                    e.entries as f64,
+                );
+                m.scalar(
+                    "resident_bytes",
+                    with(suffix, &[tier("l2")]),
+                    e.bytes as f64,
+                );
             }
         }
         for suffix in suffixes {
-            let l1: (u64, u64, u64) = self.l1_end.iter().fold((0, 0, 0), |a, e| (a.0 + e.evictions, a.1 + e.entries, a.2 + e.bytes));
-            let l2 = self.l2_end.map_or((0, 0, 0), |e| (e.evictions, e.entries, e.bytes));
+            let l1: (u64, u64, u64) = self.l1_end.iter().fold((0, 0, 0), |a, e| {
+                (a.0 + e.evictions, a.1 + e.entries, a.2 + e.bytes)
+            });
+            let l2 = self
+                .l2_end
+                .map_or((0, 0, 0), |e| (e.evictions, e.entries, e.bytes));
             if self.has_l1 || self.l2_end.is_some() {
                 m.scalar("evictions", suffix.clone(), (l1.0 + l2.0) as f64);
                 m.scalar("resident_entries", suffix.clone(), (l1.1 + l2.1) as f64);
@@ -359,15 +522,26 @@ impl RunStats {
         }
         for suffix in suffixes {
             for (i, t) in &self.warmups {
-                m.scalar("warmup_time", with(suffix, &[("instance", (i + 1).to_string())]), *t);
+                m.scalar(
+                    "warmup_time",
+                    with(suffix, &[("instance", (i + 1).to_string())]),
+                    *t,
+                );
             }
         }
     }
 
     /// Flag each instance whose L1 hit ratio beats the optimum on its own trace (impossible
     /// unless the cache held more than its capacity). Returns the reasons.
-    pub fn flag_impossible(&self, m: &mut Measurements, sweep_label: Option<&Labels>, capacity: u64) -> Vec<String> {
-        let Ok(bounds) = &self.bounds else { return Vec::new() };
+    pub fn flag_impossible(
+        &self,
+        m: &mut Measurements,
+        sweep_label: Option<&Labels>,
+        capacity: u64,
+    ) -> Vec<String> {
+        let Ok(bounds) = &self.bounds else {
+            return Vec::new();
+        };
         let mut reasons = Vec::new();
         for (i, (b, s)) in bounds.iter().zip(&self.instances).enumerate() {
             if s.l1_lookups == 0 || b.reads == 0 {
@@ -387,6 +561,18 @@ impl RunStats {
                 m.mark_invalid("hit_ratio", labels, reason.clone());
                 reasons.push(reason);
             }
+        }
+        // with the L1 as the only tier, the origin's load is the L1's misses: just as inflated
+        if !reasons.is_empty() && !self.has_l2 {
+            let labels = sweep_label.cloned().unwrap_or_default();
+            m.mark_invalid(
+                "origin_load_reduction",
+                labels,
+                format!(
+                    "the l1 hit ratio it follows is impossible: {}",
+                    reasons.join("; ")
+                ),
+            );
         }
         reasons
     }
@@ -427,12 +613,27 @@ mod tests {
     use crate::spec::catalog::Kind;
 
     fn snapshot(reads: u64, hits: u64) -> Snapshot {
-        Snapshot { reads, l1_lookups: reads, l1_hits: hits, origin_reads: reads - hits, ops: [reads, 0, 0, 0, 0, 0], ..Snapshot::default() }
+        Snapshot {
+            reads,
+            l1_lookups: reads,
+            l1_hits: hits,
+            origin_reads: reads - hits,
+            ops: [reads, 0, 0, 0, 0, 0],
+            ..Snapshot::default()
+        }
     }
 
     fn stats(instances: Vec<Snapshot>, bounds: Vec<Bounds>) -> RunStats {
         RunStats {
-            l1_end: instances.iter().map(|_| TierEnd { entries: 10, bytes: 100, evictions: 1, peak_entries: 30 }).collect(),
+            l1_end: instances
+                .iter()
+                .map(|_| TierEnd {
+                    entries: 10,
+                    bytes: 100,
+                    evictions: 1,
+                    peak_entries: 30,
+                })
+                .collect(),
             instances,
             kinds: vec![OpKind::Get],
             has_l1: true,
@@ -449,32 +650,83 @@ mod tests {
     fn a_hit_ratio_above_the_optimum_is_flagged_and_fails_its_slo() {
         let s = stats(
             vec![snapshot(1000, 900), snapshot(1000, 500)],
-            vec![Bounds { reads: 1000, lru_hits: 600, optimal_hits: 700 }, Bounds { reads: 1000, lru_hits: 400, optimal_hits: 600 }],
+            vec![
+                Bounds {
+                    reads: 1000,
+                    lru_hits: 600,
+                    optimal_hits: 700,
+                },
+                Bounds {
+                    reads: 1000,
+                    lru_hits: 400,
+                    optimal_hits: 600,
+                },
+            ],
         );
-        let mut m = Measurements { elapsed_s: 2.0, ..Measurements::default() };
+        let mut m = Measurements {
+            elapsed_s: 2.0,
+            ..Measurements::default()
+        };
         s.emit(&mut m, &[Labels::new()]);
         let reasons = s.flag_impossible(&mut m, None, 10);
         assert_eq!(reasons.len(), 1, "{reasons:?}");
-        assert!(reasons[0].contains("instance 1") && reasons[0].contains("0.9000") && reasons[0].contains("0.7000"));
-        assert_eq!(m.invalid[0].labels, labels(&[("tier", "l1"), ("instance", "1")]));
+        assert!(
+            reasons[0].contains("instance 1")
+                && reasons[0].contains("0.9000")
+                && reasons[0].contains("0.7000")
+        );
+        assert_eq!(
+            m.invalid[0].labels,
+            labels(&[("tier", "l1"), ("instance", "1")])
+        );
+        assert_eq!(m.invalid[1].metric, "origin_load_reduction");
         // every selection of hit_ratio that includes instance 1 fails as invalid
         let slo = Slo::compile("hit_ratio >= 0.5", Kind::Cache).unwrap();
         let o = evaluate(&slo, &m, None);
-        assert_eq!((o.status, o.reason), (Status::Fail, Reason::InvalidMeasurement), "{}", o.message);
+        assert_eq!(
+            (o.status, o.reason),
+            (Status::Fail, Reason::InvalidMeasurement),
+            "{}",
+            o.message
+        );
         let slo = Slo::compile("hit_ratio{instance=2} >= 0.5", Kind::Cache).unwrap();
         assert_eq!(evaluate(&slo, &m, None).reason, Reason::Met);
         // within the tolerance is not flagged
-        let s = stats(vec![snapshot(1000, 704)], vec![Bounds { reads: 1000, lru_hits: 600, optimal_hits: 700 }]);
-        assert!(s.flag_impossible(&mut Measurements::default(), None, 10).is_empty());
+        let s = stats(
+            vec![snapshot(1000, 704)],
+            vec![Bounds {
+                reads: 1000,
+                lru_hits: 600,
+                optimal_hits: 700,
+            }],
+        );
+        assert!(
+            s.flag_impossible(&mut Measurements::default(), None, 10)
+                .is_empty()
+        );
     }
 
     #[test]
     fn every_label_combination_has_an_exact_value() {
         let s = stats(
             vec![snapshot(1000, 900), snapshot(1000, 500)],
-            vec![Bounds { reads: 1000, lru_hits: 600, optimal_hits: 950 }, Bounds { reads: 1000, lru_hits: 400, optimal_hits: 600 }],
+            vec![
+                Bounds {
+                    reads: 1000,
+                    lru_hits: 600,
+                    optimal_hits: 950,
+                },
+                Bounds {
+                    reads: 1000,
+                    lru_hits: 400,
+                    optimal_hits: 600,
+                },
+            ],
         );
-        let mut m = Measurements { elapsed_s: 2.0, ..Measurements::default() };
+        let mut m = Measurements {
+            elapsed_s: 2.0,
+            ..Measurements::default()
+        };
         let cap = labels(&[("capacity", "10")]);
         s.emit(&mut m, &[Labels::new(), cap.clone()]);
         let v = |metric: &str, l: &[(&str, &str)]| match m.select(metric, &labels(l), false) {
@@ -484,7 +736,13 @@ mod tests {
         assert_eq!(v("hit_ratio", &[]), 0.7);
         assert_eq!(v("hit_ratio", &[("tier", "l1")]), 0.7);
         assert_eq!(v("hit_ratio", &[("instance", "2")]), 0.5);
-        assert_eq!(v("hit_ratio", &[("tier", "l1"), ("instance", "1"), ("capacity", "10")]), 0.9);
+        assert_eq!(
+            v(
+                "hit_ratio",
+                &[("tier", "l1"), ("instance", "1"), ("capacity", "10")]
+            ),
+            0.9
+        );
         assert_eq!(v("origin_load_reduction", &[]), 0.7);
         assert_eq!(v("origin_calls", &[("capacity", "10")]), 600.0);
         assert_eq!(v("throughput", &[]), 1000.0);
@@ -498,7 +756,13 @@ mod tests {
 
     #[test]
     fn per_second_series_use_deltas() {
-        assert_eq!(per_second_ratio(&[(0.0, 0, 0), (1.0, 5, 10), (2.0, 5, 10), (3.0, 15, 20)]), vec![(1.0, 0.5), (3.0, 1.0)]);
-        assert_eq!(per_second_rate(&[(0.0, 0), (1.0, 100), (1.5, 150)]), vec![(1.0, 100.0), (1.5, 100.0)]);
+        assert_eq!(
+            per_second_ratio(&[(0.0, 0, 0), (1.0, 5, 10), (2.0, 5, 10), (3.0, 15, 20)]),
+            vec![(1.0, 0.5), (3.0, 1.0)]
+        );
+        assert_eq!(
+            per_second_rate(&[(0.0, 0), (1.0, 100), (1.5, 150)]),
+            vec![(1.0, 100.0), (1.5, 100.0)]
+        );
     }
 }

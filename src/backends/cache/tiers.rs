@@ -118,7 +118,10 @@ impl MokaTier {
         if let Some(t) = ttl {
             b = b.time_to_live(t);
         }
-        MokaTier { cache: b.build(), counters }
+        MokaTier {
+            cache: b.build(),
+            counters,
+        }
     }
 }
 
@@ -151,7 +154,11 @@ impl Tier for MokaTier {
             entries += 1;
             bytes += v.size();
         }
-        Ok(Resident { entries, bytes, evictions: self.counters.evictions.load(Ordering::Relaxed) })
+        Ok(Resident {
+            entries,
+            bytes,
+            evictions: self.counters.evictions.load(Ordering::Relaxed),
+        })
     }
     async fn get_or_load(&self, key: u64, load: Loader<'_>) -> Result<Loaded, TierError> {
         if let Some(v) = self.cache.get(&key).await {
@@ -212,20 +219,31 @@ impl StrettoTier {
             // about 10 counters per expected entry (stretto's guidance), assuming ~1 KiB values
             Capacity::Bytes(b) => (true, (b / 1024).max(1)),
         };
-        let num_counters = usize::try_from(counters_hint.saturating_mul(10)).unwrap_or(usize::MAX).max(100);
+        let num_counters = usize::try_from(counters_hint.saturating_mul(10))
+            .unwrap_or(usize::MAX)
+            .max(100);
         let max_cost = i64::try_from(capacity.value()).unwrap_or(i64::MAX);
         let cache = stretto::CacheBuilder::new(num_counters, max_cost)
             .set_ignore_internal_cost(true)
             .set_callback(StrettoCallback(counters.clone()))
             .finalize()
             .map_err(|e| TierError(format!("cannot build the stretto cache: {e}")))?;
-        Ok(StrettoTier { cache, by_bytes, ttl, counters, dropped: AtomicU64::new(0) })
+        Ok(StrettoTier {
+            cache,
+            by_bytes,
+            ttl,
+            counters,
+            dropped: AtomicU64::new(0),
+        })
     }
 
     fn cost(&self, v: &Value) -> i64 {
-        if self.by_bytes { i64::try_from(v.size()).unwrap_or(i64::MAX).max(1) } else { 1 }
+        if self.by_bytes {
+            i64::try_from(v.size()).unwrap_or(i64::MAX).max(1)
+        } else {
+            1
+        }
     }
-
 }
 
 impl Drop for StrettoTier {
@@ -260,7 +278,9 @@ impl Tier for StrettoTier {
         Ok(())
     }
     async fn invalidate(&self, key: u64) -> Result<(), TierError> {
-        self.cache.try_remove(&key).map_err(|e| TierError(format!("stretto remove failed: {e}")))
+        self.cache
+            .try_remove(&key)
+            .map_err(|e| TierError(format!("stretto remove failed: {e}")))
     }
     fn len(&self) -> u64 {
         self.cache.len() as u64
@@ -279,7 +299,11 @@ impl Tier for StrettoTier {
                 bytes += v.value().size();
             }
         }
-        Ok(Resident { entries, bytes, evictions: self.counters.evictions.load(Ordering::Relaxed) })
+        Ok(Resident {
+            entries,
+            bytes,
+            evictions: self.counters.evictions.load(Ordering::Relaxed),
+        })
     }
 }
 
@@ -320,13 +344,22 @@ pub async fn timed<T>(f: impl Future<Output = redis::RedisResult<T>>) -> Result<
     match tokio::time::timeout(REDIS_CALL_TIMEOUT, f).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(TierError(format!("redis: {e}"))),
-        Err(_) => Err(TierError(format!("redis: no answer within {}ms", REDIS_CALL_TIMEOUT.as_millis()))),
+        Err(_) => Err(TierError(format!(
+            "redis: no answer within {}ms",
+            REDIS_CALL_TIMEOUT.as_millis()
+        ))),
     }
 }
 
 impl RedisTier {
-    pub async fn connect(url: &str, config: ConnectionManagerConfig, prefix: String, ttl: Option<Duration>) -> Result<RedisTier, TierError> {
-        let client = redis::Client::open(url).map_err(|e| TierError(format!("bad redis url: {e}")))?;
+    pub async fn connect(
+        url: &str,
+        config: ConnectionManagerConfig,
+        prefix: String,
+        ttl: Option<Duration>,
+    ) -> Result<RedisTier, TierError> {
+        let client =
+            redis::Client::open(url).map_err(|e| TierError(format!("bad redis url: {e}")))?;
         let conn = timed(client.get_connection_manager_with_config(config)).await?;
         Ok(RedisTier { conn, prefix, ttl })
     }
@@ -349,11 +382,16 @@ impl RedisTier {
 
     pub fn decode(bytes: &[u8]) -> Result<Value, TierError> {
         if bytes.len() < 8 {
-            return Err(TierError("redis: a cached value shorter than its version header".into()));
+            return Err(TierError(
+                "redis: a cached value shorter than its version header".into(),
+            ));
         }
         let (head, payload) = bytes.split_at(8);
         let version = u64::from_be_bytes(head.try_into().expect("8 bytes"));
-        Ok(Value { version, payload: payload.into() })
+        Ok(Value {
+            version,
+            payload: payload.into(),
+        })
     }
 }
 
@@ -364,7 +402,8 @@ impl Tier for RedisTier {
     }
     async fn get(&self, key: u64) -> Result<Option<Cached>, TierError> {
         let mut c = self.conn.clone();
-        let bytes: Option<Vec<u8>> = timed(redis::cmd("GET").arg(self.key(key)).query_async(&mut c)).await?;
+        let bytes: Option<Vec<u8>> =
+            timed(redis::cmd("GET").arg(self.key(key)).query_async(&mut c)).await?;
         bytes.map(|b| Self::decode(&b).map(Arc::new)).transpose()
     }
     async fn put(&self, key: u64, value: Cached) -> Result<(), TierError> {
@@ -378,7 +417,12 @@ impl Tier for RedisTier {
     }
     async fn invalidate(&self, key: u64) -> Result<(), TierError> {
         let mut c = self.conn.clone();
-        timed(redis::cmd("DEL").arg(self.key(key)).query_async::<()>(&mut c)).await
+        timed(
+            redis::cmd("DEL")
+                .arg(self.key(key))
+                .query_async::<()>(&mut c),
+        )
+        .await
     }
     fn len(&self) -> u64 {
         0
@@ -396,7 +440,11 @@ impl Tier for RedisTier {
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(0)
         };
-        Ok(Resident { entries, bytes: field("used_memory"), evictions: field("evicted_keys") })
+        Ok(Resident {
+            entries,
+            bytes: field("used_memory"),
+            evictions: field("evicted_keys"),
+        })
     }
 }
 
@@ -454,7 +502,10 @@ mod tests {
         }
         // stretto's store is written at once and trimmed by its processor later
         let c = t.cache.clone();
-        tokio::task::spawn_blocking(move || c.wait()).await.unwrap().unwrap();
+        tokio::task::spawn_blocking(move || c.wait())
+            .await
+            .unwrap()
+            .unwrap();
         let r = t.resident(1000).await.unwrap();
         assert!(r.entries <= 100 && r.entries > 0, "{r:?}");
         assert_eq!(r.bytes, r.entries * 10);
@@ -466,7 +517,10 @@ mod tests {
         let back = RedisTier::decode(&RedisTier::encode(&val)).unwrap();
         assert_eq!((back.version, back.size()), (42, 5));
         assert!(RedisTier::decode(b"abc").is_err());
-        assert_eq!(resp3("redis://127.0.0.1:7000"), "redis://127.0.0.1:7000?protocol=resp3");
+        assert_eq!(
+            resp3("redis://127.0.0.1:7000"),
+            "redis://127.0.0.1:7000?protocol=resp3"
+        );
         assert_eq!(resp3("redis://h/0?x=1"), "redis://h/0?x=1&protocol=resp3");
     }
 }

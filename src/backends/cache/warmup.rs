@@ -38,7 +38,14 @@ pub fn warmup(reads: &[(f64, bool)], restart: f64) -> Warmup {
     let level = hits(&before[before.len() - window..]) as f64 / window as f64;
     let target = (level * RECOVERED * window as f64).ceil() as usize;
     if after.len() < window {
-        return Warmup::NotRecovered { before: level, best: if after.is_empty() { 0.0 } else { hits(after) as f64 / after.len() as f64 } };
+        return Warmup::NotRecovered {
+            before: level,
+            best: if after.is_empty() {
+                0.0
+            } else {
+                hits(after) as f64 / after.len() as f64
+            },
+        };
     }
     let mut in_window = hits(&after[..window]);
     let mut best = in_window;
@@ -49,10 +56,16 @@ pub fn warmup(reads: &[(f64, bool)], restart: f64) -> Warmup {
         }
         best = best.max(in_window);
         if in_window >= target {
-            return Warmup::Recovered { before: level, seconds: (after[end - 1].0 - restart).max(0.0) };
+            return Warmup::Recovered {
+                before: level,
+                seconds: (after[end - 1].0 - restart).max(0.0),
+            };
         }
     }
-    Warmup::NotRecovered { before: level, best: best as f64 / window as f64 }
+    Warmup::NotRecovered {
+        before: level,
+        best: best as f64 / window as f64,
+    }
 }
 
 #[cfg(test)]
@@ -89,6 +102,8 @@ mod tests {
         assert_eq!(warmup(&reads, 10.0), Warmup::Unknown);
         let mut reads: Vec<(f64, bool)> = (0..1000).map(|i| (i as f64 / 100.0, true)).collect();
         reads.extend((0..1000).map(|i| (10.0 + i as f64 / 100.0, false)));
-        assert!(matches!(warmup(&reads, 10.0), Warmup::NotRecovered { before, best } if before == 1.0 && best == 0.0));
+        assert!(
+            matches!(warmup(&reads, 10.0), Warmup::NotRecovered { before, best } if before == 1.0 && best == 0.0)
+        );
     }
 }

@@ -25,7 +25,13 @@ impl Zipf {
     /// `n >= 1`, `θ > 0`.
     pub fn new(n: u64, theta: f64) -> Zipf {
         let n = n.max(1);
-        let mut z = Zipf { n, theta, h_integral_x1: 0.0, h_integral_n: 0.0, s: 0.0 };
+        let mut z = Zipf {
+            n,
+            theta,
+            h_integral_x1: 0.0,
+            h_integral_n: 0.0,
+            s: 0.0,
+        };
         z.h_integral_x1 = z.h_integral(1.5) - 1.0;
         z.h_integral_n = z.h_integral(n as f64 + 0.5);
         z.s = 2.0 - z.h_integral_inverse(z.h_integral(2.5) - z.h(2.0));
@@ -41,7 +47,8 @@ impl Zipf {
         // expected iterations are below 1.1 for every θ; the bound only guards against NaN
         let mut k = 1;
         for _ in 0..1000 {
-            let u = self.h_integral_n + rng.random::<f64>() * (self.h_integral_x1 - self.h_integral_n);
+            let u =
+                self.h_integral_n + rng.random::<f64>() * (self.h_integral_x1 - self.h_integral_n);
             let x = self.h_integral_inverse(u);
             k = ((x + 0.5).floor() as u64).clamp(1, self.n);
             if k as f64 - x <= self.s || u >= self.h_integral(k as f64 + 0.5) - self.h(k as f64) {
@@ -68,12 +75,20 @@ impl Zipf {
 
 /// `ln(1 + x) / x`, accurate near 0.
 fn helper1(x: f64) -> f64 {
-    if x.abs() > 1e-8 { x.ln_1p() / x } else { 1.0 - x * (0.5 - x * (1.0 / 3.0 - 0.25 * x)) }
+    if x.abs() > 1e-8 {
+        x.ln_1p() / x
+    } else {
+        1.0 - x * (0.5 - x * (1.0 / 3.0 - 0.25 * x))
+    }
 }
 
 /// `(e^x - 1) / x`, accurate near 0.
 fn helper2(x: f64) -> f64 {
-    if x.abs() > 1e-8 { x.exp_m1() / x } else { 1.0 + x * 0.5 * (1.0 + x / 3.0 * (1.0 + 0.25 * x)) }
+    if x.abs() > 1e-8 {
+        x.exp_m1() / x
+    } else {
+        1.0 + x * 0.5 * (1.0 + x / 3.0 * (1.0 + 0.25 * x))
+    }
 }
 
 /// How keys are chosen.
@@ -82,7 +97,10 @@ pub enum KeyDist {
     Uniform,
     Zipf(f64),
     /// `keys` of the key space receive `ops` of the operations.
-    Hotspot { keys: f64, ops: f64 },
+    Hotspot {
+        keys: f64,
+        ops: f64,
+    },
     /// The most recently inserted keys are the most popular (Zipf over recency).
     Latest(f64),
 }
@@ -93,7 +111,10 @@ impl KeyDist {
             Distribution::Uniform => KeyDist::Uniform,
             Distribution::Latest => KeyDist::Latest(YCSB_ZIPF),
             Distribution::Zipf(t) => KeyDist::Zipf(*t),
-            Distribution::Hotspot { keys, ops } => KeyDist::Hotspot { keys: keys.0, ops: ops.0 },
+            Distribution::Hotspot { keys, ops } => KeyDist::Hotspot {
+                keys: keys.0,
+                ops: ops.0,
+            },
         }
     }
 }
@@ -119,7 +140,14 @@ pub enum OpKind {
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 6] = [OpKind::Get, OpKind::Update, OpKind::Insert, OpKind::Delete, OpKind::Rmw, OpKind::Scan];
+    pub const ALL: [OpKind; 6] = [
+        OpKind::Get,
+        OpKind::Update,
+        OpKind::Insert,
+        OpKind::Delete,
+        OpKind::Rmw,
+        OpKind::Scan,
+    ];
 
     /// The `op` label.
     pub fn as_str(self) -> &'static str {
@@ -158,12 +186,17 @@ impl Mix {
 
     /// Whether any operation writes.
     pub fn has_writes(&self) -> bool {
-        OpKind::ALL.iter().any(|op| op.writes() && self.fraction(*op) > 0.0)
+        OpKind::ALL
+            .iter()
+            .any(|op| op.writes() && self.fraction(*op) > 0.0)
     }
 
     /// The kinds with a non-zero share.
     pub fn kinds(&self) -> Vec<OpKind> {
-        OpKind::ALL.into_iter().filter(|op| self.fraction(*op) > 0.0).collect()
+        OpKind::ALL
+            .into_iter()
+            .filter(|op| self.fraction(*op) > 0.0)
+            .collect()
     }
 
     fn pick(&self, u: f64) -> OpKind {
@@ -195,7 +228,10 @@ pub fn preset(p: Preset) -> (Mix, KeyDist) {
         // C: read only
         Preset::C => (Mix::reads_only(), z),
         // D: read latest
-        Preset::D => (Mix([0.95, 0.0, 0.05, 0.0, 0.0, 0.0]), KeyDist::Latest(YCSB_ZIPF)),
+        Preset::D => (
+            Mix([0.95, 0.0, 0.05, 0.0, 0.0, 0.0]),
+            KeyDist::Latest(YCSB_ZIPF),
+        ),
         // E: short ranges
         Preset::E => (Mix([0.0, 0.0, 0.05, 0.0, 0.0, 0.95]), z),
         // F: read-modify-write
@@ -241,7 +277,13 @@ impl Generator {
     pub fn new(spec: TraceSpec) -> Generator {
         let rng = StdRng::seed_from_u64(spec.seed);
         let key_count = spec.keys.max(1);
-        Generator { spec, rng, key_count, zipf: None, seq: 0 }
+        Generator {
+            spec,
+            rng,
+            key_count,
+            zipf: None,
+            seq: 0,
+        }
     }
 
     /// Operations generated so far.
@@ -265,11 +307,20 @@ impl Generator {
                 let k = self.pick_key();
                 let len = self.rng.random_range(1..=self.spec.max_scan.max(1));
                 // a scan stops at the last key
-                (k, len.min(u32::try_from(self.key_count - k).unwrap_or(u32::MAX)))
+                (
+                    k,
+                    len.min(u32::try_from(self.key_count - k).unwrap_or(u32::MAX)),
+                )
             }
             _ => (self.pick_key(), 1),
         };
-        Op { seq, instance, kind, key, len }
+        Op {
+            seq,
+            instance,
+            kind,
+            key,
+            len,
+        }
     }
 
     fn zipf_over(&mut self, n: u64, theta: f64) -> u64 {
@@ -338,7 +389,11 @@ mod tests {
         for k in 1..=10u64 {
             let observed = counts[k as usize] as f64 / samples as f64;
             let rel = (observed - p(k)).abs() / p(k);
-            assert!(rel < 0.02, "rank {k}: observed {observed:.5}, theory {:.5}, relative error {rel:.4}", p(k));
+            assert!(
+                rel < 0.02,
+                "rank {k}: observed {observed:.5}, theory {:.5}, relative error {rel:.4}",
+                p(k)
+            );
         }
         // chi-square over ranks 1..=99 and one tail bucket (99 degrees of freedom):
         // the 0.999 quantile of χ²(99) is about 148
@@ -356,7 +411,10 @@ mod tests {
             }
         }
         chi2 += (tail_obs - tail_exp).powi(2) / tail_exp;
-        assert!(chi2 < 148.0, "chi-square {chi2:.1} over 99 degrees of freedom");
+        assert!(
+            chi2 < 148.0,
+            "chi-square {chi2:.1} over 99 degrees of freedom"
+        );
     }
 
     #[test]
@@ -378,7 +436,14 @@ mod tests {
     }
 
     fn trace(mix: Mix, dist: KeyDist, seed: u64) -> TraceSpec {
-        TraceSpec { keys: 1000, dist, mix, instances: 3, max_scan: YCSB_MAX_SCAN, seed }
+        TraceSpec {
+            keys: 1000,
+            dist,
+            mix,
+            instances: 3,
+            max_scan: YCSB_MAX_SCAN,
+            seed,
+        }
     }
 
     #[test]
@@ -395,7 +460,14 @@ mod tests {
             let (mix, dist) = preset(p);
             assert_eq!(mix.0, want, "{p:?}");
             assert!((mix.0.iter().sum::<f64>() - 1.0).abs() < 1e-12);
-            assert_eq!(dist, if p == Preset::D { KeyDist::Latest(0.99) } else { KeyDist::Zipf(0.99) });
+            assert_eq!(
+                dist,
+                if p == Preset::D {
+                    KeyDist::Latest(0.99)
+                } else {
+                    KeyDist::Zipf(0.99)
+                }
+            );
             // the generator follows the mix
             let mut g = Generator::new(trace(mix, dist, 3));
             let mut counts = [0u64; 6];
@@ -421,7 +493,11 @@ mod tests {
         assert_eq!(a, b);
         assert!(a.iter().all(|o| o.instance == (o.seq % 3) as usize));
         // inserts append new keys; "latest" reads favour them
-        let inserts: Vec<u64> = a.iter().filter(|o| o.kind == OpKind::Insert).map(|o| o.key).collect();
+        let inserts: Vec<u64> = a
+            .iter()
+            .filter(|o| o.kind == OpKind::Insert)
+            .map(|o| o.key)
+            .collect();
         assert!(inserts.windows(2).all(|w| w[1] == w[0] + 1) && inserts[0] == 1000);
         // P(one of the 10 newest) = H(10, 0.99) / H(n, 0.99), about 0.38 for n near 1100
         let mut count = 1000;
@@ -444,7 +520,14 @@ mod tests {
 
     #[test]
     fn hotspot_sends_its_share_to_the_hot_keys() {
-        let mut g = Generator::new(trace(Mix::reads_only(), KeyDist::Hotspot { keys: 0.2, ops: 0.8 }, 5));
+        let mut g = Generator::new(trace(
+            Mix::reads_only(),
+            KeyDist::Hotspot {
+                keys: 0.2,
+                ops: 0.8,
+            },
+            5,
+        ));
         let hot = (0..100_000).filter(|_| g.next_op().key < 200).count();
         assert!((hot as f64 / 100_000.0 - 0.8).abs() < 0.01, "{hot}");
     }

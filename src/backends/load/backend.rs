@@ -13,8 +13,8 @@ use crate::engine::metrics::{Labels, Measurements};
 use crate::engine::search::{self, StepUp};
 use crate::engine::{Backend, BackendError, RunContext};
 use crate::spec::catalog::Kind;
-use crate::spec::diagnostic::Diagnostic;
 use crate::spec::decode::Duration as SpecDuration;
+use crate::spec::diagnostic::Diagnostic;
 use crate::spec::load::{Level, LoadDoc, ModelKind, Stage};
 use crate::spec::source::{Span, Spanned};
 use crate::spec::{Body, Spec};
@@ -133,7 +133,12 @@ impl Backend for Goose {
                 .filter_map(|rate| {
                     let label = stress_label(rate);
                     let phase = stages.phases.iter().position(|p| *p == label)?;
-                    Some(Rung { rate, end: stages.phase_end(phase)?, label, phase })
+                    Some(Rung {
+                        rate,
+                        end: stages.phase_end(phase)?,
+                        label,
+                        phase,
+                    })
                 })
                 .collect(),
             _ => Vec::new(),
@@ -216,7 +221,10 @@ impl Backend for Goose {
                 && stress.broke_at.is_none()
             {
                 let elapsed = t0.elapsed().as_secs_f64();
-                while let Some(r) = rungs.get(stress.held.len()).filter(|r| elapsed >= r.end + STEP_GRACE) {
+                while let Some(r) = rungs
+                    .get(stress.held.len())
+                    .filter(|r| elapsed >= r.end + STEP_GRACE)
+                {
                     let broken = judge_rung(&shared, r, &criteria, elapsed, open);
                     if broken.is_empty() {
                         stress.held.push(r.rate);
@@ -252,9 +260,34 @@ impl Backend for Goose {
         });
         let phase_seconds = shared.stages.phase_durations(elapsed);
         let stages = &shared.stages;
+        if !rungs.is_empty() && stress.broke_at.is_none() {
+            // steps that ran to their end since the last judgement (the run ends at the last)
+            while let Some(r) = rungs
+                .get(stress.held.len())
+                .filter(|r| elapsed >= r.end - 1e-6)
+            {
+                let broken = judge_rung(&shared, r, &criteria, elapsed, open);
+                if broken.is_empty() {
+                    stress.held.push(r.rate);
+                } else {
+                    stress.broke_at = Some((r.rate, broken));
+                    break;
+                }
+            }
+            stress.interrupted = stress.broke_at.is_none() && stress.held.len() < rungs.len();
+        }
         let mut m = recorder.finish(elapsed, &phase_seconds, open, offset, &|s| {
             stages.scheduled_between(s as f64, s as f64 + 1.0)
         });
+        if !rungs.is_empty() {
+            if let Some(r) = stress.max_rate() {
+                m.scalar("max_rate", Labels::new(), r);
+            }
+            notes.push(stress.describe());
+        }
+        if let Some(note) = spike_recovery(&mut m, &shared.stages, &spec.slos, offset) {
+            notes.push(note);
+        }
         monitor.finish(&mut m).await;
         if let (Some(c0), Some(c1)) = (cpu0.0, cpu1.0) {
             let wall = cpu1.1.duration_since(cpu0.1).as_secs_f64();
@@ -304,9 +337,25 @@ impl Backend for Goose {
 }
 
 /// Judge one stress step on a snapshot of what was measured so far.
-fn judge_rung(shared: &Shared, r: &Rung, criteria: &[crate::engine::verdict::Slo], elapsed: f64, open: bool) -> Vec<String> {
-    let snapshot = shared.recorder.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let m = snapshot.finish(elapsed, &shared.stages.phase_durations(elapsed), open, 0.0, &|_| 0.0);
+fn judge_rung(
+    shared: &Shared,
+    r: &Rung,
+    criteria: &[crate::engine::verdict::Slo],
+    elapsed: f64,
+    open: bool,
+) -> Vec<String> {
+    let snapshot = shared
+        .recorder
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let m = snapshot.finish(
+        elapsed,
+        &shared.stages.phase_durations(elapsed),
+        open,
+        0.0,
+        &|_| 0.0,
+    );
     debug_assert_eq!(shared.stages.phases[r.phase], r.label);
     search::judge_step(criteria, &m, &r.label)
 }
@@ -314,18 +363,41 @@ fn judge_rung(shared: &Shared, r: &Rung, criteria: &[crate::engine::verdict::Slo
 /// A stage labelled `spike`: how long after it ended the per-second latency (the spec's
 /// `pNN(latency) < X` objective, or else the worst second before the spike) and error rate
 /// (`error_rate < X`, or else 1%) were back and stayed back for 3 s; `recovery_time`.
-fn spike_recovery(m: &mut Measurements, stages: &Stages, slos: &[crate::engine::verdict::Slo], offset: f64) -> Option<String> {
+fn spike_recovery(
+    m: &mut Measurements,
+    stages: &Stages,
+    slos: &[crate::engine::verdict::Slo],
+    offset: f64,
+) -> Option<String> {
     let phase = stages.phases.iter().position(|p| p == SPIKE_LABEL)?;
     let end = offset + stages.phase_end(phase)?;
     let start = end - stages.phase_durations(f64::INFINITY)[phase];
-    let series = |name: &str| m.series.iter().find(|s| s.metric == name).map(|s| s.points.clone()).unwrap_or_default();
+    let series = |name: &str| {
+        m.series
+            .iter()
+            .find(|s| s.metric == name)
+            .map(|s| s.points.clone())
+            .unwrap_or_default()
+    };
     let (quantile, objective) = match search::latency_objective(slos) {
         Some((q, x)) => (q, Some(x)),
         None => (0.95, None),
     };
-    let pick = if quantile <= 0.5 { "latency.p50" } else if quantile <= 0.95 { "latency.p95" } else { "latency.p99" };
+    let pick = if quantile <= 0.5 {
+        "latency.p50"
+    } else if quantile <= 0.95 {
+        "latency.p95"
+    } else {
+        "latency.p99"
+    };
     let latency = series(pick);
-    let threshold = objective.or_else(|| latency.iter().filter(|(t, _)| *t < start).map(|(_, v)| *v).reduce(f64::max))?;
+    let threshold = objective.or_else(|| {
+        latency
+            .iter()
+            .filter(|(t, _)| *t < start)
+            .map(|(_, v)| *v)
+            .reduce(f64::max)
+    })?;
     let max_error = search::error_objective(slos).unwrap_or(0.01);
     let completed = series("completed");
     let errors = series("errors");

@@ -105,7 +105,11 @@ impl Stages {
 
     /// When the last stage of `phase` ends, seconds into the load.
     pub fn phase_end(&self, phase: usize) -> Option<f64> {
-        self.spans.iter().filter(|s| s.phase == phase).map(|s| s.start + s.duration).reduce(f64::max)
+        self.spans
+            .iter()
+            .filter(|s| s.phase == phase)
+            .map(|s| s.start + s.duration)
+            .reduce(f64::max)
     }
 
     /// Open model: arrivals scheduled in total.

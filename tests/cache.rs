@@ -1,0 +1,440 @@
+//! Cache specs end to end: in-process moka and stretto against the LRU and optimal bounds, a
+//! capacity sweep, restarts and warm-up, capability errors, a missing `redis-server`, Ctrl-C,
+//! and a real Redis L2 killed mid-run (skipped, with a note, only when `redis-server` is not
+//! installed).
+
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cli::{Dir, bin};
+
+fn run_cli(d: &Dir, args: &[&str]) -> Output {
+    bin()
+        .current_dir(d.path())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("perfspec runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn results(d: &Dir) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(d.join("out/results.json")).expect("results.json"))
+        .unwrap()
+}
+
+/// The scalar `metric` with exactly `labels`.
+fn scalar(spec: &serde_json::Value, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    spec["measurements"]["scalars"]
+        .as_array()?
+        .iter()
+        .find(|s| {
+            let l = s.get("labels").and_then(|l| l.as_object());
+            s["metric"] == metric
+                && l.map_or(0, |l| l.len()) == labels.len()
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.and_then(|l| l.get(*k)).and_then(|x| x.as_str()) == Some(*v))
+        })?["value"]
+        .as_f64()
+}
+
+fn notes(spec: &serde_json::Value) -> Vec<String> {
+    spec["measurements"]["notes"]
+        .as_array()
+        .map_or_else(Vec::new, |n| {
+            n.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+}
+
+/// Every metric the backend emitted is in the catalog, with labels the catalog allows.
+fn assert_in_catalog(spec: &serde_json::Value) {
+    let m = &spec["measurements"];
+    for group in ["scalars", "histograms", "series"] {
+        for e in m[group].as_array().into_iter().flatten() {
+            let metric = e["metric"].as_str().unwrap();
+            let def = perfspec::spec::catalog::lookup(perfspec::spec::catalog::Kind::Cache, metric)
+                .unwrap_or_else(|| panic!("{metric} is not in the cache catalog"));
+            for label in e
+                .get("labels")
+                .and_then(|l| l.as_object())
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k)
+            {
+                assert!(
+                    perfspec::spec::catalog::allows_label(def, label),
+                    "{metric} has label {label} the catalog does not allow"
+                );
+            }
+        }
+    }
+}
+
+const MOKA_SWEEP: &str = r#"
+kind: cache
+name: moka-sweep
+topology:
+  l1: { backend: moka, capacity: 400 }
+origin: { latency: 0ms }
+workload:
+  keys: 4000
+  distribution: { zipf: 0.99 }
+  ops: 20000
+  concurrency: 4
+  seed: 3
+sweep: { "topology.l1.capacity": [100, 400, 1600] }
+slo:
+  - hit_ratio >= 0.3
+  - hit_ratio{capacity=1600} >= 0.5
+  - p99(latency{op=get,tier=l1}) < 50ms
+"#;
+
+#[test]
+fn moka_capacity_sweep_stays_within_its_bounds() {
+    let d = Dir::new(&[("specs/sweep.yaml", MOKA_SWEEP)]);
+    let out = run_cli(&d, &["run", "specs", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let res = results(&d);
+    let spec = &res["specs"][0];
+    assert_in_catalog(spec);
+    let mut last = 0.0;
+    for cap in ["100", "400", "1600"] {
+        let c = [("capacity", cap)];
+        let hit = scalar(spec, "hit_ratio", &c).unwrap();
+        let lru = scalar(spec, "lru_hit_ratio", &c).unwrap();
+        let opt = scalar(spec, "optimal_hit_ratio", &c).unwrap();
+        assert!(
+            hit > last,
+            "the hit ratio grows with the capacity: {hit} at {cap}"
+        );
+        assert!(
+            lru <= opt && hit <= opt + 0.005,
+            "capacity {cap}: hit {hit}, lru {lru}, optimal {opt}"
+        );
+        // W-TinyLFU beats LRU on a Zipf trace
+        assert!(hit > lru - 0.02, "capacity {cap}: hit {hit}, lru {lru}");
+        let resident = scalar(
+            spec,
+            "resident_entries",
+            &[("capacity", cap), ("tier", "l1")],
+        )
+        .unwrap();
+        assert!(resident <= cap.parse::<f64>().unwrap(), "{resident}");
+        assert_eq!(scalar(spec, "ops", &c), Some(20000.0));
+        last = hit;
+    }
+    // the spec's own capacity is also reported without a label, and says so
+    assert_eq!(
+        scalar(spec, "hit_ratio", &[]),
+        scalar(spec, "hit_ratio", &[("capacity", "400")])
+    );
+    assert!(
+        notes(spec)
+            .iter()
+            .any(|n| n.contains("spec's own value (400)")),
+        "{:?}",
+        notes(spec)
+    );
+    assert!(
+        spec["measurements"]["invalid"]
+            .as_array()
+            .is_none_or(|a| a.is_empty())
+    );
+    let series = spec["measurements"]["series"].as_array().unwrap();
+    assert!(
+        series
+            .iter()
+            .any(|s| s["metric"] == "hit_ratio" && s["labels"]["capacity"] == "1600")
+    );
+}
+
+#[test]
+fn stretto_overshoot_is_reported_and_an_impossible_hit_ratio_is_invalid() {
+    let spec = r#"
+kind = "cache"
+name = "stretto"
+slo = [{ expr = "hit_ratio >= 0.1", severity = "warn" }]
+[topology]
+l1 = { backend = "stretto", capacity = 200 }
+[origin]
+latency = "0ms"
+[workload]
+keys = 5000
+distribution = { zipf = 0.99 }
+ops = 30000
+concurrency = 4
+seed = 11
+"#;
+    let d = Dir::new(&[("s.toml", spec)]);
+    let out = run_cli(&d, &["run", "s.toml", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let res = results(&d);
+    let spec = &res["specs"][0];
+    assert_in_catalog(spec);
+    let hit = scalar(spec, "hit_ratio", &[("tier", "l1")]).unwrap();
+    let opt = scalar(spec, "optimal_hit_ratio", &[]).unwrap();
+    assert!(scalar(spec, "peak_resident_ratio", &[("tier", "l1")]).unwrap() > 0.0);
+    // flagged exactly when it beats the optimum
+    let invalid = spec["measurements"]["invalid"]
+        .as_array()
+        .map_or(0, |a| a.len());
+    assert_eq!(
+        invalid > 0,
+        hit > opt + 0.005,
+        "hit {hit}, optimal {opt}, {invalid} invalid"
+    );
+    if invalid > 0 {
+        assert_eq!(spec["slos"][0]["reason"], "invalid-measurement");
+    }
+}
+
+#[test]
+fn a_restart_is_measured_with_its_warmup() {
+    let spec = r#"
+kind: cache
+name: restart
+topology:
+  instances: 2
+  l1: { backend: moka, capacity: 500 }
+origin: { latency: 1ms }
+workload:
+  keys: 5000
+  distribution: { zipf: 0.99 }
+  mix: { read: 0.9, update: 0.1 }
+  ops: 24000
+  concurrency: 8
+  seed: 5
+events: [ { at: 40%, restart: 2 } ]
+slo:
+  - warmup_time{instance=2} < 30s
+  - hit_ratio >= 0.3
+"#;
+    let d = Dir::new(&[("r.yaml", spec)]);
+    let out = run_cli(&d, &["run", "r.yaml", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let res = results(&d);
+    let spec = &res["specs"][0];
+    assert_in_catalog(spec);
+    assert!(scalar(spec, "warmup_time", &[("instance", "2")]).unwrap() > 0.0);
+    let n = notes(spec);
+    assert!(
+        n.iter().any(|n| n.contains("instance 2 restarted")),
+        "{n:?}"
+    );
+    // with writes from another instance and no invalidation, the bound is still exact per
+    // instance (its own L1 only sees its own writes): both instances have one
+    for i in ["1", "2"] {
+        let opt = scalar(spec, "optimal_hit_ratio", &[("instance", i)]).unwrap();
+        let hit = scalar(spec, "hit_ratio", &[("tier", "l1"), ("instance", i)]).unwrap();
+        assert!(hit <= opt + 0.005, "instance {i}: {hit} > {opt}");
+    }
+    // without invalidation, instance 1 reads copies instance 2 overwrote
+    assert!(scalar(spec, "stale_reads", &[]).unwrap() > 0.0);
+}
+
+#[test]
+fn ttl_makes_the_bounds_not_applicable_and_says_why() {
+    let spec = r#"
+kind = "cache"
+name = "ttl"
+slo = ["hit_ratio >= 0.1"]
+[topology]
+l1 = { backend = "moka", capacity = 100, ttl = "50ms" }
+[origin]
+latency = "0ms"
+[workload]
+keys = 1000
+distribution = { zipf = 0.9 }
+ops = 5000
+seed = 1
+"#;
+    let d = Dir::new(&[("t.toml", spec)]);
+    let out = run_cli(&d, &["run", "t.toml", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let res = results(&d);
+    let spec = &res["specs"][0];
+    assert!(scalar(spec, "optimal_hit_ratio", &[]).is_none());
+    assert!(
+        notes(spec)
+            .iter()
+            .any(|n| n.contains("not applicable: entries expire")),
+        "{:?}",
+        notes(spec)
+    );
+}
+
+#[test]
+fn what_the_backend_cannot_run_is_a_validation_error() {
+    let base = r#"
+kind: cache
+name: caps
+topology:
+  instances: 2
+  l1: { backend: stretto, capacity: 100 }
+  l2: { backend: redis, cluster: { masters: 3, spawn: true } }
+  invalidation: tracking
+origin: { latency: 1ms, pattern: read-through }
+workload: { keys: 100, ops: 100 }
+sweep: { "workload.keys": [10, 20] }
+"#;
+    let d = Dir::new(&[("c.yaml", base)]);
+    let out = run_cli(&d, &["validate", "c.yaml", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let messages: Vec<String> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["message"].as_str().unwrap().to_string())
+        .collect();
+    for want in [
+        "`tracking` invalidation",
+        "Redis Cluster tiers are not supported yet",
+        "read-through needs a loading cache",
+        "sweeping `workload.keys` is not supported yet",
+    ] {
+        assert!(
+            messages.iter().any(|m| m.contains(want)),
+            "{want}: {messages:?}"
+        );
+    }
+    // every one of them points at its line
+    assert!(
+        v["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["line"].as_u64().is_some())
+    );
+}
+
+#[test]
+fn a_missing_redis_server_is_exit_3_naming_the_package() {
+    let spec = r#"
+kind: cache
+name: needs-redis
+topology: { l2: { backend: redis, spawn: true } }
+workload: { keys: 100, ops: 100 }
+slo: [ hit_ratio >= 0.1 ]
+"#;
+    let d = Dir::new(&[("r.yaml", spec)]);
+    let empty = tempfile::tempdir().unwrap();
+    let out = bin()
+        .current_dir(d.path())
+        .env("PATH", empty.path())
+        .args(["run", "r.yaml", "--out", "out"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let res = results(&d);
+    assert_eq!(
+        res["specs"][0]["error"],
+        "redis-server not found: install the Debian package redis-server"
+    );
+}
+
+#[test]
+fn sigint_stops_a_cache_run_promptly_with_partial_results() {
+    let spec = r#"
+kind: cache
+name: long
+topology: { l1: { backend: moka, capacity: 100 } }
+origin: { latency: 1ms }
+workload: { keys: 1000, distribution: { zipf: 0.99 }, duration: 60s, concurrency: 4 }
+slo: [ hit_ratio >= 0.1 ]
+"#;
+    let d = Dir::new(&[("l.yaml", spec)]);
+    let child = bin()
+        .current_dir(d.path())
+        .args(["run", "l.yaml", "--out", "out"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2000));
+    // SAFETY: kill(2) on our own child's pid
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let t = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let res = results(&d);
+    let spec = &res["specs"][0];
+    assert_eq!(spec["status"], "interrupted");
+    assert!(scalar(spec, "ops", &[]).unwrap() > 100.0);
+    assert!(scalar(spec, "hit_ratio", &[]).is_some());
+}
+
+fn redis_installed() -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("redis-server").is_file()));
+    if !found {
+        eprintln!(
+            "note: skipped: redis-server is not on PATH (apt-get install -y redis-server redis-tools)"
+        );
+    }
+    found
+}
+
+#[test]
+fn two_tier_redis_with_pubsub_survives_a_killed_server() {
+    if !redis_installed() {
+        return;
+    }
+    let spec = r#"
+kind: cache
+name: two-tier
+topology:
+  instances: 3
+  l1: { backend: moka, capacity: 300 }
+  l2: { backend: redis, spawn: true }
+  invalidation: pubsub
+origin: { latency: 1ms }
+workload:
+  preset: ycsb-b
+  keys: 3000
+  value_size: 256B
+  ops: 15000
+  concurrency: 8
+  seed: 9
+events: [ { at: 30%, kill_redis: true, restore_after: 500ms } ]
+slo:
+  - hit_ratio >= 0.3
+  - error_rate < 50%
+"#;
+    let d = Dir::new(&[("t.yaml", spec)]);
+    let out = run_cli(&d, &["run", "t.yaml", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let res = results(&d);
+    let spec = &res["specs"][0];
+    assert_in_catalog(spec);
+    assert_eq!(scalar(spec, "ops", &[]), Some(15000.0));
+    assert!(
+        scalar(spec, "errors", &[("tier", "l2")]).unwrap() > 0.0,
+        "killing redis is counted"
+    );
+    assert!(scalar(spec, "hit_ratio", &[("tier", "l2")]).unwrap() > 0.0);
+    assert!(
+        scalar(spec, "invalidations", &[]).unwrap() > 0.0,
+        "writes were broadcast"
+    );
+    let n = notes(spec);
+    assert!(
+        n.iter().any(|n| n.contains("redis-server killed"))
+            && n.iter().any(|n| n.contains("restarted, empty")),
+        "{n:?}"
+    );
+    assert!(
+        spec["measurements"]["error_samples"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty())
+    );
+}
