@@ -172,7 +172,7 @@ pub struct Checked {
 
 /// Load and validate every spec under `paths` (parse, decode, backend capability checks),
 /// collecting all problems of all files.
-pub fn check_paths(paths: &[PathBuf], overrides: &[Override], registry: &Registry) -> Result<Checked, Diagnostic> {
+pub fn check_paths(paths: &[PathBuf], overrides: &[Override], registry: &Registry) -> Result<Checked, Box<Diagnostic>> {
     let files = discover(paths)?;
     let env = |name: &str| std::env::var(name).ok();
     let mut specs = Vec::new();
@@ -228,7 +228,7 @@ fn validate(paths: Vec<PathBuf>, format: OutputFormat, set: &[Override]) -> i32 
                 OutputFormat::Json => {
                     print_stdout(&format!("{}\n", serde_json::json!({"valid": false, "files": 0, "diagnostics": [d.to_json()]})));
                 }
-                OutputFormat::Human => print_diagnostics(&[d]),
+                OutputFormat::Human => print_diagnostics(&[*d]),
             }
             return exit::INVALID;
         }
@@ -274,7 +274,7 @@ fn list(paths: Vec<PathBuf>) -> i32 {
     let checked = match check_paths(&default_paths(paths), &[], &registry) {
         Ok(c) => c,
         Err(d) => {
-            print_diagnostics(&[d]);
+            print_diagnostics(&[*d]);
             return exit::INVALID;
         }
     };
@@ -310,7 +310,7 @@ fn run(args: RunArgs) -> i32 {
     let checked = match check_paths(&default_paths(args.paths), &args.set, &registry) {
         Ok(c) => c,
         Err(d) => {
-            print_diagnostics(&[d]);
+            print_diagnostics(&[*d]);
             return exit::INVALID;
         }
     };

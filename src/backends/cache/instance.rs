@@ -170,7 +170,7 @@ impl Instance {
                         self.timeline(sh, false);
                         return Served::Coalesced;
                     }
-                    Ok(Loaded::Loaded) => {
+                    Ok(Loaded::Ran) => {
                         self.timeline(sh, false);
                         return if from_l2.load(Ordering::Relaxed) {
                             Served::L2

@@ -51,7 +51,7 @@ pub enum Loaded {
     /// The value was cached.
     Hit(Cached),
     /// This call ran the loader (and the cache kept what it returned, if anything).
-    Loaded,
+    Ran,
     /// Another call was loading the same key; this one waited for its result.
     Coalesced(Cached),
 }
@@ -175,7 +175,7 @@ impl Tier for MokaTier {
             .await;
         Ok(match (ran, entry) {
             (false, Some(e)) => Loaded::Coalesced(e.into_value()),
-            _ => Loaded::Loaded,
+            _ => Loaded::Ran,
         })
     }
 }
@@ -484,7 +484,7 @@ mod tests {
                 });
                 match t.get_or_load(7, load).await.unwrap() {
                     Loaded::Hit(v) | Loaded::Coalesced(v) => v.version,
-                    Loaded::Loaded => 3,
+                    Loaded::Ran => 3,
                 }
             }));
         }
