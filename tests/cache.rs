@@ -271,47 +271,40 @@ seed = 1
 
 #[test]
 fn what_the_backend_cannot_run_is_a_validation_error() {
-    let base = r#"
+    let caps = r#"
 kind: cache
 name: caps
 topology:
   instances: 2
   l1: { backend: stretto, capacity: 100 }
   l2: { backend: redis, cluster: { masters: 3, spawn: true } }
-  invalidation: tracking
+  invalidation: pubsub
 origin: { latency: 1ms, pattern: read-through }
 workload: { keys: 100, ops: 100 }
 sweep: { "workload.keys": [10, 20] }
 "#;
-    let d = Dir::new(&[("c.yaml", base)]);
-    let out = run_cli(&d, &["validate", "c.yaml", "--format", "json"]);
+    let kill = r#"
+kind: cache
+name: kill-a-shared-redis
+topology: { l2: { backend: redis, url: "redis://127.0.0.1:1" } }
+workload: { keys: 100, ops: 100 }
+events: [ { at: 50%, kill_redis: true } ]
+"#;
+    let d = Dir::new(&[("c.yaml", caps), ("k.yaml", kill)]);
+    let out = run_cli(&d, &["validate", "c.yaml", "k.yaml", "--format", "json"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let messages: Vec<String> = v["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["message"].as_str().unwrap().to_string())
-        .collect();
+    let messages: Vec<String> = v["diagnostics"].as_array().unwrap().iter().map(|d| d["message"].as_str().unwrap().to_string()).collect();
     for want in [
-        "`tracking` invalidation",
-        "Redis Cluster tiers are not supported yet",
+        "`pubsub` invalidation with a Redis Cluster is not supported yet",
         "read-through needs a loading cache",
         "sweeping `workload.keys` is not supported yet",
+        "`kill_redis` kills a Redis perfspec started",
     ] {
-        assert!(
-            messages.iter().any(|m| m.contains(want)),
-            "{want}: {messages:?}"
-        );
+        assert!(messages.iter().any(|m| m.contains(want)), "{want}: {messages:?}");
     }
     // every one of them points at its line
-    assert!(
-        v["diagnostics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|d| d["line"].as_u64().is_some())
-    );
+    assert!(v["diagnostics"].as_array().unwrap().iter().all(|d| d["line"].as_u64().is_some()));
 }
 
 #[test]
@@ -437,4 +430,62 @@ slo:
             .as_array()
             .is_some_and(|e| !e.is_empty())
     );
+}
+
+#[test]
+fn tracking_invalidation_uses_resp3_pushes_and_recovers_from_a_lost_connection() {
+    if !redis_installed() {
+        return;
+    }
+    let spec = r#"
+kind: cache
+name: tracking
+topology:
+  instances: 2
+  l1: { backend: moka, capacity: 300 }
+  l2: { backend: redis, spawn: true }
+  invalidation: tracking
+origin: { latency: 1ms }
+workload: { preset: ycsb-a, keys: 2000, ops: 8000, concurrency: 8, seed: 4 }
+events: [ { at: 50%, kill_redis: true, restore_after: 300ms } ]
+slo: [ hit_ratio >= 0.2 ]
+"#;
+    let d = Dir::new(&[("t.yaml", spec)]);
+    let out = run_cli(&d, &["run", "t.yaml", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let res = results(&d);
+    let spec = &res["specs"][0];
+    assert!(scalar(spec, "invalidations", &[]).unwrap() > 0.0, "the server pushed invalidations");
+    let n = notes(spec);
+    assert!(n.iter().any(|n| n.contains("lost its Redis connection: l1 flushed, tracking on again")), "{n:?}");
+}
+
+#[test]
+fn a_local_three_master_cluster_serves_as_l2() {
+    if !redis_installed() {
+        return;
+    }
+    let spec = r#"
+kind: cache
+name: cluster
+topology:
+  instances: 2
+  l1: { backend: moka, capacity: 200, ttl: 100ms }
+  l2: { backend: redis, cluster: { masters: 3, spawn: true } }
+  invalidation: ttl
+origin: { latency: 1ms }
+workload: { preset: ycsb-c, keys: 2000, ops: 6000, concurrency: 8, seed: 2 }
+slo: [ hit_ratio >= 0.3, error_rate < 1% ]
+"#;
+    let d = Dir::new(&[("c.yaml", spec)]);
+    let out = run_cli(&d, &["run", "c.yaml", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let res = results(&d);
+    let spec = &res["specs"][0];
+    assert_in_catalog(spec);
+    assert!(scalar(spec, "hit_ratio", &[("tier", "l2")]).unwrap() > 0.0);
+    // keys spread over the masters: DBSIZE summed over them holds every key read
+    let resident = scalar(spec, "resident_entries", &[("tier", "l2")]).unwrap();
+    let origin = scalar(spec, "origin_calls", &[]).unwrap();
+    assert!(resident > 100.0 && resident <= origin, "{resident} resident, {origin} origin calls");
 }

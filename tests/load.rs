@@ -170,6 +170,7 @@ fn timing_fixed_delay_p50_is_within_20_to_25ms() {
     let p50 = quantile(&m, "latency", &Labels::new(), 0.5);
     assert!((0.020..=0.025).contains(&p50), "p50 = {p50}");
     let svc = quantile(&m, "service_time", &Labels::new(), 0.5);
+    eprintln!("fixed 20ms: latency p50 {p50:.4}s, service_time p50 {svc:.4}s");
     assert!(
         (0.020..=0.025).contains(&svc) && svc <= p50 + 1e-4,
         "service_time p50 = {svc}"
@@ -217,6 +218,7 @@ fn timing_sigstop_pause_shows_in_latency_not_service_time() {
     let lat = quantile(&m, "latency", &all, 0.99);
     let svc = quantile(&m, "service_time", &all, 0.99);
     let late = value(&m, "late", &all);
+    eprintln!("SIGSTOP 1s: latency p99 {lat:.3}s, service_time p99 {svc:.4}s, late {late}");
     assert!(lat >= 0.5, "latency p99 = {lat}");
     assert!(svc < 0.1, "service_time p99 = {svc}");
     assert!(late > 0.0, "late = {late}");
@@ -325,6 +327,7 @@ fn timing_target_killed_mid_run_is_errors_and_a_verdict() {
     let m = measurements(spec);
     let errors = value(&m, "errors", &Labels::new());
     let ok = value(&m, "requests", &labels(&[("status", "200")]));
+    eprintln!("killed target: {errors} errors, {ok} ok");
     assert!(errors > 50.0 && ok > 20.0, "errors {errors}, ok {ok}");
     assert_eq!(value(&m, "errors", &labels(&[("status", "error")])), errors);
     assert_eq!(slo(spec, "error_rate")["status"], "fail");
@@ -380,6 +383,10 @@ fn sigint_mid_load_run_writes_partial_results_and_exits_130() {
     assert_eq!(spec["status"], "interrupted");
     let m = measurements(spec);
     let n = value(&m, "requests", &Labels::new());
+    eprintln!(
+        "SIGINT after 4s: {n} requests kept, stopped in {:?}",
+        t0.elapsed()
+    );
     assert!(
         (40.0..=120.0).contains(&n),
         "what was measured before Ctrl-C is kept: {n}"

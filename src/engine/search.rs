@@ -143,9 +143,10 @@ pub fn recovery_time(
 }
 
 /// The latency objective of a spec: the first `pNN(latency) < X` (or `<=`) SLO without
-/// label selectors or phase, as `(quantile, threshold in seconds)`.
+/// label selectors, as `(quantile, threshold in seconds)`; one without a phase is preferred
+/// (a phase only says where the SLO is judged, the objective is the same).
 pub fn latency_objective(slos: &[Slo]) -> Option<(f64, f64)> {
-    slos.iter().find_map(|s| {
+    let objective = |s: &Slo| {
         let e = &s.expr;
         let Some((Agg::Percentile(p), _)) = e.agg else {
             return None;
@@ -153,12 +154,13 @@ pub fn latency_objective(slos: &[Slo]) -> Option<(f64, f64)> {
         let Rhs::Literal { value, .. } = e.rhs else {
             return None;
         };
-        (e.metric == "latency"
-            && e.selectors.is_empty()
-            && s.phase.is_none()
-            && matches!(e.op, Op::Lt | Op::Le))
-        .then_some((p / 100.0, value))
-    })
+        (e.metric == "latency" && e.selectors.is_empty() && matches!(e.op, Op::Lt | Op::Le))
+            .then_some((p / 100.0, value))
+    };
+    slos.iter()
+        .filter(|s| s.phase.is_none())
+        .find_map(objective)
+        .or_else(|| slos.iter().find_map(objective))
 }
 
 /// The error objective of a spec: the first `error_rate < X` (or `<=`) SLO without label
@@ -217,9 +219,9 @@ mod tests {
         assert!(judge_step(&criteria, &m, "stress-50").is_empty());
         let broke = judge_step(&criteria, &m, "stress-100");
         assert_eq!(broke.len(), 1);
-        assert!(broke[0].contains("400ms"), "{broke:?}");
+        assert!(broke[0].contains("= 400"), "{broke:?}");
         // a step without data breaks: it cannot claim to have held
-        assert_eq!(judge_step(&criteria, &m, "stress-150").len(), 1);
+        assert_eq!(judge_step(&criteria, &m, "stress-150").len(), 2);
     }
 
     #[tokio::test]
@@ -264,12 +266,16 @@ mod tests {
 
     #[test]
     fn objectives_come_from_plain_slos() {
+        let mut phased = slo("p90(latency) < 2s");
+        phased.phase = Some("before".into());
         let slos = [
             slo("p99(latency{journey=a}) < 1s"),
+            phased.clone(),
             slo("p95(latency) < 250ms"),
             slo("error_rate < 1%"),
         ];
         assert_eq!(latency_objective(&slos), Some((0.95, 0.25)));
+        assert_eq!(latency_objective(&[phased]), Some((0.9, 2.0)));
         assert_eq!(error_objective(&slos), Some(0.01));
         assert_eq!(latency_objective(&slos[..1]), None);
     }

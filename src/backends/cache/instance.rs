@@ -18,6 +18,10 @@ use crate::engine::metrics::Labels;
 
 /// Most error messages kept per instance and run (they are counted regardless).
 const MAX_ERRORS_KEPT: usize = 200;
+/// Most trace events (and timeline reads) kept per instance: 16 bytes each, so at most
+/// 64 MiB per instance. A longer run reports no reference bounds (or warm-up) rather than
+/// growing without bound.
+pub const MAX_TRACE: usize = 4_000_000;
 
 /// Settings every instance of a run shares.
 pub struct Shared {
@@ -41,9 +45,12 @@ pub struct Instance {
     pub l2: Option<Arc<dyn Tier>>,
     /// Connection that publishes invalidations.
     pub publisher: Option<ConnectionManager>,
+    /// The connection to the shared Redis tier (for tracking).
+    pub redis: Option<ConnectionManager>,
     pub counters: Counters,
     /// The L1 trace for the reference bounds, when they apply.
     pub trace: Option<Mutex<Vec<Access>>>,
+    truncated: AtomicBool,
     /// `(seconds, hit)` of L1 lookups, for instances that restart.
     pub timeline: Option<Mutex<Vec<(f64, bool)>>>,
     /// When this instance restarted (seconds since the run started).
@@ -72,12 +79,18 @@ impl Instance {
             retired_evictions: AtomicU64::new(0),
             l2,
             publisher: None,
+            redis: None,
             counters: Counters::default(),
             trace: trace.then(|| Mutex::new(Vec::new())),
+            truncated: AtomicBool::new(false),
             timeline: timeline.then(|| Mutex::new(Vec::new())),
             restarts: Mutex::new(Vec::new()),
             errors: Mutex::new(Vec::new()),
         })
+    }
+
+    pub fn l2_connection(&self) -> Option<ConnectionManager> {
+        self.redis.clone()
     }
 
     /// The current L1.
@@ -92,14 +105,27 @@ impl Instance {
 
     fn trace(&self, a: Access) {
         if let Some(t) = &self.trace {
-            lock(t).push(a);
+            let mut t = lock(t);
+            if t.len() < MAX_TRACE {
+                t.push(a);
+            } else {
+                self.truncated.store(true, Ordering::Relaxed);
+            }
         }
     }
 
     fn timeline(&self, sh: &Shared, hit: bool) {
         if let Some(t) = &self.timeline {
-            lock(t).push((sh.t0.elapsed().as_secs_f64(), hit));
+            let mut t = lock(t);
+            if t.len() < MAX_TRACE {
+                t.push((sh.t0.elapsed().as_secs_f64(), hit));
+            }
         }
+    }
+
+    /// Whether the trace outgrew [`MAX_TRACE`].
+    pub fn trace_truncated(&self) -> bool {
+        self.truncated.load(Ordering::Relaxed)
     }
 
     /// Count a failed call to the shared tier and keep its message.
@@ -304,9 +330,25 @@ impl Instance {
         }
     }
 
-    /// The app instance restarts: a new process with a new, empty L1. Operations in flight
-    /// finish against the old one, as requests to a dying process would.
-    pub fn restart(&self, sh: &Shared) -> Result<(), TierError> {
+    /// Redis client-side caching told this instance that keys it may hold changed (tracking
+    /// invalidation; `None`: everything, e.g. after FLUSHALL).
+    pub async fn on_tracking_invalidation(&self, keys: Option<Vec<u64>>) -> Result<(), TierError> {
+        match keys {
+            Some(keys) => {
+                if let Some(l1) = self.l1() {
+                    for key in keys {
+                        let _ = l1.invalidate(key).await;
+                        Counters::add(&self.counters.invalidations);
+                    }
+                }
+                Ok(())
+            }
+            None => self.flush_l1(),
+        }
+    }
+
+    /// Replace the L1 with an empty one.
+    pub fn flush_l1(&self) -> Result<(), TierError> {
         if let Some(p) = &self.l1_plan {
             let fresh = tiers::local(p)?;
             let old = {
@@ -319,6 +361,13 @@ impl Instance {
                     .fetch_add(old.evictions(), Ordering::Relaxed);
             }
         }
+        Ok(())
+    }
+
+    /// The app instance restarts: a new process with a new, empty L1. Operations in flight
+    /// finish against the old one, as requests to a dying process would.
+    pub fn restart(&self, sh: &Shared) -> Result<(), TierError> {
+        self.flush_l1()?;
         lock(&self.restarts).push(sh.t0.elapsed().as_secs_f64());
         Ok(())
     }

@@ -51,6 +51,10 @@ pub enum RedisSource {
         max_bytes: Option<u64>,
     },
     Url(String),
+    /// perfspec starts a local Redis Cluster.
+    Cluster { masters: u32, replicas: u32 },
+    /// An existing Redis Cluster's nodes.
+    Nodes(Vec<String>),
 }
 
 /// The shared second tier.
@@ -206,9 +210,14 @@ pub fn plan(doc: &CacheDoc) -> Plan {
     let keys = w.keys.as_ref().map_or(YCSB_RECORDS, |k| k.value).max(1);
     let l2 = topo.l2.as_ref().and_then(|t| match t.backend.value {
         TierBackend::Redis => {
-            let source = match &t.url {
-                Some(u) => RedisSource::Url(u.value.clone()),
-                None => RedisSource::Spawn {
+            let source = match (&t.url, &t.nodes, &t.cluster) {
+                (Some(u), _, _) => RedisSource::Url(u.value.clone()),
+                (None, Some(n), _) => RedisSource::Nodes(n.clone()),
+                (None, None, Some(c)) => RedisSource::Cluster {
+                    masters: c.masters.value,
+                    replicas: c.replicas.unwrap_or(0),
+                },
+                (None, None, None) => RedisSource::Spawn {
                     max_bytes: t.max_bytes.map(|b| b.0.max(1.0) as u64),
                 },
             };
@@ -361,28 +370,34 @@ pub fn check(spec: &Spec) -> Vec<Diagnostic> {
             .l2
             .as_ref()
             .is_some_and(|t| t.backend.value == TierBackend::Redis);
-        if inv.value == Invalidation::Tracking {
+        if matches!(inv.value, Invalidation::Pubsub | Invalidation::Tracking) && !redis_l2 {
             out.push(err(
                 inv.span,
-                "`tracking` invalidation (Redis client-side caching with RESP3 pushes) is not supported yet".into(),
-                "use `pubsub` (broadcast on write) or `ttl` for now",
-            ));
-        } else if inv.value == Invalidation::Pubsub && !redis_l2 {
-            out.push(err(
-                inv.span,
-                "`pubsub` invalidation needs a Redis `l2` tier".into(),
+                format!("`{}` invalidation needs a Redis `l2` tier", inv.value),
                 "set `l2: { backend: redis, spawn: true }`",
             ));
         }
     }
     if let Some(t) = &topo.l2 {
         if t.backend.value == TierBackend::Redis {
-            if t.cluster.is_some() || t.nodes.is_some() {
+            let cluster = t.cluster.is_some() || t.nodes.is_some();
+            if cluster
+                && let Some(inv) = &topo.invalidation
+                && matches!(inv.value, Invalidation::Pubsub | Invalidation::Tracking)
+            {
                 out.push(err(
-                    t.backend.span,
-                    "Redis Cluster tiers are not supported yet".into(),
-                    "use a standalone Redis: `spawn = true` or `url = \"redis://…\"`",
+                    inv.span,
+                    format!("`{}` invalidation with a Redis Cluster is not supported yet", inv.value),
+                    "use a standalone Redis (`spawn = true`) for pubsub or tracking, or `ttl` invalidation with the cluster",
                 ));
+            }
+            if cluster && t.max_bytes.is_some() {
+                out.push(err(t.backend.span, "`max_bytes` on a Redis Cluster is not supported yet".into(), "bound a standalone Redis instead"));
+            }
+            if cluster
+                && let Some(k) = doc.events.iter().flatten().find_map(|e| e.kill_redis.as_ref())
+            {
+                out.push(err(k.span, "`kill_redis` kills a standalone Redis; killing cluster nodes is not supported yet".into(), "use `spawn = true` on the l2 tier"));
             }
             if let Some(c) = &t.capacity {
                 out.push(err(c.span, "a Redis tier is bounded in bytes, not entries".into(), "use `max_bytes` (perfspec sets `maxmemory` with allkeys-lru on the Redis it starts)"));

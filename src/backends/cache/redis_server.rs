@@ -52,6 +52,13 @@ pub struct RedisServer {
 impl RedisServer {
     /// Start a server with extra arguments (e.g. `--maxmemory 64mb`).
     pub async fn start(extra: &[String]) -> Result<RedisServer, BackendError> {
+        Self::start_with(|_| Ok(extra.to_vec())).await
+    }
+
+    /// Start a server whose extra arguments depend on its port.
+    async fn start_with(
+        extra: impl Fn(u16) -> std::io::Result<Vec<String>>,
+    ) -> Result<RedisServer, BackendError> {
         let binary =
             which("redis-server").ok_or_else(|| BackendError::Unavailable(MISSING.into()))?;
         let dir = tempfile::Builder::new()
@@ -64,13 +71,15 @@ impl RedisServer {
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port()
                 .map_err(|e| BackendError::Unavailable(format!("cannot find a free port: {e}")))?;
-            match spawn(&binary, dir.path(), port, extra).await {
+            let args = extra(port)
+                .map_err(|e| BackendError::Unavailable(format!("cannot find a free port: {e}")))?;
+            match spawn(&binary, dir.path(), port, &args).await {
                 Ok(child) => {
                     return Ok(RedisServer {
                         binary,
                         dir,
                         port,
-                        args: extra.to_vec(),
+                        args,
                         child: Some(child),
                     });
                 }
@@ -117,6 +126,96 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The message when `redis-cli` is missing (exit 3).
+pub const MISSING_CLI: &str = "redis-cli not found: install the Debian package redis-tools";
+
+/// A local Redis Cluster of real `redis-server --cluster-enabled yes` nodes, created with
+/// `redis-cli --cluster create`. Each node's cluster bus gets its own free port
+/// (`cluster-port`), so node ports need not stay below 55535. Killed on drop.
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+/// How long a new cluster may take to agree on its slots.
+const CLUSTER_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl RedisCluster {
+    pub async fn start(masters: u32, replicas: u32) -> Result<RedisCluster, BackendError> {
+        which("redis-server").ok_or_else(|| BackendError::Unavailable(MISSING.into()))?;
+        let cli = which("redis-cli").ok_or_else(|| BackendError::Unavailable(MISSING_CLI.into()))?;
+        let count = masters as usize * (1 + replicas as usize);
+        let mut nodes = Vec::with_capacity(count);
+        for _ in 0..count {
+            nodes.push(
+                RedisServer::start_with(|port| {
+                    Ok(vec![
+                        "--cluster-enabled".into(),
+                        "yes".into(),
+                        "--cluster-config-file".into(),
+                        format!("nodes-{port}.conf"),
+                        "--cluster-port".into(),
+                        free_port()?.to_string(),
+                        "--cluster-node-timeout".into(),
+                        "5000".into(),
+                    ])
+                })
+                .await?,
+            );
+        }
+        let cluster = RedisCluster { nodes };
+        let mut cmd = tokio::process::Command::new(cli);
+        cmd.arg("--cluster").arg("create");
+        for n in &cluster.nodes {
+            cmd.arg(format!("127.0.0.1:{}", n.port));
+        }
+        cmd.args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(CLUSTER_TIMEOUT, cmd.output())
+            .await
+            .map_err(|_| BackendError::Unavailable("redis-cli --cluster create did not finish within 30s".into()))?
+            .map_err(|e| BackendError::Unavailable(format!("cannot run redis-cli: {e}")))?;
+        if !out.status.success() {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let last: Vec<&str> = text.lines().rev().take(3).collect();
+            return Err(BackendError::Unavailable(format!(
+                "redis-cli --cluster create failed: {}",
+                last.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            )));
+        }
+        let t0 = Instant::now();
+        for n in &cluster.nodes {
+            while !cluster_ok(n.port).await {
+                if t0.elapsed() > CLUSTER_TIMEOUT {
+                    return Err(BackendError::Unavailable(format!(
+                        "the Redis Cluster did not reach cluster_state:ok within {}s",
+                        CLUSTER_TIMEOUT.as_secs()
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(cluster)
+    }
+
+    /// `redis://127.0.0.1:<port>` of every node.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+}
+
+/// Whether the node on `port` says `cluster_state:ok`.
+async fn cluster_ok(port: u16) -> bool {
+    let attempt = async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        s.write_all(b"*2\r\n$7\r\nCLUSTER\r\n$4\r\nINFO\r\n").await.ok()?;
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).await.ok()?;
+        String::from_utf8_lossy(&buf[..n]).contains("cluster_state:ok").then_some(())
+    };
+    tokio::time::timeout(Duration::from_millis(500), attempt).await.ok().flatten().is_some()
 }
 
 /// Spawn `redis-server` on `port` with its files in `dir`, and wait until it answers PING.
@@ -211,6 +310,24 @@ mod tests {
         assert!(ping(port).await);
         drop(s);
         assert!(!ping(port).await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_three_master_cluster_forms_and_dies_with_its_guard() {
+        if which("redis-server").is_none() || which("redis-cli").is_none() {
+            eprintln!("skipped: redis-server or redis-cli is not on PATH (apt-get install redis-server redis-tools)");
+            return;
+        }
+        let c = RedisCluster::start(3, 0).await.unwrap();
+        let ports: Vec<u16> = c.nodes.iter().map(|n| n.port).collect();
+        assert_eq!(ports.len(), 3);
+        for p in &ports {
+            assert!(cluster_ok(*p).await);
+        }
+        drop(c);
+        for p in ports {
+            assert!(!ping(p).await);
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::instance::{Instance, Shared};
 use super::origin::Origin;
 use super::plan::{self, Action, Plan, PlannedEvent, RedisSource, SharedPlan};
-use super::redis_server::RedisServer;
+use super::redis_server::{RedisCluster, RedisServer};
 use super::reference::{self, Bounds};
 use super::stats::{
     Latencies, RunStats, Snapshot, TierEnd, per_second_rate, per_second_ratio, sweep_labels,
@@ -59,9 +59,9 @@ impl Backend for Native {
         let sweep = plan::sweep(doc);
         let mut m = Measurements::default();
         let mut notes: Vec<String> = sweep.note.iter().cloned().collect();
-        let server = start_redis(&sweep.points[0].1)
-            .await?
-            .map(|s| Arc::new(tokio::sync::Mutex::new(s)));
+        let (server, cluster) = start_redis(&sweep.points[0].1).await?;
+        let server = server.map(|s| Arc::new(tokio::sync::Mutex::new(s)));
+        let cluster_urls = cluster.as_ref().map(RedisCluster::urls);
         let total = sweep.points.len();
         for (i, (value, plan)) in sweep.points.iter().enumerate() {
             if cx.cancel.is_cancelled() {
@@ -74,7 +74,7 @@ impl Backend for Native {
                 label: sweep_labels(sweep.label, value),
                 representative: i == sweep.representative,
             };
-            let outcome = run_point(plan, &point, server.clone(), cx, &mut m).await;
+            let outcome = run_point(plan, &point, server.clone(), cluster_urls.clone(), cx, &mut m).await;
             match outcome {
                 Ok(n) => notes.extend(n),
                 // a failure to start the first run is "could not start"; later, keep what was measured
@@ -92,6 +92,7 @@ impl Backend for Native {
         if let Some(s) = server {
             s.lock().await.kill();
         }
+        drop(cluster);
         m.notes.extend(dedup(notes));
         Ok(m)
     }
@@ -107,9 +108,9 @@ fn dedup(notes: Vec<String>) -> Vec<String> {
     out
 }
 
-/// Start the Redis a spec asks perfspec to start (once for all sweep runs).
-async fn start_redis(plan: &Plan) -> Result<Option<RedisServer>, BackendError> {
-    match plan.redis() {
+/// Start the Redis (or Redis Cluster) a spec asks perfspec to start, once for all sweep runs.
+async fn start_redis(plan: &Plan) -> Result<(Option<RedisServer>, Option<RedisCluster>), BackendError> {
+    Ok(match plan.redis() {
         Some(RedisSource::Spawn { max_bytes }) => {
             let mut args = Vec::new();
             if let Some(b) = max_bytes {
@@ -120,10 +121,11 @@ async fn start_redis(plan: &Plan) -> Result<Option<RedisServer>, BackendError> {
                     "allkeys-lru".into(),
                 ]);
             }
-            Ok(Some(RedisServer::start(&args).await?))
+            (Some(RedisServer::start(&args).await?), None)
         }
-        _ => Ok(None),
-    }
+        Some(RedisSource::Cluster { masters, replicas }) => (None, Some(RedisCluster::start(*masters, *replicas).await?)),
+        _ => (None, None),
+    })
 }
 
 /// Which sweep run this is.
@@ -164,9 +166,13 @@ impl Point {
     }
 }
 
-/// The redis URL and key prefix of one run.
+/// Where the Redis tier of one run lives, and its key prefix.
 struct RedisTarget {
-    url: String,
+    /// One URL, or every node of a cluster.
+    urls: Vec<String>,
+    cluster: bool,
+    /// perfspec started it (it is flushed before each run and measured at the end).
+    owned: bool,
     prefix: String,
     ttl: Option<Duration>,
 }
@@ -320,6 +326,7 @@ async fn run_point(
     plan: &Plan,
     point: &Point,
     server: Option<Arc<tokio::sync::Mutex<RedisServer>>>,
+    cluster_urls: Option<Vec<String>>,
     cx: &RunContext,
     m: &mut Measurements,
 ) -> Result<Vec<String>, BackendError> {
@@ -342,38 +349,30 @@ async fn run_point(
         }
         server_url = Some(s.url());
     }
-    let redis = match (&plan.l2, &server_url) {
-        (Some(SharedPlan::Redis { ttl, .. }), Some(url)) => Some(RedisTarget {
-            url: url.clone(),
-            prefix: format!("perfspec:{}", point.index),
-            ttl: *ttl,
-        }),
-        (
-            Some(SharedPlan::Redis {
-                source: RedisSource::Url(u),
-                ttl,
-            }),
-            None,
-        ) => Some(RedisTarget {
-            url: u.clone(),
-            prefix: format!(
-                "perfspec:{}:{}:{}",
-                std::process::id(),
-                cx.started.elapsed().as_nanos(),
-                point.index
-            ),
-            ttl: *ttl,
-        }),
+    let own_prefix = format!("perfspec:{}", point.index);
+    // keys in a Redis perfspec did not start are unique to this run
+    let shared_prefix = format!("perfspec:{}:{}:{}", std::process::id(), cx.started.elapsed().as_nanos(), point.index);
+    let redis = match &plan.l2 {
+        Some(SharedPlan::Redis { source, ttl }) => {
+            let (urls, cluster, owned) = match (source, &server_url, &cluster_urls) {
+                (RedisSource::Spawn { .. }, Some(url), _) => (vec![url.clone()], false, true),
+                (RedisSource::Cluster { .. }, _, Some(urls)) => (urls.clone(), true, true),
+                (RedisSource::Url(u), _, _) => (vec![u.clone()], false, false),
+                (RedisSource::Nodes(n), _, _) => (n.clone(), true, false),
+                _ => return Err(BackendError::Unavailable("the Redis perfspec should have started is not running".into())),
+            };
+            let prefix = if owned { own_prefix } else { shared_prefix };
+            Some(RedisTarget { urls, cluster, owned, prefix, ttl: *ttl })
+        }
         _ => None,
     };
-    if let (Some(r), Some(_)) = (&redis, &server_url) {
-        flush(&r.url).await.map_err(|e| {
-            BackendError::Unavailable(format!(
-                "cannot reach the redis-server perfspec started: {e}"
-            ))
-        })?;
+    if let Some(r) = &redis
+        && r.owned
+    {
+        flush(r).await.map_err(|e| BackendError::Unavailable(format!("cannot reach the Redis perfspec started: {e}")))?;
     }
     let pubsub = plan.invalidation == Invalidation::Pubsub && redis.is_some();
+    let tracking = plan.invalidation == Invalidation::Tracking && redis.is_some();
     let shared_local = match &plan.l2 {
         Some(SharedPlan::Local(p)) => {
             Some(tiers::local(p).map_err(|e| BackendError::Unavailable(e.0))?)
@@ -410,30 +409,33 @@ async fn run_point(
     for i in 0..plan.instances {
         let mut l2: Option<Arc<dyn Tier>> = shared_local.clone();
         let mut publisher = None;
+        let mut redis_conn = None;
         if let Some(r) = &redis {
-            let (url, config) = if pubsub {
+            let url = &r.urls[0];
+            let unreachable = |e: super::tiers::TierError| BackendError::Unavailable(format!("cannot connect to redis at {}: {e}", r.urls.join(", ")));
+            let tier = if r.cluster {
+                RedisTier::connect_cluster(&r.urls, r.prefix.clone(), r.ttl).await.map_err(unreachable)?
+            } else if pubsub || tracking {
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                 push_rx.push((i, rx));
-                (
-                    resp3(&r.url),
-                    redis_config()
-                        .set_push_sender(tx)
-                        .set_automatic_resubscription(),
-                )
+                let config = redis_config().set_push_sender(tx);
+                let config = if pubsub { config.set_automatic_resubscription() } else { config };
+                RedisTier::connect(&resp3(url), config, r.prefix.clone(), r.ttl).await.map_err(unreachable)?
             } else {
-                (r.url.clone(), redis_config())
+                RedisTier::connect(url, redis_config(), r.prefix.clone(), r.ttl).await.map_err(unreachable)?
             };
-            let tier = RedisTier::connect(&url, config, r.prefix.clone(), r.ttl)
-                .await
-                .map_err(|e| {
-                    BackendError::Unavailable(format!("cannot connect to redis at {}: {e}", r.url))
-                })?;
-            if let Some(ch) = &shared.channel {
-                let mut conn = tier.connection();
-                timed(conn.subscribe(ch)).await.map_err(|e| {
-                    BackendError::Unavailable(format!("cannot subscribe to {ch}: {e}"))
-                })?;
+            redis_conn = tier.manager();
+            if let (Some(ch), Some(conn)) = (&shared.channel, &redis_conn) {
+                let mut conn = conn.clone();
+                timed(conn.subscribe(ch))
+                    .await
+                    .map_err(|e| BackendError::Unavailable(format!("cannot subscribe to {ch}: {e}")))?;
                 publisher = Some(conn);
+            }
+            if tracking && let Some(conn) = &redis_conn {
+                enable_tracking(conn, &r.prefix)
+                    .await
+                    .map_err(|e| BackendError::Unavailable(format!("cannot turn on client tracking: {e}")))?;
             }
             l2 = Some(Arc::new(tier));
         }
@@ -446,6 +448,7 @@ async fn run_point(
         )
         .map_err(|e| BackendError::Unavailable(e.0))?;
         inst.publisher = publisher;
+        inst.redis = redis_conn;
         instances.push(inst);
     }
     // events by operation count, or by time
@@ -475,8 +478,9 @@ async fn run_point(
     });
     let done = run.done.clone();
     // invalidation listeners
+    let prefix = redis.as_ref().map(|r| r.prefix.clone()).unwrap_or_default();
     for (i, mut rx) in push_rx {
-        let (run, done) = (run.clone(), done.clone());
+        let (run, done, prefix) = (run.clone(), done.clone(), prefix.clone());
         tokio::spawn(async move {
             loop {
                 let msg = tokio::select! {
@@ -484,12 +488,44 @@ async fn run_point(
                     () = done.cancelled() => None,
                 };
                 let Some(msg) = msg else { break };
-                if msg.kind == redis::PushKind::Message
-                    && let Some(redis::Value::BulkString(payload)) = msg.data.get(1)
-                {
-                    run.instances[i]
-                        .on_invalidation(&String::from_utf8_lossy(payload))
-                        .await;
+                let inst = &run.instances[i];
+                match msg.kind {
+                    redis::PushKind::Message => {
+                        if let Some(redis::Value::BulkString(payload)) = msg.data.get(1) {
+                            inst.on_invalidation(&String::from_utf8_lossy(payload)).await;
+                        }
+                    }
+                    redis::PushKind::Invalidate => {
+                        let keys = match msg.data.first() {
+                            Some(redis::Value::Array(keys)) => Some(
+                                keys.iter()
+                                    .filter_map(|k| match k {
+                                        redis::Value::BulkString(b) => tracked_key(&prefix, b),
+                                        _ => None,
+                                    })
+                                    .collect(),
+                            ),
+                            _ => None,
+                        };
+                        let _ = inst.on_tracking_invalidation(keys).await;
+                    }
+                    redis::PushKind::Disconnection if tracking => {
+                        // invalidations were lost with the connection: drop the L1, track again
+                        let _ = inst.flush_l1();
+                        let t = run.shared.t0.elapsed().as_secs_f64();
+                        let again = match inst.l2_connection() {
+                            Some(conn) => retrack(&conn, &prefix, &done).await,
+                            None => false,
+                        };
+                        let after = run.shared.t0.elapsed().as_secs_f64() - t;
+                        let what = if again {
+                            format!("tracking on again {after:.2}s later")
+                        } else {
+                            "tracking could not be turned on again".to_string()
+                        };
+                        lock(&run.fired).push((t, format!("instance {} lost its Redis connection: l1 flushed, {what}", i + 1)));
+                    }
+                    _ => {}
                 }
             }
         });
@@ -576,8 +612,8 @@ async fn run_point(
         }
     }
     let l2_end = match run.instances.first().and_then(|i| i.l2.as_ref()) {
-        Some(_) if redis.is_some() && server.is_none() => {
-            notes.push("the l2 Redis is shared (given by url): its resident size and evictions are not reported".into());
+        Some(_) if redis.as_ref().is_some_and(|r| !r.owned) => {
+            notes.push("the l2 Redis is shared (given by `url` or `nodes`): its resident size and evictions are not reported".into());
             None
         }
         Some(l2) => match l2.resident(key_space).await {
@@ -596,17 +632,22 @@ async fn run_point(
         },
         None => None,
     };
-    if redis.is_some() && server.is_some() {
-        notes.push(
-            "resident_bytes{tier=l2} is Redis's used_memory (its whole dataset and overhead)"
-                .into(),
-        );
-    }
-    if let (Some(r), None) = (&redis, &server) {
-        cleanup(&r.url, &r.prefix, key_space).await;
+    if let Some(r) = &redis {
+        if r.owned {
+            notes.push("resident_bytes{tier=l2} is Redis's used_memory, summed over masters (its whole dataset and overhead)".into());
+        } else {
+            for url in &r.urls {
+                cleanup(url, &r.prefix, key_space).await;
+            }
+        }
     }
     // reference bounds on each instance's own trace
+    let truncated = run.instances.iter().any(Instance::trace_truncated);
     let bounds: Result<Vec<Bounds>, String> = match bounds_capacity {
+        Ok(_) if truncated => Err(format!(
+            "not computed: an instance's trace exceeded {} events (shorten the run to get the bounds)",
+            super::instance::MAX_TRACE
+        )),
         Ok(cap) => {
             let traces: Vec<_> = run.instances.iter().map(|i| i.take_trace()).collect();
             let cap = usize::try_from(cap).unwrap_or(usize::MAX);
@@ -753,15 +794,60 @@ async fn run_point(
     Ok(notes)
 }
 
-/// Empty the Redis perfspec started, before a run.
-async fn flush(url: &str) -> Result<(), String> {
-    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-    let mut c = timed(client.get_multiplexed_async_connection())
-        .await
-        .map_err(|e| e.0)?;
-    timed(redis::cmd("FLUSHALL").query_async::<()>(&mut c))
-        .await
-        .map_err(|e| e.0)
+/// Redis client-side caching in broadcast mode for this run's keys: the server pushes an
+/// invalidation to this connection whenever another client changes one of them.
+async fn enable_tracking(conn: &redis::aio::ConnectionManager, prefix: &str) -> Result<(), String> {
+    let mut c = conn.clone();
+    timed(
+        redis::cmd("CLIENT")
+            .arg("TRACKING")
+            .arg("ON")
+            .arg("BCAST")
+            .arg("PREFIX")
+            .arg(format!("{prefix}:"))
+            .arg("NOLOOP")
+            .query_async::<()>(&mut c),
+    )
+    .await
+    .map_err(|e| e.0)
+}
+
+/// Turn tracking on again after a reconnect (bounded: 10 s, or until the run ends).
+async fn retrack(conn: &redis::aio::ConnectionManager, prefix: &str, done: &CancellationToken) -> bool {
+    for _ in 0..200 {
+        if done.is_cancelled() {
+            return false;
+        }
+        if enable_tracking(conn, prefix).await.is_ok() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// The workload key of a tracked Redis key `<prefix>:<key>`.
+fn tracked_key(prefix: &str, redis_key: &[u8]) -> Option<u64> {
+    std::str::from_utf8(redis_key).ok()?.strip_prefix(prefix)?.strip_prefix(':')?.parse().ok()
+}
+
+/// Empty the Redis perfspec started, before a run (every master of a cluster; replicas
+/// refuse writes and follow their master).
+async fn flush(r: &RedisTarget) -> Result<(), String> {
+    let mut flushed = 0;
+    let mut last = String::new();
+    for url in &r.urls {
+        let attempt = async {
+            let client = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
+            let mut c = timed(client.get_multiplexed_async_connection()).await.map_err(|e| e.0)?;
+            timed(redis::cmd("FLUSHALL").query_async::<()>(&mut c)).await.map_err(|e| e.0)
+        };
+        match attempt.await {
+            Ok(()) => flushed += 1,
+            Err(e) => last = e,
+        }
+    }
+    if flushed == 0 { Err(last) } else { Ok(()) }
 }
 
 /// Delete this run's keys from a Redis perfspec did not start (bounded SCAN).
@@ -787,8 +873,9 @@ async fn cleanup(url: &str, prefix: &str, key_space: u64) {
         else {
             return;
         };
-        if !keys.is_empty() {
-            let _ = timed(redis::cmd("DEL").arg(&keys).query_async::<i64>(&mut c)).await;
+        // one key per DEL: keys of a cluster node live in different slots
+        for k in &keys {
+            let _ = timed(redis::cmd("DEL").arg(k).query_async::<i64>(&mut c)).await;
         }
         if next == 0 {
             return;

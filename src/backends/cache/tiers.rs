@@ -310,9 +310,40 @@ impl Tier for StrettoTier {
 /// A tier in a Redis server: keys `<prefix>:<key>`, values the version (8 bytes, big
 /// endian) followed by the payload.
 pub struct RedisTier {
-    conn: ConnectionManager,
+    conn: RedisConn,
     prefix: String,
     ttl: Option<Duration>,
+    /// The nodes of a cluster (their memory is read one by one).
+    nodes: Vec<String>,
+}
+
+/// A connection to a standalone Redis or to a Redis Cluster.
+#[derive(Clone)]
+pub enum RedisConn {
+    Single(ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl RedisConn {
+    /// Run one command, bounded by [`REDIS_CALL_TIMEOUT`].
+    pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, TierError> {
+        match self {
+            RedisConn::Single(c) => timed(cmd.query_async(&mut c.clone())).await,
+            RedisConn::Cluster(c) => timed(cmd.query_async(&mut c.clone())).await,
+        }
+    }
+}
+
+/// `used_memory`, `evicted_keys` and whether the node is a master, from INFO.
+async fn node_info(url: &str) -> Result<(bool, u64, u64), TierError> {
+    let client = redis::Client::open(url).map_err(|e| TierError(format!("bad redis url: {e}")))?;
+    let mut c = timed(client.get_multiplexed_async_connection()).await?;
+    let info: String = timed(redis::cmd("INFO").arg("all").query_async(&mut c)).await?;
+    let field = |name: &str| -> Option<&str> {
+        info.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':'))).map(str::trim)
+    };
+    let num = |name: &str| field(name).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok((field("role") == Some("master"), num("used_memory"), num("evicted_keys")))
 }
 
 /// Bound on one Redis call, so that a dead server costs a bounded wait, never a hang.
@@ -361,16 +392,35 @@ impl RedisTier {
         let client =
             redis::Client::open(url).map_err(|e| TierError(format!("bad redis url: {e}")))?;
         let conn = timed(client.get_connection_manager_with_config(config)).await?;
-        Ok(RedisTier { conn, prefix, ttl })
+        Ok(RedisTier { conn: RedisConn::Single(conn), prefix, ttl, nodes: vec![url.to_string()] })
+    }
+
+    /// Connect to a Redis Cluster through any of its nodes.
+    pub async fn connect_cluster(
+        nodes: &[String],
+        prefix: String,
+        ttl: Option<Duration>,
+    ) -> Result<RedisTier, TierError> {
+        let client = redis::cluster::ClusterClient::builder(nodes.to_vec())
+            .connection_timeout(Duration::from_millis(250))
+            .response_timeout(Duration::from_millis(500))
+            .retries(1)
+            .build()
+            .map_err(|e| TierError(format!("bad cluster nodes: {e}")))?;
+        let conn = timed(client.get_async_connection()).await?;
+        Ok(RedisTier { conn: RedisConn::Cluster(conn), prefix, ttl, nodes: nodes.to_vec() })
     }
 
     pub fn key(&self, key: u64) -> String {
         format!("{}:{key}", self.prefix)
     }
 
-    /// A connection for other commands (publish, tracking).
-    pub fn connection(&self) -> ConnectionManager {
-        self.conn.clone()
+    /// The standalone connection, for pub/sub and tracking.
+    pub fn manager(&self) -> Option<ConnectionManager> {
+        match &self.conn {
+            RedisConn::Single(c) => Some(c.clone()),
+            RedisConn::Cluster(_) => None,
+        }
     }
 
     pub fn encode(v: &Value) -> Vec<u8> {
@@ -401,28 +451,19 @@ impl Tier for RedisTier {
         "redis"
     }
     async fn get(&self, key: u64) -> Result<Option<Cached>, TierError> {
-        let mut c = self.conn.clone();
-        let bytes: Option<Vec<u8>> =
-            timed(redis::cmd("GET").arg(self.key(key)).query_async(&mut c)).await?;
+        let bytes: Option<Vec<u8>> = self.conn.query(redis::cmd("GET").arg(self.key(key))).await?;
         bytes.map(|b| Self::decode(&b).map(Arc::new)).transpose()
     }
     async fn put(&self, key: u64, value: Cached) -> Result<(), TierError> {
-        let mut c = self.conn.clone();
         let mut cmd = redis::cmd("SET");
         cmd.arg(self.key(key)).arg(Self::encode(&value));
         if let Some(t) = self.ttl {
             cmd.arg("PX").arg(t.as_millis().max(1) as u64);
         }
-        timed(cmd.query_async::<()>(&mut c)).await
+        self.conn.query::<()>(&cmd).await
     }
     async fn invalidate(&self, key: u64) -> Result<(), TierError> {
-        let mut c = self.conn.clone();
-        timed(
-            redis::cmd("DEL")
-                .arg(self.key(key))
-                .query_async::<()>(&mut c),
-        )
-        .await
+        self.conn.query::<()>(redis::cmd("DEL").arg(self.key(key))).await
     }
     fn len(&self) -> u64 {
         0
@@ -431,20 +472,17 @@ impl Tier for RedisTier {
         0
     }
     async fn resident(&self, _key_space: u64) -> Result<Resident, TierError> {
-        let mut c = self.conn.clone();
-        let entries: u64 = timed(redis::cmd("DBSIZE").query_async(&mut c)).await?;
-        let info: String = timed(redis::cmd("INFO").arg("all").query_async(&mut c)).await?;
-        let field = |name: &str| -> u64 {
-            info.lines()
-                .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0)
-        };
-        Ok(Resident {
-            entries,
-            bytes: field("used_memory"),
-            evictions: field("evicted_keys"),
-        })
+        // a cluster sums DBSIZE over its masters
+        let entries: u64 = self.conn.query(&redis::cmd("DBSIZE")).await?;
+        let (mut bytes, mut evictions) = (0, 0);
+        for url in &self.nodes {
+            let (master, used, evicted) = node_info(url).await?;
+            if master {
+                bytes += used;
+                evictions += evicted;
+            }
+        }
+        Ok(Resident { entries, bytes, evictions })
     }
 }
 

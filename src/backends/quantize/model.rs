@@ -148,7 +148,7 @@ impl Weights {
 
 /// A tensor's values as `f32`, whatever its float dtype.
 pub fn to_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, String> {
-    t.into_data().convert::<f32>().into_vec::<f32>().map_err(|e| format!("{e:?}"))
+    t.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| format!("{e:?}"))
 }
 
 /// A `[rows, dim]` float tensor of the given rows.
@@ -166,7 +166,7 @@ pub fn predict(model: &Mlp, data: &Dataset, device: &Device, chunk: usize) -> Re
     while start < data.len() {
         let end = (start + chunk).min(data.len());
         let logits = model.forward(input(data, start..end, device));
-        let idx = logits.argmax(1).into_data().convert::<i64>().into_vec::<i64>().map_err(|e| format!("{e:?}"))?;
+        let idx = logits.argmax(1).into_data().convert::<i64>().try_into_vec::<i64>().map_err(|e| format!("{e:?}"))?;
         out.extend(idx);
         start = end;
     }
@@ -332,7 +332,7 @@ mod tests {
         let layers = [(w0, b0, 4, 5), (w1, b1, 5, 3)];
         let x = values(40 * 4, 5);
         let data = Dataset { features: x.clone(), labels: vec![0; 40], dim: 4 };
-        for device in [Device::flex(), Device::ndarray()] {
+        for device in [super::super::run::device("flex"), super::super::run::device("ndarray")] {
             let model = w.build(&device);
             let pred = predict(&model, &data, &device, 16).unwrap();
             let logits = to_f32(model.forward(input(&data, 0..40, &device))).unwrap();

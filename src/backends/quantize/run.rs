@@ -45,7 +45,8 @@ pub async fn run(backend: &'static str, spec: &Spec, cx: &RunContext) -> Result<
     .map_err(|e| BackendError::Failed { message: format!("the quantize runner crashed: {e}"), partial: None })?
 }
 
-fn device(backend: &str) -> Device {
+#[expect(deprecated, reason = "burn-ndarray is deprecated upstream, but specs name it explicitly")]
+pub fn device(backend: &str) -> Device {
     if backend == "ndarray" { Device::ndarray() } else { Device::flex() }
 }
 
@@ -220,7 +221,7 @@ impl Runner<'_> {
             while start < test.len() {
                 let end = (start + 256).min(test.len());
                 let logits = d.forward(model::input(test, start..end, &self.device));
-                let idx = logits.argmax(1).into_data().convert::<i64>().into_vec::<i64>().map_err(|e| format!("{e:?}"))?;
+                let idx = logits.argmax(1).into_data().convert::<i64>().try_into_vec::<i64>().map_err(|e| format!("{e:?}"))?;
                 out.extend(idx);
                 start = end;
             }

@@ -210,7 +210,7 @@ mod tests {
         let w = Weights::init(&widths, Act::Relu, 1);
         let n_weights: usize = widths.windows(2).map(|p| p[0] * p[1]).sum();
         let dir = tempfile::tempdir().unwrap();
-        for device in [Device::flex(), Device::ndarray()] {
+        for device in [super::super::run::device("flex"), super::super::run::device("ndarray")] {
             let size = |p: &Plan| save(&p.apply(&w, &device).unwrap(), &dir.path().join(format!("{}.bpk", p.name))).unwrap() as f64;
             let fp32 = size(&plan(DType::Fp32, None));
             let int8 = size(&plan(DType::Int8, None));
@@ -231,7 +231,7 @@ mod tests {
         let widths = [64, 128, 64, 10];
         let w = Weights::init(&widths, Act::Relu, 1);
         let dir = tempfile::tempdir().unwrap();
-        for device in [Device::flex(), Device::ndarray()] {
+        for device in [super::super::run::device("flex"), super::super::run::device("ndarray")] {
             for p in [plan(DType::Int8, None), plan(DType::Int8, Some(32)), plan(DType::Fp16, None)] {
                 let path = dir.path().join(format!("{}.bpk", p.name));
                 save(&p.apply(&w, &device).unwrap(), &path).unwrap();
