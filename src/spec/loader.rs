@@ -252,7 +252,7 @@ pub fn load_file(
                 max_duration,
                 body,
                 hash: hex(&sha2::Sha256::digest(src.text.as_bytes())),
-                resolved: root.to_json(),
+                resolved: redact_headers(root.to_json()),
                 secrets: cx.secrets.clone(),
                 file: src.clone(),
             })
@@ -274,6 +274,78 @@ fn default_slo(text: &str, kind: super::catalog::Kind) -> Slo {
     slo
 }
 
+/// Header names whose values never appear in results: literal credentials written in a spec
+/// are replaced (values from `${env:…}` are kept as the reference, never the value).
+pub const SENSITIVE_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"];
+
+/// Replace the values of sensitive headers (and of headers the spec lists in `redact`) in
+/// the resolved spec, unless the value is only an `${env:…}` reference.
+pub fn redact_headers(mut doc: serde_json::Value) -> serde_json::Value {
+    let extra: Vec<String> = doc
+        .get("redact")
+        .and_then(|r| r.as_array())
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_ascii_lowercase)).collect())
+        .unwrap_or_default();
+    fn walk(v: &mut serde_json::Value, extra: &[String]) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, child) in map.iter_mut() {
+                    if k == "headers"
+                        && let serde_json::Value::Object(headers) = child
+                    {
+                        for (name, value) in headers.iter_mut() {
+                            let lower = name.to_ascii_lowercase();
+                            let sensitive = SENSITIVE_HEADERS.contains(&lower.as_str()) || extra.contains(&lower);
+                            let only_env = value.as_str().is_some_and(|s| {
+                                let rest = s.trim_start_matches("Bearer ").trim_start_matches("Basic ");
+                                rest.starts_with("${env:") && rest.ends_with('}') && rest.matches("${").count() == 1
+                            });
+                            if sensitive && !only_env && !value.as_str().is_some_and(|s| s.contains("{{")) {
+                                *value = serde_json::Value::String("[redacted]".into());
+                            }
+                        }
+                    } else {
+                        walk(child, extra);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|i| walk(i, extra)),
+            _ => {}
+        }
+    }
+    walk(&mut doc, &extra);
+    doc
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_credentials_are_redacted_from_the_resolved_spec() {
+        let doc = serde_json::json!({
+            "redact": ["X-Tenant"],
+            "journey": [{"steps": [{"headers": {
+                "Authorization": "Bearer hunter2",
+                "cookie": "session=abc",
+                "x-tenant": "acme",
+                "accept": "application/json",
+                "authorization2": "kept",
+            }}, {"headers": {"authorization": "Bearer ${env:TOKEN}"}},
+                {"headers": {"authorization": "Bearer {{ token }}"}}]}],
+        });
+        let out = redact_headers(doc);
+        let h = &out["journey"][0]["steps"][0]["headers"];
+        assert_eq!(h["Authorization"], "[redacted]");
+        assert_eq!(h["cookie"], "[redacted]");
+        assert_eq!(h["x-tenant"], "[redacted]");
+        assert_eq!(h["accept"], "application/json");
+        assert_eq!(h["authorization2"], "kept");
+        assert_eq!(out["journey"][0]["steps"][1]["headers"]["authorization"], "Bearer ${env:TOKEN}");
+        assert_eq!(out["journey"][0]["steps"][2]["headers"]["authorization"], "Bearer {{ token }}");
+    }
 }

@@ -388,28 +388,32 @@ impl RunStats {
                 &s.iter().map(|x| x.ops[i]).collect::<Vec<_>>(),
             );
         }
-        if self.has_l2 {
-            let per: Vec<u64> = s.iter().map(Snapshot::errors_total).collect();
-            let rate: Vec<(u64, u64)> = s
-                .iter()
-                .map(|x| (x.errors_total(), x.ops_total()))
-                .collect();
-            for fixed in [vec![], vec![tier("l2")]] {
+        // only calls to the shared tier can fail: without one, errors are 0
+        let with_tier = |fixed: Vec<(&'static str, String)>| {
+            let mut sets = vec![fixed.clone()];
+            if self.has_l2 {
+                let mut t = fixed;
+                t.push(tier("l2"));
+                sets.push(t);
+            }
+            sets
+        };
+        let per: Vec<u64> = s.iter().map(Snapshot::errors_total).collect();
+        let rate: Vec<(u64, u64)> = s.iter().map(|x| (x.errors_total(), x.ops_total())).collect();
+        for fixed in with_tier(vec![]) {
+            count(m, "errors", suffixes, &fixed, &per);
+            ratio(m, "error_rate", suffixes, &fixed, &rate);
+        }
+        for op in &self.kinds {
+            let i = op.index();
+            let per: Vec<u64> = s.iter().map(|x| x.l2_errors[i]).collect();
+            let rate: Vec<(u64, u64)> = s.iter().map(|x| (x.l2_errors[i], x.ops[i])).collect();
+            for fixed in with_tier(vec![("op", op.as_str().to_string())]) {
                 count(m, "errors", suffixes, &fixed, &per);
                 ratio(m, "error_rate", suffixes, &fixed, &rate);
             }
-            for op in &self.kinds {
-                let i = op.index();
-                let per: Vec<u64> = s.iter().map(|x| x.l2_errors[i]).collect();
-                let rate: Vec<(u64, u64)> = s.iter().map(|x| (x.l2_errors[i], x.ops[i])).collect();
-                for fixed in [
-                    vec![("op", op.as_str().to_string())],
-                    vec![("op", op.as_str().to_string()), tier("l2")],
-                ] {
-                    count(m, "errors", suffixes, &fixed, &per);
-                    ratio(m, "error_rate", suffixes, &fixed, &rate);
-                }
-            }
+        }
+        if self.has_l2 {
             count(
                 m,
                 "invalidations",
