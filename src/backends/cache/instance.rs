@@ -22,10 +22,6 @@ const MAX_ERRORS_KEPT: usize = 200;
 /// 64 MiB per instance. A longer run reports no reference bounds (or warm-up) rather than
 /// growing without bound.
 pub const MAX_TRACE: usize = 4_000_000;
-/// Most trace events (and timeline reads) kept per instance: 16 bytes each, so at most
-/// 64 MiB per instance. A longer run reports no reference bounds (or warm-up) rather than
-/// growing without bound.
-pub const MAX_TRACE: usize = 4_000_000;
 
 /// Settings every instance of a run shares.
 pub struct Shared {
