@@ -294,17 +294,31 @@ events: [ { at: 50%, kill_redis: true } ]
     let out = run_cli(&d, &["validate", "c.yaml", "k.yaml", "--format", "json"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let messages: Vec<String> = v["diagnostics"].as_array().unwrap().iter().map(|d| d["message"].as_str().unwrap().to_string()).collect();
+    let messages: Vec<String> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["message"].as_str().unwrap().to_string())
+        .collect();
     for want in [
         "`pubsub` invalidation with a Redis Cluster is not supported yet",
         "read-through needs a loading cache",
         "sweeping `workload.keys` is not supported yet",
         "`kill_redis` kills a Redis perfspec started",
     ] {
-        assert!(messages.iter().any(|m| m.contains(want)), "{want}: {messages:?}");
+        assert!(
+            messages.iter().any(|m| m.contains(want)),
+            "{want}: {messages:?}"
+        );
     }
     // every one of them points at its line
-    assert!(v["diagnostics"].as_array().unwrap().iter().all(|d| d["line"].as_u64().is_some()));
+    assert!(
+        v["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["line"].as_u64().is_some())
+    );
 }
 
 #[test]
@@ -455,9 +469,16 @@ slo: [ hit_ratio >= 0.2 ]
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let res = results(&d);
     let spec = &res["specs"][0];
-    assert!(scalar(spec, "invalidations", &[]).unwrap() > 0.0, "the server pushed invalidations");
+    assert!(
+        scalar(spec, "invalidations", &[]).unwrap() > 0.0,
+        "the server pushed invalidations"
+    );
     let n = notes(spec);
-    assert!(n.iter().any(|n| n.contains("lost its Redis connection: l1 flushed, tracking on again")), "{n:?}");
+    assert!(
+        n.iter()
+            .any(|n| n.contains("lost its Redis connection: l1 flushed, tracking on again")),
+        "{n:?}"
+    );
 }
 
 #[test]
@@ -487,5 +508,8 @@ slo: [ hit_ratio >= 0.3, error_rate < 1% ]
     // keys spread over the masters: DBSIZE summed over them holds every key read
     let resident = scalar(spec, "resident_entries", &[("tier", "l2")]).unwrap();
     let origin = scalar(spec, "origin_calls", &[]).unwrap();
-    assert!(resident > 100.0 && resident <= origin, "{resident} resident, {origin} origin calls");
+    assert!(
+        resident > 100.0 && resident <= origin,
+        "{resident} resident, {origin} origin calls"
+    );
 }

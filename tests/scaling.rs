@@ -1,5 +1,5 @@
 //! Scaling specs end to end: a USL fit from a CSV (fit-only), "not enough points", bad CSV
-//! files, and sweeps that cannot run yet.
+//! files, replica sweeps with client balancing, and crash / hang failover (nginx and client).
 
 use std::process::{Output, Stdio};
 
@@ -162,13 +162,13 @@ fn a_malformed_csv_row_is_a_backend_error_with_its_line() {
 }
 
 #[test]
-fn replica_sweeps_are_not_available_yet() {
+fn sweeps_of_a_user_command_are_not_available_yet() {
     let toml = r#"
 kind = "scaling"
 name = "sweep"
 slo = ["usl.peak_concurrency >= 4"]
 [service]
-embedded = "shop"
+command = ["my-server", "--port", "{port}"]
 [balancer]
 kind = "client"
 [sweep]
@@ -184,6 +184,170 @@ concurrency = 8
         results(&d)["specs"][0]["error"]
             .as_str()
             .unwrap()
-            .contains("scaling sweeps with replicas or threads are not available yet")
+            .contains("scaling sweeps of a user `command` are not available yet")
     );
+}
+
+fn labelled(spec: &serde_json::Value, metric: &str, label: &str, value: &str) -> Option<f64> {
+    spec["measurements"]["scalars"]
+        .as_array()?
+        .iter()
+        .find(|s| s["metric"] == metric && s["labels"][label] == value)?["value"]
+        .as_f64()
+}
+
+fn series_names(spec: &serde_json::Value) -> Vec<String> {
+    spec["measurements"]["series"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| s["metric"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn nginx_present() -> bool {
+    ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
+        .iter()
+        .any(|p| std::path::Path::new(p).is_file())
+        || std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("nginx").is_file()))
+}
+
+#[test]
+fn timing_client_balanced_sweep_reports_each_step_and_not_enough_points() {
+    let toml = r#"
+kind = "scaling"
+name = "small-sweep"
+slo = ["throughput{replicas=1} > 10/s", "usl.peak_concurrency >= 2"]
+[service]
+embedded = "shop"
+[balancer]
+kind = "client"
+method = "least_conn"
+[sweep]
+replicas = [1, 2, 3]
+[load]
+mode = "concurrency"
+concurrency = 2
+step_duration = "2s"
+"#;
+    let d = Dir::new(&[("sweep.toml", toml)]);
+    let out = run_cli(&d, &["run", "sweep.toml", "--out", "out"]);
+    // three points: the usl SLO fails as no-data
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let res = results(&d);
+    let spec = &res["specs"][0];
+    let x: Vec<f64> = ["1", "2", "3"]
+        .iter()
+        .map(|n| labelled(spec, "throughput", "replicas", n).unwrap_or_else(|| panic!("{spec}")))
+        .collect();
+    assert!(x[0] > 10.0, "{x:?}");
+    // the shared database is far from saturated at 6 users: more replicas, more throughput
+    assert!(x[2] > x[0] * 1.5, "{x:?}");
+    assert_eq!(labelled(spec, "speedup", "replicas", "1"), Some(1.0));
+    assert!(labelled(spec, "efficiency", "replicas", "3").is_some());
+    let notes = spec["measurements"]["notes"].to_string();
+    assert!(
+        notes.contains("not enough points for a USL fit: 3 distinct"),
+        "{notes}"
+    );
+    let usl = spec["slos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["expr"] == "usl.peak_concurrency >= 2")
+        .unwrap();
+    assert_eq!(usl["reason"], "no-data", "{usl}");
+}
+
+#[test]
+fn timing_crash_failover_through_nginx_counts_errors_and_recovers() {
+    if !nginx_present() {
+        eprintln!(
+            "note: nginx is not installed (Debian package nginx-light): skipping the nginx failover test"
+        );
+        return;
+    }
+    // retries off, so the crash shows up as errors before nginx marks the replica down
+    let toml = r#"
+kind = "scaling"
+name = "nginx-crash"
+slo = ["failover.error_rate < 50%"]
+[service]
+embedded = "shop"
+[balancer]
+kind = "nginx"
+method = "round_robin"
+retries = false
+max_fails = 1
+fail_timeout = "1s"
+[sweep]
+replicas = [2]
+[load]
+mode = "concurrency"
+concurrency = 4
+latency_slo = "p95(latency) < 500ms"
+step_duration = "6s"
+[[fault]]
+step = 2
+at = "1s"
+action = "kill"
+replica = 1
+restore_after = "1s"
+"#;
+    let d = Dir::new(&[("crash.toml", toml)]);
+    let out = run_cli(&d, &["run", "crash.toml", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let res = results(&d);
+    let spec = &res["specs"][0];
+    let errors = scalar(spec, "failover.errors").unwrap_or_else(|| panic!("{spec}"));
+    assert!(errors >= 1.0, "the crash caused no error: {spec}");
+    let rate = scalar(spec, "failover.error_rate").unwrap();
+    assert!(rate > 0.0 && rate < 0.5, "{rate}");
+    let recovery = scalar(spec, "failover.recovery_time").unwrap_or_else(|| panic!("{spec}"));
+    assert!((0.0..5.0).contains(&recovery), "{recovery}");
+    assert!(labelled(spec, "throughput", "replicas", "2").unwrap() > 10.0);
+    let names = series_names(spec);
+    assert!(names.contains(&"failover.errors".to_string()), "{names:?}");
+    assert!(names.contains(&"failover.p95".to_string()), "{names:?}");
+}
+
+#[test]
+fn timing_hang_failover_with_client_balancing_times_out_then_recovers() {
+    let toml = r#"
+kind = "scaling"
+name = "hang"
+slo = ["failover.errors >= 1"]
+[service]
+embedded = "shop"
+[balancer]
+kind = "client"
+[sweep]
+replicas = [2]
+[load]
+mode = "concurrency"
+concurrency = 2
+latency_slo = "p95(latency) < 500ms"
+step_duration = "6s"
+[[fault]]
+step = 2
+at = "1s"
+action = "hang"
+replica = 2
+restore_after = "1500ms"
+"#;
+    let d = Dir::new(&[("hang.toml", toml)]);
+    let out = run_cli(&d, &["run", "hang.toml", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let res = results(&d);
+    let spec = &res["specs"][0];
+    // requests in flight on the stopped replica time out (1s) and are not retried
+    let errors = scalar(spec, "failover.errors").unwrap_or_else(|| panic!("{spec}"));
+    assert!(errors >= 1.0, "{spec}");
+    let rate = scalar(spec, "failover.error_rate").unwrap();
+    assert!(rate > 0.0 && rate < 0.5, "{rate}");
+    let recovery = scalar(spec, "failover.recovery_time").unwrap_or_else(|| panic!("{spec}"));
+    assert!((0.0..5.0).contains(&recovery), "{recovery}");
 }

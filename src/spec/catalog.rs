@@ -143,6 +143,7 @@ static SCALING: &[MetricDef] = &[
     m("usl.r_squared", Ratio, Gauge, &[], "coefficient of determination of the USL fit"),
     m("failover.errors", Count, Counter, &[], "failed requests during the fault window"),
     m("failover.error_rate", Ratio, Gauge, &[], "failed / all requests during the fault window"),
+    m("failover.p95", Time, Gauge, &[], "per-second p95 latency around a fault (timeline series)"),
     m("failover.recovery_time", Time, Gauge, &[], "time from the fault until p95 and the error rate are back within the SLO"),
 ];
 

@@ -52,7 +52,10 @@ pub enum RedisSource {
     },
     Url(String),
     /// perfspec starts a local Redis Cluster.
-    Cluster { masters: u32, replicas: u32 },
+    Cluster {
+        masters: u32,
+        replicas: u32,
+    },
     /// An existing Redis Cluster's nodes.
     Nodes(Vec<String>),
 }
@@ -392,10 +395,18 @@ pub fn check(spec: &Spec) -> Vec<Diagnostic> {
                 ));
             }
             if cluster && t.max_bytes.is_some() {
-                out.push(err(t.backend.span, "`max_bytes` on a Redis Cluster is not supported yet".into(), "bound a standalone Redis instead"));
+                out.push(err(
+                    t.backend.span,
+                    "`max_bytes` on a Redis Cluster is not supported yet".into(),
+                    "bound a standalone Redis instead",
+                ));
             }
             if cluster
-                && let Some(k) = doc.events.iter().flatten().find_map(|e| e.kill_redis.as_ref())
+                && let Some(k) = doc
+                    .events
+                    .iter()
+                    .flatten()
+                    .find_map(|e| e.kill_redis.as_ref())
             {
                 out.push(err(k.span, "`kill_redis` kills a standalone Redis; killing cluster nodes is not supported yet".into(), "use `spawn = true` on the l2 tier"));
             }
@@ -489,4 +500,107 @@ pub fn check(spec: &Spec) -> Vec<Diagnostic> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(yaml: &str) -> Spec {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.yaml");
+        std::fs::write(&p, yaml).unwrap();
+        let l = crate::spec::loader::load_file(&p, &[], &|_| None);
+        let msgs: Vec<String> = l.diagnostics.iter().map(|d| d.message.clone()).collect();
+        l.spec.unwrap_or_else(|| panic!("{msgs:?}"))
+    }
+
+    fn doc(s: &Spec) -> &CacheDoc {
+        match &s.body {
+            Body::Cache(d) => d,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn presets_and_defaults_resolve() {
+        let s = load(
+            "kind: cache\nname: d\ntopology: { l1: { backend: stretto, capacity: 10 } }\nworkload: { preset: ycsb-d, ops: 10 }\n",
+        );
+        let p = plan(doc(&s));
+        assert_eq!(p.trace.mix, preset(crate::spec::cache::Preset::D).0);
+        assert_eq!(p.trace.dist, KeyDist::Latest(0.99));
+        assert_eq!(p.trace.keys, YCSB_RECORDS);
+        assert_eq!(
+            (p.latency.0, p.value_size, p.concurrency, p.trace.seed),
+            (DEFAULT_ORIGIN_LATENCY, (1000, 1000), 1, 1)
+        );
+        assert_eq!(p.l1.as_ref().unwrap().backend, Local::Stretto);
+        assert!(check(&s).is_empty());
+        // an explicit distribution and mix override the preset's
+        let s = load(
+            "kind: cache\nname: d\ntopology: { l1: { backend: moka, capacity: 10 } }\nworkload: { preset: ycsb-a, distribution: uniform, mix: { read: 1 }, ops: 10 }\n",
+        );
+        let p = plan(doc(&s));
+        assert_eq!(
+            (p.trace.dist, p.trace.mix),
+            (KeyDist::Uniform, Mix::reads_only())
+        );
+        assert_eq!(p.bounds_applicability(), Ok(10));
+    }
+
+    #[test]
+    fn a_sweep_reports_the_specs_own_value_or_the_last() {
+        let base = "kind: cache\nname: s\ntopology: { l1: { backend: moka, capacity: 200 } }\nworkload: { keys: 100, ops: 10 }\n";
+        let s = load(&format!(
+            "{base}sweep: {{ \"topology.l1.capacity\": [100, 200, 400] }}\n"
+        ));
+        let sw = sweep(doc(&s));
+        assert_eq!(
+            (sw.label, sw.representative, sw.points.len()),
+            (Some("capacity"), 1, 3)
+        );
+        assert_eq!(
+            sw.points[2].1.l1.as_ref().unwrap().capacity,
+            Capacity::Entries(400)
+        );
+        let s = load(&format!(
+            "{base}sweep: {{ \"topology.l1.capacity\": [100, 400] }}\n"
+        ));
+        let sw = sweep(doc(&s));
+        assert_eq!(sw.representative, 1);
+        assert!(sw.note.unwrap().contains("last sweep value (400)"));
+        assert_eq!(sweep(doc(&load(base))).points.len(), 1);
+    }
+
+    #[test]
+    fn bounds_apply_only_where_they_are_exact() {
+        let with = |topo: &str, mix: &str| {
+            let s = load(&format!(
+                "kind: cache\nname: b\ntopology: {topo}\nworkload: {{ keys: 100, ops: 10, mix: {mix} }}\n"
+            ));
+            plan(doc(&s)).bounds_applicability()
+        };
+        let reads = "{ read: 1 }";
+        let writes = "{ read: 0.9, update: 0.1 }";
+        assert!(with("{ l1: { backend: moka, capacity: 5 } }", writes).is_ok());
+        assert!(
+            with("{ l1: { backend: moka, max_bytes: 5KiB } }", reads)
+                .unwrap_err()
+                .contains("bytes")
+        );
+        assert!(
+            with("{ l1: { backend: moka, capacity: 5, ttl: 1s } }", reads)
+                .unwrap_err()
+                .contains("expire")
+        );
+        let pubsub = "{ instances: 2, l1: { backend: moka, capacity: 5 }, l2: { backend: redis, spawn: true }, invalidation: pubsub }";
+        assert!(with(pubsub, reads).is_ok());
+        assert!(with(pubsub, writes).unwrap_err().contains("pubsub"));
+        assert!(
+            with("{ l2: { backend: redis, spawn: true } }", reads)
+                .unwrap_err()
+                .contains("no in-process l1")
+        );
+    }
 }

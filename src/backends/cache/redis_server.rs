@@ -144,7 +144,8 @@ const CLUSTER_TIMEOUT: Duration = Duration::from_secs(30);
 impl RedisCluster {
     pub async fn start(masters: u32, replicas: u32) -> Result<RedisCluster, BackendError> {
         which("redis-server").ok_or_else(|| BackendError::Unavailable(MISSING.into()))?;
-        let cli = which("redis-cli").ok_or_else(|| BackendError::Unavailable(MISSING_CLI.into()))?;
+        let cli =
+            which("redis-cli").ok_or_else(|| BackendError::Unavailable(MISSING_CLI.into()))?;
         let count = masters as usize * (1 + replicas as usize);
         let mut nodes = Vec::with_capacity(count);
         for _ in 0..count {
@@ -175,7 +176,11 @@ impl RedisCluster {
             .kill_on_drop(true);
         let out = tokio::time::timeout(CLUSTER_TIMEOUT, cmd.output())
             .await
-            .map_err(|_| BackendError::Unavailable("redis-cli --cluster create did not finish within 30s".into()))?
+            .map_err(|_| {
+                BackendError::Unavailable(
+                    "redis-cli --cluster create did not finish within 30s".into(),
+                )
+            })?
             .map_err(|e| BackendError::Unavailable(format!("cannot run redis-cli: {e}")))?;
         if !out.status.success() {
             let text = String::from_utf8_lossy(&out.stdout);
@@ -209,13 +214,23 @@ impl RedisCluster {
 /// Whether the node on `port` says `cluster_state:ok`.
 async fn cluster_ok(port: u16) -> bool {
     let attempt = async {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-        s.write_all(b"*2\r\n$7\r\nCLUSTER\r\n$4\r\nINFO\r\n").await.ok()?;
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        s.write_all(b"*2\r\n$7\r\nCLUSTER\r\n$4\r\nINFO\r\n")
+            .await
+            .ok()?;
         let mut buf = vec![0u8; 4096];
         let n = s.read(&mut buf).await.ok()?;
-        String::from_utf8_lossy(&buf[..n]).contains("cluster_state:ok").then_some(())
+        String::from_utf8_lossy(&buf[..n])
+            .contains("cluster_state:ok")
+            .then_some(())
     };
-    tokio::time::timeout(Duration::from_millis(500), attempt).await.ok().flatten().is_some()
+    tokio::time::timeout(Duration::from_millis(500), attempt)
+        .await
+        .ok()
+        .flatten()
+        .is_some()
 }
 
 /// Spawn `redis-server` on `port` with its files in `dir`, and wait until it answers PING.
@@ -315,7 +330,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_three_master_cluster_forms_and_dies_with_its_guard() {
         if which("redis-server").is_none() || which("redis-cli").is_none() {
-            eprintln!("skipped: redis-server or redis-cli is not on PATH (apt-get install redis-server redis-tools)");
+            eprintln!(
+                "skipped: redis-server or redis-cli is not on PATH (apt-get install redis-server redis-tools)"
+            );
             return;
         }
         let c = RedisCluster::start(3, 0).await.unwrap();

@@ -64,19 +64,36 @@ impl Backend for Native {
         let cluster_urls = cluster.as_ref().map(RedisCluster::urls);
         let total = sweep.points.len();
         for (i, (value, plan)) in sweep.points.iter().enumerate() {
-            if cx.cancel.is_cancelled() {
-                notes.push(format!("interrupted: {} of {total} sweep runs done", i));
-                break;
-            }
             let point = Point {
                 index: i,
                 total,
                 label: sweep_labels(sweep.label, value),
                 representative: i == sweep.representative,
             };
-            let outcome = run_point(plan, &point, server.clone(), cluster_urls.clone(), cx, &mut m).await;
+            let outcome = run_point(
+                plan,
+                &point,
+                server.clone(),
+                cluster_urls.clone(),
+                cx,
+                &mut m,
+            )
+            .await;
             match outcome {
-                Ok(n) => notes.extend(n),
+                Ok(n) => {
+                    notes.extend(n);
+                    if cx.cancel.is_cancelled() {
+                        let which = if total > 1 {
+                            format!(" during sweep run {} of {total} ({})", i + 1, point.name())
+                        } else {
+                            String::new()
+                        };
+                        notes.push(format!(
+                            "interrupted{which}: the metrics cover the operations done before"
+                        ));
+                        break;
+                    }
+                }
                 // a failure to start the first run is "could not start"; later, keep what was measured
                 Err(e) if i == 0 => return Err(e),
                 Err(e) => {
@@ -109,7 +126,9 @@ fn dedup(notes: Vec<String>) -> Vec<String> {
 }
 
 /// Start the Redis (or Redis Cluster) a spec asks perfspec to start, once for all sweep runs.
-async fn start_redis(plan: &Plan) -> Result<(Option<RedisServer>, Option<RedisCluster>), BackendError> {
+async fn start_redis(
+    plan: &Plan,
+) -> Result<(Option<RedisServer>, Option<RedisCluster>), BackendError> {
     Ok(match plan.redis() {
         Some(RedisSource::Spawn { max_bytes }) => {
             let mut args = Vec::new();
@@ -123,7 +142,9 @@ async fn start_redis(plan: &Plan) -> Result<(Option<RedisServer>, Option<RedisCl
             }
             (Some(RedisServer::start(&args).await?), None)
         }
-        Some(RedisSource::Cluster { masters, replicas }) => (None, Some(RedisCluster::start(*masters, *replicas).await?)),
+        Some(RedisSource::Cluster { masters, replicas }) => {
+            (None, Some(RedisCluster::start(*masters, *replicas).await?))
+        }
         _ => (None, None),
     })
 }
@@ -351,7 +372,12 @@ async fn run_point(
     }
     let own_prefix = format!("perfspec:{}", point.index);
     // keys in a Redis perfspec did not start are unique to this run
-    let shared_prefix = format!("perfspec:{}:{}:{}", std::process::id(), cx.started.elapsed().as_nanos(), point.index);
+    let shared_prefix = format!(
+        "perfspec:{}:{}:{}",
+        std::process::id(),
+        cx.started.elapsed().as_nanos(),
+        point.index
+    );
     let redis = match &plan.l2 {
         Some(SharedPlan::Redis { source, ttl }) => {
             let (urls, cluster, owned) = match (source, &server_url, &cluster_urls) {
@@ -359,17 +385,29 @@ async fn run_point(
                 (RedisSource::Cluster { .. }, _, Some(urls)) => (urls.clone(), true, true),
                 (RedisSource::Url(u), _, _) => (vec![u.clone()], false, false),
                 (RedisSource::Nodes(n), _, _) => (n.clone(), true, false),
-                _ => return Err(BackendError::Unavailable("the Redis perfspec should have started is not running".into())),
+                _ => {
+                    return Err(BackendError::Unavailable(
+                        "the Redis perfspec should have started is not running".into(),
+                    ));
+                }
             };
             let prefix = if owned { own_prefix } else { shared_prefix };
-            Some(RedisTarget { urls, cluster, owned, prefix, ttl: *ttl })
+            Some(RedisTarget {
+                urls,
+                cluster,
+                owned,
+                prefix,
+                ttl: *ttl,
+            })
         }
         _ => None,
     };
     if let Some(r) = &redis
         && r.owned
     {
-        flush(r).await.map_err(|e| BackendError::Unavailable(format!("cannot reach the Redis perfspec started: {e}")))?;
+        flush(r).await.map_err(|e| {
+            BackendError::Unavailable(format!("cannot reach the Redis perfspec started: {e}"))
+        })?;
     }
     let pubsub = plan.invalidation == Invalidation::Pubsub && redis.is_some();
     let tracking = plan.invalidation == Invalidation::Tracking && redis.is_some();
@@ -380,6 +418,9 @@ async fn run_point(
         _ => None,
     };
     let bounds_capacity = plan.bounds_applicability();
+    if !plan.latency.1.is_zero() {
+        notes.push("the origin waits on the tokio timer, which ends each wait on a millisecond tick: a wait lasts up to about 1 ms longer than drawn (latency{tier=origin} shows what was served)".into());
+    }
     let restarted: Vec<usize> = plan
         .events
         .iter()
@@ -412,30 +453,45 @@ async fn run_point(
         let mut redis_conn = None;
         if let Some(r) = &redis {
             let url = &r.urls[0];
-            let unreachable = |e: super::tiers::TierError| BackendError::Unavailable(format!("cannot connect to redis at {}: {e}", r.urls.join(", ")));
+            let unreachable = |e: super::tiers::TierError| {
+                BackendError::Unavailable(format!(
+                    "cannot connect to redis at {}: {e}",
+                    r.urls.join(", ")
+                ))
+            };
             let tier = if r.cluster {
-                RedisTier::connect_cluster(&r.urls, r.prefix.clone(), r.ttl).await.map_err(unreachable)?
+                RedisTier::connect_cluster(&r.urls, r.prefix.clone(), r.ttl)
+                    .await
+                    .map_err(unreachable)?
             } else if pubsub || tracking {
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                 push_rx.push((i, rx));
                 let config = redis_config().set_push_sender(tx);
-                let config = if pubsub { config.set_automatic_resubscription() } else { config };
-                RedisTier::connect(&resp3(url), config, r.prefix.clone(), r.ttl).await.map_err(unreachable)?
+                let config = if pubsub {
+                    config.set_automatic_resubscription()
+                } else {
+                    config
+                };
+                RedisTier::connect(&resp3(url), config, r.prefix.clone(), r.ttl)
+                    .await
+                    .map_err(unreachable)?
             } else {
-                RedisTier::connect(url, redis_config(), r.prefix.clone(), r.ttl).await.map_err(unreachable)?
+                RedisTier::connect(url, redis_config(), r.prefix.clone(), r.ttl)
+                    .await
+                    .map_err(unreachable)?
             };
             redis_conn = tier.manager();
             if let (Some(ch), Some(conn)) = (&shared.channel, &redis_conn) {
                 let mut conn = conn.clone();
-                timed(conn.subscribe(ch))
-                    .await
-                    .map_err(|e| BackendError::Unavailable(format!("cannot subscribe to {ch}: {e}")))?;
+                timed(conn.subscribe(ch)).await.map_err(|e| {
+                    BackendError::Unavailable(format!("cannot subscribe to {ch}: {e}"))
+                })?;
                 publisher = Some(conn);
             }
             if tracking && let Some(conn) = &redis_conn {
-                enable_tracking(conn, &r.prefix)
-                    .await
-                    .map_err(|e| BackendError::Unavailable(format!("cannot turn on client tracking: {e}")))?;
+                enable_tracking(conn, &r.prefix).await.map_err(|e| {
+                    BackendError::Unavailable(format!("cannot turn on client tracking: {e}"))
+                })?;
             }
             l2 = Some(Arc::new(tier));
         }
@@ -492,7 +548,8 @@ async fn run_point(
                 match msg.kind {
                     redis::PushKind::Message => {
                         if let Some(redis::Value::BulkString(payload)) = msg.data.get(1) {
-                            inst.on_invalidation(&String::from_utf8_lossy(payload)).await;
+                            inst.on_invalidation(&String::from_utf8_lossy(payload))
+                                .await;
                         }
                     }
                     redis::PushKind::Invalidate => {
@@ -523,7 +580,13 @@ async fn run_point(
                         } else {
                             "tracking could not be turned on again".to_string()
                         };
-                        lock(&run.fired).push((t, format!("instance {} lost its Redis connection: l1 flushed, {what}", i + 1)));
+                        lock(&run.fired).push((
+                            t,
+                            format!(
+                                "instance {} lost its Redis connection: l1 flushed, {what}",
+                                i + 1
+                            ),
+                        ));
                     }
                     _ => {}
                 }
@@ -634,7 +697,12 @@ async fn run_point(
     };
     if let Some(r) = &redis {
         if r.owned {
-            notes.push("resident_bytes{tier=l2} is Redis's used_memory, summed over masters (its whole dataset and overhead)".into());
+            let whose = if r.cluster {
+                "summed over the cluster's masters"
+            } else {
+                "the server's"
+            };
+            notes.push(format!("resident_bytes{{tier=l2}} is Redis's used_memory, {whose} (its whole dataset and overhead)"));
         } else {
             for url in &r.urls {
                 cleanup(url, &r.prefix, key_space).await;
@@ -813,7 +881,11 @@ async fn enable_tracking(conn: &redis::aio::ConnectionManager, prefix: &str) -> 
 }
 
 /// Turn tracking on again after a reconnect (bounded: 10 s, or until the run ends).
-async fn retrack(conn: &redis::aio::ConnectionManager, prefix: &str, done: &CancellationToken) -> bool {
+async fn retrack(
+    conn: &redis::aio::ConnectionManager,
+    prefix: &str,
+    done: &CancellationToken,
+) -> bool {
     for _ in 0..200 {
         if done.is_cancelled() {
             return false;
@@ -828,7 +900,12 @@ async fn retrack(conn: &redis::aio::ConnectionManager, prefix: &str, done: &Canc
 
 /// The workload key of a tracked Redis key `<prefix>:<key>`.
 fn tracked_key(prefix: &str, redis_key: &[u8]) -> Option<u64> {
-    std::str::from_utf8(redis_key).ok()?.strip_prefix(prefix)?.strip_prefix(':')?.parse().ok()
+    std::str::from_utf8(redis_key)
+        .ok()?
+        .strip_prefix(prefix)?
+        .strip_prefix(':')?
+        .parse()
+        .ok()
 }
 
 /// Empty the Redis perfspec started, before a run (every master of a cluster; replicas
@@ -839,8 +916,12 @@ async fn flush(r: &RedisTarget) -> Result<(), String> {
     for url in &r.urls {
         let attempt = async {
             let client = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
-            let mut c = timed(client.get_multiplexed_async_connection()).await.map_err(|e| e.0)?;
-            timed(redis::cmd("FLUSHALL").query_async::<()>(&mut c)).await.map_err(|e| e.0)
+            let mut c = timed(client.get_multiplexed_async_connection())
+                .await
+                .map_err(|e| e.0)?;
+            timed(redis::cmd("FLUSHALL").query_async::<()>(&mut c))
+                .await
+                .map_err(|e| e.0)
         };
         match attempt.await {
             Ok(()) => flushed += 1,

@@ -399,7 +399,10 @@ impl RunStats {
             sets
         };
         let per: Vec<u64> = s.iter().map(Snapshot::errors_total).collect();
-        let rate: Vec<(u64, u64)> = s.iter().map(|x| (x.errors_total(), x.ops_total())).collect();
+        let rate: Vec<(u64, u64)> = s
+            .iter()
+            .map(|x| (x.errors_total(), x.ops_total()))
+            .collect();
         for fixed in with_tier(vec![]) {
             count(m, "errors", suffixes, &fixed, &per);
             ratio(m, "error_rate", suffixes, &fixed, &rate);

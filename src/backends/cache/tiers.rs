@@ -340,10 +340,16 @@ async fn node_info(url: &str) -> Result<(bool, u64, u64), TierError> {
     let mut c = timed(client.get_multiplexed_async_connection()).await?;
     let info: String = timed(redis::cmd("INFO").arg("all").query_async(&mut c)).await?;
     let field = |name: &str| -> Option<&str> {
-        info.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':'))).map(str::trim)
+        info.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+            .map(str::trim)
     };
     let num = |name: &str| field(name).and_then(|v| v.parse().ok()).unwrap_or(0);
-    Ok((field("role") == Some("master"), num("used_memory"), num("evicted_keys")))
+    Ok((
+        field("role") == Some("master"),
+        num("used_memory"),
+        num("evicted_keys"),
+    ))
 }
 
 /// Bound on one Redis call, so that a dead server costs a bounded wait, never a hang.
@@ -392,7 +398,12 @@ impl RedisTier {
         let client =
             redis::Client::open(url).map_err(|e| TierError(format!("bad redis url: {e}")))?;
         let conn = timed(client.get_connection_manager_with_config(config)).await?;
-        Ok(RedisTier { conn: RedisConn::Single(conn), prefix, ttl, nodes: vec![url.to_string()] })
+        Ok(RedisTier {
+            conn: RedisConn::Single(conn),
+            prefix,
+            ttl,
+            nodes: vec![url.to_string()],
+        })
     }
 
     /// Connect to a Redis Cluster through any of its nodes.
@@ -408,7 +419,12 @@ impl RedisTier {
             .build()
             .map_err(|e| TierError(format!("bad cluster nodes: {e}")))?;
         let conn = timed(client.get_async_connection()).await?;
-        Ok(RedisTier { conn: RedisConn::Cluster(conn), prefix, ttl, nodes: nodes.to_vec() })
+        Ok(RedisTier {
+            conn: RedisConn::Cluster(conn),
+            prefix,
+            ttl,
+            nodes: nodes.to_vec(),
+        })
     }
 
     pub fn key(&self, key: u64) -> String {
@@ -451,7 +467,10 @@ impl Tier for RedisTier {
         "redis"
     }
     async fn get(&self, key: u64) -> Result<Option<Cached>, TierError> {
-        let bytes: Option<Vec<u8>> = self.conn.query(redis::cmd("GET").arg(self.key(key))).await?;
+        let bytes: Option<Vec<u8>> = self
+            .conn
+            .query(redis::cmd("GET").arg(self.key(key)))
+            .await?;
         bytes.map(|b| Self::decode(&b).map(Arc::new)).transpose()
     }
     async fn put(&self, key: u64, value: Cached) -> Result<(), TierError> {
@@ -463,7 +482,9 @@ impl Tier for RedisTier {
         self.conn.query::<()>(&cmd).await
     }
     async fn invalidate(&self, key: u64) -> Result<(), TierError> {
-        self.conn.query::<()>(redis::cmd("DEL").arg(self.key(key))).await
+        self.conn
+            .query::<()>(redis::cmd("DEL").arg(self.key(key)))
+            .await
     }
     fn len(&self) -> u64 {
         0
@@ -482,7 +503,11 @@ impl Tier for RedisTier {
                 evictions += evicted;
             }
         }
-        Ok(Resident { entries, bytes, evictions })
+        Ok(Resident {
+            entries,
+            bytes,
+            evictions,
+        })
     }
 }
 

@@ -12,8 +12,8 @@
 //! `x = "concurrency"`): `usl.fit`, the fitted curve over `1..=max(2·N*, highest measured
 //! level)`, and `usl.ideal`, linear scaling `λ·N` over the same points.
 //!
-//! Sweeps of replicas or threads behind a balancer are not built yet: such specs validate,
-//! and `run` reports the backend unavailable (exit 3).
+//! Specs with a `[service]` run a sweep of replicas or threads (see `sweep.rs`) and fit the
+//! same way, with labels `replicas=n` or `threads=n`.
 
 use std::path::{Path, PathBuf};
 
@@ -42,7 +42,7 @@ impl Backend for Native {
         "native"
     }
     fn describe(&self) -> &'static str {
-        "USL fit of measured concurrency/throughput from a CSV; replica and thread sweeps are not available yet"
+        "replica and thread sweeps of the embedded shop (client-side or nginx balancing, faults) with a USL fit, or a USL fit of a CSV"
     }
 
     fn check(&self, spec: &Spec) -> Vec<Diagnostic> {
@@ -83,11 +83,7 @@ impl Backend for Native {
             )));
         };
         let Some(file) = &doc.measurements else {
-            return Err(BackendError::Unavailable(
-                "scaling sweeps with replicas or threads are not available yet: this version of perfspec fits the \
-                 Universal Scalability Law to measurements from a CSV (`measurements = \"data/x.csv\"`, no `service`)"
-                    .into(),
-            ));
+            return super::sweep::run(doc, cx).await;
         };
         let path = cx.resolve(&file.value);
         let display = file.value.clone();
@@ -114,11 +110,16 @@ fn resolve(dir: &Path, path: &str) -> PathBuf {
 
 /// Everything a fit-only spec reports for these points.
 pub fn measure(points: &[Point]) -> Measurements {
+    measure_labelled(points, "concurrency")
+}
+
+/// As [`measure`], with the per-level metrics labelled `label=n` (`replicas`, `threads`).
+pub fn measure_labelled(points: &[Point], label: &str) -> Measurements {
     let mut m = Measurements::default();
     let levels = mean_per_level(points);
     if let Some(&(n0, x0)) = levels.first() {
         for &(n, x) in &levels {
-            let l = labels(&[("concurrency", &n.to_string())]);
+            let l = labels(&[(label, &n.to_string())]);
             m.scalar("throughput", l.clone(), x);
             if x0 > 0.0 {
                 let speedup = x / x0;
@@ -127,7 +128,7 @@ pub fn measure(points: &[Point]) -> Measurements {
             }
         }
         if x0 == 0.0 {
-            m.notes.push(format!("throughput at the lowest concurrency ({n0}) is zero: speedup and efficiency are not reported"));
+            m.notes.push(format!("throughput at the lowest {label} ({n0}) is zero: speedup and efficiency are not reported"));
         }
     }
     match usl_fit::fit(points) {
@@ -148,7 +149,7 @@ pub fn measure(points: &[Point]) -> Measurements {
             }
             let max_measured = levels.last().map_or(1, |l| l.0);
             let (curve, ideal) = chart(&fit, max_measured);
-            let x = labels(&[("x", "concurrency")]);
+            let x = labels(&[("x", label)]);
             m.push_series("usl.fit", x.clone(), curve);
             m.push_series("usl.ideal", x, ideal);
             m.notes.push(fit.summary());
