@@ -351,3 +351,34 @@ restore_after = "1500ms"
     let recovery = scalar(spec, "failover.recovery_time").unwrap_or_else(|| panic!("{spec}"));
     assert!((0.0..5.0).contains(&recovery), "{recovery}");
 }
+
+#[test]
+fn timing_max_rate_mode_searches_the_highest_rate_within_the_latency_slo() {
+    let toml = r#"
+kind = "scaling"
+name = "rate-search"
+slo = ["throughput{replicas=1} > 40/s"]
+[service]
+embedded = "shop"
+[balancer]
+kind = "client"
+[sweep]
+replicas = [1]
+[load]
+mode = "max_rate"
+latency_slo = "p95(latency) < 300ms"
+max_rate = "200/s"
+step_duration = "3s"
+"#;
+    let d = Dir::new(&[("rate.toml", toml)]);
+    let out = run_cli(&d, &["run", "rate.toml", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let res = results(&d);
+    let spec = &res["specs"][0];
+    let notes = spec["measurements"]["notes"].to_string();
+    // rungs of 25/s up to 200/s, one second each; the shop holds all of them
+    assert!(notes.contains("replicas=1: 25/s offered"), "{notes}");
+    assert!(notes.contains("held"), "{notes}");
+    let x = labelled(spec, "throughput", "replicas", "1").unwrap();
+    assert!(x > 40.0 && x < 260.0, "{x}");
+}

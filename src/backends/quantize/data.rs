@@ -37,7 +37,11 @@ impl Dataset {
             features.extend_from_slice(self.row(i));
             labels.push(self.labels[i]);
         }
-        Dataset { features, labels, dim: self.dim }
+        Dataset {
+            features,
+            labels,
+            dim: self.dim,
+        }
     }
 
     /// Multiply every feature by `factor`.
@@ -58,34 +62,58 @@ pub struct Split {
 pub fn split(data: &Dataset, test_fraction: f64, seed: u64) -> Split {
     let mut idx: Vec<usize> = (0..data.len()).collect();
     idx.shuffle(&mut StdRng::seed_from_u64(seed));
-    let n_test = ((data.len() as f64 * test_fraction).round() as usize).clamp(1, data.len().saturating_sub(1).max(1));
+    let n_test = ((data.len() as f64 * test_fraction).round() as usize)
+        .clamp(1, data.len().saturating_sub(1).max(1));
     let (train, test) = idx.split_at(data.len() - n_test);
-    Split { train: data.select(train), test: data.select(test) }
+    Split {
+        train: data.select(train),
+        test: data.select(test),
+    }
 }
 
 /// Read a CSV with a header row: every column but `label` is a feature.
 pub fn load_csv(path: &Path, label: &str) -> Result<Dataset, String> {
-    let mut rdr = csv::Reader::from_path(path).map_err(|e| format!("read dataset {}: {e}", path.display()))?;
-    let headers = rdr.headers().map_err(|e| format!("read the header of {}: {e}", path.display()))?.clone();
-    let label_col = headers
-        .iter()
-        .position(|h| h == label)
-        .ok_or_else(|| format!("dataset {} has no label column `{label}` (columns: {})", path.display(), headers.len()))?;
+    let mut rdr = csv::Reader::from_path(path)
+        .map_err(|e| format!("read dataset {}: {e}", path.display()))?;
+    let headers = rdr
+        .headers()
+        .map_err(|e| format!("read the header of {}: {e}", path.display()))?
+        .clone();
+    let label_col = headers.iter().position(|h| h == label).ok_or_else(|| {
+        format!(
+            "dataset {} has no label column `{label}` (columns: {})",
+            path.display(),
+            headers.len()
+        )
+    })?;
     let dim = headers.len() - 1;
     let mut features = Vec::new();
     let mut labels = Vec::new();
     for (row, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| format!("read {} row {}: {e}", path.display(), row + 2))?;
         if rec.len() != headers.len() {
-            return Err(format!("{} row {} has {} columns, the header {}", path.display(), row + 2, rec.len(), headers.len()));
+            return Err(format!(
+                "{} row {} has {} columns, the header {}",
+                path.display(),
+                row + 2,
+                rec.len(),
+                headers.len()
+            ));
         }
         for (col, field) in rec.iter().enumerate() {
-            let v: f64 = field
-                .trim()
-                .parse()
-                .map_err(|_| format!("{} row {} column `{}`: `{field}` is not a number", path.display(), row + 2, &headers[col]))?;
+            let v: f64 = field.trim().parse().map_err(|_| {
+                format!(
+                    "{} row {} column `{}`: `{field}` is not a number",
+                    path.display(),
+                    row + 2,
+                    &headers[col]
+                )
+            })?;
             if col == label_col {
-                labels.push(class_index(v).map_err(|e| format!("{} row {}: {e}", path.display(), row + 2))?);
+                labels.push(
+                    class_index(v)
+                        .map_err(|e| format!("{} row {}: {e}", path.display(), row + 2))?,
+                );
             } else {
                 features.push(v as f32);
             }
@@ -94,14 +122,20 @@ pub fn load_csv(path: &Path, label: &str) -> Result<Dataset, String> {
     if labels.is_empty() {
         return Err(format!("dataset {} has no rows", path.display()));
     }
-    Ok(Dataset { features, labels, dim })
+    Ok(Dataset {
+        features,
+        labels,
+        dim,
+    })
 }
 
 fn class_index(v: f64) -> Result<i64, String> {
     if v >= 0.0 && v.fract() == 0.0 && v < i64::MAX as f64 {
         Ok(v as i64)
     } else {
-        Err(format!("label `{v}` is not a class index (a non-negative integer)"))
+        Err(format!(
+            "label `{v}` is not a class index (a non-negative integer)"
+        ))
     }
 }
 
@@ -120,14 +154,24 @@ pub fn parse_npy(bytes: &[u8]) -> Result<Npy, String> {
     }
     let (header_len, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
         v => return Err(format!("unsupported .npy format version {v}")),
     };
-    let header = bytes.get(start..start + header_len).ok_or("truncated .npy header")?;
+    let header = bytes
+        .get(start..start + header_len)
+        .ok_or("truncated .npy header")?;
     let header = std::str::from_utf8(header).map_err(|_| "the .npy header is not text")?;
     fn value_of<'a>(header: &'a str, key: &str) -> Result<&'a str, String> {
-        let at = header.find(&format!("'{key}'")).ok_or_else(|| format!("the .npy header has no `{key}`"))?;
-        Ok(header[at + key.len() + 2..].trim_start().trim_start_matches(':').trim_start())
+        let at = header
+            .find(&format!("'{key}'"))
+            .ok_or_else(|| format!("the .npy header has no `{key}`"))?;
+        Ok(header[at + key.len() + 2..]
+            .trim_start()
+            .trim_start_matches(':')
+            .trim_start())
     }
     let field = |key: &str| value_of(header, key);
     let descr = field("descr")?;
@@ -147,11 +191,23 @@ pub fn parse_npy(bytes: &[u8]) -> Result<Npy, String> {
     let count: usize = shape.iter().product();
     let data = &bytes[start + header_len..];
     let (kind, size) = match descr.as_bytes() {
-        [b'<' | b'|' | b'=', k, rest @ ..] => (*k, std::str::from_utf8(rest).ok().and_then(|s| s.parse::<usize>().ok()).unwrap_or(0)),
-        _ => return Err(format!("unsupported .npy dtype `{descr}` (little-endian only)")),
+        [b'<' | b'|' | b'=', k, rest @ ..] => (
+            *k,
+            std::str::from_utf8(rest)
+                .ok()
+                .and_then(|s| s.parse::<usize>().ok())
+                .unwrap_or(0),
+        ),
+        _ => {
+            return Err(format!(
+                "unsupported .npy dtype `{descr}` (little-endian only)"
+            ));
+        }
     };
     if data.len() < count * size || size == 0 {
-        return Err(format!("the .npy data is shorter than its shape {shape:?} of `{descr}`"));
+        return Err(format!(
+            "the .npy data is shorter than its shape {shape:?} of `{descr}`"
+        ));
     }
     let values = data[..count * size]
         .chunks_exact(size)
@@ -183,11 +239,22 @@ pub fn load_npy(features: &Path, labels: &Path) -> Result<Dataset, String> {
     let x = read(features)?;
     let y = read(labels)?;
     if x.shape.is_empty() || y.shape.len() != 1 || x.shape[0] != y.shape[0] {
-        return Err(format!("features shape {:?} and labels shape {:?} do not agree (want [rows, …] and [rows])", x.shape, y.shape));
+        return Err(format!(
+            "features shape {:?} and labels shape {:?} do not agree (want [rows, …] and [rows])",
+            x.shape, y.shape
+        ));
     }
     let dim = x.shape[1..].iter().product();
-    let labels = y.values.iter().map(|&v| class_index(v)).collect::<Result<_, _>>()?;
-    Ok(Dataset { features: x.values.iter().map(|&v| v as f32).collect(), labels, dim })
+    let labels = y
+        .values
+        .iter()
+        .map(|&v| class_index(v))
+        .collect::<Result<_, _>>()?;
+    Ok(Dataset {
+        features: x.values.iter().map(|&v| v as f32).collect(),
+        labels,
+        dim,
+    })
 }
 
 #[cfg(test)]
@@ -195,7 +262,11 @@ mod tests {
     use super::*;
 
     fn toy(n: usize) -> Dataset {
-        Dataset { features: (0..n * 2).map(|i| i as f32).collect(), labels: (0..n as i64).collect(), dim: 2 }
+        Dataset {
+            features: (0..n * 2).map(|i| i as f32).collect(),
+            labels: (0..n as i64).collect(),
+            dim: 2,
+        }
     }
 
     #[test]
@@ -207,7 +278,13 @@ mod tests {
         assert_eq!(a.train, b.train);
         assert_eq!(a.test.len(), 25);
         assert_eq!(a.train.len(), 75);
-        let mut all: Vec<i64> = a.train.labels.iter().chain(&a.test.labels).copied().collect();
+        let mut all: Vec<i64> = a
+            .train
+            .labels
+            .iter()
+            .chain(&a.test.labels)
+            .copied()
+            .collect();
         all.sort();
         assert_eq!(all, (0..100).collect::<Vec<_>>());
         // rows stay whole
@@ -238,7 +315,11 @@ mod tests {
 
     #[test]
     fn digits_csv_loads() {
-        let d = load_csv(&Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/data/digits.csv"), "label").unwrap();
+        let d = load_csv(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/data/digits.csv"),
+            "label",
+        )
+        .unwrap();
         assert_eq!(d.len(), 1797);
         assert_eq!(d.dim, 64);
         assert!(d.labels.iter().all(|l| (0..10).contains(l)));

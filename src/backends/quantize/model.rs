@@ -61,7 +61,9 @@ impl Act {
 impl Mlp {
     /// Logits for a `[batch, in]` input.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        self.forward_layers(x).pop().expect("an MLP has at least one layer")
+        self.forward_layers(x)
+            .pop()
+            .expect("an MLP has at least one layer")
     }
 
     /// The output of every layer (after its activation, except the last).
@@ -103,10 +105,19 @@ impl Weights {
             .windows(2)
             .map(|w| {
                 let k = 1.0 / (w[0] as f32).sqrt();
-                let mut draw = |n: usize| (0..n).map(|_| rng.random_range(-k..k)).collect::<Vec<f32>>();
+                let mut draw = |n: usize| {
+                    (0..n)
+                        .map(|_| rng.random_range(-k..k))
+                        .collect::<Vec<f32>>()
+                };
                 let weight = draw(w[0] * w[1]);
                 let bias = draw(w[1]);
-                LayerWeights { d_in: w[0], d_out: w[1], weight, bias }
+                LayerWeights {
+                    d_in: w[0],
+                    d_out: w[1],
+                    weight,
+                    bias,
+                }
             })
             .collect();
         Weights { layers, activation }
@@ -118,11 +129,20 @@ impl Weights {
             .layers
             .iter()
             .map(|l| Linear {
-                weight: Param::from_data(TensorData::new(l.weight.clone(), [l.d_in, l.d_out]), device),
-                bias: Some(Param::from_data(TensorData::new(l.bias.clone(), [l.d_out]), device)),
+                weight: Param::from_data(
+                    TensorData::new(l.weight.clone(), [l.d_in, l.d_out]),
+                    device,
+                ),
+                bias: Some(Param::from_data(
+                    TensorData::new(l.bias.clone(), [l.d_out]),
+                    device,
+                )),
             })
             .collect();
-        Mlp { layers, activation: self.activation }
+        Mlp {
+            layers,
+            activation: self.activation,
+        }
     }
 
     /// Read the weights back from a module (dequantizing and casting to f32 as needed).
@@ -136,19 +156,31 @@ impl Weights {
                 let [d_in, d_out] = w.dims();
                 let weight = to_f32(w).map_err(|e| format!("read layers.{i}.weight: {e}"))?;
                 let bias = match &l.bias {
-                    Some(b) => to_f32(b.val().dequantize()).map_err(|e| format!("read layers.{i}.bias: {e}"))?,
+                    Some(b) => to_f32(b.val().dequantize())
+                        .map_err(|e| format!("read layers.{i}.bias: {e}"))?,
                     None => vec![0.0; d_out],
                 };
-                Ok(LayerWeights { d_in, d_out, weight, bias })
+                Ok(LayerWeights {
+                    d_in,
+                    d_out,
+                    weight,
+                    bias,
+                })
             })
             .collect::<Result<_, String>>()?;
-        Ok(Weights { layers, activation: m.activation })
+        Ok(Weights {
+            layers,
+            activation: m.activation,
+        })
     }
 }
 
 /// A tensor's values as `f32`, whatever its float dtype.
 pub fn to_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, String> {
-    t.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| format!("{e:?}"))
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| format!("{e:?}"))
 }
 
 /// A `[rows, dim]` float tensor of the given rows.
@@ -160,13 +192,23 @@ pub fn input(data: &Dataset, rows: std::ops::Range<usize>, device: &Device) -> T
 
 /// Top-1 predictions of `model` on every row of `data`, in chunks of `chunk` rows.
 #[cfg(test)]
-pub fn predict(model: &Mlp, data: &Dataset, device: &Device, chunk: usize) -> Result<Vec<i64>, String> {
+pub fn predict(
+    model: &Mlp,
+    data: &Dataset,
+    device: &Device,
+    chunk: usize,
+) -> Result<Vec<i64>, String> {
     let mut out = Vec::with_capacity(data.len());
     let mut start = 0;
     while start < data.len() {
         let end = (start + chunk).min(data.len());
         let logits = model.forward(input(data, start..end, device));
-        let idx = logits.argmax(1).into_data().convert::<i64>().try_into_vec::<i64>().map_err(|e| format!("{e:?}"))?;
+        let idx = logits
+            .argmax(1)
+            .into_data()
+            .convert::<i64>()
+            .try_into_vec::<i64>()
+            .map_err(|e| format!("{e:?}"))?;
         out.extend(idx);
         start = end;
     }
@@ -212,7 +254,8 @@ pub fn train(
         for batch in order.chunks(s.batch_size.max(1)) {
             let b = data.select(batch);
             let x = input(&b, 0..b.len(), &ad);
-            let y: Tensor<1, Int> = Tensor::from_data(TensorData::new(b.labels.clone(), [b.len()]), &ad);
+            let y: Tensor<1, Int> =
+                Tensor::from_data(TensorData::new(b.labels.clone(), [b.len()]), &ad);
             let loss = loss_fn.forward(model.forward(x), y);
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(s.learning_rate, model, grads);
@@ -222,10 +265,18 @@ pub fn train(
 }
 
 /// Where fp32 weights come from.
-pub fn load_weights(path: &Path, widths: &[usize], act: Act, names: &BTreeMap<String, String>) -> Result<Weights, String> {
+pub fn load_weights(
+    path: &Path,
+    widths: &[usize],
+    act: Act,
+    names: &BTreeMap<String, String>,
+) -> Result<Weights, String> {
     let device = Device::flex();
     let mut model = Weights::init(widths, act, 0).build(&device);
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default();
     if !path.is_file() {
         return Err(format!("weights file {} does not exist", path.display()));
     }
@@ -244,14 +295,22 @@ pub fn load_weights(path: &Path, widths: &[usize], act: Act, names: &BTreeMap<St
                 .with_from_adapter(PyTorchToBurnAdapter)
                 .remap(remap(burn_store::KeyRemapper::new())?)
                 .allow_partial(true);
-            guard("load safetensors weights", || model.load_from(&mut store).map_err(|e| e.to_string()))??
+            guard("load safetensors weights", || {
+                model.load_from(&mut store).map_err(|e| e.to_string())
+            })??
         }
         "pt" | "pth" => {
-            let mut store = PytorchStore::from_file(path).remap(remap(burn_store::KeyRemapper::new())?).allow_partial(true);
-            guard("load PyTorch weights", || model.load_from(&mut store).map_err(|e| e.to_string()))??
+            let mut store = PytorchStore::from_file(path)
+                .remap(remap(burn_store::KeyRemapper::new())?)
+                .allow_partial(true);
+            guard("load PyTorch weights", || {
+                model.load_from(&mut store).map_err(|e| e.to_string())
+            })??
         }
         "bpk" => {
-            let loaded = guard("load burnpack weights", || model.clone().try_load_file(path).map_err(|e| e.to_string()))??;
+            let loaded = guard("load burnpack weights", || {
+                model.clone().try_load_file(path).map_err(|e| e.to_string())
+            })??;
             return Weights::from_module(&loaded);
         }
         _ => return Err(format!("unknown weights format `.{ext}`")),
@@ -261,8 +320,16 @@ pub fn load_weights(path: &Path, widths: &[usize], act: Act, names: &BTreeMap<St
         problems.push(format!("tensor `{name}` is missing from the file"));
     }
     if !problems.is_empty() {
-        let unused = if result.unused.is_empty() { String::new() } else { format!(" (file tensors not used: {})", result.unused.join(", ")) };
-        return Err(format!("weights in {} do not fit the declared model: {}{unused}; map names with `model.tensor_names`", path.display(), problems.join("; ")));
+        let unused = if result.unused.is_empty() {
+            String::new()
+        } else {
+            format!(" (file tensors not used: {})", result.unused.join(", "))
+        };
+        return Err(format!(
+            "weights in {} do not fit the declared model: {}{unused}; map names with `model.tensor_names`",
+            path.display(),
+            problems.join("; ")
+        ));
     }
     Weights::from_module(&model)
 }
@@ -312,27 +379,53 @@ mod tests {
     }
 
     fn argmax(v: &[f32]) -> i64 {
-        v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i as i64).unwrap()
+        v.iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, _)| i as i64)
+            .unwrap()
     }
 
     #[test]
     fn safetensors_weights_give_the_independent_reference_predictions() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mlp.safetensors");
-        let (w0, b0, w1, b1) = (values(5 * 4, 1), values(5, 2), values(3 * 5, 3), values(3, 4));
+        let (w0, b0, w1, b1) = (
+            values(5 * 4, 1),
+            values(5, 2),
+            values(3 * 5, 3),
+            values(3, 4),
+        );
         write_safetensors(
             &path,
-            &[("fc1.weight", vec![5, 4], w0.clone()), ("fc1.bias", vec![5], b0.clone()), ("fc2.weight", vec![3, 5], w1.clone()), ("fc2.bias", vec![3], b1.clone())],
+            &[
+                ("fc1.weight", vec![5, 4], w0.clone()),
+                ("fc1.bias", vec![5], b0.clone()),
+                ("fc2.weight", vec![3, 5], w1.clone()),
+                ("fc2.bias", vec![3], b1.clone()),
+            ],
         );
-        let names: BTreeMap<String, String> = [("layers.0.weight", "fc1.weight"), ("layers.0.bias", "fc1.bias"), ("layers.1.weight", "fc2.weight"), ("layers.1.bias", "fc2.bias")]
-            .into_iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
+        let names: BTreeMap<String, String> = [
+            ("layers.0.weight", "fc1.weight"),
+            ("layers.0.bias", "fc1.bias"),
+            ("layers.1.weight", "fc2.weight"),
+            ("layers.1.bias", "fc2.bias"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
         let w = load_weights(&path, &[4, 5, 3], Act::Relu, &names).unwrap();
         let layers = [(w0, b0, 4, 5), (w1, b1, 5, 3)];
         let x = values(40 * 4, 5);
-        let data = Dataset { features: x.clone(), labels: vec![0; 40], dim: 4 };
-        for device in [super::super::run::device("flex"), super::super::run::device("ndarray")] {
+        let data = Dataset {
+            features: x.clone(),
+            labels: vec![0; 40],
+            dim: 4,
+        };
+        for device in [
+            super::super::run::device("flex"),
+            super::super::run::device("ndarray"),
+        ] {
             let model = w.build(&device);
             let pred = predict(&model, &data, &device, 16).unwrap();
             let logits = to_f32(model.forward(input(&data, 0..40, &device))).unwrap();
@@ -350,22 +443,50 @@ mod tests {
     fn wrong_names_and_shapes_are_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.safetensors");
-        write_safetensors(&path, &[("layers.0.weight", vec![5, 3], values(15, 1)), ("layers.0.bias", vec![5], values(5, 2))]);
+        write_safetensors(
+            &path,
+            &[
+                ("layers.0.weight", vec![5, 3], values(15, 1)),
+                ("layers.0.bias", vec![5], values(5, 2)),
+            ],
+        );
         let err = load_weights(&path, &[4, 5], Act::Relu, &BTreeMap::new()).unwrap_err();
         assert!(err.contains("layers.0.weight"), "{err}");
         let path = dir.path().join("names.safetensors");
-        write_safetensors(&path, &[("fc.weight", vec![5, 4], values(20, 1)), ("fc.bias", vec![5], values(5, 2))]);
+        write_safetensors(
+            &path,
+            &[
+                ("fc.weight", vec![5, 4], values(20, 1)),
+                ("fc.bias", vec![5], values(5, 2)),
+            ],
+        );
         let err = load_weights(&path, &[4, 5], Act::Relu, &BTreeMap::new()).unwrap_err();
-        assert!(err.contains("missing") && err.contains("tensor_names"), "{err}");
+        assert!(
+            err.contains("missing") && err.contains("tensor_names"),
+            "{err}"
+        );
     }
 
     #[test]
     fn training_is_deterministic() {
-        let data = Dataset { features: values(64 * 4, 9), labels: (0..64).map(|i| i % 3).collect(), dim: 4 };
-        let s = TrainSettings { epochs: 2, learning_rate: 0.01, batch_size: 16, seed: 3 };
+        let data = Dataset {
+            features: values(64 * 4, 9),
+            labels: (0..64).map(|i| i % 3).collect(),
+            dim: 4,
+        };
+        let s = TrainSettings {
+            epochs: 2,
+            learning_rate: 0.01,
+            batch_size: 16,
+            seed: 3,
+        };
         let a = train(&[4, 8, 3], Act::Relu, &data, s, &Device::flex(), &|| false).unwrap();
         let b = train(&[4, 8, 3], Act::Relu, &data, s, &Device::flex(), &|| false).unwrap();
         assert_eq!(a, b);
-        assert_ne!(a, Weights::init(&[4, 8, 3], Act::Relu, 3), "training moved the weights");
+        assert_ne!(
+            a,
+            Weights::init(&[4, 8, 3], Act::Relu, 3),
+            "training moved the weights"
+        );
     }
 }

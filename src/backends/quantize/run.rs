@@ -24,7 +24,11 @@ const DEFAULT_WARMUP: u32 = 20;
 const ROUNDS: u32 = 10;
 
 /// Run a quantize spec on `backend` (`flex` or `ndarray`).
-pub async fn run(backend: &'static str, spec: &Spec, cx: &RunContext) -> Result<Measurements, BackendError> {
+pub async fn run(
+    backend: &'static str,
+    spec: &Spec,
+    cx: &RunContext,
+) -> Result<Measurements, BackendError> {
     let spec = spec.clone();
     let cx = cx.clone();
     tokio::task::spawn_blocking(move || {
@@ -33,21 +37,40 @@ pub async fn run(backend: &'static str, spec: &Spec, cx: &RunContext) -> Result<
         };
         let mut m = Measurements::default();
         let started = Instant::now();
-        let res = Runner { doc, cx: &cx, device: device(backend), backend }.run(&mut m);
+        let res = Runner {
+            doc,
+            cx: &cx,
+            device: device(backend),
+            backend,
+        }
+        .run(&mut m);
         m.elapsed_s = started.elapsed().as_secs_f64();
         match res {
             Ok(()) => Ok(m),
             Err(Stop::Unavailable(e)) => Err(BackendError::Unavailable(e)),
-            Err(Stop::Failed(message)) => Err(BackendError::Failed { message, partial: Some(Box::new(m)) }),
+            Err(Stop::Failed(message)) => Err(BackendError::Failed {
+                message,
+                partial: Some(Box::new(m)),
+            }),
         }
     })
     .await
-    .map_err(|e| BackendError::Failed { message: format!("the quantize runner crashed: {e}"), partial: None })?
+    .map_err(|e| BackendError::Failed {
+        message: format!("the quantize runner crashed: {e}"),
+        partial: None,
+    })?
 }
 
-#[expect(deprecated, reason = "burn-ndarray is deprecated upstream, but specs name it explicitly")]
+#[expect(
+    deprecated,
+    reason = "burn-ndarray is deprecated upstream, but specs name it explicitly"
+)]
 pub fn device(backend: &str) -> Device {
-    if backend == "ndarray" { Device::ndarray() } else { Device::flex() }
+    if backend == "ndarray" {
+        Device::ndarray()
+    } else {
+        Device::flex()
+    }
 }
 
 enum Stop {
@@ -90,7 +113,9 @@ impl Runner<'_> {
     fn dataset(&self) -> Result<Dataset, String> {
         let d = &self.doc.dataset;
         let mut data = match (&d.csv, &d.npy_features, &d.npy_labels) {
-            (Some(csv), _, _) => data::load_csv(&self.cx.resolve(csv), d.label.as_deref().unwrap_or("label"))?,
+            (Some(csv), _, _) => {
+                data::load_csv(&self.cx.resolve(csv), d.label.as_deref().unwrap_or("label"))?
+            }
             (None, Some(x), Some(y)) => data::load_npy(&self.cx.resolve(x), &self.cx.resolve(y))?,
             _ => return Err("the dataset needs `csv` or `npy_features` + `npy_labels`".into()),
         };
@@ -102,11 +127,16 @@ impl Runner<'_> {
         }
         let widths = self.widths();
         if data.dim != widths[0] {
-            return Err(format!("the dataset has {} features per sample but the model's input width is {}", data.dim, widths[0]));
+            return Err(format!(
+                "the dataset has {} features per sample but the model's input width is {}",
+                data.dim, widths[0]
+            ));
         }
         let classes = *widths.last().unwrap_or(&0) as i64;
         if let Some(bad) = data.labels.iter().find(|&&l| l >= classes) {
-            return Err(format!("label {bad} does not fit the model's {classes} outputs"));
+            return Err(format!(
+                "label {bad} does not fit the model's {classes} outputs"
+            ));
         }
         Ok(data)
     }
@@ -116,7 +146,11 @@ impl Runner<'_> {
     }
 
     fn act(&self) -> Act {
-        self.doc.model.activation.map(Act::from).unwrap_or(Act::Relu)
+        self.doc
+            .model
+            .activation
+            .map(Act::from)
+            .unwrap_or(Act::Relu)
     }
 
     fn reference(&self, train: &Dataset, m: &mut Measurements) -> Result<Weights, String> {
@@ -125,15 +159,21 @@ impl Runner<'_> {
             let path = self.cx.resolve(w);
             let names = md.tensor_names.clone().unwrap_or_default();
             let weights = model::load_weights(&path, &self.widths(), self.act(), &names)?;
-            m.notes.push(format!("fp32 weights loaded from {}", path.display()));
+            m.notes
+                .push(format!("fp32 weights loaded from {}", path.display()));
             return Ok(weights);
         }
         let t = self.doc.train.as_ref();
         let s = TrainSettings {
             epochs: t.and_then(|t| t.epochs.as_ref()).map_or(20, |e| e.value),
             learning_rate: t.and_then(|t| t.learning_rate).unwrap_or(0.01),
-            batch_size: t.and_then(|t| t.batch_size.as_ref()).map_or(64, |b| b.value as usize),
-            seed: t.and_then(|t| t.seed).or(self.doc.dataset.seed).unwrap_or(0),
+            batch_size: t
+                .and_then(|t| t.batch_size.as_ref())
+                .map_or(64, |b| b.value as usize),
+            seed: t
+                .and_then(|t| t.seed)
+                .or(self.doc.dataset.seed)
+                .unwrap_or(0),
         };
         let started = Instant::now();
         let cancel = || self.cancelled();
@@ -152,40 +192,74 @@ impl Runner<'_> {
 
     fn run(&self, m: &mut Measurements) -> Result<(), Stop> {
         if self.doc.model.architecture == Architecture::Cnn {
-            return Err(Stop::Unavailable("the cnn architecture is not executed by the burn runner yet (mlp only)".into()));
+            return Err(Stop::Unavailable(
+                "the cnn architecture is not executed by the burn runner yet (mlp only)".into(),
+            ));
         }
         self.progress(0.0, "loading data");
         let data = self.dataset().map_err(Stop::Unavailable)?;
-        let test_split = self.doc.dataset.test_split.as_ref().map_or(0.2, |s| s.value.0);
+        let test_split = self
+            .doc
+            .dataset
+            .test_split
+            .as_ref()
+            .map_or(0.2, |s| s.value.0);
         let split = data::split(&data, test_split, self.doc.dataset.seed.unwrap_or(0));
-        m.notes.push(format!("dataset: {} samples, {} for training, {} for testing", data.len(), split.train.len(), split.test.len()));
+        m.notes.push(format!(
+            "dataset: {} samples, {} for training, {} for testing",
+            data.len(),
+            split.train.len(),
+            split.test.len()
+        ));
         self.progress(0.05, "fp32 reference");
         let w = self.reference(&split.train, m).map_err(Stop::Unavailable)?;
         if self.cancelled() {
             return Ok(());
         }
-        std::fs::create_dir_all(&self.cx.out_dir).map_err(|e| Stop::Unavailable(format!("create {}: {e}", self.cx.out_dir.display())))?;
+        std::fs::create_dir_all(&self.cx.out_dir)
+            .map_err(|e| Stop::Unavailable(format!("create {}: {e}", self.cx.out_dir.display())))?;
 
         // the fp32 reference
         let fp32 = Plan::reference();
         let fp32_model = fp32.apply(&w, &self.device).map_err(Stop::Unavailable)?;
-        let fp32_size = schemes::save(&fp32_model, &self.cx.out_dir.join("fp32.bpk")).map_err(Stop::Unavailable)?;
-        let reference = Deployed { model: fp32_model, input_dtype: None };
-        let fp32_acc = self.accuracy(&reference, &split.test).map_err(Stop::Unavailable)?;
+        let fp32_size = schemes::save(&fp32_model, &self.cx.out_dir.join("fp32.bpk"))
+            .map_err(Stop::Unavailable)?;
+        let reference = Deployed {
+            model: fp32_model,
+            input_dtype: None,
+        };
+        let fp32_acc = self
+            .accuracy(&reference, &split.test)
+            .map_err(Stop::Unavailable)?;
         m.scalar("size", labels(&[("scheme", "fp32")]), fp32_size as f64);
         m.scalar("size_ratio", labels(&[("scheme", "fp32")]), 1.0);
         m.scalar("accuracy", labels(&[("scheme", "fp32")]), fp32_acc);
-        let ref_outputs = self.layer_outputs(&reference, &split.test).map_err(Stop::Unavailable)?;
+        let ref_outputs = self
+            .layer_outputs(&reference, &split.test)
+            .map_err(Stop::Unavailable)?;
 
-        let mut candidates = vec![Candidate { scheme: "fp32".into(), mode: "reference", model: reference.clone() }];
+        let mut candidates = vec![Candidate {
+            scheme: "fp32".into(),
+            mode: "reference",
+            model: reference.clone(),
+        }];
         let mut results: Vec<tune::SchemeResult> = Vec::new();
         let mut failures = Vec::new();
-        let plans: Vec<Plan> = self.doc.scheme.iter().map(Plan::from_spec).collect::<Result<_, _>>().map_err(Stop::Unavailable)?;
+        let plans: Vec<Plan> = self
+            .doc
+            .scheme
+            .iter()
+            .map(Plan::from_spec)
+            .collect::<Result<_, _>>()
+            .map_err(Stop::Unavailable)?;
         for (i, plan) in plans.iter().enumerate() {
             if self.cancelled() {
                 return Ok(());
             }
-            self.progress(0.1 + 0.3 * i as f64 / plans.len() as f64, &format!("scheme {}", plan.name));
+            self.progress(
+                0.1 + 0.3 * i as f64 / plans.len() as f64,
+                &format!("scheme {}", plan.name),
+            );
             match self.measure_scheme(plan, &w, &split.test, fp32_size, fp32_acc, &ref_outputs, m) {
                 Ok((res, models)) => {
                     results.push(res);
@@ -206,12 +280,30 @@ impl Runner<'_> {
 
         if let Some(t) = &self.doc.tune {
             self.progress(0.9, "tuning");
-            let tuner = tune::Tuner { runner_accuracy: &|d: &Deployed| self.accuracy(d, &split.test), weights: &w, device: &self.device };
-            if let Err(e) = tune::tune(t, fp32_acc, fp32_size, &plans, &mut results, m, &tuner, &|| self.cancelled(), &self.cx.out_dir) {
+            let tuner = tune::Tuner {
+                runner_accuracy: &|d: &Deployed| self.accuracy(d, &split.test),
+                weights: &w,
+                device: &self.device,
+            };
+            if let Err(e) = tune::tune(
+                t,
+                fp32_acc,
+                fp32_size,
+                &plans,
+                &mut results,
+                m,
+                &tuner,
+                &|| self.cancelled(),
+                &self.cx.out_dir,
+            ) {
                 failures.push(format!("tuning: {e}"));
             }
         }
-        if failures.is_empty() { Ok(()) } else { Err(Stop::Failed(failures.join("; "))) }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(Stop::Failed(failures.join("; ")))
+        }
     }
 
     fn accuracy(&self, d: &Deployed, test: &Dataset) -> Result<f64, String> {
@@ -221,7 +313,12 @@ impl Runner<'_> {
             while start < test.len() {
                 let end = (start + 256).min(test.len());
                 let logits = d.forward(model::input(test, start..end, &self.device));
-                let idx = logits.argmax(1).into_data().convert::<i64>().try_into_vec::<i64>().map_err(|e| format!("{e:?}"))?;
+                let idx = logits
+                    .argmax(1)
+                    .into_data()
+                    .convert::<i64>()
+                    .try_into_vec::<i64>()
+                    .map_err(|e| format!("{e:?}"))?;
                 out.extend(idx);
                 start = end;
             }
@@ -232,11 +329,17 @@ impl Runner<'_> {
 
     fn layer_outputs(&self, d: &Deployed, test: &Dataset) -> Result<Vec<Vec<f32>>, String> {
         super::guard("compute layer outputs", || {
-            d.forward_layers(model::input(test, 0..test.len(), &self.device)).into_iter().map(model::to_f32).collect::<Result<Vec<_>, _>>()
+            d.forward_layers(model::input(test, 0..test.len(), &self.device))
+                .into_iter()
+                .map(model::to_f32)
+                .collect::<Result<Vec<_>, _>>()
         })?
     }
 
-    #[expect(clippy::too_many_arguments, reason = "one call site; the reference values travel together")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site; the reference values travel together"
+    )]
     fn measure_scheme(
         &self,
         plan: &Plan,
@@ -252,49 +355,97 @@ impl Runner<'_> {
         let path = self.cx.out_dir.join(format!("{}.bpk", sanitize(s)));
         let size = schemes::save(&applied, &path)?;
         m.scalar("size", labels(&[("scheme", s)]), size as f64);
-        m.scalar("size_ratio", labels(&[("scheme", s)]), size as f64 / fp32_size as f64);
+        m.scalar(
+            "size_ratio",
+            labels(&[("scheme", s)]),
+            size as f64 / fp32_size as f64,
+        );
 
         // SQNR of each weight tensor (what the file holds vs the reference)
         let back = Weights::from_module(&applied)?;
         for (i, (r, q)) in w.layers.iter().zip(&back.layers).enumerate() {
             let layer = format!("layers.{i}");
-            m.scalar("sqnr", labels(&[("scheme", s), ("layer", &layer), ("tensor", "weight")]), sqnr(&r.weight, &q.weight));
+            m.scalar(
+                "sqnr",
+                labels(&[("scheme", s), ("layer", &layer), ("tensor", "weight")]),
+                sqnr(&r.weight, &q.weight),
+            );
             if plan.include_bias || !matches!(plan.format, Format::Quant(_)) {
-                m.scalar("sqnr", labels(&[("scheme", s), ("layer", &layer), ("tensor", "bias")]), sqnr(&r.bias, &q.bias));
+                m.scalar(
+                    "sqnr",
+                    labels(&[("scheme", s), ("layer", &layer), ("tensor", "bias")]),
+                    sqnr(&r.bias, &q.bias),
+                );
             }
         }
 
         let mut models = Vec::new();
         let mut accs = Vec::new();
-        let modes = if plan.modes.is_empty() { vec![Mode::DequantizeAtLoad] } else { plan.modes.clone() };
+        let modes = if plan.modes.is_empty() {
+            vec![Mode::DequantizeAtLoad]
+        } else {
+            plan.modes.clone()
+        };
         for mode in modes {
             let ms = mode_str(mode);
             let d = schemes::load(&path, w, plan, mode, &self.device)?;
             let acc = self.accuracy(&d, test)?;
             m.scalar("accuracy", labels(&[("scheme", s), ("mode", ms)]), acc);
-            m.scalar("accuracy_drop", labels(&[("scheme", s), ("mode", ms)]), (fp32_acc - acc) * 100.0);
+            m.scalar(
+                "accuracy_drop",
+                labels(&[("scheme", s), ("mode", ms)]),
+                (fp32_acc - acc) * 100.0,
+            );
             if mode == Mode::Quantized {
                 // SQNR of each layer's output on the test set, as the quantized model runs
                 let outs = self.layer_outputs(&d, test)?;
                 for (i, (r, q)) in ref_outputs.iter().zip(&outs).enumerate() {
-                    m.scalar("sqnr", labels(&[("scheme", s), ("layer", &format!("layers.{i}")), ("tensor", "output")]), sqnr(r, q));
+                    m.scalar(
+                        "sqnr",
+                        labels(&[
+                            ("scheme", s),
+                            ("layer", &format!("layers.{i}")),
+                            ("tensor", "output"),
+                        ]),
+                        sqnr(r, q),
+                    );
                 }
             }
             accs.push(acc);
-            models.push(Candidate { scheme: s.to_string(), mode: ms, model: d });
+            models.push(Candidate {
+                scheme: s.to_string(),
+                mode: ms,
+                model: d,
+            });
         }
         // the scheme as a whole: its worst mode
         let acc = accs.iter().copied().fold(f64::INFINITY, f64::min);
         m.scalar("accuracy", labels(&[("scheme", s)]), acc);
-        m.scalar("accuracy_drop", labels(&[("scheme", s)]), (fp32_acc - acc) * 100.0);
-        Ok((tune::SchemeResult { name: s.to_string(), size, accuracy: acc, latency_ratio: None }, models))
+        m.scalar(
+            "accuracy_drop",
+            labels(&[("scheme", s)]),
+            (fp32_acc - acc) * 100.0,
+        );
+        Ok((
+            tune::SchemeResult {
+                name: s.to_string(),
+                size,
+                accuracy: acc,
+                latency_ratio: None,
+            },
+            models,
+        ))
     }
 
     /// Latency of every candidate at every batch size, interleaved in rounds.
     fn bench(&self, cands: &[Candidate], test: &Dataset, m: &mut Measurements) {
         let b = self.doc.bench.as_ref();
-        let batches: Vec<u32> = b.and_then(|b| b.batch_sizes.as_ref()).map_or(DEFAULT_BATCHES.to_vec(), |v| v.value.clone());
-        let iterations = b.and_then(|b| b.iterations.as_ref()).map_or(DEFAULT_ITERATIONS, |i| i.value);
+        let batches: Vec<u32> = b
+            .and_then(|b| b.batch_sizes.as_ref())
+            .map_or(DEFAULT_BATCHES.to_vec(), |v| v.value.clone());
+        let iterations = b
+            .and_then(|b| b.iterations.as_ref())
+            .map_or(DEFAULT_ITERATIONS, |i| i.value);
         let warmup = b.and_then(|b| b.warmup).unwrap_or(DEFAULT_WARMUP);
         let per_round = iterations.div_ceil(ROUNDS).max(1);
         for (bi, &batch) in batches.iter().enumerate() {
@@ -341,31 +492,50 @@ impl Runner<'_> {
                     }
                 }
                 done += n;
-                self.progress(0.4 + 0.5 * (bi as f64 + done as f64 / iterations as f64) / batches.len() as f64, &format!("latency at batch {batch}"));
+                self.progress(
+                    0.4 + 0.5 * (bi as f64 + done as f64 / iterations as f64)
+                        / batches.len() as f64,
+                    &format!("latency at batch {batch}"),
+                );
             }
         }
         // ratios and throughput
-        let p50 = |m: &Measurements, l: &Labels| m.histograms.iter().find(|h| h.metric == "latency" && &h.labels == l).map(|h| h.summary().p50);
-        let mut per_mode: std::collections::BTreeMap<(String, String), Vec<f64>> = Default::default();
+        let p50 = |m: &Measurements, l: &Labels| {
+            m.histograms
+                .iter()
+                .find(|h| h.metric == "latency" && &h.labels == l)
+                .map(|h| h.summary().p50)
+        };
+        let mut per_mode: std::collections::BTreeMap<(String, String), Vec<f64>> =
+            Default::default();
         for c in cands {
             for &batch in &batches {
                 let bs = batch.to_string();
                 let l = labels(&[("scheme", &c.scheme), ("mode", c.mode), ("batch", &bs)]);
-                let Some(p) = p50(&*m, &l).filter(|p| *p > 0.0) else { continue };
+                let Some(p) = p50(&*m, &l).filter(|p| *p > 0.0) else {
+                    continue;
+                };
                 m.scalar("throughput", l.clone(), batch as f64 / p);
                 let r = labels(&[("scheme", "fp32"), ("mode", "reference"), ("batch", &bs)]);
                 if let Some(base) = p50(&*m, &r).filter(|p| *p > 0.0)
                     && c.scheme != "fp32"
                 {
                     m.scalar("latency_ratio", l, p / base);
-                    per_mode.entry((c.scheme.clone(), c.mode.to_string())).or_default().push(p / base);
+                    per_mode
+                        .entry((c.scheme.clone(), c.mode.to_string()))
+                        .or_default()
+                        .push(p / base);
                 }
             }
         }
         // one ratio per (scheme, mode): the geometric mean over batch sizes
         for ((s, mode), rs) in per_mode {
             let g = (rs.iter().map(|r| r.ln()).sum::<f64>() / rs.len() as f64).exp();
-            m.scalar("latency_ratio", labels(&[("scheme", &s), ("mode", &mode)]), g);
+            m.scalar(
+                "latency_ratio",
+                labels(&[("scheme", &s), ("mode", &mode)]),
+                g,
+            );
         }
     }
 
@@ -374,7 +544,10 @@ impl Runner<'_> {
             let get = |mode: &str| {
                 m.scalars
                     .iter()
-                    .find(|x| x.metric == "latency_ratio" && x.labels == labels(&[("scheme", &r.name), ("mode", mode)]))
+                    .find(|x| {
+                        x.metric == "latency_ratio"
+                            && x.labels == labels(&[("scheme", &r.name), ("mode", mode)])
+                    })
                     .map(|x| x.value)
             };
             if let (Some(q), Some(d)) = (get("quantized"), get("dequantize_at_load")) {
@@ -399,11 +572,23 @@ pub fn sqnr(x: &[f32], xq: &[f32]) -> f64 {
         s += (*a as f64).powi(2);
         n += (*a as f64 - *b as f64).powi(2);
     }
-    if n == 0.0 { 200.0 } else { 10.0 * (s / n).log10() }
+    if n == 0.0 {
+        200.0
+    } else {
+        10.0 * (s / n).log10()
+    }
 }
 
 fn sanitize(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

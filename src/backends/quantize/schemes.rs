@@ -41,7 +41,14 @@ pub struct Plan {
 impl Plan {
     /// The fp32 reference.
     pub fn reference() -> Plan {
-        Plan { name: "fp32".into(), dtype: DType::Fp32, format: Format::Fp32, include_bias: false, modes: vec![], fp32_layers: vec![] }
+        Plan {
+            name: "fp32".into(),
+            dtype: DType::Fp32,
+            format: Format::Fp32,
+            include_bias: false,
+            modes: vec![],
+            fp32_layers: vec![],
+        }
     }
 
     /// Resolve a spec scheme; `Err` for dtypes this runner does not execute.
@@ -54,10 +61,17 @@ impl Plan {
             DType::Bf16 => Format::Cast(FloatDType::BF16),
             DType::Int8 => {
                 // the default packed store panics on ndarray: always the native one
-                let q = QuantScheme::default().with_value(QuantValue::Q8S).with_store(QuantStore::Native);
+                let q = QuantScheme::default()
+                    .with_value(QuantValue::Q8S)
+                    .with_store(QuantStore::Native);
                 Format::Quant(match (per_block, block) {
                     (true, Some(b)) => {
-                        let b = u8::try_from(b).map_err(|_| format!("scheme `{}`: burn's block size is at most 255 (got {b})", s.name.value))?;
+                        let b = u8::try_from(b).map_err(|_| {
+                            format!(
+                                "scheme `{}`: burn's block size is at most 255 (got {b})",
+                                s.name.value
+                            )
+                        })?;
                         // blocks of `b` consecutive inputs of one output (weights are
                         // `[d_in, d_out]`): group-wise along the reduction dimension
                         q.per_block([b, 1], ScaleDtype::F32)
@@ -65,20 +79,34 @@ impl Plan {
                     _ => q.per_tensor(ScaleDtype::F32),
                 })
             }
-            other => return Err(format!("scheme `{}`: {other} is not executed by perfspec's burn runner yet", s.name.value)),
+            other => {
+                return Err(format!(
+                    "scheme `{}`: {other} is not executed by perfspec's burn runner yet",
+                    s.name.value
+                ));
+            }
         };
         let modes = match (&s.modes, format) {
             (Some(m), _) => m.clone(),
             (None, Format::Fp32) => vec![],
             (None, _) => vec![Mode::Quantized, Mode::DequantizeAtLoad],
         };
-        Ok(Plan { name: s.name.value.clone(), dtype: s.dtype.value, format, include_bias: s.include_bias.unwrap_or(false), modes, fp32_layers: vec![] })
+        Ok(Plan {
+            name: s.name.value.clone(),
+            dtype: s.dtype.value,
+            format,
+            include_bias: s.include_bias.unwrap_or(false),
+            modes,
+            fp32_layers: vec![],
+        })
     }
 
     /// Block size of a per-block scheme.
     pub fn block(&self) -> Option<usize> {
         match self.format {
-            Format::Quant(q) => q.block_size().map(|b| b.as_slice().iter().map(|&d| d as usize).product()),
+            Format::Quant(q) => q
+                .block_size()
+                .map(|b| b.as_slice().iter().map(|&d| d as usize).product()),
             _ => None,
         }
     }
@@ -88,9 +116,12 @@ impl Plan {
             Format::Fp32 => t,
             Format::Cast(d) => t.cast(d),
             // a bias is one row: per-block schemes quantize it per tensor
-            Format::Quant(q) if D == 1 && q.block_size().is_some() => {
-                t.quantize_dynamic(&QuantScheme::default().with_value(q.value).with_store(q.store).per_tensor(ScaleDtype::F32))
-            }
+            Format::Quant(q) if D == 1 && q.block_size().is_some() => t.quantize_dynamic(
+                &QuantScheme::default()
+                    .with_value(q.value)
+                    .with_store(q.store)
+                    .per_tensor(ScaleDtype::F32),
+            ),
             Format::Quant(q) => t.quantize_dynamic(&q),
         }
     }
@@ -100,7 +131,10 @@ impl Plan {
         if let Some(b) = self.block() {
             for (i, l) in w.layers.iter().enumerate() {
                 if l.d_in % b != 0 {
-                    return Err(format!("scheme `{}`: block {b} does not divide the input width {} of layers.{i}", self.name, l.d_in));
+                    return Err(format!(
+                        "scheme `{}`: block {b} does not divide the input width {} of layers.{i}",
+                        self.name, l.d_in
+                    ));
                 }
             }
         }
@@ -122,7 +156,10 @@ impl Plan {
                     Linear { weight, bias }
                 })
                 .collect();
-            Mlp { layers, activation: base.activation }
+            Mlp {
+                layers,
+                activation: base.activation,
+            }
         })
     }
 
@@ -161,29 +198,54 @@ impl Deployed {
 /// Save `model` as burnpack at `path`; returns the file's size in bytes.
 pub fn save(model: &Mlp, path: &Path) -> Result<u64, String> {
     let _ = std::fs::remove_file(path);
-    guard("save the model", || model.clone().save_file(path).map_err(|e| e.to_string()))??;
-    std::fs::metadata(path).map(|m| m.len()).map_err(|e| format!("stat {}: {e}", path.display()))
+    guard("save the model", || {
+        model.clone().save_file(path).map_err(|e| e.to_string())
+    })??;
+    std::fs::metadata(path)
+        .map(|m| m.len())
+        .map_err(|e| format!("stat {}: {e}", path.display()))
 }
 
 /// Load a burnpack file saved by [`save`] onto `device`, for `mode`.
-pub fn load(path: &Path, w: &Weights, plan: &Plan, mode: Mode, device: &Device) -> Result<Deployed, String> {
+pub fn load(
+    path: &Path,
+    w: &Weights,
+    plan: &Plan,
+    mode: Mode,
+    device: &Device,
+) -> Result<Deployed, String> {
     let skeleton = w.build(device);
-    let loaded = guard("reload the model", || skeleton.try_load_file(path).map_err(|e| e.to_string()))??;
+    let loaded = guard("reload the model", || {
+        skeleton.try_load_file(path).map_err(|e| e.to_string())
+    })??;
     match mode {
-        Mode::Quantized => Ok(Deployed { model: loaded, input_dtype: plan.input_dtype() }),
+        Mode::Quantized => Ok(Deployed {
+            model: loaded,
+            input_dtype: plan.input_dtype(),
+        }),
         Mode::DequantizeAtLoad => {
             let model = guard("dequantize at load", || {
                 let layers = loaded
                     .layers
                     .into_iter()
                     .map(|l| Linear {
-                        weight: Param::from_tensor(l.weight.val().dequantize().cast(FloatDType::F32)),
-                        bias: l.bias.map(|b| Param::from_tensor(b.val().dequantize().cast(FloatDType::F32))),
+                        weight: Param::from_tensor(
+                            l.weight.val().dequantize().cast(FloatDType::F32),
+                        ),
+                        bias: l.bias.map(|b| {
+                            Param::from_tensor(b.val().dequantize().cast(FloatDType::F32))
+                        }),
                     })
                     .collect();
-                Mlp { layers, activation: loaded.activation }
+                Mlp {
+                    layers,
+                    activation: loaded.activation,
+                }
             })?;
-            Ok(Deployed { model, input_dtype: None })
+            Ok(Deployed {
+                model,
+                input_dtype: None,
+            })
         }
     }
 }
@@ -194,14 +256,23 @@ mod tests {
     use crate::backends::quantize::model::Act;
 
     fn plan(dtype: DType, block: Option<u8>) -> Plan {
-        let q = QuantScheme::default().with_value(QuantValue::Q8S).with_store(QuantStore::Native);
+        let q = QuantScheme::default()
+            .with_value(QuantValue::Q8S)
+            .with_store(QuantStore::Native);
         let format = match (dtype, block) {
             (DType::Int8, Some(b)) => Format::Quant(q.per_block([b, 1], ScaleDtype::F32)),
             (DType::Int8, None) => Format::Quant(q.per_tensor(ScaleDtype::F32)),
             (DType::Fp16, _) => Format::Cast(FloatDType::F16),
             _ => Format::Fp32,
         };
-        Plan { name: format!("{dtype}-{block:?}"), dtype, format, include_bias: false, modes: vec![Mode::Quantized, Mode::DequantizeAtLoad], fp32_layers: vec![] }
+        Plan {
+            name: format!("{dtype}-{block:?}"),
+            dtype,
+            format,
+            include_bias: false,
+            modes: vec![Mode::Quantized, Mode::DequantizeAtLoad],
+            fp32_layers: vec![],
+        }
     }
 
     #[test]
@@ -210,8 +281,17 @@ mod tests {
         let w = Weights::init(&widths, Act::Relu, 1);
         let n_weights: usize = widths.windows(2).map(|p| p[0] * p[1]).sum();
         let dir = tempfile::tempdir().unwrap();
-        for device in [super::super::run::device("flex"), super::super::run::device("ndarray")] {
-            let size = |p: &Plan| save(&p.apply(&w, &device).unwrap(), &dir.path().join(format!("{}.bpk", p.name))).unwrap() as f64;
+        for device in [
+            super::super::run::device("flex"),
+            super::super::run::device("ndarray"),
+        ] {
+            let size = |p: &Plan| {
+                save(
+                    &p.apply(&w, &device).unwrap(),
+                    &dir.path().join(format!("{}.bpk", p.name)),
+                )
+                .unwrap() as f64
+            };
             let fp32 = size(&plan(DType::Fp32, None));
             let int8 = size(&plan(DType::Int8, None));
             let block32 = size(&plan(DType::Int8, Some(32)));
@@ -220,9 +300,15 @@ mod tests {
             // one f32 scale per 32 weights
             let extra = block32 - int8;
             let want = (n_weights / 32 * 4) as f64;
-            assert!((extra - want).abs() < 0.1 * want + 256.0, "block32 adds {extra} bytes, want ~{want}");
+            assert!(
+                (extra - want).abs() < 0.1 * want + 256.0,
+                "block32 adds {extra} bytes, want ~{want}"
+            );
             let fp16 = size(&plan(DType::Fp16, None));
-            assert!((fp16 / fp32 - 0.5).abs() < 0.05, "fp16 {fp16} vs fp32 {fp32}");
+            assert!(
+                (fp16 / fp32 - 0.5).abs() < 0.05,
+                "fp16 {fp16} vs fp32 {fp32}"
+            );
         }
     }
 
@@ -231,14 +317,24 @@ mod tests {
         let widths = [64, 128, 64, 10];
         let w = Weights::init(&widths, Act::Relu, 1);
         let dir = tempfile::tempdir().unwrap();
-        for device in [super::super::run::device("flex"), super::super::run::device("ndarray")] {
-            for p in [plan(DType::Int8, None), plan(DType::Int8, Some(32)), plan(DType::Fp16, None)] {
+        for device in [
+            super::super::run::device("flex"),
+            super::super::run::device("ndarray"),
+        ] {
+            for p in [
+                plan(DType::Int8, None),
+                plan(DType::Int8, Some(32)),
+                plan(DType::Fp16, None),
+            ] {
                 let path = dir.path().join(format!("{}.bpk", p.name));
                 save(&p.apply(&w, &device).unwrap(), &path).unwrap();
                 for mode in [Mode::Quantized, Mode::DequantizeAtLoad] {
                     let d = load(&path, &w, &p, mode, &device).unwrap();
                     let back = Weights::from_module(&d.model).unwrap();
-                    let s = crate::backends::quantize::run::sqnr(&w.layers[0].weight, &back.layers[0].weight);
+                    let s = crate::backends::quantize::run::sqnr(
+                        &w.layers[0].weight,
+                        &back.layers[0].weight,
+                    );
                     assert!(s > 30.0, "{} {mode:?}: sqnr {s}", p.name);
                 }
             }

@@ -39,10 +39,19 @@ pub fn allowed_drop(t: &Tune, fp32_acc: f64) -> f64 {
 }
 
 /// Pick among `results`: those within `allowed` points of `fp32_acc`, then by objective.
-pub fn recommend(results: &[SchemeResult], fp32_acc: f64, allowed: f64, objective: Objective) -> Option<&SchemeResult> {
-    let ok = results.iter().filter(|r| (fp32_acc - r.accuracy) * 100.0 <= allowed + 1e-9);
+pub fn recommend(
+    results: &[SchemeResult],
+    fp32_acc: f64,
+    allowed: f64,
+    objective: Objective,
+) -> Option<&SchemeResult> {
+    let ok = results
+        .iter()
+        .filter(|r| (fp32_acc - r.accuracy) * 100.0 <= allowed + 1e-9);
     match objective {
-        Objective::Smallest => ok.min_by(|a, b| a.size.cmp(&b.size).then(b.accuracy.total_cmp(&a.accuracy))),
+        Objective::Smallest => {
+            ok.min_by(|a, b| a.size.cmp(&b.size).then(b.accuracy.total_cmp(&a.accuracy)))
+        }
         Objective::Fastest => ok.min_by(|a, b| {
             let la = a.latency_ratio.unwrap_or(f64::INFINITY);
             let lb = b.latency_ratio.unwrap_or(f64::INFINITY);
@@ -67,14 +76,21 @@ pub fn tune(
         r.latency_ratio = m
             .scalars
             .iter()
-            .filter(|s| s.metric == "latency_ratio" && s.labels.len() == 2 && s.labels.get("scheme") == Some(&r.name))
+            .filter(|s| {
+                s.metric == "latency_ratio"
+                    && s.labels.len() == 2
+                    && s.labels.get("scheme") == Some(&r.name)
+            })
             .map(|s| s.value)
             .reduce(f64::min);
     }
     let allowed = allowed_drop(t, fp32_acc);
     let objective = t.objective.unwrap_or(Objective::Smallest);
     let scan = t.sensitivity == Some(true) || t.mixed_precision == Some(true);
-    for plan in plans.iter().filter(|p| matches!(p.format, Format::Quant(_))) {
+    for plan in plans
+        .iter()
+        .filter(|p| matches!(p.format, Format::Quant(_)))
+    {
         if !scan || cancelled() {
             break;
         }
@@ -85,16 +101,33 @@ pub fn tune(
             let mut p = plan.clone();
             p.fp32_layers = (0..n).filter(|&j| j != i).collect();
             let model = p.apply(tuner.weights, tuner.device)?;
-            let acc = (tuner.runner_accuracy)(&Deployed { model, input_dtype: None })?;
+            let acc = (tuner.runner_accuracy)(&Deployed {
+                model,
+                input_dtype: None,
+            })?;
             let drop = (fp32_acc - acc) * 100.0;
-            m.scalar("sensitivity", labels(&[("scheme", &plan.name), ("layer", &format!("layers.{i}"))]), drop);
+            m.scalar(
+                "sensitivity",
+                labels(&[("scheme", &plan.name), ("layer", &format!("layers.{i}"))]),
+                drop,
+            );
             ranking.push((i, drop));
         }
         ranking.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let order: Vec<String> = ranking.iter().map(|(i, d)| format!("layers.{i} ({d:.2}pp)")).collect();
-        m.notes.push(format!("sensitivity of `{}`, most sensitive first: {}", plan.name, order.join(", ")));
+        let order: Vec<String> = ranking
+            .iter()
+            .map(|(i, d)| format!("layers.{i} ({d:.2}pp)"))
+            .collect();
+        m.notes.push(format!(
+            "sensitivity of `{}`, most sensitive first: {}",
+            plan.name,
+            order.join(", ")
+        ));
 
-        let full = results.iter().find(|r| r.name == plan.name).map(|r| r.accuracy);
+        let full = results
+            .iter()
+            .find(|r| r.name == plan.name)
+            .map(|r| r.accuracy);
         let fails = full.is_some_and(|a| (fp32_acc - a) * 100.0 > allowed + 1e-9);
         if t.mixed_precision == Some(true) && fails {
             let mut p = plan.clone();
@@ -105,17 +138,41 @@ pub fn tune(
                 }
                 p.fp32_layers.push(*i);
                 let model = p.apply(tuner.weights, tuner.device)?;
-                let acc = (tuner.runner_accuracy)(&Deployed { model: model.clone(), input_dtype: None })?;
+                let acc = (tuner.runner_accuracy)(&Deployed {
+                    model: model.clone(),
+                    input_dtype: None,
+                })?;
                 if (fp32_acc - acc) * 100.0 <= allowed + 1e-9 {
                     let size = schemes::save(&model, &out_dir.join(format!("{}.bpk", p.name)))?;
                     let s = p.name.as_str();
                     m.scalar("size", labels(&[("scheme", s)]), size as f64);
-                    m.scalar("size_ratio", labels(&[("scheme", s)]), size as f64 / fp32_size as f64);
+                    m.scalar(
+                        "size_ratio",
+                        labels(&[("scheme", s)]),
+                        size as f64 / fp32_size as f64,
+                    );
                     m.scalar("accuracy", labels(&[("scheme", s)]), acc);
-                    m.scalar("accuracy_drop", labels(&[("scheme", s)]), (fp32_acc - acc) * 100.0);
-                    let kept: Vec<String> = p.fp32_layers.iter().map(|i| format!("layers.{i}")).collect();
-                    m.notes.push(format!("mixed precision `{s}`: {} kept in fp32 meets the criterion ({:.2}pp drop)", kept.join(", "), (fp32_acc - acc) * 100.0));
-                    results.push(SchemeResult { name: s.to_string(), size, accuracy: acc, latency_ratio: None });
+                    m.scalar(
+                        "accuracy_drop",
+                        labels(&[("scheme", s)]),
+                        (fp32_acc - acc) * 100.0,
+                    );
+                    let kept: Vec<String> = p
+                        .fp32_layers
+                        .iter()
+                        .map(|i| format!("layers.{i}"))
+                        .collect();
+                    m.notes.push(format!(
+                        "mixed precision `{s}`: {} kept in fp32 meets the criterion ({:.2}pp drop)",
+                        kept.join(", "),
+                        (fp32_acc - acc) * 100.0
+                    ));
+                    results.push(SchemeResult {
+                        name: s.to_string(),
+                        size,
+                        accuracy: acc,
+                        latency_ratio: None,
+                    });
                     break;
                 }
             }
@@ -129,17 +186,24 @@ pub fn tune(
                 "{:.2}pp accuracy drop within the allowed {allowed:.2}pp, {:.2}x the fp32 size{}",
                 (fp32_acc - r.accuracy) * 100.0,
                 r.size as f64 / fp32_size as f64,
-                r.latency_ratio.map(|l| format!(", {l:.2}x fp32 latency in its best mode")).unwrap_or_default()
+                r.latency_ratio
+                    .map(|l| format!(", {l:.2}x fp32 latency in its best mode"))
+                    .unwrap_or_default()
             ),
         ),
-        None => ("fp32".to_string(), format!("no scheme stays within the allowed {allowed:.2}pp accuracy drop")),
+        None => (
+            "fp32".to_string(),
+            format!("no scheme stays within the allowed {allowed:.2}pp accuracy drop"),
+        ),
     };
     let obj = match objective {
         Objective::Smallest => "smallest",
         Objective::Fastest => "fastest",
     };
     m.scalar("recommended", labels(&[("scheme", &name)]), 1.0);
-    m.notes.push(format!("tuning ({obj}): recommended scheme `{name}`: {why}"));
+    m.notes.push(format!(
+        "tuning ({obj}): recommended scheme `{name}`: {why}"
+    ));
     Ok(())
 }
 
@@ -148,15 +212,33 @@ mod tests {
     use super::*;
 
     fn r(name: &str, size: u64, accuracy: f64, lat: f64) -> SchemeResult {
-        SchemeResult { name: name.into(), size, accuracy, latency_ratio: Some(lat) }
+        SchemeResult {
+            name: name.into(),
+            size,
+            accuracy,
+            latency_ratio: Some(lat),
+        }
     }
 
     #[test]
     fn recommendation_follows_criterion_and_objective() {
-        let rs = vec![r("int8", 100, 0.95, 1.2), r("int8-block32", 120, 0.97, 1.1), r("fp16", 200, 0.97, 0.9)];
-        assert_eq!(recommend(&rs, 0.97, 1.0, Objective::Smallest).unwrap().name, "int8-block32");
-        assert_eq!(recommend(&rs, 0.97, 3.0, Objective::Smallest).unwrap().name, "int8");
-        assert_eq!(recommend(&rs, 0.97, 1.0, Objective::Fastest).unwrap().name, "fp16");
+        let rs = vec![
+            r("int8", 100, 0.95, 1.2),
+            r("int8-block32", 120, 0.97, 1.1),
+            r("fp16", 200, 0.97, 0.9),
+        ];
+        assert_eq!(
+            recommend(&rs, 0.97, 1.0, Objective::Smallest).unwrap().name,
+            "int8-block32"
+        );
+        assert_eq!(
+            recommend(&rs, 0.97, 3.0, Objective::Smallest).unwrap().name,
+            "int8"
+        );
+        assert_eq!(
+            recommend(&rs, 0.97, 1.0, Objective::Fastest).unwrap().name,
+            "fp16"
+        );
         assert!(recommend(&rs[..1], 0.97, 1.0, Objective::Smallest).is_none());
     }
 }

@@ -22,11 +22,41 @@ pub fn find() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// A running nginx; dropping it stops nginx and removes its directory.
+/// A running nginx; dropping it stops nginx (master and workers: its whole process group)
+/// and removes its directory.
 pub struct Nginx {
     pub url: String,
-    _guard: ChildGuard,
+    guard: ChildGuard,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let Some(pid) = self.guard.id() else { return };
+        // SIGTERM is nginx's fast shutdown: the master stops and reaps its workers. Wait for
+        // the master to exit (a zombie until the guard reaps it), at most one second.
+        // SAFETY: kill(2) on a child we own and have not reaped.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+        let stat = format!("/proc/{pid}/stat");
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < std::time::Duration::from_secs(1) {
+            let exited = std::fs::read_to_string(&stat)
+                .map(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .is_some_and(|r| r.trim_start().starts_with('Z'))
+                })
+                .unwrap_or(true);
+            if exited {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // whatever is left of the group (the master leads it, see `launch::configure`); the
+        // guard then reaps the master
+        // SAFETY: as above, on the child's own process group.
+        unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
+    }
 }
 
 /// Render the config for these replica URLs.
@@ -101,7 +131,7 @@ pub fn start(bin: &Path, urls: &[String], b: &Balancer) -> Result<Nginx, String>
     }
     Ok(Nginx {
         url: format!("http://127.0.0.1:{listen}"),
-        _guard: ChildGuard::new(child),
+        guard: ChildGuard::new(child),
         _dir: dir,
     })
 }
