@@ -5,7 +5,7 @@
 //!
 //! Facts measured on burn 0.22.1 (DESIGN §4): int8 per-tensor and per-block work on both
 //! backends (native store); int4 and fp8 panic on ndarray; ternary runs on ndarray but does
-//! not reload; flex stores int4 one byte per value (no size gain) and computes E4M3 (fp8)
+//! not reload; fp16/bf16 casts panic on ndarray (measured here); flex stores int4 one byte per value (no size gain) and computes E4M3 (fp8)
 //! silently wrong.
 
 use crate::engine::metrics::Measurements;
@@ -39,6 +39,9 @@ pub enum Capability {
 pub fn capability(backend: &str, dtype: DType) -> Capability {
     use Capability::*;
     match (backend, dtype) {
+        ("ndarray", DType::Fp16 | DType::Bf16) => {
+            Unsupported("casting weights to fp16/bf16 panics on the ndarray backend (\"Unsupported dtype: F16\", burn 0.22)")
+        }
         (_, DType::Fp32 | DType::Fp16 | DType::Bf16 | DType::Int8) => Supported,
         ("ndarray", DType::Int4) => Unsupported("int4 quantization panics on the ndarray backend (burn 0.22)"),
         ("ndarray", DType::Fp8) => Unsupported("fp8 quantization panics on the ndarray backend (burn 0.22)"),
