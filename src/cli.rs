@@ -19,8 +19,10 @@ use crate::spec::loader::{Override, discover, load_file};
 
 #[derive(Parser, Debug)]
 #[command(name = "perfspec", version, about = "Declarative performance specs with SLO gates", long_about = None)]
-#[command(after_help = "Exit codes: 0 all SLOs passed (warnings allowed), 1 an SLO failed, 2 invalid spec or usage, \
-3 a backend could not start, 4 nothing matched, 130 interrupted (results still written).")]
+#[command(
+    after_help = "Exit codes: 0 all SLOs passed (warnings allowed), 1 an SLO failed, 2 invalid spec or usage, \
+3 a backend could not start, 4 nothing matched, 130 interrupted (results still written)."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -83,9 +85,7 @@ pub enum Command {
         baseline: Option<PathBuf>,
     },
     /// One line per spec: kind, name, file, backend.
-    List {
-        paths: Vec<PathBuf>,
-    },
+    List { paths: Vec<PathBuf> },
     /// Run the embedded demo service (the shop the example specs load, and its database tier).
     Demo {
         #[command(subcommand)]
@@ -116,20 +116,48 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 pub fn main_with(cli: Cli) -> i32 {
     match cli.command {
         Command::Validate { paths, format, set } => validate(paths, format, &set),
-        Command::Run { paths, filter, out, baseline, set, timeout, dry_run, quiet, templates } => {
-            run(RunArgs { paths, filter, out, baseline, set, timeout, dry_run, quiet, templates })
-        }
-        Command::Report { results, out, templates, baseline } => {
-            report(&results, &out, templates.as_deref(), baseline.as_deref())
-        }
+        Command::Run {
+            paths,
+            filter,
+            out,
+            baseline,
+            set,
+            timeout,
+            dry_run,
+            quiet,
+            templates,
+        } => run(RunArgs {
+            paths,
+            filter,
+            out,
+            baseline,
+            set,
+            timeout,
+            dry_run,
+            quiet,
+            templates,
+        }),
+        Command::Report {
+            results,
+            out,
+            templates,
+            baseline,
+        } => report(&results, &out, templates.as_deref(), baseline.as_deref()),
         Command::List { paths } => list(paths),
         Command::Demo { command } => match command {
             crate::demo::DemoCommand::Serve(args) => crate::demo::shop::main(args),
             crate::demo::DemoCommand::Db(args) => crate::demo::db::main(args),
         },
         Command::Schema { results } => {
-            let schema = if results { crate::report::results::json_schema() } else { crate::spec::schema::spec_schema() };
-            print_stdout(&format!("{}\n", serde_json::to_string_pretty(&schema).unwrap_or_default()))
+            let schema = if results {
+                crate::report::results::json_schema()
+            } else {
+                crate::spec::schema::spec_schema()
+            };
+            print_stdout(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            ))
         }
     }
 }
@@ -159,7 +187,11 @@ fn print_diagnostics(diags: &[Diagnostic]) {
 }
 
 fn default_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
-    if paths.is_empty() { vec![PathBuf::from("specs")] } else { paths }
+    if paths.is_empty() {
+        vec![PathBuf::from("specs")]
+    } else {
+        paths
+    }
 }
 
 /// Every file loaded and checked: the valid specs, and all diagnostics.
@@ -172,7 +204,11 @@ pub struct Checked {
 
 /// Load and validate every spec under `paths` (parse, decode, backend capability checks),
 /// collecting all problems of all files.
-pub fn check_paths(paths: &[PathBuf], overrides: &[Override], registry: &Registry) -> Result<Checked, Box<Diagnostic>> {
+pub fn check_paths(
+    paths: &[PathBuf],
+    overrides: &[Override],
+    registry: &Registry,
+) -> Result<Checked, Box<Diagnostic>> {
     let files = discover(paths)?;
     let env = |name: &str| std::env::var(name).ok();
     let mut specs = Vec::new();
@@ -190,9 +226,12 @@ pub fn check_paths(paths: &[PathBuf], overrides: &[Override], registry: &Registr
             file_diags.extend(registry.check(&spec));
             if let Some(first) = names.get(&spec.name) {
                 file_diags.push(
-                    Diagnostic::error("spec::duplicate-name", format!("spec name `{}` is also used by {first}", spec.name))
-                        .in_file(&spec.file)
-                        .hint("names identify specs in results and baselines: make them unique"),
+                    Diagnostic::error(
+                        "spec::duplicate-name",
+                        format!("spec name `{}` is also used by {first}", spec.name),
+                    )
+                    .in_file(&spec.file)
+                    .hint("names identify specs in results and baselines: make them unique"),
                 );
             } else {
                 names.insert(spec.name.clone(), spec.file.name.clone());
@@ -215,7 +254,12 @@ pub fn check_paths(paths: &[PathBuf], overrides: &[Override], registry: &Registr
             invalid_files += 1;
         }
     }
-    Ok(Checked { files: files.len(), specs, diagnostics, invalid_files })
+    Ok(Checked {
+        files: files.len(),
+        specs,
+        diagnostics,
+        invalid_files,
+    })
 }
 
 fn validate(paths: Vec<PathBuf>, format: OutputFormat, set: &[Override]) -> i32 {
@@ -226,7 +270,10 @@ fn validate(paths: Vec<PathBuf>, format: OutputFormat, set: &[Override]) -> i32 
         Err(d) => {
             match format {
                 OutputFormat::Json => {
-                    print_stdout(&format!("{}\n", serde_json::json!({"valid": false, "files": 0, "diagnostics": [d.to_json()]})));
+                    print_stdout(&format!(
+                        "{}\n",
+                        serde_json::json!({"valid": false, "files": 0, "diagnostics": [d.to_json()]})
+                    ));
                 }
                 OutputFormat::Human => print_diagnostics(&[*d]),
             }
@@ -248,14 +295,24 @@ fn validate(paths: Vec<PathBuf>, format: OutputFormat, set: &[Override]) -> i32 
                 "specs": checked.specs.iter().map(|s| serde_json::json!({"name": s.name, "kind": s.kind, "backend": s.backend, "file": s.file.name})).collect::<Vec<_>>(),
                 "diagnostics": checked.diagnostics.iter().map(Diagnostic::to_json).collect::<Vec<_>>(),
             });
-            print_stdout(&format!("{}\n", serde_json::to_string_pretty(&json).unwrap_or_default()));
+            print_stdout(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&json).unwrap_or_default()
+            ));
         }
         OutputFormat::Human => {
             print_diagnostics(&checked.diagnostics);
             let errors = checked.diagnostics.iter().filter(|d| d.is_error()).count();
             let warnings = checked.diagnostics.len() - errors;
             if checked.files == 0 {
-                eprintln!("perfspec: no spec files found in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+                eprintln!(
+                    "perfspec: no spec files found in {}",
+                    paths
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
             } else {
                 eprintln!(
                     "perfspec: {} file(s) checked: {} valid, {} invalid ({errors} error(s), {warnings} warning(s))",
@@ -281,7 +338,13 @@ fn list(paths: Vec<PathBuf>) -> i32 {
     print_diagnostics(&checked.diagnostics);
     let mut out = String::new();
     for s in &checked.specs {
-        out.push_str(&format!("{:<9} {:<32} {:<40} {}\n", s.kind.as_str(), s.name, s.file.name, s.backend));
+        out.push_str(&format!(
+            "{:<9} {:<32} {:<40} {}\n",
+            s.kind.as_str(),
+            s.name,
+            s.file.name,
+            s.backend
+        ));
     }
     let printed = print_stdout(&out);
     if checked.invalid_files > 0 {
@@ -316,7 +379,10 @@ fn run(args: RunArgs) -> i32 {
     };
     print_diagnostics(&checked.diagnostics);
     if checked.invalid_files > 0 {
-        eprintln!("perfspec: {} invalid spec file(s); nothing was run", checked.invalid_files);
+        eprintln!(
+            "perfspec: {} invalid spec file(s); nothing was run",
+            checked.invalid_files
+        );
         return exit::INVALID;
     }
     let mut specs = checked.specs;
@@ -351,15 +417,27 @@ fn run(args: RunArgs) -> i32 {
         eprintln!("perfspec: cannot create `{}`: {e}", args.out.display());
         return exit::INVALID;
     }
-    let opts = RunOptions { out_dir: args.out.clone(), baseline, timeout: args.timeout, command: std::env::args().collect() };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let opts = RunOptions {
+        out_dir: args.out.clone(),
+        baseline,
+        timeout: args.timeout,
+        command: std::env::args().collect(),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("perfspec: cannot start the async runtime: {e}");
             return exit::BACKEND_UNAVAILABLE;
         }
     };
-    let progress = Arc::new(if args.quiet { Progress::silent() } else { Progress::auto(false) });
+    let progress = Arc::new(if args.quiet {
+        Progress::silent()
+    } else {
+        Progress::auto(false)
+    });
     let results = runtime.block_on(async {
         let interrupt = CancellationToken::new();
         spawn_sigint_handler(interrupt.clone());
@@ -395,7 +473,9 @@ fn spawn_sigint_handler(interrupt: CancellationToken) {
             if PRESSES.fetch_add(1, Ordering::SeqCst) > 0 {
                 std::process::exit(exit::INTERRUPTED);
             }
-            eprintln!("\nperfspec: interrupted; writing what was measured (Ctrl-C again to exit now)");
+            eprintln!(
+                "\nperfspec: interrupted; writing what was measured (Ctrl-C again to exit now)"
+            );
             if let Some(t) = TARGET.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
                 t.cancel();
             }
@@ -424,7 +504,11 @@ fn write_reports(
     out: &std::path::Path,
     templates: Option<&std::path::Path>,
 ) -> Result<(), crate::report::templates::ReportError> {
-    let opts = crate::report::write::ReportOptions { out, templates, write_results: true };
+    let opts = crate::report::write::ReportOptions {
+        out,
+        templates,
+        write_results: true,
+    };
     crate::report::write::write_all(results, &opts)
 }
 
@@ -455,10 +539,18 @@ fn report(
         return exit::INVALID;
     }
     // the input is rewritten only when it changed (a baseline) or lives elsewhere
-    let same_file = std::fs::canonicalize(results).ok() == std::fs::canonicalize(out.join("results.json")).ok();
-    let opts = crate::report::write::ReportOptions { out, templates, write_results: baseline.is_some() || !same_file };
+    let same_file =
+        std::fs::canonicalize(results).ok() == std::fs::canonicalize(out.join("results.json")).ok();
+    let opts = crate::report::write::ReportOptions {
+        out,
+        templates,
+        write_results: baseline.is_some() || !same_file,
+    };
     if let Err(e) = crate::report::write::write_all(&res, &opts) {
-        eprintln!("perfspec: cannot render reports into `{}`: {e}", out.display());
+        eprintln!(
+            "perfspec: cannot render reports into `{}`: {e}",
+            out.display()
+        );
         return exit::INVALID;
     }
     eprintln!("{}", crate::report::summary::one_line(&res));
@@ -468,8 +560,18 @@ fn report(
 fn plan_text(specs: &[Spec], registry: &Registry) -> String {
     let mut out = format!("plan: {} spec(s)\n", specs.len());
     for (i, s) in specs.iter().enumerate() {
-        let backend = registry.get(s.kind, &s.backend).map(|b| b.describe()).unwrap_or("?");
-        out.push_str(&format!("{:>3}. {} [{}] {} — backend {} ({backend})\n", i + 1, s.name, s.kind, s.file.name, s.backend));
+        let backend = registry
+            .get(s.kind, &s.backend)
+            .map(|b| b.describe())
+            .unwrap_or("?");
+        out.push_str(&format!(
+            "{:>3}. {} [{}] {} — backend {} ({backend})\n",
+            i + 1,
+            s.name,
+            s.kind,
+            s.file.name,
+            s.backend
+        ));
         if let Some(d) = s.max_duration {
             out.push_str(&format!("     max_duration {d}\n"));
         }
@@ -478,7 +580,11 @@ fn plan_text(specs: &[Spec], registry: &Registry) -> String {
                 crate::engine::verdict::SloSeverity::Fail => "fail",
                 crate::engine::verdict::SloSeverity::Warn => "warn",
             };
-            let origin = if slo.line == 0 { " (default)".to_string() } else { format!(" (line {})", slo.line) };
+            let origin = if slo.line == 0 {
+                " (default)".to_string()
+            } else {
+                format!(" (line {})", slo.line)
+            };
             out.push_str(&format!("     slo [{sev}] {}{origin}\n", slo.text));
         }
     }

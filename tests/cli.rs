@@ -7,7 +7,10 @@ use std::time::Duration;
 
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_perfspec"));
-    c.env_remove("GITHUB_ACTIONS").env_remove("GITHUB_STEP_SUMMARY").env("NO_COLOR", "1").env("CI", "1");
+    c.env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env("NO_COLOR", "1")
+        .env("CI", "1");
     c
 }
 
@@ -75,8 +78,18 @@ fn list_prints_one_line_per_spec() {
     let out = run(bin().current_dir(root()).args(["list", "specs"]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.lines().any(|l| l.starts_with("load") && l.contains("checkout") && l.contains("goose")), "{stdout}");
-    assert!(stdout.lines().any(|l| l.starts_with("quantize") && l.contains("flex")), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("load") && l.contains("checkout") && l.contains("goose")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("quantize") && l.contains("flex")),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -90,34 +103,59 @@ fn missing_path_is_usage_error_and_empty_dir_matches_nothing() {
 
 #[test]
 fn validate_json_reports_positions() {
-    let d = Dir::new(&[("bad.toml", "kind = \"load\"\nname = \"x\"\nslo = [\"p95(latency) < 5%\"]\n")]);
+    let d = Dir::new(&[(
+        "bad.toml",
+        "kind = \"load\"\nname = \"x\"\nslo = [\"p95(latency) < 5%\"]\n",
+    )]);
     let out = run(bin().args(["validate", "--format", "json"]).arg(d.path()));
     assert_eq!(out.status.code(), Some(2));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let diags = v["diagnostics"].as_array().unwrap();
-    let unit = diags.iter().find(|d| d["code"] == "slo::check").expect("an SLO unit error");
+    let unit = diags
+        .iter()
+        .find(|d| d["code"] == "slo::check")
+        .expect("an SLO unit error");
     assert_eq!(unit["line"], 3);
     assert_eq!(unit["column"], 24, "{unit}");
     // the missing tables are reported in the same pass
-    assert!(diags.iter().any(|d| d["message"].as_str().unwrap().contains("missing key `target`")));
+    assert!(diags.iter().any(|d| {
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing key `target`")
+    }));
 }
 
 #[test]
 fn dry_run_prints_the_plan_without_running() {
     let d = Dir::new(&[("a.toml", TESTKIT_LOAD)]);
-    let out = run(bin().env("PERFSPEC_TESTKIT", "1").args(["run", "--dry-run"]).arg(d.path()).arg("--out").arg(d.join("out")));
+    let out = run(bin()
+        .env("PERFSPEC_TESTKIT", "1")
+        .args(["run", "--dry-run"])
+        .arg(d.path())
+        .arg("--out")
+        .arg(d.join("out")));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let plan = text(&out.stdout);
-    assert!(plan.contains("tk [load]") && plan.contains("late_ratio < 1% (default)"), "{plan}");
+    assert!(
+        plan.contains("tk [load]") && plan.contains("late_ratio < 1% (default)"),
+        "{plan}"
+    );
     assert!(!d.join("out/results.json").exists());
 }
 
 #[test]
 fn testkit_run_writes_results_and_judges_slos() {
     let d = Dir::new(&[("a.toml", TESTKIT_LOAD)]);
-    let out = run(bin().env("PERFSPEC_TESTKIT", "1").arg("run").arg(d.path()).arg("--out").arg(d.join("out")));
+    let out = run(bin()
+        .env("PERFSPEC_TESTKIT", "1")
+        .arg("run")
+        .arg(d.path())
+        .arg("--out")
+        .arg(d.join("out")));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let res: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("out/results.json")).unwrap()).unwrap();
+    let res: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("out/results.json")).unwrap()).unwrap();
     assert_eq!(res["schema_version"], 1);
     let spec = &res["specs"][0];
     assert_eq!(spec["backend"], "testkit");
@@ -133,38 +171,77 @@ fn testkit_run_writes_results_and_judges_slos() {
 fn failing_slo_exits_1_and_pending_backend_exits_3() {
     let failing = TESTKIT_LOAD.replace("\"p50(latency) < 80ms\"", "\"p50(latency) < 1ms\"");
     let d = Dir::new(&[("a.toml", &failing)]);
-    let out = run(bin().env("PERFSPEC_TESTKIT", "1").arg("run").arg(d.path()).arg("--out").arg(d.join("out")));
+    let out = run(bin()
+        .env("PERFSPEC_TESTKIT", "1")
+        .arg("run")
+        .arg(d.path())
+        .arg("--out")
+        .arg(d.join("out")));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
 
     let pending = TESTKIT_LOAD.replace("backend = \"testkit\"\n", "");
-    let d = Dir::new(&[("a.toml", &pending), ("b.toml", &failing.replace("name = \"tk\"", "name = \"tk2\""))]);
-    let out = run(bin().env("PERFSPEC_TESTKIT", "1").arg("run").arg(d.path()).arg("--out").arg(d.join("out")));
+    let d = Dir::new(&[
+        ("a.toml", &pending),
+        (
+            "b.toml",
+            &failing.replace("name = \"tk\"", "name = \"tk2\""),
+        ),
+    ]);
+    let out = run(bin()
+        .env("PERFSPEC_TESTKIT", "1")
+        .arg("run")
+        .arg(d.path())
+        .arg("--out")
+        .arg(d.join("out")));
     // worst wins: 3 (no verdict) over 1 (SLO failed)
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    let res: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("out/results.json")).unwrap()).unwrap();
+    let res: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("out/results.json")).unwrap()).unwrap();
     // the goose backend cannot reach http://127.0.0.1:9: it could not start, no verdict
-    assert!(res["specs"][0]["error"].as_str().unwrap().contains("cannot connect to the target"), "{}", res["specs"][0]["error"]);
+    assert!(
+        res["specs"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect to the target"),
+        "{}",
+        res["specs"][0]["error"]
+    );
     assert_eq!(res["specs"][0]["measurements"], serde_json::Value::Null);
 }
 
 #[test]
 fn filter_that_matches_nothing_exits_4() {
     let d = Dir::new(&[("a.toml", TESTKIT_LOAD)]);
-    let out = run(bin().env("PERFSPEC_TESTKIT", "1").args(["run", "--filter", "nope*"]).arg(d.path()));
+    let out = run(bin()
+        .env("PERFSPEC_TESTKIT", "1")
+        .args(["run", "--filter", "nope*"])
+        .arg(d.path()));
     assert_eq!(out.status.code(), Some(4));
 }
 
 #[test]
 fn max_duration_stops_a_spec_with_a_verdict_on_what_was_measured() {
-    let spec = TESTKIT_LOAD.replace("backend = \"testkit\"", "backend = \"testkit\"\nmax_duration = \"300ms\"");
+    let spec = TESTKIT_LOAD.replace(
+        "backend = \"testkit\"",
+        "backend = \"testkit\"\nmax_duration = \"300ms\"",
+    );
     let d = Dir::new(&[("a.toml", &spec)]);
-    let out = run(bin().env("PERFSPEC_TESTKIT", "1").env("PERFSPEC_TESTKIT_SECONDS", "30").arg("run").arg(d.path()).arg("--out").arg(d.join("out")));
+    let out = run(bin()
+        .env("PERFSPEC_TESTKIT", "1")
+        .env("PERFSPEC_TESTKIT_SECONDS", "30")
+        .arg("run")
+        .arg(d.path())
+        .arg("--out")
+        .arg(d.join("out")));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let res: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("out/results.json")).unwrap()).unwrap();
+    let res: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("out/results.json")).unwrap()).unwrap();
     let spec = &res["specs"][0];
     assert_eq!(spec["timed_out"], true);
     assert!(spec["error"].as_str().unwrap().contains("max_duration"));
-    let count = spec["measurements"]["histograms"][0]["count"].as_u64().unwrap();
+    let count = spec["measurements"]["histograms"][0]["count"]
+        .as_u64()
+        .unwrap();
     assert!(count > 5 && count < 100, "{count}");
     assert!(spec["duration_s"].as_f64().unwrap() < 5.0);
 }
@@ -177,14 +254,28 @@ fn baseline_arithmetic_and_missing_baseline() {
     );
     let d = Dir::new(&[("a.toml", &spec)]);
     // no baseline: the baseline SLO warns (no-baseline), the run still passes
-    let out = run(bin().env("PERFSPEC_TESTKIT", "1").arg("run").arg(d.path()).arg("--out").arg(d.join("base")));
+    let out = run(bin()
+        .env("PERFSPEC_TESTKIT", "1")
+        .arg("run")
+        .arg(d.path())
+        .arg("--out")
+        .arg(d.join("base")));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let res: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("base/results.json")).unwrap()).unwrap();
+    let res: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("base/results.json")).unwrap()).unwrap();
     assert_eq!(res["specs"][0]["slos"][2]["reason"], "no-baseline");
     // with the first run as baseline the same measurements pass with a delta of 0
-    let out = run(bin().env("PERFSPEC_TESTKIT", "1").arg("run").arg(d.path()).arg("--out").arg(d.join("next")).arg("--baseline").arg(d.join("base/results.json")));
+    let out = run(bin()
+        .env("PERFSPEC_TESTKIT", "1")
+        .arg("run")
+        .arg(d.path())
+        .arg("--out")
+        .arg(d.join("next"))
+        .arg("--baseline")
+        .arg(d.join("base/results.json")));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let res: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("next/results.json")).unwrap()).unwrap();
+    let res: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("next/results.json")).unwrap()).unwrap();
     let slo = &res["specs"][0]["slos"][2];
     assert_eq!(slo["status"], "pass", "{slo}");
     assert!(slo["baseline"].as_f64().unwrap() > 0.09);
@@ -193,12 +284,25 @@ fn baseline_arithmetic_and_missing_baseline() {
 #[test]
 fn set_overrides_values_and_rejects_unknown_paths() {
     let d = Dir::new(&[("a.toml", TESTKIT_LOAD)]);
-    let out = run(bin().env("PERFSPEC_TESTKIT", "1").args(["validate", "--set", "load.max_in_flight=0"]).arg(d.path()));
+    let out = run(bin()
+        .env("PERFSPEC_TESTKIT", "1")
+        .args(["validate", "--set", "load.max_in_flight=0"])
+        .arg(d.path()));
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("max_in_flight"), "{}", text(&out.stderr));
-    let out = run(bin().env("PERFSPEC_TESTKIT", "1").args(["validate", "--set", "nosuch.key=1"]).arg(d.path()));
+    assert!(
+        text(&out.stderr).contains("max_in_flight"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(bin()
+        .env("PERFSPEC_TESTKIT", "1")
+        .args(["validate", "--set", "nosuch.key=1"])
+        .arg(d.path()));
     assert_eq!(out.status.code(), Some(2));
-    let out = run(bin().env("PERFSPEC_TESTKIT", "1").args(["validate", "--set", "load.max_in_flight=10"]).arg(d.path()));
+    let out = run(bin()
+        .env("PERFSPEC_TESTKIT", "1")
+        .args(["validate", "--set", "load.max_in_flight=10"])
+        .arg(d.path()));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
@@ -206,10 +310,23 @@ fn set_overrides_values_and_rejects_unknown_paths() {
 fn env_interpolation_and_redaction() {
     let spec = TESTKIT_LOAD.replace("steps = [{ request = \"GET /\" }]", "steps = [{ request = \"GET /\", headers = { authorization = \"Bearer ${env:PERFSPEC_TEST_TOKEN}\" } }]");
     let d = Dir::new(&[("a.toml", &spec)]);
-    let out = run(bin().env("PERFSPEC_TESTKIT", "1").arg("validate").arg(d.path()));
+    let out = run(bin()
+        .env("PERFSPEC_TESTKIT", "1")
+        .arg("validate")
+        .arg(d.path()));
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("PERFSPEC_TEST_TOKEN` is not set"), "{}", text(&out.stderr));
-    let out = run(bin().env("PERFSPEC_TESTKIT", "1").env("PERFSPEC_TEST_TOKEN", "s3cr3t-value").arg("run").arg(d.path()).arg("--out").arg(d.join("out")));
+    assert!(
+        text(&out.stderr).contains("PERFSPEC_TEST_TOKEN` is not set"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(bin()
+        .env("PERFSPEC_TESTKIT", "1")
+        .env("PERFSPEC_TEST_TOKEN", "s3cr3t-value")
+        .arg("run")
+        .arg(d.path())
+        .arg("--out")
+        .arg(d.join("out")));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let raw = std::fs::read_to_string(d.join("out/results.json")).unwrap();
     assert!(!raw.contains("s3cr3t-value"));
@@ -219,7 +336,13 @@ fn env_interpolation_and_redaction() {
 /// SIGINT in the middle of a spec: partial results are written and the exit code is 130.
 #[test]
 fn sigint_mid_spec_writes_partial_results_and_exits_130() {
-    let d = Dir::new(&[("a.toml", TESTKIT_LOAD), ("b.toml", &TESTKIT_LOAD.replace("name = \"tk\"", "name = \"tk-second\""))]);
+    let d = Dir::new(&[
+        ("a.toml", TESTKIT_LOAD),
+        (
+            "b.toml",
+            &TESTKIT_LOAD.replace("name = \"tk\"", "name = \"tk-second\""),
+        ),
+    ]);
     let child = bin()
         .env("PERFSPEC_TESTKIT", "1")
         .env("PERFSPEC_TESTKIT_SECONDS", "60")
@@ -239,14 +362,20 @@ fn sigint_mid_spec_writes_partial_results_and_exits_130() {
     let out = child.wait_with_output().unwrap();
     assert!(start.elapsed() < Duration::from_secs(15));
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
-    let res: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("out/results.json")).unwrap()).unwrap();
+    let res: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("out/results.json")).unwrap()).unwrap();
     assert_eq!(res["interrupted"], true);
     assert_eq!(res["exit_code"], 130);
     let specs = res["specs"].as_array().unwrap();
     assert_eq!(specs.len(), 1, "the second spec never started");
     assert_eq!(specs[0]["status"], "interrupted");
-    let count = specs[0]["measurements"]["histograms"][0]["count"].as_u64().unwrap();
-    assert!(count > 10, "what was measured before the interrupt is kept: {count}");
+    let count = specs[0]["measurements"]["histograms"][0]["count"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        count > 10,
+        "what was measured before the interrupt is kept: {count}"
+    );
     assert!(d.join("out/summary.md").exists());
 }
 
@@ -257,7 +386,13 @@ unsafe extern "C" {
 
 #[test]
 fn run_timeout_fails_the_running_spec_and_lists_the_rest() {
-    let d = Dir::new(&[("a.toml", TESTKIT_LOAD), ("b.toml", &TESTKIT_LOAD.replace("name = \"tk\"", "name = \"tk-second\""))]);
+    let d = Dir::new(&[
+        ("a.toml", TESTKIT_LOAD),
+        (
+            "b.toml",
+            &TESTKIT_LOAD.replace("name = \"tk\"", "name = \"tk-second\""),
+        ),
+    ]);
     let out = run(bin()
         .env("PERFSPEC_TESTKIT", "1")
         .env("PERFSPEC_TESTKIT_SECONDS", "30")
@@ -266,11 +401,17 @@ fn run_timeout_fails_the_running_spec_and_lists_the_rest() {
         .arg("--out")
         .arg(d.join("out")));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let res: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("out/results.json")).unwrap()).unwrap();
+    let res: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("out/results.json")).unwrap()).unwrap();
     let specs = res["specs"].as_array().unwrap();
     assert_eq!(specs.len(), 2);
     assert_eq!(specs[0]["timed_out"], true);
-    assert!(specs[0]["measurements"]["histograms"][0]["count"].as_u64().unwrap() > 10);
+    assert!(
+        specs[0]["measurements"]["histograms"][0]["count"]
+            .as_u64()
+            .unwrap()
+            > 10
+    );
     assert!(specs[1]["error"].as_str().unwrap().contains("--timeout"));
     assert_eq!(specs[1]["slos"][0]["reason"], "not-run");
 }

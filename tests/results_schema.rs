@@ -20,13 +20,17 @@ fn check_current(file: &str, generated: &serde_json::Value) {
 
 fn validator(file: &str) -> jsonschema::Validator {
     let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root().join("schemas").join(file)).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(root().join("schemas").join(file)).unwrap())
+            .unwrap();
     jsonschema::validator_for(&schema).expect("a valid JSON Schema")
 }
 
 #[test]
 fn checked_in_schemas_are_current() {
-    check_current("results.schema.json", &perfspec::report::results::json_schema());
+    check_current(
+        "results.schema.json",
+        &perfspec::report::results::json_schema(),
+    );
     check_current("spec.schema.json", &perfspec::spec::schema::spec_schema());
 }
 
@@ -53,7 +57,18 @@ stages = [{ hold = "10/s", for = "1s" }]
 name = "j"
 steps = [{ request = "GET /" }]
 "#;
-    let d = Dir::new(&[("a.toml", spec), ("b.toml", &spec.replace("backend = \"testkit\"\n", "backend = \"testkit\"\ndescription = \"unavailable\"\n").replace("schema-check", "pending"))]);
+    let d = Dir::new(&[
+        ("a.toml", spec),
+        (
+            "b.toml",
+            &spec
+                .replace(
+                    "backend = \"testkit\"\n",
+                    "backend = \"testkit\"\ndescription = \"unavailable\"\n",
+                )
+                .replace("schema-check", "pending"),
+        ),
+    ]);
     let out = bin()
         .env("PERFSPEC_TESTKIT", "1")
         .env("PERFSPEC_TESTKIT_SECONDS", "0.5")
@@ -63,11 +78,20 @@ steps = [{ request = "GET /" }]
         .arg(d.join("out"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let results: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("out/results.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(d.join("out/results.json")).unwrap())
+            .unwrap();
     let v = validator("results.schema.json");
-    let errors: Vec<String> = v.iter_errors(&results).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    let errors: Vec<String> = v
+        .iter_errors(&results)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
     assert!(errors.is_empty(), "{errors:#?}");
     // the no-data SLO (typo'd label) fails rather than passing silently
     assert_eq!(results["specs"][0]["slos"][2]["reason"], "no-data");
@@ -81,7 +105,10 @@ fn example_specs_validate_against_the_spec_schema() {
         for entry in std::fs::read_dir(root().join(dir)).unwrap() {
             let path = entry.unwrap().path();
             let Some(doc) = as_json(&path) else { continue };
-            let errors: Vec<String> = v.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+            let errors: Vec<String> = v
+                .iter_errors(&doc)
+                .map(|e| format!("{} at {}", e, e.instance_path()))
+                .collect();
             assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
         }
     }

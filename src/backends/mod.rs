@@ -47,11 +47,18 @@ impl Registry {
     }
 
     pub fn get(&self, kind: Kind, name: &str) -> Option<&dyn Backend> {
-        self.backends.iter().find(|b| b.kind() == kind && b.name() == name).map(|b| b.as_ref())
+        self.backends
+            .iter()
+            .find(|b| b.kind() == kind && b.name() == name)
+            .map(|b| b.as_ref())
     }
 
     pub fn names(&self, kind: Kind) -> Vec<&'static str> {
-        self.backends.iter().filter(|b| b.kind() == kind).map(|b| b.name()).collect()
+        self.backends
+            .iter()
+            .filter(|b| b.kind() == kind)
+            .map(|b| b.name())
+            .collect()
     }
 
     pub fn all(&self) -> impl Iterator<Item = &dyn Backend> {
@@ -66,10 +73,16 @@ impl Registry {
                 let names = self.names(spec.kind);
                 let mut d = Diagnostic::error(
                     "spec::backend",
-                    format!("unknown backend `{}` for a {} spec", spec.backend, spec.kind),
+                    format!(
+                        "unknown backend `{}` for a {} spec",
+                        spec.backend, spec.kind
+                    ),
                 )
                 .label("unknown backend");
-                d = match crate::spec::diagnostic::did_you_mean(&spec.backend, names.iter().copied()) {
+                d = match crate::spec::diagnostic::did_you_mean(
+                    &spec.backend,
+                    names.iter().copied(),
+                ) {
                     Some(s) => d.hint(format!("did you mean `{s}`?")),
                     None => d.hint(format!("{} backends: {}", spec.kind, names.join(", "))),
                 };

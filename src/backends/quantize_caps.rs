@@ -39,16 +39,28 @@ pub enum Capability {
 pub fn capability(backend: &str, dtype: DType) -> Capability {
     use Capability::*;
     match (backend, dtype) {
-        ("ndarray", DType::Fp16 | DType::Bf16) => {
-            Unsupported("casting weights to fp16/bf16 panics on the ndarray backend (\"Unsupported dtype: F16\", burn 0.22)")
-        }
+        ("ndarray", DType::Fp16 | DType::Bf16) => Unsupported(
+            "casting weights to fp16/bf16 panics on the ndarray backend (\"Unsupported dtype: F16\", burn 0.22)",
+        ),
         (_, DType::Fp32 | DType::Fp16 | DType::Bf16 | DType::Int8) => Supported,
-        ("ndarray", DType::Int4) => Unsupported("int4 quantization panics on the ndarray backend (burn 0.22)"),
-        ("ndarray", DType::Fp8) => Unsupported("fp8 quantization panics on the ndarray backend (burn 0.22)"),
-        ("ndarray", DType::Ternary) => Unsupported("ternary models run on ndarray but do not reload from burnpack (burn 0.22)"),
-        ("flex", DType::Int4) => Caveat("flex stores int4 one byte per value: no size gain over int8 (burn 0.22)"),
-        ("flex", DType::Fp8) => Unsupported("fp8 (E4M3) runs on flex but computes wrong results (burn 0.22)"),
-        ("flex", DType::Ternary) => Unsupported("ternary quantization is not verified on flex (burn 0.22)"),
+        ("ndarray", DType::Int4) => {
+            Unsupported("int4 quantization panics on the ndarray backend (burn 0.22)")
+        }
+        ("ndarray", DType::Fp8) => {
+            Unsupported("fp8 quantization panics on the ndarray backend (burn 0.22)")
+        }
+        ("ndarray", DType::Ternary) => {
+            Unsupported("ternary models run on ndarray but do not reload from burnpack (burn 0.22)")
+        }
+        ("flex", DType::Int4) => {
+            Caveat("flex stores int4 one byte per value: no size gain over int8 (burn 0.22)")
+        }
+        ("flex", DType::Fp8) => {
+            Unsupported("fp8 (E4M3) runs on flex but computes wrong results (burn 0.22)")
+        }
+        ("flex", DType::Ternary) => {
+            Unsupported("ternary quantization is not verified on flex (burn 0.22)")
+        }
         _ => Unsupported("unknown backend"),
     }
 }
@@ -70,32 +82,55 @@ impl Backend for Quantize {
     }
 
     fn check(&self, spec: &Spec) -> Vec<Diagnostic> {
-        let Body::Quantize(doc) = &spec.body else { return Vec::new() };
+        let Body::Quantize(doc) = &spec.body else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for s in doc.scheme.iter() {
             let d = match capability(self.name, s.dtype.value) {
                 Capability::Supported => continue,
-                Capability::Caveat(why) => Diagnostic::warning("backend::capability", format!("{} on `{}`: {why}", s.dtype.value, self.name)),
-                Capability::Unsupported(why) => Diagnostic::error("backend::capability", format!("the `{}` backend cannot run {}", self.name, s.dtype.value))
-                    .hint(why.to_string()),
+                Capability::Caveat(why) => Diagnostic::warning(
+                    "backend::capability",
+                    format!("{} on `{}`: {why}", s.dtype.value, self.name),
+                ),
+                Capability::Unsupported(why) => Diagnostic::error(
+                    "backend::capability",
+                    format!("the `{}` backend cannot run {}", self.name, s.dtype.value),
+                )
+                .hint(why.to_string()),
             };
-            out.push(d.at(&spec.file, s.dtype.span).label(format!("{} on {}", s.dtype.value, self.name)));
+            out.push(
+                d.at(&spec.file, s.dtype.span)
+                    .label(format!("{} on {}", s.dtype.value, self.name)),
+            );
         }
         // burn quantizes a block of consecutive inputs of one output: `[block, 1]` of each
         // `[d_in, d_out]` weight, with the block size held in a byte
         let inputs = &doc.model.layers.value[..doc.model.layers.len().saturating_sub(1)];
         for s in doc.scheme.iter() {
             let Some(b) = &s.block else { continue };
-            if b.value == 0 || doc.weight_shapes().iter().any(|(_, n)| n % u64::from(b.value) != 0) {
+            if b.value == 0
+                || doc
+                    .weight_shapes()
+                    .iter()
+                    .any(|(_, n)| n % u64::from(b.value) != 0)
+            {
                 continue; // the spec's own validation reports it
             }
             if b.value > 255 {
                 out.push(
-                    Diagnostic::error("backend::capability", format!("block {} is larger than burn's largest block (255)", b.value))
-                        .at(&spec.file, b.span)
-                        .label("block too large"),
+                    Diagnostic::error(
+                        "backend::capability",
+                        format!(
+                            "block {} is larger than burn's largest block (255)",
+                            b.value
+                        ),
+                    )
+                    .at(&spec.file, b.span)
+                    .label("block too large"),
                 );
-            } else if let Some((i, w)) = inputs.iter().enumerate().find(|(_, w)| **w % b.value != 0) {
+            } else if let Some((i, w)) = inputs.iter().enumerate().find(|(_, w)| **w % b.value != 0)
+            {
                 out.push(
                     Diagnostic::error("backend::capability", format!("block {} does not divide the input width {w} of `layers.{i}`", b.value))
                         .hint("burn quantizes blocks along each weight's input dimension: pick a block size that divides every input width")

@@ -30,12 +30,20 @@ impl Backend for Testkit {
     }
 
     async fn run(&self, spec: &Spec, cx: &RunContext) -> Result<Measurements, BackendError> {
-        let seconds: f64 = std::env::var("PERFSPEC_TESTKIT_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
+        let seconds: f64 = std::env::var("PERFSPEC_TESTKIT_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1.0);
         // a spec described as "unavailable" plays a backend that cannot start (exit 3)
         if spec.description.as_deref() == Some("unavailable") {
-            return Err(BackendError::Unavailable("testkit: backend not available (asked by the spec)".into()));
+            return Err(BackendError::Unavailable(
+                "testkit: backend not available (asked by the spec)".into(),
+            ));
         }
-        let hist_metric = catalog::metrics(self.kind).iter().find(|d| d.shape == Shape::Histogram).map(|d| d.name);
+        let hist_metric = catalog::metrics(self.kind)
+            .iter()
+            .find(|d| d.shape == Shape::Histogram)
+            .map(|d| d.name);
         let mut m = Measurements::default();
         let mut n: u64 = 0;
         let mut per_second: Vec<(f64, f64)> = Vec::new();
@@ -47,14 +55,16 @@ impl Backend for Testkit {
             }
             n += 1;
             if let Some(h) = hist_metric {
-                m.histogram(h, Labels::new(), 1e-6).record(((n - 1) % 100 + 1) as f64 * 1e-3);
+                m.histogram(h, Labels::new(), 1e-6)
+                    .record(((n - 1) % 100 + 1) as f64 * 1e-3);
             }
             let sec = cx.elapsed().floor();
             match per_second.last_mut() {
                 Some((t, c)) if *t == sec => *c += 1.0,
                 _ => per_second.push((sec, 1.0)),
             }
-            cx.progress.update(Some(cx.elapsed() / seconds), &format!("{n} observations"));
+            cx.progress
+                .update(Some(cx.elapsed() / seconds), &format!("{n} observations"));
         }
         m.elapsed_s = cx.elapsed();
         if self.kind == Kind::Load {
@@ -63,10 +73,15 @@ impl Backend for Testkit {
             m.scalar("error_rate", Labels::new(), 0.0);
             m.scalar("late", Labels::new(), 0.0);
             m.scalar("late_ratio", Labels::new(), 0.0);
-            m.scalar("throughput", Labels::new(), n as f64 / m.elapsed_s.max(1e-9));
+            m.scalar(
+                "throughput",
+                Labels::new(),
+                n as f64 / m.elapsed_s.max(1e-9),
+            );
         }
         m.push_series("observations", Labels::new(), per_second);
-        m.notes.push("testkit: deterministic observations, not a measurement".into());
+        m.notes
+            .push("testkit: deterministic observations, not a measurement".into());
         Ok(m)
     }
 }

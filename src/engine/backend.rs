@@ -21,7 +21,10 @@ pub enum BackendError {
     Unavailable(String),
     /// Failed after start; whatever was measured is kept and judged.
     #[error("{message}")]
-    Failed { message: String, partial: Option<Box<Measurements>> },
+    Failed {
+        message: String,
+        partial: Option<Box<Measurements>>,
+    },
 }
 
 /// What a backend gets for one run.
@@ -48,7 +51,11 @@ impl RunContext {
     /// Resolve a path written in the spec relative to the spec's folder.
     pub fn resolve(&self, path: &str) -> PathBuf {
         let p = PathBuf::from(path);
-        if p.is_absolute() { p } else { self.spec_dir.join(p) }
+        if p.is_absolute() {
+            p
+        } else {
+            self.spec_dir.join(p)
+        }
     }
 }
 

@@ -13,7 +13,10 @@ pub struct Baseline {
 
 impl Baseline {
     pub fn load(path: &Path) -> Result<Baseline, String> {
-        Ok(Baseline { path: path.display().to_string(), results: Results::read(path)? })
+        Ok(Baseline {
+            path: path.display().to_string(),
+            results: Results::read(path)?,
+        })
     }
 
     /// The measurements of the spec with this name, if the baseline ran it.

@@ -13,7 +13,10 @@ pub type Labels = BTreeMap<String, String>;
 
 /// Build labels from pairs: `labels(&[("op", "get")])`.
 pub fn labels(pairs: &[(&str, &str)]) -> Labels {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
@@ -73,7 +76,12 @@ impl HistogramEntry {
     pub fn new(metric: &str, labels: Labels, scale: f64) -> HistogramEntry {
         let mut hist = Histogram::<u64>::new(3).expect("3 significant digits is valid");
         hist.auto(true);
-        HistogramEntry { metric: metric.to_string(), labels, scale, hist }
+        HistogramEntry {
+            metric: metric.to_string(),
+            labels,
+            scale,
+            hist,
+        }
     }
 
     /// Record a value given in the canonical unit (seconds for time), clamped at zero.
@@ -90,7 +98,16 @@ impl HistogramEntry {
 
 pub fn summarize(h: &Histogram<u64>, scale: f64) -> HistogramSummary {
     if h.is_empty() {
-        return HistogramSummary { min: 0.0, mean: 0.0, p50: 0.0, p90: 0.0, p95: 0.0, p99: 0.0, p999: 0.0, max: 0.0 };
+        return HistogramSummary {
+            min: 0.0,
+            mean: 0.0,
+            p50: 0.0,
+            p90: 0.0,
+            p95: 0.0,
+            p99: 0.0,
+            p999: 0.0,
+            max: 0.0,
+        };
     }
     let q = |p: f64| h.value_at_quantile(p) as f64 * scale;
     HistogramSummary {
@@ -117,7 +134,9 @@ impl schemars::JsonSchema for HistogramEntry {
 impl Serialize for HistogramEntry {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut buf = Vec::new();
-        V2Serializer::new().serialize(&self.hist, &mut buf).map_err(serde::ser::Error::custom)?;
+        V2Serializer::new()
+            .serialize(&self.hist, &mut buf)
+            .map_err(serde::ser::Error::custom)?;
         HistogramWire {
             metric: self.metric.clone(),
             labels: self.labels.clone(),
@@ -136,10 +155,16 @@ impl<'de> Deserialize<'de> for HistogramEntry {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(wire.hdr.as_bytes())
             .map_err(serde::de::Error::custom)?;
-        let mut hist: Histogram<u64> =
-            Deserializer::new().deserialize(&mut &bytes[..]).map_err(serde::de::Error::custom)?;
+        let mut hist: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut &bytes[..])
+            .map_err(serde::de::Error::custom)?;
         hist.auto(true);
-        Ok(HistogramEntry { metric: wire.metric, labels: wire.labels, scale: wire.scale, hist })
+        Ok(HistogramEntry {
+            metric: wire.metric,
+            labels: wire.labels,
+            scale: wire.scale,
+            hist,
+        })
     }
 }
 
@@ -199,20 +224,33 @@ pub const MAX_ERROR_LEN: usize = 512;
 
 impl Measurements {
     pub fn scalar(&mut self, metric: &str, labels: Labels, value: f64) {
-        self.scalars.push(Scalar { metric: metric.to_string(), labels, value });
+        self.scalars.push(Scalar {
+            metric: metric.to_string(),
+            labels,
+            value,
+        });
     }
 
     /// The histogram for `(metric, labels)`, created on first use.
     pub fn histogram(&mut self, metric: &str, labels: Labels, scale: f64) -> &mut HistogramEntry {
-        if let Some(i) = self.histograms.iter().position(|h| h.metric == metric && h.labels == labels) {
+        if let Some(i) = self
+            .histograms
+            .iter()
+            .position(|h| h.metric == metric && h.labels == labels)
+        {
             return &mut self.histograms[i];
         }
-        self.histograms.push(HistogramEntry::new(metric, labels, scale));
+        self.histograms
+            .push(HistogramEntry::new(metric, labels, scale));
         self.histograms.last_mut().expect("just pushed")
     }
 
     pub fn push_series(&mut self, metric: &str, labels: Labels, points: Vec<(f64, f64)>) {
-        self.series.push(Series { metric: metric.to_string(), labels, points });
+        self.series.push(Series {
+            metric: metric.to_string(),
+            labels,
+            points,
+        });
     }
 
     /// Keep an error message (truncated); identical messages are counted, not repeated.
@@ -221,15 +259,27 @@ impl Measurements {
         if msg.len() < message.len() {
             msg.push('…');
         }
-        if let Some(e) = self.error_samples.iter_mut().find(|e| e.message == msg && e.labels == labels) {
+        if let Some(e) = self
+            .error_samples
+            .iter_mut()
+            .find(|e| e.message == msg && e.labels == labels)
+        {
             e.count += 1;
         } else if self.error_samples.len() < MAX_ERROR_SAMPLES {
-            self.error_samples.push(ErrorSample { message: msg, labels, count: 1 });
+            self.error_samples.push(ErrorSample {
+                message: msg,
+                labels,
+                count: 1,
+            });
         }
     }
 
     pub fn mark_invalid(&mut self, metric: &str, labels: Labels, reason: impl Into<String>) {
-        self.invalid.push(InvalidMeasurement { metric: metric.to_string(), labels, reason: reason.into() });
+        self.invalid.push(InvalidMeasurement {
+            metric: metric.to_string(),
+            labels,
+            reason: reason.into(),
+        });
     }
 }
 
@@ -254,8 +304,11 @@ impl Measurements {
     /// a scalar with exactly the selector's labels is returned as is; counters without an
     /// exact entry are summed over the matching label sets.
     pub fn select(&self, metric: &str, selector: &Labels, summable: bool) -> Selection {
-        let hs: Vec<&HistogramEntry> =
-            self.histograms.iter().filter(|h| h.metric == metric && matches(&h.labels, selector)).collect();
+        let hs: Vec<&HistogramEntry> = self
+            .histograms
+            .iter()
+            .filter(|h| h.metric == metric && matches(&h.labels, selector))
+            .collect();
         if let Some(first) = hs.first() {
             let mut merged = first.hist.clone();
             for h in &hs[1..] {
@@ -264,7 +317,11 @@ impl Measurements {
             }
             return Selection::Histogram(merged, first.scale);
         }
-        if let Some(s) = self.scalars.iter().find(|s| s.metric == metric && &s.labels == selector) {
+        if let Some(s) = self
+            .scalars
+            .iter()
+            .find(|s| s.metric == metric && &s.labels == selector)
+        {
             return Selection::Value(s.value);
         }
         if summable {
@@ -283,7 +340,9 @@ impl Measurements {
 
     /// Invalid-measurement flags that apply to `metric{selector}`.
     pub fn invalid_for(&self, metric: &str, selector: &Labels) -> Option<&InvalidMeasurement> {
-        self.invalid.iter().find(|i| i.metric == metric && matches(&i.labels, selector))
+        self.invalid
+            .iter()
+            .find(|i| i.metric == metric && matches(&i.labels, selector))
     }
 }
 
@@ -295,22 +354,32 @@ mod tests {
     fn histograms_round_trip_losslessly_and_merge_exactly() {
         let mut m = Measurements::default();
         for i in 1..=1000 {
-            m.histogram("latency", labels(&[("step", "a")]), 1e-6).record(i as f64 * 1e-3);
+            m.histogram("latency", labels(&[("step", "a")]), 1e-6)
+                .record(i as f64 * 1e-3);
         }
         for i in 1..=1000 {
-            m.histogram("latency", labels(&[("step", "b")]), 1e-6).record(i as f64 * 2e-3);
+            m.histogram("latency", labels(&[("step", "b")]), 1e-6)
+                .record(i as f64 * 2e-3);
         }
         let json = serde_json::to_string(&m).unwrap();
         let back: Measurements = serde_json::from_str(&json).unwrap();
         assert_eq!(back.histograms[0].hist, m.histograms[0].hist);
-        let Selection::Histogram(h, scale) = back.select("latency", &Labels::new(), false) else { panic!() };
+        let Selection::Histogram(h, scale) = back.select("latency", &Labels::new(), false) else {
+            panic!()
+        };
         assert_eq!(h.len(), 2000);
         let p50 = h.value_at_quantile(0.5) as f64 * scale;
         // the merged median is that of the pooled sample: #{a <= x} + #{b <= x} = 1000 at x = 667ms
         assert!((p50 - 0.667).abs() < 0.001, "{p50}");
-        let Selection::Histogram(hb, _) = back.select("latency", &labels(&[("step", "b")]), false) else { panic!() };
+        let Selection::Histogram(hb, _) = back.select("latency", &labels(&[("step", "b")]), false)
+        else {
+            panic!()
+        };
         assert_eq!(hb.len(), 1000);
-        assert!(matches!(back.select("latency", &labels(&[("step", "c")]), false), Selection::Empty));
+        assert!(matches!(
+            back.select("latency", &labels(&[("step", "c")]), false),
+            Selection::Empty
+        ));
     }
 
     #[test]
@@ -319,9 +388,16 @@ mod tests {
         m.scalar("errors", labels(&[("status", "500")]), 3.0);
         m.scalar("errors", labels(&[("status", "503")]), 4.0);
         m.scalar("hit_ratio", labels(&[("tier", "l1")]), 0.5);
-        assert!(matches!(m.select("errors", &Labels::new(), true), Selection::Value(v) if v == 7.0));
-        assert!(matches!(m.select("hit_ratio", &Labels::new(), false), Selection::Empty));
-        assert!(matches!(m.select("hit_ratio", &labels(&[("tier", "l1")]), false), Selection::Value(v) if v == 0.5));
+        assert!(
+            matches!(m.select("errors", &Labels::new(), true), Selection::Value(v) if v == 7.0)
+        );
+        assert!(matches!(
+            m.select("hit_ratio", &Labels::new(), false),
+            Selection::Empty
+        ));
+        assert!(
+            matches!(m.select("hit_ratio", &labels(&[("tier", "l1")]), false), Selection::Value(v) if v == 0.5)
+        );
     }
 
     #[test]

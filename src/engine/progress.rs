@@ -17,19 +17,29 @@ impl Progress {
         let bar = (tty && !quiet).then(|| {
             let b = indicatif::ProgressBar::new(1000);
             b.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {prefix:.bold} [{bar:30}] {msg}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {prefix:.bold} [{bar:30}] {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             );
             b.enable_steady_tick(Duration::from_millis(200));
             b
         });
-        Progress { bar, last_line: Mutex::new(None), quiet }
+        Progress {
+            bar,
+            last_line: Mutex::new(None),
+            quiet,
+        }
     }
 
     /// Silent progress (tests, `--quiet`).
     pub fn silent() -> Progress {
-        Progress { bar: None, last_line: Mutex::new(None), quiet: true }
+        Progress {
+            bar: None,
+            last_line: Mutex::new(None),
+            quiet: true,
+        }
     }
 
     /// Start a new spec.

@@ -46,10 +46,21 @@ pub async fn run_specs(
 ) -> Results {
     let started_at = results::now_rfc3339();
     let t0 = Instant::now();
-    let git = specs.first().and_then(|s| s.file.path.parent().and_then(|p| results::git_info(if p.as_os_str().is_empty() { std::path::Path::new(".") } else { p })));
+    let git = specs.first().and_then(|s| {
+        s.file.path.parent().and_then(|p| {
+            results::git_info(if p.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                p
+            })
+        })
+    });
     let mut res = Results {
         schema_version: results::SCHEMA_VERSION,
-        tool: results::Tool { name: "perfspec".into(), version: env!("CARGO_PKG_VERSION").into() },
+        tool: results::Tool {
+            name: "perfspec".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
         started_at: started_at.clone(),
         finished_at: started_at,
         duration_s: 0.0,
@@ -82,10 +93,20 @@ pub async fn run_specs(
             let mut r = SpecResult::new(spec, results::now_rfc3339());
             r.status = SpecStatus::Fail;
             r.error = Some("not run: the run exceeded --timeout".into());
-            r.slos = spec.slos.iter().map(|s| not_run(s, "the run exceeded --timeout")).collect();
+            r.slos = spec
+                .slos
+                .iter()
+                .map(|s| not_run(s, "the run exceeded --timeout"))
+                .collect();
             r
         } else {
-            progress.start(&format!("[{}/{total}] {} ({} / {})", i + 1, spec.name, spec.kind, spec.backend));
+            progress.start(&format!(
+                "[{}/{total}] {} ({} / {})",
+                i + 1,
+                spec.name,
+                spec.kind,
+                spec.backend
+            ));
             run_one(spec, registry, opts, &interrupt, &run_cancel, &progress).await
         };
         progress.println(&outcome_line(&r));
@@ -119,7 +140,11 @@ pub fn exit_code(res: &Results) -> i32 {
         };
         code = exit::worst(code, c);
     }
-    if res.interrupted { exit::worst(code, exit::INTERRUPTED) } else { code }
+    if res.interrupted {
+        exit::worst(code, exit::INTERRUPTED)
+    } else {
+        code
+    }
 }
 
 async fn run_one(
@@ -133,10 +158,19 @@ async fn run_one(
     let started_at = results::now_rfc3339();
     let t0 = Instant::now();
     let spec_cancel = run_cancel.child_token();
-    let spec_dir = spec.file.path.parent().map(PathBuf::from).unwrap_or_default();
+    let spec_dir = spec
+        .file
+        .path
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let cx = RunContext {
         out_dir: opts.out_dir.clone(),
-        spec_dir: if spec_dir.as_os_str().is_empty() { PathBuf::from(".") } else { spec_dir },
+        spec_dir: if spec_dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            spec_dir
+        },
         cancel: spec_cancel.clone(),
         progress: progress.clone(),
         started: t0,
@@ -145,8 +179,15 @@ async fn run_one(
     let Some(backend) = registry.get(spec.kind, &spec.backend) else {
         // validation rejects unknown backends; this guards library users
         result.status = SpecStatus::Error;
-        result.error = Some(format!("no backend `{}` for kind {}", spec.backend, spec.kind));
-        result.slos = spec.slos.iter().map(|s| not_run(s, "the backend is unknown")).collect();
+        result.error = Some(format!(
+            "no backend `{}` for kind {}",
+            spec.backend, spec.kind
+        ));
+        result.slos = spec
+            .slos
+            .iter()
+            .map(|s| not_run(s, "the backend is unknown"))
+            .collect();
         return result;
     };
     let max = spec.max_duration.map(|d| d.as_std());
@@ -177,7 +218,11 @@ async fn run_one(
         Err(BackendError::Unavailable(msg)) => {
             result.status = SpecStatus::Error;
             result.error = Some(results::redact(&msg, &spec.secrets));
-            result.slos = spec.slos.iter().map(|s| not_run(s, "the backend could not start")).collect();
+            result.slos = spec
+                .slos
+                .iter()
+                .map(|s| not_run(s, "the backend could not start"))
+                .collect();
             return result;
         }
         Err(BackendError::Failed { message, partial }) => {
@@ -186,14 +231,25 @@ async fn run_one(
         }
     };
     let Some(mut m) = measured else {
-        result.status = if interrupted { SpecStatus::Interrupted } else { SpecStatus::Fail };
-        result.slos = spec.slos.iter().map(|s| not_run(s, "nothing was measured")).collect();
+        result.status = if interrupted {
+            SpecStatus::Interrupted
+        } else {
+            SpecStatus::Fail
+        };
+        result.slos = spec
+            .slos
+            .iter()
+            .map(|s| not_run(s, "nothing was measured"))
+            .collect();
         return result;
     };
     for e in &mut m.error_samples {
         e.message = results::redact(&e.message, &spec.secrets);
     }
-    let base = opts.baseline.as_ref().and_then(|b| b.measurements(&spec.name));
+    let base = opts
+        .baseline
+        .as_ref()
+        .and_then(|b| b.measurements(&spec.name));
     result.slos = spec.slos.iter().map(|s| evaluate(s, &m, base)).collect();
     result.measurements = Some(m);
     let timed_out = timed_out || run_timeout;
@@ -202,7 +258,10 @@ async fn run_one(
         let msg = if run_timeout {
             "the run exceeded --timeout".to_string()
         } else {
-            format!("exceeded max_duration ({})", spec.max_duration.map(|d| d.to_string()).unwrap_or_default())
+            format!(
+                "exceeded max_duration ({})",
+                spec.max_duration.map(|d| d.to_string()).unwrap_or_default()
+            )
         };
         result.error = Some(match result.error.take() {
             Some(e) => format!("{msg}; {e}"),
@@ -246,7 +305,11 @@ fn outcome_line(r: &SpecResult) -> String {
     let mut line = format!("{word:>11} {} ({:.1}s)", r.name, r.duration_s);
     for s in &r.slos {
         if s.status != Status::Pass {
-            let status = if s.status == Status::Fail { "fail" } else { "warn" };
+            let status = if s.status == Status::Fail {
+                "fail"
+            } else {
+                "warn"
+            };
             line.push_str(&format!("\n              {status}: {}", s.message));
         }
     }

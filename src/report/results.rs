@@ -126,7 +126,10 @@ impl SpecResult {
 
 /// Write a file atomically: a temp file in the same folder, then rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     std::io::Write::write_all(&mut tmp, bytes)?;
@@ -143,15 +146,27 @@ impl Results {
 
     /// Read a results file, refusing unknown schema versions.
     pub fn read(path: &Path) -> Result<Results, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-        let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| format!("`{}` is not JSON: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| format!("`{}` is not JSON: {e}", path.display()))?;
         match v.get("schema_version").and_then(serde_json::Value::as_u64) {
             Some(n) if n == u64::from(SCHEMA_VERSION) => {}
-            Some(n) => return Err(format!("`{}` has schema_version {n}; this perfspec reads {SCHEMA_VERSION}", path.display())),
-            None => return Err(format!("`{}` is not a perfspec results file (no schema_version)", path.display())),
+            Some(n) => {
+                return Err(format!(
+                    "`{}` has schema_version {n}; this perfspec reads {SCHEMA_VERSION}",
+                    path.display()
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "`{}` is not a perfspec results file (no schema_version)",
+                    path.display()
+                ));
+            }
         }
-        serde_json::from_value(v).map_err(|e| format!("`{}` is not a valid results file: {e}", path.display()))
+        serde_json::from_value(v)
+            .map_err(|e| format!("`{}` is not a valid results file: {e}", path.display()))
     }
 
     pub fn spec(&self, name: &str) -> Option<&SpecResult> {
@@ -194,7 +209,8 @@ pub fn git_info(dir: &Path) -> Option<GitInfo> {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
     let commit = run(&["rev-parse", "HEAD"])?;
-    let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    let dirty =
+        run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
     Some(GitInfo { commit, dirty })
 }
 

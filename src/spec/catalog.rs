@@ -5,7 +5,19 @@
 use super::units::Dimension;
 
 /// The four kinds of experiment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Load,
@@ -75,7 +87,13 @@ const fn m(
     labels: &'static [&'static str],
     help: &'static str,
 ) -> MetricDef {
-    MetricDef { name, dim, shape, labels, help }
+    MetricDef {
+        name,
+        dim,
+        shape,
+        labels,
+        help,
+    }
 }
 
 use Dimension::*;
@@ -84,80 +102,416 @@ use Shape::*;
 const LOAD_LABELS: &[&str] = &["journey", "step", "status", "phase"];
 
 static LOAD: &[MetricDef] = &[
-    m("latency", Time, Histogram, LOAD_LABELS, "time from the intended send (open model) or the actual send (closed model) to the full response"),
-    m("service_time", Time, Histogram, LOAD_LABELS, "time from the actual send to the full response"),
-    m("requests", Count, Counter, LOAD_LABELS, "requests completed (any outcome)"),
-    m("errors", Count, Counter, LOAD_LABELS, "requests that failed (transport error, timeout, status or expectation)"),
+    m(
+        "latency",
+        Time,
+        Histogram,
+        LOAD_LABELS,
+        "time from the intended send (open model) or the actual send (closed model) to the full response",
+    ),
+    m(
+        "service_time",
+        Time,
+        Histogram,
+        LOAD_LABELS,
+        "time from the actual send to the full response",
+    ),
+    m(
+        "requests",
+        Count,
+        Counter,
+        LOAD_LABELS,
+        "requests completed (any outcome)",
+    ),
+    m(
+        "errors",
+        Count,
+        Counter,
+        LOAD_LABELS,
+        "requests that failed (transport error, timeout, status or expectation)",
+    ),
     m("error_rate", Ratio, Gauge, LOAD_LABELS, "errors / requests"),
-    m("throughput", Rate, Gauge, LOAD_LABELS, "completed requests per second"),
-    m("late", Count, Counter, &["phase"], "arrivals that started more than `late_tolerance` after their intended time"),
-    m("arrivals", Count, Counter, &["phase"], "arrivals started (open model); `late_ratio` = late / arrivals"),
+    m(
+        "throughput",
+        Rate,
+        Gauge,
+        LOAD_LABELS,
+        "completed requests per second",
+    ),
+    m(
+        "late",
+        Count,
+        Counter,
+        &["phase"],
+        "arrivals that started more than `late_tolerance` after their intended time",
+    ),
+    m(
+        "arrivals",
+        Count,
+        Counter,
+        &["phase"],
+        "arrivals started (open model); `late_ratio` = late / arrivals",
+    ),
     m("late_ratio", Ratio, Gauge, &["phase"], "late / arrivals"),
-    m("target.cpu", Ratio, Gauge, &[], "CPU use of the target perfspec started (1.0 = one core)"),
-    m("target.rss", Bytes, Gauge, &[], "peak resident memory of the target perfspec started"),
-    m("target.rss_growth", Bytes, Gauge, &[], "resident memory growth of the target over the run"),
-    m("target.connections", Count, Gauge, &[], "peak open connections of the target"),
-    m("generator.cpu", Ratio, Gauge, &[], "CPU use of perfspec itself (1.0 = one core)"),
-    m("generator.slippage", Time, Histogram, &[], "how late arrivals started relative to their schedule"),
-    m("max_rate", Rate, Gauge, &[], "highest arrival rate that held every SLO (stress search)"),
-    m("recovery_time", Time, Gauge, &[], "time until p95 latency and the error rate were back within the SLO after a spike"),
+    m(
+        "target.cpu",
+        Ratio,
+        Gauge,
+        &[],
+        "CPU use of the target perfspec started (1.0 = one core)",
+    ),
+    m(
+        "target.rss",
+        Bytes,
+        Gauge,
+        &[],
+        "peak resident memory of the target perfspec started",
+    ),
+    m(
+        "target.rss_growth",
+        Bytes,
+        Gauge,
+        &[],
+        "resident memory growth of the target over the run",
+    ),
+    m(
+        "target.connections",
+        Count,
+        Gauge,
+        &[],
+        "peak open connections of the target",
+    ),
+    m(
+        "generator.cpu",
+        Ratio,
+        Gauge,
+        &[],
+        "CPU use of perfspec itself (1.0 = one core)",
+    ),
+    m(
+        "generator.slippage",
+        Time,
+        Histogram,
+        &[],
+        "how late arrivals started relative to their schedule",
+    ),
+    m(
+        "max_rate",
+        Rate,
+        Gauge,
+        &[],
+        "highest arrival rate that held every SLO (stress search)",
+    ),
+    m(
+        "recovery_time",
+        Time,
+        Gauge,
+        &[],
+        "time until p95 latency and the error rate were back within the SLO after a spike",
+    ),
 ];
 
 const CACHE_OP_TIER: &[&str] = &["op", "tier", "instance", "capacity"];
 
 static CACHE: &[MetricDef] = &[
-    m("hit_ratio", Ratio, Gauge, &["tier", "instance", "capacity"], "cache hits / reads, per tier and overall"),
-    m("latency", Time, Histogram, CACHE_OP_TIER, "latency of cache operations"),
-    m("throughput", Rate, Gauge, &["capacity"], "operations per second"),
+    m(
+        "hit_ratio",
+        Ratio,
+        Gauge,
+        &["tier", "instance", "capacity"],
+        "cache hits / reads, per tier and overall",
+    ),
+    m(
+        "latency",
+        Time,
+        Histogram,
+        CACHE_OP_TIER,
+        "latency of cache operations",
+    ),
+    m(
+        "throughput",
+        Rate,
+        Gauge,
+        &["capacity"],
+        "operations per second",
+    ),
     m("ops", Count, Counter, CACHE_OP_TIER, "operations executed"),
-    m("errors", Count, Counter, CACHE_OP_TIER, "operations that failed (e.g. Redis unavailable)"),
-    m("error_rate", Ratio, Gauge, CACHE_OP_TIER, "failed calls to the shared tier / operations (the operations fell back to the origin)"),
-    m("origin_calls", Count, Counter, &["capacity"], "calls that reached the origin (the database behind the cache)"),
-    m("origin_load_reduction", Ratio, Gauge, &["capacity"], "1 - origin reads / reads"),
-    m("stale_reads", Count, Counter, &["tier", "instance", "capacity"], "reads that returned an older version than the latest committed write"),
-    m("stale_ratio", Ratio, Gauge, &["tier", "instance", "capacity"], "stale reads / reads"),
-    m("evictions", Count, Counter, &["tier", "instance", "capacity"], "entries evicted by the cache"),
-    m("resident_entries", Count, Gauge, &["tier", "instance", "capacity"], "entries held at the end of the run"),
-    m("resident_bytes", Bytes, Gauge, &["tier", "instance", "capacity"], "bytes held at the end of the run"),
-    m("lru_hit_ratio", Ratio, Gauge, &["instance", "capacity"], "hit ratio of an exact LRU on the same read trace"),
-    m("optimal_hit_ratio", Ratio, Gauge, &["instance", "capacity"], "hit ratio of Bélády's optimal policy on the same read trace"),
-    m("warmup_time", Time, Gauge, &["instance", "capacity"], "time for a restarted instance to reach 95% of its hit ratio before the restart again"),
-    m("peak_resident_entries", Count, Gauge, &["tier", "instance", "capacity"], "most entries held at any sample during the run (every 100 ms)"),
-    m("peak_resident_ratio", Ratio, Gauge, &["tier", "instance", "capacity"], "peak resident entries / configured capacity in entries (above 1: the cache overshot its bound)"),
-    m("invalidations", Count, Counter, &["instance", "capacity"], "l1 entries dropped on invalidation messages from other instances"),
+    m(
+        "errors",
+        Count,
+        Counter,
+        CACHE_OP_TIER,
+        "operations that failed (e.g. Redis unavailable)",
+    ),
+    m(
+        "error_rate",
+        Ratio,
+        Gauge,
+        CACHE_OP_TIER,
+        "failed calls to the shared tier / operations (the operations fell back to the origin)",
+    ),
+    m(
+        "origin_calls",
+        Count,
+        Counter,
+        &["capacity"],
+        "calls that reached the origin (the database behind the cache)",
+    ),
+    m(
+        "origin_load_reduction",
+        Ratio,
+        Gauge,
+        &["capacity"],
+        "1 - origin reads / reads",
+    ),
+    m(
+        "stale_reads",
+        Count,
+        Counter,
+        &["tier", "instance", "capacity"],
+        "reads that returned an older version than the latest committed write",
+    ),
+    m(
+        "stale_ratio",
+        Ratio,
+        Gauge,
+        &["tier", "instance", "capacity"],
+        "stale reads / reads",
+    ),
+    m(
+        "evictions",
+        Count,
+        Counter,
+        &["tier", "instance", "capacity"],
+        "entries evicted by the cache",
+    ),
+    m(
+        "resident_entries",
+        Count,
+        Gauge,
+        &["tier", "instance", "capacity"],
+        "entries held at the end of the run",
+    ),
+    m(
+        "resident_bytes",
+        Bytes,
+        Gauge,
+        &["tier", "instance", "capacity"],
+        "bytes held at the end of the run",
+    ),
+    m(
+        "lru_hit_ratio",
+        Ratio,
+        Gauge,
+        &["instance", "capacity"],
+        "hit ratio of an exact LRU on the same read trace",
+    ),
+    m(
+        "optimal_hit_ratio",
+        Ratio,
+        Gauge,
+        &["instance", "capacity"],
+        "hit ratio of Bélády's optimal policy on the same read trace",
+    ),
+    m(
+        "warmup_time",
+        Time,
+        Gauge,
+        &["instance", "capacity"],
+        "time for a restarted instance to reach 95% of its hit ratio before the restart again",
+    ),
+    m(
+        "peak_resident_entries",
+        Count,
+        Gauge,
+        &["tier", "instance", "capacity"],
+        "most entries held at any sample during the run (every 100 ms)",
+    ),
+    m(
+        "peak_resident_ratio",
+        Ratio,
+        Gauge,
+        &["tier", "instance", "capacity"],
+        "peak resident entries / configured capacity in entries (above 1: the cache overshot its bound)",
+    ),
+    m(
+        "invalidations",
+        Count,
+        Counter,
+        &["instance", "capacity"],
+        "l1 entries dropped on invalidation messages from other instances",
+    ),
 ];
 
 /// `replicas` / `threads` for sweeps; `concurrency` for the levels of a fit-only CSV.
 const SWEEP: &[&str] = &["replicas", "threads", "concurrency"];
 
 static SCALING: &[MetricDef] = &[
-    m("throughput", Rate, Gauge, SWEEP, "sustained throughput at each sweep step"),
-    m("speedup", Ratio, Gauge, SWEEP, "throughput relative to the first sweep step"),
-    m("efficiency", Ratio, Gauge, SWEEP, "speedup / capacity relative to the first step"),
-    m("latency", Time, Histogram, SWEEP, "request latency at each sweep step"),
-    m("usl.sigma", Count, Gauge, &[], "USL contention coefficient σ"),
-    m("usl.kappa", Count, Gauge, &[], "USL coherency coefficient κ"),
-    m("usl.lambda", Rate, Gauge, &[], "USL single-unit throughput λ"),
-    m("usl.peak_concurrency", Count, Gauge, &[], "capacity at which USL throughput peaks"),
-    m("usl.max_throughput", Rate, Gauge, &[], "USL throughput at the peak"),
-    m("usl.r_squared", Ratio, Gauge, &[], "coefficient of determination of the USL fit"),
-    m("failover.errors", Count, Counter, &[], "failed requests during the fault window"),
-    m("failover.error_rate", Ratio, Gauge, &[], "failed / all requests during the fault window"),
-    m("failover.p95", Time, Gauge, &[], "per-second p95 latency around a fault (timeline series)"),
-    m("failover.recovery_time", Time, Gauge, &[], "time from the fault until p95 and the error rate are back within the SLO"),
+    m(
+        "throughput",
+        Rate,
+        Gauge,
+        SWEEP,
+        "sustained throughput at each sweep step",
+    ),
+    m(
+        "speedup",
+        Ratio,
+        Gauge,
+        SWEEP,
+        "throughput relative to the first sweep step",
+    ),
+    m(
+        "efficiency",
+        Ratio,
+        Gauge,
+        SWEEP,
+        "speedup / capacity relative to the first step",
+    ),
+    m(
+        "latency",
+        Time,
+        Histogram,
+        SWEEP,
+        "request latency at each sweep step",
+    ),
+    m(
+        "usl.sigma",
+        Count,
+        Gauge,
+        &[],
+        "USL contention coefficient σ",
+    ),
+    m(
+        "usl.kappa",
+        Count,
+        Gauge,
+        &[],
+        "USL coherency coefficient κ",
+    ),
+    m(
+        "usl.lambda",
+        Rate,
+        Gauge,
+        &[],
+        "USL single-unit throughput λ",
+    ),
+    m(
+        "usl.peak_concurrency",
+        Count,
+        Gauge,
+        &[],
+        "capacity at which USL throughput peaks",
+    ),
+    m(
+        "usl.max_throughput",
+        Rate,
+        Gauge,
+        &[],
+        "USL throughput at the peak",
+    ),
+    m(
+        "usl.r_squared",
+        Ratio,
+        Gauge,
+        &[],
+        "coefficient of determination of the USL fit",
+    ),
+    m(
+        "failover.errors",
+        Count,
+        Counter,
+        &[],
+        "failed requests during the fault window",
+    ),
+    m(
+        "failover.error_rate",
+        Ratio,
+        Gauge,
+        &[],
+        "failed / all requests during the fault window",
+    ),
+    m(
+        "failover.p95",
+        Time,
+        Gauge,
+        &[],
+        "per-second p95 latency around a fault (timeline series)",
+    ),
+    m(
+        "failover.recovery_time",
+        Time,
+        Gauge,
+        &[],
+        "time from the fault until p95 and the error rate are back within the SLO",
+    ),
 ];
 
 static QUANTIZE: &[MetricDef] = &[
-    m("size", Bytes, Gauge, &["scheme"], "saved model size (burnpack bytes)"),
+    m(
+        "size",
+        Bytes,
+        Gauge,
+        &["scheme"],
+        "saved model size (burnpack bytes)",
+    ),
     m("size_ratio", Ratio, Gauge, &["scheme"], "size / fp32 size"),
-    m("accuracy", Ratio, Gauge, &["scheme", "mode"], "top-1 accuracy on the test split"),
-    m("accuracy_drop", Points, Gauge, &["scheme", "mode"], "fp32 accuracy minus this scheme's, in percentage points"),
-    m("latency", Time, Histogram, &["scheme", "mode", "batch"], "inference latency per batch"),
-    m("latency_ratio", Ratio, Gauge, &["scheme", "mode", "batch"], "p50 latency / fp32 p50 latency"),
-    m("throughput", Rate, Gauge, &["scheme", "mode", "batch"], "samples per second"),
-    m("sqnr", Decibels, Gauge, &["scheme", "layer", "tensor"], "20·log10(‖x‖/‖x−x̂‖) per weight tensor and layer output"),
-    m("sensitivity", Points, Gauge, &["scheme", "layer"], "accuracy drop when only this layer is quantized (tuning)"),
-    m("recommended", Count, Gauge, &["scheme"], "1 for the scheme tuning recommends (accuracy criterion + objective)"),
+    m(
+        "accuracy",
+        Ratio,
+        Gauge,
+        &["scheme", "mode"],
+        "top-1 accuracy on the test split",
+    ),
+    m(
+        "accuracy_drop",
+        Points,
+        Gauge,
+        &["scheme", "mode"],
+        "fp32 accuracy minus this scheme's, in percentage points",
+    ),
+    m(
+        "latency",
+        Time,
+        Histogram,
+        &["scheme", "mode", "batch"],
+        "inference latency per batch",
+    ),
+    m(
+        "latency_ratio",
+        Ratio,
+        Gauge,
+        &["scheme", "mode", "batch"],
+        "p50 latency / fp32 p50 latency",
+    ),
+    m(
+        "throughput",
+        Rate,
+        Gauge,
+        &["scheme", "mode", "batch"],
+        "samples per second",
+    ),
+    m(
+        "sqnr",
+        Decibels,
+        Gauge,
+        &["scheme", "layer", "tensor"],
+        "20·log10(‖x‖/‖x−x̂‖) per weight tensor and layer output",
+    ),
+    m(
+        "sensitivity",
+        Points,
+        Gauge,
+        &["scheme", "layer"],
+        "accuracy drop when only this layer is quantized (tuning)",
+    ),
+    m(
+        "recommended",
+        Count,
+        Gauge,
+        &["scheme"],
+        "1 for the scheme tuning recommends (accuracy criterion + objective)",
+    ),
 ];
 
 /// Every metric of a kind.
@@ -171,7 +525,13 @@ pub fn metrics(kind: Kind) -> &'static [MetricDef] {
 }
 
 /// Prometheus metrics scraped from a load target live under `prom.<name>{labels}`.
-static PROM: MetricDef = m("prom.*", Count, Gauge, &[], "a gauge or counter scraped from the target's /metrics");
+static PROM: MetricDef = m(
+    "prom.*",
+    Count,
+    Gauge,
+    &[],
+    "a gauge or counter scraped from the target's /metrics",
+);
 
 /// Look up a metric of a kind. `prom.<name>` metrics of load specs accept any labels.
 pub fn lookup(kind: Kind, name: &str) -> Option<&'static MetricDef> {
@@ -206,6 +566,9 @@ mod tests {
         assert!(lookup(Kind::Load, "prom.db_pool_in_use").is_some());
         assert!(lookup(Kind::Load, "prom.").is_none());
         assert!(lookup(Kind::Cache, "prom.x").is_none());
-        assert_eq!(lookup(Kind::Cache, "hit_ratio").unwrap().dim, Dimension::Ratio);
+        assert_eq!(
+            lookup(Kind::Cache, "hit_ratio").unwrap().dim,
+            Dimension::Ratio
+        );
     }
 }

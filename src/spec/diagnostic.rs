@@ -42,7 +42,10 @@ impl Diagnostic {
     }
 
     pub fn warning(code: &'static str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message)
+        }
     }
 
     pub fn at(mut self, source: &Arc<SourceFile>, span: Span) -> Diagnostic {
@@ -93,7 +96,9 @@ impl Diagnostic {
 
     /// The JSON shape of `validate --format json`.
     pub fn to_json(&self) -> serde_json::Value {
-        let (line, column) = self.line_col().map_or((None, None), |(l, c)| (Some(l), Some(c)));
+        let (line, column) = self
+            .line_col()
+            .map_or((None, None), |(l, c)| (Some(l), Some(c)));
         let (end_line, end_column) = match (&self.source, self.span) {
             (Some(src), Some(span)) => {
                 let (l, c) = src.line_col(span.end);
@@ -182,7 +187,10 @@ impl miette::SourceCode for NamedText<'_> {
         context_lines_before: usize,
         context_lines_after: usize,
     ) -> Result<Box<dyn miette::SpanContents<'b> + 'b>, miette::MietteError> {
-        let inner = self.0.text.read_span(span, context_lines_before, context_lines_after)?;
+        let inner = self
+            .0
+            .text
+            .read_span(span, context_lines_before, context_lines_after)?;
         Ok(Box::new(miette::MietteSpanContents::new_named(
             self.0.name.clone(),
             inner.data(),
@@ -207,7 +215,10 @@ impl miette::Diagnostic for MietteView<'_> {
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
-        self.0.hint.as_ref().map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+        self.0
+            .hint
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -228,7 +239,10 @@ impl miette::Diagnostic for MietteView<'_> {
 }
 
 /// The closest candidate to `word` by edit distance, for "did you mean" hints.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -243,7 +257,10 @@ mod tests {
 
     #[test]
     fn suggests_close_words() {
-        assert_eq!(did_you_mean("capacty", ["capacity", "ttl"]), Some("capacity"));
+        assert_eq!(
+            did_you_mean("capacty", ["capacity", "ttl"]),
+            Some("capacity")
+        );
         assert_eq!(did_you_mean("zzz", ["capacity", "ttl"]), None);
     }
 }

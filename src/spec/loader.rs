@@ -276,7 +276,13 @@ fn default_slo(text: &str, kind: super::catalog::Kind) -> Slo {
 
 /// Header names whose values never appear in results: literal credentials written in a spec
 /// are replaced (values from `${env:…}` are kept as the reference, never the value).
-pub const SENSITIVE_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"];
+pub const SENSITIVE_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+];
 
 /// Replace the values of sensitive headers (and of headers the spec lists in `redact`) in
 /// the resolved spec, unless the value is only an `${env:…}` reference.
@@ -284,7 +290,11 @@ pub fn redact_headers(mut doc: serde_json::Value) -> serde_json::Value {
     let extra: Vec<String> = doc
         .get("redact")
         .and_then(|r| r.as_array())
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_ascii_lowercase)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_ascii_lowercase))
+                .collect()
+        })
         .unwrap_or_default();
     fn walk(v: &mut serde_json::Value, extra: &[String]) {
         match v {
@@ -295,12 +305,19 @@ pub fn redact_headers(mut doc: serde_json::Value) -> serde_json::Value {
                     {
                         for (name, value) in headers.iter_mut() {
                             let lower = name.to_ascii_lowercase();
-                            let sensitive = SENSITIVE_HEADERS.contains(&lower.as_str()) || extra.contains(&lower);
+                            let sensitive = SENSITIVE_HEADERS.contains(&lower.as_str())
+                                || extra.contains(&lower);
                             let only_env = value.as_str().is_some_and(|s| {
-                                let rest = s.trim_start_matches("Bearer ").trim_start_matches("Basic ");
-                                rest.starts_with("${env:") && rest.ends_with('}') && rest.matches("${").count() == 1
+                                let rest =
+                                    s.trim_start_matches("Bearer ").trim_start_matches("Basic ");
+                                rest.starts_with("${env:")
+                                    && rest.ends_with('}')
+                                    && rest.matches("${").count() == 1
                             });
-                            if sensitive && !only_env && !value.as_str().is_some_and(|s| s.contains("{{")) {
+                            if sensitive
+                                && !only_env
+                                && !value.as_str().is_some_and(|s| s.contains("{{"))
+                            {
                                 *value = serde_json::Value::String("[redacted]".into());
                             }
                         }
@@ -345,7 +362,13 @@ mod tests {
         assert_eq!(h["x-tenant"], "[redacted]");
         assert_eq!(h["accept"], "application/json");
         assert_eq!(h["authorization2"], "kept");
-        assert_eq!(out["journey"][0]["steps"][1]["headers"]["authorization"], "Bearer ${env:TOKEN}");
-        assert_eq!(out["journey"][0]["steps"][2]["headers"]["authorization"], "Bearer {{ token }}");
+        assert_eq!(
+            out["journey"][0]["steps"][1]["headers"]["authorization"],
+            "Bearer ${env:TOKEN}"
+        );
+        assert_eq!(
+            out["journey"][0]["steps"][2]["headers"]["authorization"],
+            "Bearer {{ token }}"
+        );
     }
 }

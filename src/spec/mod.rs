@@ -1,20 +1,20 @@
 //! Text → typed, validated [`Spec`]. No I/O beyond reading the spec files.
 
+pub mod cache;
 pub mod catalog;
+pub mod decode;
 pub mod diagnostic;
+pub mod load;
+pub mod loader;
+pub mod model;
 pub mod node;
+pub mod quantize;
+pub mod scaling;
+pub mod schema;
 pub mod slo;
 pub mod source;
 pub mod toml_front;
 pub mod units;
 pub mod yaml_front;
-pub mod cache;
-pub mod decode;
-pub mod load;
-pub mod loader;
-pub mod model;
-pub mod quantize;
-pub mod scaling;
-pub mod schema;
 
 pub use model::{Body, Spec};

@@ -20,7 +20,10 @@ pub enum Value {
     /// A string. `raw_offset` is `Some(n)` when the characters of the value appear verbatim in
     /// the source starting `n` bytes after `span.start` (no escapes, no folding), so that
     /// positions inside the string can be mapped back to the file exactly.
-    Str { value: String, raw_offset: Option<usize> },
+    Str {
+        value: String,
+        raw_offset: Option<usize>,
+    },
     /// TOML datetimes and other scalars that perfspec does not interpret, kept as text.
     Other(String),
     Array(Vec<Node>),
@@ -63,7 +66,10 @@ impl Node {
     /// otherwise the whole value's span.
     pub fn inner_span(&self, start: usize, end: usize) -> Span {
         match &self.value {
-            Value::Str { raw_offset: Some(off), .. } => self.span.sub(off + start, off + end),
+            Value::Str {
+                raw_offset: Some(off),
+                ..
+            } => self.span.sub(off + start, off + end),
             _ => self.span,
         }
     }
@@ -96,13 +102,18 @@ impl Node {
             Value::Null => J::Null,
             Value::Bool(b) => J::Bool(*b),
             Value::Int(i) => J::from(*i),
-            Value::Float(f) => serde_json::Number::from_f64(*f).map(J::Number).unwrap_or(J::Null),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map(J::Number)
+                .unwrap_or(J::Null),
             Value::Str { value, .. } => J::String(value.clone()),
             Value::Other(s) => J::String(s.clone()),
             Value::Array(items) => J::Array(items.iter().map(Node::to_json).collect()),
-            Value::Table(entries) => {
-                J::Object(entries.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect())
-            }
+            Value::Table(entries) => J::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.name.clone(), v.to_json()))
+                    .collect(),
+            ),
         }
     }
 }

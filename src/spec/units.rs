@@ -6,7 +6,17 @@
 use std::fmt;
 
 /// What a metric or a literal measures. Comparing two different dimensions is an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Dimension {
     /// Seconds.
@@ -54,7 +64,10 @@ impl Dimension {
     /// Whether a number written without a unit means this dimension. Never for time, sizes,
     /// rates or points, where a bare number would be ambiguous.
     pub fn accepts_bare(self) -> bool {
-        matches!(self, Dimension::Ratio | Dimension::Count | Dimension::Decibels)
+        matches!(
+            self,
+            Dimension::Ratio | Dimension::Count | Dimension::Decibels
+        )
     }
 
     /// Format a canonical value for humans, e.g. `0.25` seconds → `250ms`.
@@ -179,7 +192,10 @@ impl Quantity {
                     UnitError::UnknownUnit(rest.to_string())
                 });
             }
-            let num: f64 = rest[..n].replace('_', "").parse().map_err(|_| UnitError::NotANumber(s.into()))?;
+            let num: f64 = rest[..n]
+                .replace('_', "")
+                .parse()
+                .map_err(|_| UnitError::NotANumber(s.into()))?;
             rest = rest[n..].trim_start();
             let unit_len = rest
                 .char_indices()
@@ -195,9 +211,13 @@ impl Quantity {
                 if !num.is_finite() {
                     return Err(UnitError::NotFinite);
                 }
-                return Ok(Quantity { value: num, dim: None });
+                return Ok(Quantity {
+                    value: num,
+                    dim: None,
+                });
             }
-            let (factor, d) = unit_factor(unit).ok_or_else(|| UnitError::UnknownUnit(unit.to_string()))?;
+            let (factor, d) =
+                unit_factor(unit).ok_or_else(|| UnitError::UnknownUnit(unit.to_string()))?;
             // Only durations may be compound (`1m30s`).
             if parts > 1 && (dim != Some(Dimension::Time) || d != Dimension::Time) {
                 return Err(UnitError::UnknownUnit(s.to_string()));
@@ -216,7 +236,11 @@ impl Quantity {
     pub fn parse_as(text: &str, want: Dimension) -> Result<f64, String> {
         let q = Quantity::parse(text).map_err(|e| e.to_string())?;
         q.coerce(want).ok_or_else(|| match q.dim {
-            None => format!("`{}` needs a unit: expected {}", text.trim(), want.units_hint()),
+            None => format!(
+                "`{}` needs a unit: expected {}",
+                text.trim(),
+                want.units_hint()
+            ),
             Some(d) => format!("expected {}, found {}", want.name(), d.name()),
         })
     }
@@ -257,7 +281,11 @@ pub fn trim_float(v: f64) -> String {
         5
     };
     let s = format!("{v:.decimals$}");
-    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
     if s == "-0" { "0".into() } else { s }
 }
 
@@ -307,19 +335,43 @@ mod tests {
 
     #[test]
     fn parses_every_unit_family() {
-        assert_eq!(q("250ms"), Quantity { value: 0.25, dim: Some(Dimension::Time) });
+        assert_eq!(
+            q("250ms"),
+            Quantity {
+                value: 0.25,
+                dim: Some(Dimension::Time)
+            }
+        );
         assert_eq!(q("1m30s").value, 90.0);
         assert_eq!(q("1h").value, 3600.0);
         assert!((q("500us").value - 5e-4).abs() < 1e-15);
         assert_eq!(q("64MiB").value, 64.0 * 1024.0 * 1024.0);
         assert_eq!(q("2KB").value, 2000.0);
-        assert_eq!(q("200/s"), Quantity { value: 200.0, dim: Some(Dimension::Rate) });
+        assert_eq!(
+            q("200/s"),
+            Quantity {
+                value: 200.0,
+                dim: Some(Dimension::Rate)
+            }
+        );
         assert_eq!(q("120/min").value, 2.0);
         assert!((q("0.1%").value - 0.001).abs() < 1e-15);
-        assert_eq!(q("3.5x"), Quantity { value: 3.5, dim: Some(Dimension::Ratio) });
+        assert_eq!(
+            q("3.5x"),
+            Quantity {
+                value: 3.5,
+                dim: Some(Dimension::Ratio)
+            }
+        );
         assert_eq!(q("1pp").dim, Some(Dimension::Points));
         assert_eq!(q("20dB").dim, Some(Dimension::Decibels));
-        assert_eq!(q("4"), Quantity { value: 4.0, dim: None });
+        assert_eq!(
+            q("4"),
+            Quantity {
+                value: 4.0,
+                dim: None
+            }
+        );
         assert_eq!(q("1e-3").value, 1e-3);
         assert_eq!(q("-5ms").value, -0.005);
         assert_eq!(q("1_000").value, 1000.0);
@@ -328,8 +380,14 @@ mod tests {
     #[test]
     fn rejects_bad_literals() {
         assert_eq!(Quantity::parse(""), Err(UnitError::Empty));
-        assert!(matches!(Quantity::parse("fast"), Err(UnitError::NotANumber(_))));
-        assert_eq!(Quantity::parse("5parsecs"), Err(UnitError::UnknownUnit("parsecs".into())));
+        assert!(matches!(
+            Quantity::parse("fast"),
+            Err(UnitError::NotANumber(_))
+        ));
+        assert_eq!(
+            Quantity::parse("5parsecs"),
+            Err(UnitError::UnknownUnit("parsecs".into()))
+        );
         assert!(Quantity::parse("1MiB30s").is_err());
         assert!(Quantity::parse("1s 5").is_err());
         assert!(Quantity::parse("1e999s").is_err());
@@ -339,8 +397,16 @@ mod tests {
     fn coercion_follows_dimension_rules() {
         assert_eq!(Quantity::parse_as("0.85", Dimension::Ratio), Ok(0.85));
         assert_eq!(Quantity::parse_as("85%", Dimension::Ratio), Ok(0.85));
-        assert!(Quantity::parse_as("250", Dimension::Time).unwrap_err().contains("needs a unit"));
-        assert!(Quantity::parse_as("250ms", Dimension::Bytes).unwrap_err().contains("expected a size"));
+        assert!(
+            Quantity::parse_as("250", Dimension::Time)
+                .unwrap_err()
+                .contains("needs a unit")
+        );
+        assert!(
+            Quantity::parse_as("250ms", Dimension::Bytes)
+                .unwrap_err()
+                .contains("expected a size")
+        );
         assert!(Quantity::parse_as("1", Dimension::Points).is_err());
     }
 
