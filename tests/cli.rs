@@ -415,3 +415,35 @@ fn run_timeout_fails_the_running_spec_and_lists_the_rest() {
     assert!(specs[1]["error"].as_str().unwrap().contains("--timeout"));
     assert_eq!(specs[1]["slos"][0]["reason"], "not-run");
 }
+
+#[test]
+fn rss_growth_limit_becomes_a_leak_slo() {
+    let spec = TESTKIT_LOAD.replace(
+        "url = \"http://127.0.0.1:9\"",
+        "command = [\"./app\", \"{port}\"]",
+    ) + "[monitor]\nrss_growth_limit = \"64MiB\"\n";
+    let d = Dir::new(&[("a.toml", &spec)]);
+    let out = run(bin()
+        .env("PERFSPEC_TESTKIT", "1")
+        .args(["run", "--dry-run"])
+        .arg(d.path()));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("target.rss_growth <= 67108864B (default)"),
+        "{}",
+        text(&out.stdout)
+    );
+    // a url target cannot be sampled: the limit is a validation error
+    let spec = TESTKIT_LOAD.to_string() + "[monitor]\nrss_growth_limit = \"64MiB\"\n";
+    let d = Dir::new(&[("a.toml", &spec)]);
+    let out = run(bin()
+        .env("PERFSPEC_TESTKIT", "1")
+        .arg("validate")
+        .arg(d.path()));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("rss_growth_limit"),
+        "{}",
+        text(&out.stderr)
+    );
+}

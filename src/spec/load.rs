@@ -326,6 +326,16 @@ impl LoadDoc {
                 cx.hint("perfspec picks a free loopback port and passes it where `{port}` appears");
             }
         }
+        if let Some(m) = &self.monitor
+            && m.rss_growth_limit.is_some()
+            && t.url.is_some()
+        {
+            cx.error::<()>(
+                self.name.span,
+                "spec::monitor",
+                "`rss_growth_limit` needs a target perfspec starts (`command` or `embedded`): a `url` target's memory cannot be sampled",
+            );
+        }
         let closed = self.load.model == Some(ModelKind::Closed);
         let stages = &self.load.stages;
         if stages.is_empty() {

@@ -235,10 +235,20 @@ pub fn load_file(
     let spec = match decoded {
         Some((kind, body)) if !has_errors => {
             let (name, description, backend, mut slos, max_duration) = body.common();
-            if let Body::Load(_) = &body
-                && !slos.iter().any(|s| s.expr.metric == "late_ratio")
-            {
-                slos.push(default_slo("late_ratio < 1%", kind));
+            if let Body::Load(doc) = &body {
+                if !slos.iter().any(|s| s.expr.metric == "late_ratio") {
+                    slos.push(default_slo("late_ratio < 1%", kind));
+                }
+                // soak: the leak verdict is an SLO like any other, so it is judged, reported and
+                // gated the same way
+                if let Some(limit) = doc.monitor.as_ref().and_then(|m| m.rss_growth_limit)
+                    && !slos.iter().any(|s| s.expr.metric == "target.rss_growth")
+                {
+                    slos.push(default_slo(
+                        &format!("target.rss_growth <= {}B", limit.0.round()),
+                        kind,
+                    ));
+                }
             }
             Some(Spec {
                 kind,
