@@ -348,7 +348,7 @@ mod tests {
             header.insert(name.to_string(), serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}));
         }
         let mut h = serde_json::to_string(&header).unwrap();
-        while h.len() % 8 != 0 {
+        while !h.len().is_multiple_of(8) {
             h.push(' ');
         }
         let mut bytes = (h.len() as u64).to_le_bytes().to_vec();
