@@ -161,30 +161,266 @@ fn a_malformed_csv_row_is_a_backend_error_with_its_line() {
     );
 }
 
+/// The perfspec binary as a user's `command` (TOML string, escaped).
+fn perfspec_exe() -> String {
+    env!("CARGO_BIN_EXE_perfspec")
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+}
+
+/// A load spec whose journeys a sweep reuses: a GET and a login → cart → checkout journey
+/// with a CSV feeder, a captured token and expectations.
+const PROFILE_TOML: &str = r#"
+kind = "load"
+name = "shop-journeys"
+slo = ["error_rate < 1%"]
+[target]
+embedded = "shop"
+[load]
+model = "closed"
+stages = [{ hold = 2, for = "2s" }]
+[data.users]
+csv = "users.csv"
+[[journey]]
+name = "browse"
+weight = 1
+steps = [{ request = "GET /products/{{ random(1, 50) }}", expect = { status = 200 } }]
+[[journey]]
+name = "checkout"
+weight = 1
+steps = [
+  { request = "POST /login", json = { user = "{{ users.name }}" }, capture = { token = "$.token" } },
+  { request = "POST /cart", headers = { authorization = "Bearer {{ token }}" }, json = { product = 3 }, expect = { status = 201 } },
+  { request = "POST /checkout", headers = { authorization = "Bearer {{ token }}" }, expect = { status = 200, json = { "$.status" = "ok" } } },
+]
+"#;
+
 #[test]
-fn sweeps_of_a_user_command_are_not_available_yet() {
-    let toml = r#"
+fn timing_command_replicas_run_the_journeys_of_a_load_profile() {
+    // the user's command is perfspec's own demo shop, started as any other program would be
+    let toml = format!(
+        r#"
 kind = "scaling"
-name = "sweep"
-slo = ["usl.peak_concurrency >= 4"]
+name = "command-sweep"
+slo = ["throughput{{replicas=1}} > 20/s", "error_rate < 1%"]
 [service]
-command = ["my-server", "--port", "{port}"]
+command = ["{exe}", "demo", "serve", "--port", "{{port}}", "--workers", "{{threads}}", "--latency", "*=5ms"]
+ready = "/health"
+threads = 1
 [balancer]
 kind = "client"
 [sweep]
-replicas = [1, 2, 3, 4, 6, 8]
+replicas = [1, 2]
+cpus = [1, 1]
+[load]
+profile = "profile.toml"
+mode = "concurrency"
+concurrency = 2
+step_duration = "2s"
+"#,
+        exe = perfspec_exe()
+    );
+    let d = Dir::new(&[
+        ("sweep.toml", &toml),
+        ("profile.toml", PROFILE_TOML),
+        ("users.csv", "name\nada\nbob\ncyd\n"),
+    ]);
+    let out = run_cli(&d, &["run", "sweep.toml", "--out", "out"]);
+    let res = results(&d);
+    let spec = &res["specs"][0];
+    assert_eq!(out.status.code(), Some(0), "{}\n{spec}", stderr(&out));
+    let x1 = labelled(spec, "throughput", "replicas", "1").unwrap_or_else(|| panic!("{spec}"));
+    let x2 = labelled(spec, "throughput", "replicas", "2").unwrap();
+    // 2 users per replica, 5ms per request: far from any limit, so two replicas do more
+    assert!(x1 > 20.0 && x2 > x1 * 1.3, "{x1} {x2}");
+    assert!(
+        spec["measurements"]["error_samples"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "{spec}"
+    );
+}
+
+#[test]
+fn failing_journey_expectations_are_errors_with_samples() {
+    let profile = PROFILE_TOML.replace("expect = { status = 201 }", "expect = { status = 299 }");
+    let toml = r#"
+kind = "scaling"
+name = "bad-expectation"
+slo = ["error_rate < 1%"]
+[service]
+embedded = "shop"
+[balancer]
+kind = "client"
+[sweep]
+replicas = [1]
+[load]
+profile = "profile.toml"
+mode = "concurrency"
+concurrency = 2
+step_duration = "1s"
+"#;
+    let d = Dir::new(&[
+        ("sweep.toml", toml),
+        ("profile.toml", &profile),
+        ("users.csv", "name\nada\n"),
+    ]);
+    let out = run_cli(&d, &["run", "sweep.toml", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let res = results(&d);
+    let spec = &res["specs"][0];
+    let samples = spec["measurements"]["error_samples"].to_string();
+    assert!(
+        samples.contains("POST /cart: expected status 299, got 201"),
+        "{samples}"
+    );
+    assert!(samples.contains("\"replicas\":\"1\""), "{samples}");
+}
+
+#[test]
+fn a_command_replica_that_never_gets_ready_cannot_start() {
+    let toml = r#"
+kind = "scaling"
+name = "never-ready"
+[service]
+command = ["sh", "-c", "echo 'listen {port}: permission denied' >&2; exit 7"]
+[balancer]
+kind = "client"
+[sweep]
+replicas = [1, 2]
 [load]
 mode = "concurrency"
-concurrency = 8
+concurrency = 1
+step_duration = "1s"
 "#;
     let d = Dir::new(&[("sweep.toml", toml)]);
     let out = run_cli(&d, &["run", "sweep.toml", "--out", "out"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let error = results(&d)["specs"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("replica 1 of 1 did not start"), "{error}");
+    assert!(error.contains("permission denied"), "{error}");
+}
+
+#[test]
+fn a_missing_nginx_is_exit_3_naming_the_package() {
+    let toml = r#"
+kind = "scaling"
+name = "no-nginx"
+[service]
+embedded = "shop"
+[balancer]
+kind = "nginx"
+[sweep]
+replicas = [1, 2]
+[load]
+mode = "concurrency"
+concurrency = 1
+step_duration = "1s"
+"#;
+    let d = Dir::new(&[("sweep.toml", toml)]);
+    let out = bin()
+        .current_dir(d.path())
+        .args(["run", "sweep.toml", "--out", "out"])
+        .env("PERFSPEC_NGINX", d.join("no-such-nginx"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let error = results(&d)["specs"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("nginx not found"), "{error}");
+    assert!(error.contains("nginx-light"), "{error}");
+}
+
+#[test]
+fn sweep_validation_points_at_the_offending_keys() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "command = [\"./app\", \"--listen\", \"8080\"]",
+            "mode = \"concurrency\"\nconcurrency = 1",
+            "the command needs a `{port}` placeholder",
+        ),
+        (
+            "embedded = \"shop\"",
+            "mode = \"concurrency\"\nconcurrency = 1\nprofile = \"p.toml\"\npath = \"/x\"",
+            "`path` and `profile` exclude each other",
+        ),
+        (
+            "embedded = \"shop\"",
+            "mode = \"concurrency\"\nconcurrency = 1\nprofile = \"missing.toml\"",
+            "profile `missing.toml` does not exist",
+        ),
+        (
+            "embedded = \"shop\"",
+            "mode = \"concurrency\"\nconcurrency = 1\nprofile = \"fit.toml\"",
+            "the profile is a scaling spec",
+        ),
+        (
+            "embedded = \"shop\"",
+            "mode = \"concurrency\"\nconcurrency = 1\npath = \"products\"",
+            "`path` is a path on the replicas, starting with `/`",
+        ),
+    ];
+    for (service, load, want) in cases {
+        let toml = format!(
+            "kind = \"scaling\"\nname = \"v\"\n[service]\n{service}\n[balancer]\nkind = \"client\"\n[sweep]\nreplicas = [1, 2]\n[load]\n{load}\n"
+        );
+        let d = Dir::new(&[
+            ("sweep.toml", &toml),
+            ("fit.toml", FIT_TOML),
+            ("data/prod.csv", &cisco_csv()),
+        ]);
+        let out = run_cli(&d, &["validate", "sweep.toml"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(want), "{want}\n{err}");
+        assert!(err.contains("sweep.toml:"), "{err}");
+    }
+    // a profile with a broken journey: the diagnostic points into the profile file
+    let broken = PROFILE_TOML.replace("{{ token }}", "{{ tokn }}");
+    let d = Dir::new(&[
+        (
+            "sweep.toml",
+            "kind = \"scaling\"\nname = \"v\"\n[service]\nembedded = \"shop\"\n[balancer]\nkind = \"client\"\n[sweep]\nreplicas = [1]\n[load]\nmode = \"concurrency\"\nconcurrency = 1\nprofile = \"profile.toml\"\n",
+        ),
+        ("profile.toml", &broken),
+        ("users.csv", "name\nada\n"),
+    ]);
+    let out = run_cli(&d, &["validate", "sweep.toml"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("profile.toml:"), "{err}");
+    assert!(err.contains("tokn"), "{err}");
+}
+
+#[test]
+fn cpus_beyond_the_machine_are_a_validation_error() {
+    let toml = r#"
+kind = "scaling"
+name = "cpus"
+[service]
+embedded = "shop"
+[balancer]
+kind = "client"
+[sweep]
+threads = [1, 2]
+cpus = [1, 4096]
+[load]
+mode = "concurrency"
+concurrency = 1
+"#;
+    let d = Dir::new(&[("sweep.toml", toml)]);
+    let out = run_cli(&d, &["validate", "sweep.toml"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        results(&d)["specs"][0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("scaling sweeps of a user `command` are not available yet")
+        err.contains("`cpus` asks for 4096 CPU(s) per replica"),
+        "{err}"
     );
 }
 
@@ -312,6 +548,56 @@ restore_after = "1s"
     let names = series_names(spec);
     assert!(names.contains(&"failover.errors".to_string()), "{names:?}");
     assert!(names.contains(&"failover.p95".to_string()), "{names:?}");
+}
+
+#[test]
+fn timing_hang_failover_through_nginx_counts_timeouts_and_recovers() {
+    if !nginx_present() {
+        eprintln!(
+            "note: nginx is not installed (Debian package nginx-light): skipping the nginx hang test"
+        );
+        return;
+    }
+    // retries off: requests on the stopped replica end as nginx's 504 after its read timeout
+    let toml = r#"
+kind = "scaling"
+name = "nginx-hang"
+slo = ["failover.errors >= 1"]
+[service]
+embedded = "shop"
+[balancer]
+kind = "nginx"
+method = "round_robin"
+retries = false
+max_fails = 1
+fail_timeout = "1s"
+[sweep]
+replicas = [2]
+[load]
+mode = "concurrency"
+concurrency = 2
+latency_slo = "p95(latency) < 400ms"
+step_duration = "6s"
+[[fault]]
+step = 2
+at = "1s"
+action = "hang"
+replica = 2
+restore_after = "1500ms"
+"#;
+    let d = Dir::new(&[("hang.toml", toml)]);
+    let out = run_cli(&d, &["run", "hang.toml", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let res = results(&d);
+    let spec = &res["specs"][0];
+    let errors = scalar(spec, "failover.errors").unwrap_or_else(|| panic!("{spec}"));
+    assert!(errors >= 1.0, "{spec}");
+    let rate = scalar(spec, "failover.error_rate").unwrap();
+    assert!(rate > 0.0 && rate < 0.5, "{rate}");
+    let recovery = scalar(spec, "failover.recovery_time").unwrap_or_else(|| panic!("{spec}"));
+    assert!((0.0..5.0).contains(&recovery), "{recovery}");
+    let samples = spec["measurements"]["error_samples"].to_string();
+    assert!(samples.contains("status 504"), "{samples}");
 }
 
 #[test]

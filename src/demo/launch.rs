@@ -26,6 +26,54 @@ pub fn configure(cmd: &mut Command) {
     }
 }
 
+/// The CPUs this process may run on (its affinity mask), ascending.
+#[cfg(target_os = "linux")]
+pub fn allowed_cpus() -> std::io::Result<Vec<usize>> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity(2) writes at most
+    // `size_of::<cpu_set_t>()` bytes into it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: CPU_ISSET reads the set for indices below CPU_SETSIZE.
+    Ok((0..libc::CPU_SETSIZE as usize)
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect())
+}
+
+/// Pin `cmd` (and every thread it starts) to the first `n` CPUs this process may run on.
+/// Fails when fewer than `n` are available.
+#[cfg(target_os = "linux")]
+pub fn pin_cpus(cmd: &mut Command, n: u32) -> std::io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let allowed = allowed_cpus()?;
+    let n = n as usize;
+    if n == 0 || n > allowed.len() {
+        return Err(std::io::Error::other(format!(
+            "cannot pin to {n} CPU(s): this machine lets perfspec use {}",
+            allowed.len()
+        )));
+    }
+    // SAFETY: as in `allowed_cpus`; CPU_SET writes indices below CPU_SETSIZE.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &c in &allowed[..n] {
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    // SAFETY: the closure runs between fork and exec and only calls sched_setaffinity(2)
+    // on a set built before the fork; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Ok(())
+}
+
 /// The `perfspec` binary running now (demo processes are the same binary).
 pub fn self_exe() -> std::io::Result<PathBuf> {
     std::env::current_exe()
@@ -117,5 +165,29 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pinned_children_run_on_the_first_allowed_cpu_only() {
+        let allowed = allowed_cpus().unwrap();
+        assert!(!allowed.is_empty());
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "grep Cpus_allowed_list /proc/self/status"])
+            .stdout(Stdio::piped());
+        pin_cpus(&mut cmd, 1).unwrap();
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            text.split(':').nth(1).map(str::trim),
+            Some(allowed[0].to_string().as_str()),
+            "{text}"
+        );
+        let err = pin_cpus(&mut Command::new("true"), allowed.len() as u32 + 1).unwrap_err();
+        assert!(err.to_string().contains("cannot pin"), "{err}");
     }
 }

@@ -255,6 +255,14 @@ impl Measurements {
 
     /// Keep an error message (truncated); identical messages are counted, not repeated.
     pub fn error_sample(&mut self, message: &str, labels: Labels) {
+        self.error_samples_n(message, labels, 1);
+    }
+
+    /// [`Measurements::error_sample`] for `n` occurrences of the same message.
+    pub fn error_samples_n(&mut self, message: &str, labels: Labels, n: u64) {
+        if n == 0 {
+            return;
+        }
         let mut msg: String = message.chars().take(MAX_ERROR_LEN).collect();
         if msg.len() < message.len() {
             msg.push('…');
@@ -264,12 +272,12 @@ impl Measurements {
             .iter_mut()
             .find(|e| e.message == msg && e.labels == labels)
         {
-            e.count += 1;
+            e.count += n;
         } else if self.error_samples.len() < MAX_ERROR_SAMPLES {
             self.error_samples.push(ErrorSample {
                 message: msg,
                 labels,
-                count: 1,
+                count: n,
             });
         }
     }

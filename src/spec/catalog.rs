@@ -376,6 +376,20 @@ static SCALING: &[MetricDef] = &[
         "request latency at each sweep step",
     ),
     m(
+        "errors",
+        Count,
+        Counter,
+        SWEEP,
+        "failed requests at each sweep step (connection errors, timeouts, 5xx, failed expectations)",
+    ),
+    m(
+        "error_rate",
+        Ratio,
+        Gauge,
+        SWEEP,
+        "errors / requests at each sweep step; without a label, over the whole sweep",
+    ),
+    m(
         "usl.sigma",
         Count,
         Gauge,

@@ -32,11 +32,15 @@ spec_table! {
     /// The service under test: exactly one of `embedded` or `command`.
     pub struct Service {
         embedded: opt Spanned<super::load::EmbeddedService>,
-        /// argv with `{port}` (and `{threads}` for vertical sweeps).
+        /// argv with `{port}` (and `{threads}`, the sweep's thread count or `threads`).
         command: opt Spanned<Vec<String>>,
+        /// Readiness path of a `command` replica: `GET` must answer 2xx (default `/health`).
         ready: opt String,
         ready_timeout: opt Duration,
         env: opt BTreeMap<String, String>,
+        /// Threads of each replica in a replica sweep: `{threads}` in the command, the
+        /// shop's runtime workers (default 2).
+        threads: opt Spanned<u32>,
     }
 }
 
@@ -83,6 +87,9 @@ spec_table! {
     pub struct ScalingLoad {
         /// A load spec whose journeys are reused (path relative to this spec).
         profile: opt Spanned<String>,
+        /// Without `profile`: each iteration is one `GET path` (default `/products` for the
+        /// shop, `/` for a command).
+        path: opt Spanned<String>,
         mode: opt LoadMode,
         /// For `mode = "concurrency"`.
         concurrency: opt Spanned<u32>,
@@ -162,6 +169,27 @@ impl ScalingDoc {
                 "the service needs exactly one of `embedded` or `command`",
             );
         }
+        if let Some(cmd) = &service.command {
+            if cmd.is_empty() || cmd[0].trim().is_empty() {
+                cx.error::<()>(
+                    cmd.span,
+                    "spec::scaling",
+                    "the command needs a program, e.g. [\"./app\", \"--port\", \"{port}\"]",
+                );
+            } else if !cmd.iter().any(|a| a.contains("{port}")) {
+                cx.error::<()>(
+                    cmd.span,
+                    "spec::scaling",
+                    "the command needs a `{port}` placeholder: each replica listens on a port perfspec picks",
+                );
+                cx.hint("e.g. command = [\"./app\", \"--port\", \"{port}\"]");
+            }
+        }
+        if let Some(t) = &service.threads
+            && t.value == 0
+        {
+            cx.error::<()>(t.span, "spec::range", "`threads` must be at least 1");
+        }
         let Some(sweep) = &self.sweep else {
             cx.error::<()>(
                 self.name.span,
@@ -224,6 +252,31 @@ impl ScalingDoc {
         }
         if let Some(load) = &self.load {
             let mode = load.mode.unwrap_or(LoadMode::MaxRate);
+            if let (Some(_), Some(path)) = (&load.profile, &load.path) {
+                cx.error::<()>(
+                    path.span,
+                    "spec::load",
+                    "`path` and `profile` exclude each other: the profile's journeys say what to request",
+                );
+            }
+            if let Some(path) = &load.path
+                && !path.starts_with('/')
+            {
+                cx.error::<()>(
+                    path.span,
+                    "spec::load",
+                    "`path` is a path on the replicas, starting with `/`",
+                );
+            }
+            if let Some(p) = &load.profile
+                && ![".toml", ".yaml", ".yml"].iter().any(|e| p.ends_with(e))
+            {
+                cx.error::<()>(
+                    p.span,
+                    "spec::load",
+                    "`profile` is a load spec file (.toml, .yaml or .yml)",
+                );
+            }
             if mode == LoadMode::Concurrency && load.concurrency.is_none() {
                 let message = cx.in_syntax("`mode = \"concurrency\"` needs `concurrency`");
                 cx.error::<()>(self.name.span, "spec::load", message);

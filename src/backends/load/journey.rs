@@ -138,7 +138,7 @@ pub struct Plan {
 }
 
 /// A rendered request.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Rendered {
     pub path: String,
     pub query: Vec<(String, String)>,
@@ -146,7 +146,34 @@ pub struct Rendered {
     pub body: RenderedBody,
 }
 
-#[derive(Debug)]
+impl Rendered {
+    /// The request for this step to `url` (the rendered path already joined to a base URL):
+    /// method, query, headers, body and the step's timeout.
+    pub fn request(
+        self,
+        client: &reqwest::Client,
+        step: &StepPlan,
+        mut url: reqwest::Url,
+    ) -> reqwest::RequestBuilder {
+        if !self.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(&self.query);
+        }
+        let mut rb = client
+            .request(step.method.clone(), url)
+            .timeout(step.timeout);
+        for (k, v) in &self.headers {
+            rb = rb.header(k.as_str(), v.as_str());
+        }
+        match self.body {
+            RenderedBody::None => rb,
+            RenderedBody::Json(j) => rb.json(&j),
+            RenderedBody::Form(f) => rb.form(&f),
+            RenderedBody::Raw(s) => rb.body(s),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
 pub enum RenderedBody {
     None,
     Json(Json),

@@ -1,10 +1,10 @@
 //! `kind = "load"` on goose: targets, the arrival schedule, journeys, recording.
 
 mod backend;
-mod journey;
+pub(crate) mod journey;
 mod recorder;
 mod runner;
 mod schedule;
-mod target;
+pub(crate) mod target;
 
 pub use backend::Goose;

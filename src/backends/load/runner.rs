@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use goose::prelude::*;
 use tokio_util::sync::CancellationToken;
 
-use super::journey::{Iteration, Plan, RenderedBody};
+use super::journey::{Iteration, Plan};
 use super::recorder::{Key, Recorder, StatusLabel};
 use super::schedule::Stages;
 use super::target::error_chain;
@@ -322,24 +322,9 @@ async fn send(
     let url = user
         .build_url(&r.path)
         .map_err(|e| (StatusLabel::Error, format!("invalid url: {e}")))?;
-    let mut url =
+    let url =
         reqwest::Url::parse(&url).map_err(|e| (StatusLabel::Error, format!("invalid url: {e}")))?;
-    if !r.query.is_empty() {
-        url.query_pairs_mut().extend_pairs(&r.query);
-    }
-    let mut rb = user
-        .client
-        .request(step.method.clone(), url)
-        .timeout(step.timeout);
-    for (k, v) in &r.headers {
-        rb = rb.header(k.as_str(), v.as_str());
-    }
-    rb = match r.body {
-        RenderedBody::None => rb,
-        RenderedBody::Json(j) => rb.json(&j),
-        RenderedBody::Form(f) => rb.form(&f),
-        RenderedBody::Raw(s) => rb.body(s),
-    };
+    let rb = r.request(&user.client, step, url);
     let response = if goose::goose::goose_method_from_method(step.method.clone()).is_ok() {
         let req = GooseRequest::builder()
             .set_request_builder(rb)

@@ -19,8 +19,8 @@ use crate::engine::{BackendError, RunContext};
 use crate::spec::load::{EmbeddedService, Target as TargetSpec};
 
 /// Default readiness path and timeout.
-const DEFAULT_READY: &str = "/health";
-const DEFAULT_READY_TIMEOUT: f64 = 30.0;
+pub const DEFAULT_READY: &str = "/health";
+pub const DEFAULT_READY_TIMEOUT: f64 = 30.0;
 /// How many times a `command` target is retried on a fresh port when it exits at once
 /// complaining that its address is in use (free-port probes race with other processes).
 const PORT_ATTEMPTS: usize = 3;
@@ -137,53 +137,114 @@ pub async fn start(spec: &TargetSpec, cx: &RunContext) -> Result<Target, Backend
         return Ok(target);
     }
     if let Some(argv) = &spec.command {
-        let ready = ready_path.unwrap_or_else(|| DEFAULT_READY.to_string());
-        let mut last_err = String::new();
-        for _ in 0..PORT_ATTEMPTS {
-            let port = free_port()
-                .map_err(|e| unavailable(format!("cannot find a free loopback port: {e}")))?;
-            let args: Vec<String> = argv
-                .iter()
-                .map(|a| a.replace("{port}", &port.to_string()))
-                .collect();
-            let mut cmd = std::process::Command::new(&args[0]);
-            cmd.args(&args[1..]).current_dir(&cx.spec_dir);
-            for (k, v) in spec.env.iter().flatten() {
-                cmd.env(k, v);
-            }
-            let mut started = spawn(cmd)
-                .map_err(|e| unavailable(format!("cannot start the target `{}`: {e}", args[0])))?;
-            if let Some(o) = started.child.stdout.take() {
-                drain(o, started.output.clone());
-            }
-            let base = format!("http://127.0.0.1:{port}");
-            match wait_ready(&base, &ready, ready_timeout, Some(&mut started), cx).await {
-                Ok(()) => {
-                    return Ok(Target {
-                        base_url: base,
-                        what: format!("the target `{}`", args[0]),
-                        child: Some(started),
-                    });
-                }
-                Err(BackendError::Unavailable(msg))
-                    if msg.contains("exited")
-                        && started
-                            .output_tail()
-                            .to_ascii_lowercase()
-                            .contains("in use") =>
-                {
-                    last_err = msg;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        return Err(unavailable(last_err));
+        let launch = CommandLaunch {
+            argv,
+            env: spec.env.as_ref(),
+            ready: ready_path.as_deref().unwrap_or(DEFAULT_READY),
+            ready_timeout,
+            vars: Vec::new(),
+            cpus: None,
+        };
+        return start_command(&launch, None, cx).await;
     }
     match spec.embedded.as_ref().map(|e| e.value) {
         Some(EmbeddedService::Shop) => start_shop(ready_timeout, cx).await,
         None => Err(unavailable("the spec names no target")),
     }
+}
+
+/// How to start a `command` target or replica.
+pub struct CommandLaunch<'a> {
+    /// argv with `{port}` (and the `vars`) as placeholders.
+    pub argv: &'a [String],
+    pub env: Option<&'a BTreeMap<String, String>>,
+    /// Readiness path (`GET` must answer 2xx).
+    pub ready: &'a str,
+    pub ready_timeout: Duration,
+    /// More placeholders and their values, e.g. `("{threads}", "4")`.
+    pub vars: Vec<(&'static str, String)>,
+    /// Pin the process to this many CPUs.
+    pub cpus: Option<u32>,
+}
+
+impl CommandLaunch<'_> {
+    fn argv_for(&self, port: u16) -> Vec<String> {
+        self.argv
+            .iter()
+            .map(|a| {
+                let mut a = a.replace("{port}", &port.to_string());
+                for (k, v) in &self.vars {
+                    a = a.replace(k, v);
+                }
+                a
+            })
+            .collect()
+    }
+}
+
+/// Start a command on `port` (or on a free loopback port, retried when the command exits
+/// at once saying its address is in use) and wait until it is ready.
+pub async fn start_command(
+    launch: &CommandLaunch<'_>,
+    port: Option<u16>,
+    cx: &RunContext,
+) -> Result<Target, BackendError> {
+    let attempts = if port.is_some() { 1 } else { PORT_ATTEMPTS };
+    let mut last_err = String::new();
+    for _ in 0..attempts {
+        let port = match port {
+            Some(p) => p,
+            None => free_port()
+                .map_err(|e| unavailable(format!("cannot find a free loopback port: {e}")))?,
+        };
+        let args = launch.argv_for(port);
+        let Some(program) = args.first() else {
+            return Err(unavailable("the command is empty"));
+        };
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(&args[1..]).current_dir(&cx.spec_dir);
+        for (k, v) in launch.env.into_iter().flatten() {
+            cmd.env(k, v);
+        }
+        if let Some(n) = launch.cpus {
+            launch::pin_cpus(&mut cmd, n).map_err(|e| unavailable(e.to_string()))?;
+        }
+        let mut started = spawn(cmd)
+            .map_err(|e| unavailable(format!("cannot start the target `{program}`: {e}")))?;
+        if let Some(o) = started.child.stdout.take() {
+            drain(o, started.output.clone());
+        }
+        let base = format!("http://127.0.0.1:{port}");
+        match wait_ready(
+            &base,
+            launch.ready,
+            launch.ready_timeout,
+            Some(&mut started),
+            cx,
+        )
+        .await
+        {
+            Ok(()) => {
+                return Ok(Target {
+                    base_url: base,
+                    what: format!("the target `{program}`"),
+                    child: Some(started),
+                });
+            }
+            Err(BackendError::Unavailable(msg))
+                if msg.contains("exited")
+                    && started
+                        .output_tail()
+                        .to_ascii_lowercase()
+                        .contains("in use") =>
+            {
+                last_err = msg;
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(unavailable(last_err))
 }
 
 /// `perfspec demo serve --port 0`: its first stdout line says where it listens.

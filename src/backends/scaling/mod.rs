@@ -1,8 +1,9 @@
-//! `kind = "scaling"`: a Universal Scalability Law fit of measured concurrency/throughput
-//! (fit-only specs); replica and thread sweeps behind a balancer land later.
+//! `kind = "scaling"`: replica and thread sweeps behind a balancer (client-side or nginx)
+//! with faults, and a Universal Scalability Law fit of the sweep or of a CSV (fit-only).
 
 mod measurements;
 mod nginx;
+mod profile;
 mod runner;
 mod sweep;
 mod usl_fit;

@@ -13,13 +13,27 @@ const TEMPLATE: &str = include_str!("../../../templates/nginx.conf.j2");
 /// Seconds nginx waits for a replica's answer before trying the next one.
 const READ_TIMEOUT: f64 = 0.5;
 
-/// The nginx binary on PATH or in the usual Debian place.
-pub fn find() -> Option<PathBuf> {
+/// The nginx binary: `PERFSPEC_NGINX` if set, else on PATH or in the usual Debian place.
+pub fn find() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("PERFSPEC_NGINX") {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!(
+                "nginx not found: PERFSPEC_NGINX names `{}`, which is not a file (install the Debian package nginx-light, or point PERFSPEC_NGINX at the nginx binary)",
+                p.display()
+            ))
+        };
+    }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
         .map(|d| d.join("nginx"))
         .find(|p| p.is_file())
+        .ok_or_else(|| {
+            "nginx not found (on PATH, in /usr/sbin or /usr/local/sbin): install the Debian package nginx-light, set PERFSPEC_NGINX to the binary, or use `balancer.kind = \"client\"`".to_string()
+        })
 }
 
 /// A running nginx; dropping it stops nginx (master and workers: its whole process group)

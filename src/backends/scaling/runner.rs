@@ -50,7 +50,9 @@ impl Backend for Native {
             return Vec::new();
         };
         let Some(m) = &doc.measurements else {
-            return Vec::new();
+            let mut diags = super::profile::check(spec, doc);
+            diags.extend(check_cpus(spec, doc));
+            return diags;
         };
         let dir = spec
             .file
@@ -100,6 +102,32 @@ impl Backend for Native {
             })?;
         m.elapsed_s = cx.elapsed();
         Ok(m)
+    }
+}
+
+/// `sweep.cpus`: no step may ask for more CPUs than this machine lets perfspec use.
+fn check_cpus(spec: &Spec, doc: &crate::spec::scaling::ScalingDoc) -> Vec<Diagnostic> {
+    let Some(cpus) = doc.sweep.as_ref().and_then(|s| s.cpus.as_ref()) else {
+        return Vec::new();
+    };
+    let allowed = match crate::demo::launch::allowed_cpus() {
+        Ok(a) => a.len(),
+        Err(_) => return Vec::new(),
+    };
+    match cpus.iter().max() {
+        Some(&most) if most as usize > allowed || cpus.contains(&0) => vec![
+            Diagnostic::error(
+                "backend::cpus",
+                format!(
+                    "`cpus` asks for {} CPU(s) per replica; this machine lets perfspec use {allowed}",
+                    if cpus.contains(&0) { 0 } else { most }
+                ),
+            )
+            .at(&spec.file, cpus.span)
+            .label(format!("1..={allowed} here"))
+            .hint("each value pins every replica of that step to that many CPUs (sched_setaffinity)"),
+        ],
+        _ => Vec::new(),
     }
 }
 

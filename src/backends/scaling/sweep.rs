@@ -1,8 +1,14 @@
-//! Replica and thread sweeps of the embedded shop: N `perfspec demo serve` replicas sharing
-//! ONE database tier (`perfspec demo db`, a small bounded pool), closed load spread over the
-//! replicas by the client (round robin / least connections, with a passive down-mark and
-//! one retry on connection errors) or by a real nginx, faults (SIGKILL / SIGSTOP) with
-//! restore, and the USL fit of (sweep value, throughput).
+//! Replica and thread sweeps: N replicas — `perfspec demo serve` sharing ONE database tier
+//! (`perfspec demo db`, a small bounded pool), or the user's `command` with `{port}` and
+//! `{threads}` — optionally pinned to `cpus` CPUs each; load spread over the replicas by the
+//! client (round robin / least connections, with a passive down-mark and one retry on
+//! connection errors and 5xx) or by a real nginx; faults (SIGKILL / SIGSTOP) with restore;
+//! and the USL fit of (sweep value, throughput).
+//!
+//! Each iteration of a virtual user is one `GET path`, or one journey of the load spec named
+//! by `profile` (picked by weight; every step is a request through the balancer, with the
+//! journey's templates, data, captures, expectations and think times). Throughput counts
+//! successful requests per second; a request that fails its expectations is an error.
 //!
 //! The shop is made sleep-bound (`--latency *=20ms`) and the database pool small (4
 //! connections of 5ms queries), so on a 2-core machine a horizontal sweep measures the
@@ -13,6 +19,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::backends::load::journey::Plan;
+use crate::backends::load::target::{self, CommandLaunch, Target};
 use crate::demo::launch::{self, ChildGuard};
 use crate::engine::metrics::{Labels, Measurements, labels};
 use crate::engine::search;
@@ -47,10 +55,91 @@ fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
+/// A running replica process.
+enum Proc {
+    Shop(ChildGuard),
+    Command(Box<Target>),
+}
+
+impl Proc {
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Proc::Shop(g) => g.id(),
+            Proc::Command(t) => t.pid(),
+        }
+    }
+}
+
 /// One replica: its fixed port (a restarted replica comes back on the same one).
 struct Replica {
     port: u16,
-    guard: Option<ChildGuard>,
+    proc: Option<Proc>,
+}
+
+/// How replicas are started.
+#[derive(Clone)]
+enum LaunchKind {
+    Shop {
+        db_port: u16,
+    },
+    Command {
+        argv: Vec<String>,
+        env: Option<BTreeMap<String, String>>,
+        ready: String,
+        ready_timeout: Duration,
+    },
+}
+
+/// How the replicas of one step are started: threads and CPUs per replica.
+#[derive(Clone)]
+struct Launcher {
+    kind: LaunchKind,
+    threads: u32,
+    cpus: Option<u32>,
+}
+
+impl Launcher {
+    /// Start one replica on `port` (or a free port) and wait until it is ready.
+    async fn start(&self, port: Option<u16>, cx: &RunContext) -> Result<Replica, BackendError> {
+        match &self.kind {
+            LaunchKind::Shop { db_port } => {
+                let port = match port {
+                    Some(p) => p,
+                    None => free_port().map_err(|e| unavailable(e.to_string()))?,
+                };
+                let (db, threads, cpus) = (*db_port, self.threads, self.cpus);
+                let g = tokio::task::spawn_blocking(move || start_replica(port, db, threads, cpus))
+                    .await
+                    .map_err(|e| unavailable(e.to_string()))??;
+                Ok(Replica {
+                    port,
+                    proc: Some(Proc::Shop(g)),
+                })
+            }
+            LaunchKind::Command {
+                argv,
+                env,
+                ready,
+                ready_timeout,
+            } => {
+                let launch = CommandLaunch {
+                    argv,
+                    env: env.as_ref(),
+                    ready,
+                    ready_timeout: *ready_timeout,
+                    vars: vec![("{threads}", self.threads.to_string())],
+                    cpus: self.cpus,
+                };
+                let t = target::start_command(&launch, port, cx).await?;
+                let port = port_of(&t.base_url)
+                    .ok_or_else(|| unavailable(format!("a replica announced `{}`", t.base_url)))?;
+                Ok(Replica {
+                    port,
+                    proc: Some(Proc::Command(Box::new(t))),
+                })
+            }
+        }
+    }
 }
 
 impl Replica {
@@ -84,7 +173,12 @@ fn start_db() -> Result<(ChildGuard, u16), BackendError> {
     Ok((guard, port))
 }
 
-fn start_replica(port: u16, db_port: u16, workers: u32) -> Result<ChildGuard, BackendError> {
+fn start_replica(
+    port: u16,
+    db_port: u16,
+    workers: u32,
+    cpus: Option<u32>,
+) -> Result<ChildGuard, BackendError> {
     let args: Vec<String> = vec![
         "serve".into(),
         "--port".into(),
@@ -96,8 +190,11 @@ fn start_replica(port: u16, db_port: u16, workers: u32) -> Result<ChildGuard, Ba
         "--latency".into(),
         SHOP_LATENCY.into(),
     ];
-    let cmd = launch::demo_command(&args)
+    let mut cmd = launch::demo_command(&args)
         .map_err(|e| unavailable(format!("cannot start a shop replica: {e}")))?;
+    if let Some(n) = cpus {
+        launch::pin_cpus(&mut cmd, n).map_err(|e| unavailable(e.to_string()))?;
+    }
     let (guard, _) = launch::spawn_announced(cmd, Duration::from_secs(10))
         .map_err(|e| unavailable(format!("a shop replica did not start: {e}")))?;
     Ok(guard)
@@ -106,18 +203,20 @@ fn start_replica(port: u16, db_port: u16, workers: u32) -> Result<ChildGuard, Ba
 async fn wait_healthy(
     client: &reqwest::Client,
     url: &str,
+    path: &str,
     cx: &RunContext,
 ) -> Result<(), BackendError> {
     let t0 = Instant::now();
+    let probe = join(url, path).map_err(unavailable)?;
     loop {
-        if let Ok(r) = client.get(format!("{url}/health")).send().await
+        if let Ok(r) = client.get(probe.clone()).send().await
             && r.status().is_success()
         {
             return Ok(());
         }
         if t0.elapsed() > Duration::from_secs(10) {
             return Err(unavailable(format!(
-                "{url}/health did not answer 2xx within 10s"
+                "{probe} did not answer 2xx within 10s"
             )));
         }
         tokio::select! {
@@ -135,9 +234,14 @@ struct Second {
     latencies: Vec<f64>,
 }
 
+/// Most distinct error messages kept per step.
+const MAX_ERROR_KINDS: usize = 20;
+
 #[derive(Default)]
 struct Record {
     seconds: BTreeMap<u64, Second>,
+    /// Error messages and how often each happened.
+    errors: BTreeMap<String, u64>,
 }
 
 impl Record {
@@ -151,6 +255,18 @@ impl Record {
             None => s.errors += 1,
         }
     }
+
+    fn error(&mut self, at: f64, message: String) {
+        self.add(at, None);
+        let kinds = self.errors.len();
+        match self.errors.get_mut(&message) {
+            Some(n) => *n += 1,
+            None if kinds < MAX_ERROR_KINDS => {
+                self.errors.insert(message, 1);
+            }
+            None => {}
+        }
+    }
 }
 
 fn p95(v: &mut [f64]) -> Option<f64> {
@@ -161,6 +277,9 @@ fn p95(v: &mut [f64]) -> Option<f64> {
     let i = ((v.len() as f64) * 0.95).ceil() as usize;
     Some(v[i.clamp(1, v.len()) - 1])
 }
+
+/// Status, headers and body of a response.
+type Response = (u16, reqwest::header::HeaderMap, Vec<u8>);
 
 /// Client-side balancer over backends (one backend for nginx).
 struct Balancer {
@@ -202,43 +321,192 @@ impl Balancer {
         self.next.fetch_add(1, Ordering::Relaxed) % n
     }
 
-    async fn request(&self, client: &reqwest::Client) -> bool {
+    fn mark_down(&self, i: usize) {
+        if self.urls.len() > 1 {
+            let until = self.now_ms() + (self.fail_timeout * 1000.0) as u64;
+            self.down_until[i].store(until, Ordering::Relaxed);
+        }
+    }
+
+    /// Send one request built by `make` for a base URL. Like nginx's passive checks: a
+    /// connection error or a 5xx marks the replica down for `fail_timeout` and (with
+    /// retries) is retried once on another replica; a timeout marks it down but is not
+    /// retried (the request may have had effects).
+    async fn send(
+        &self,
+        make: impl Fn(&str) -> Result<reqwest::RequestBuilder, String>,
+    ) -> Result<Response, String> {
         let attempts = if self.retries && self.urls.len() > 1 {
             2
         } else {
             1
         };
         let mut avoid = None;
-        for _ in 0..attempts {
+        let mut last = String::new();
+        for attempt in 0..attempts {
             let i = self.pick(avoid);
+            let rb = make(&self.urls[i])?;
             self.in_flight[i].fetch_add(1, Ordering::Relaxed);
-            let r = client
-                .get(format!("{}/products", self.urls[i]))
-                .send()
-                .await;
-            let outcome = match r {
-                Ok(resp) if resp.status().is_success() => match resp.bytes().await {
-                    Ok(_) => None,
-                    Err(e) => Some(e.is_timeout()),
-                },
-                Ok(_) => Some(false),
-                Err(e) => Some(e.is_timeout()),
+            let outcome = match rb.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    match resp.bytes().await {
+                        Ok(body) => Ok((status, headers, body.to_vec())),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
             };
             self.in_flight[i].fetch_sub(1, Ordering::Relaxed);
-            let Some(timed_out) = outcome else {
-                return true;
-            };
-            if self.urls.len() > 1 {
-                let until = self.now_ms() + (self.fail_timeout * 1000.0) as u64;
-                self.down_until[i].store(until, Ordering::Relaxed);
+            match outcome {
+                Ok(r) if r.0 < 500 || attempt + 1 == attempts => {
+                    if r.0 >= 500 {
+                        self.mark_down(i);
+                    }
+                    return Ok(r);
+                }
+                Ok(r) => last = format!("status {}", r.0),
+                Err(e) => {
+                    self.mark_down(i);
+                    let msg = target::error_chain(&e);
+                    if e.is_timeout() {
+                        return Err(msg);
+                    }
+                    last = msg;
+                }
             }
-            if timed_out {
-                // a timed-out request is not retried (it may have had effects)
-                return false;
-            }
+            self.mark_down(i);
             avoid = Some(i);
         }
-        false
+        Err(last)
+    }
+}
+
+/// What one iteration of a virtual user sends.
+enum Work {
+    /// One `GET path`.
+    Get(String),
+    /// One journey of the `profile` load spec.
+    Journeys(Arc<Plan>),
+}
+
+/// Join a journey's rendered path (or absolute URL) to a replica's base URL.
+fn join(base: &str, path: &str) -> Result<reqwest::Url, String> {
+    let url = if path.starts_with("http://") || path.starts_with("https://") {
+        path.to_string()
+    } else if path.starts_with('/') {
+        format!("{base}{path}")
+    } else {
+        format!("{base}/{path}")
+    };
+    reqwest::Url::parse(&url).map_err(|e| format!("invalid url: {e}"))
+}
+
+/// Everything the virtual users of one step share.
+struct Driver {
+    balancer: Arc<Balancer>,
+    client: reqwest::Client,
+    work: Arc<Work>,
+    record: Mutex<Record>,
+    t0: Instant,
+    iterations: AtomicU64,
+    /// The `unique` data source that ran out, if one did.
+    exhausted: Mutex<Option<String>>,
+}
+
+impl Driver {
+    fn now(&self) -> f64 {
+        self.t0.elapsed().as_secs_f64()
+    }
+
+    fn ok(&self, sent: Instant) {
+        let at = self.now();
+        self.record
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(at, Some(sent.elapsed().as_secs_f64()));
+    }
+
+    fn fail(&self, message: String) {
+        let at = self.now();
+        self.record
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .error(at, message);
+    }
+
+    fn ran_out(&self) -> bool {
+        self.exhausted.lock().map(|e| e.is_some()).unwrap_or(false)
+    }
+
+    /// One iteration: a `GET` or one journey. `pace` (closed users) sleeps the think time
+    /// after the last step too. Returns early when `stop` is set.
+    async fn iterate(&self, stop: &AtomicBool, pace: bool) {
+        match &*self.work {
+            Work::Get(path) => {
+                let sent = Instant::now();
+                let r = self
+                    .balancer
+                    .send(|base| Ok(self.client.get(join(base, path)?)))
+                    .await;
+                match r {
+                    Ok((status, _, _)) if status < 400 => self.ok(sent),
+                    Ok((status, _, _)) => self.fail(format!("GET {path}: status {status}")),
+                    Err(e) => self.fail(format!("GET {path}: {e}")),
+                }
+            }
+            Work::Journeys(plan) => {
+                let k = self.iterations.fetch_add(1, Ordering::Relaxed);
+                let journey = plan.pick();
+                let mut it = match plan.start(journey, k) {
+                    Ok(it) => it,
+                    Err(e) => {
+                        let mut x = self.exhausted.lock().unwrap_or_else(|e| e.into_inner());
+                        x.get_or_insert(e.0);
+                        return;
+                    }
+                };
+                let steps = &plan.journeys[journey].steps;
+                for (i, step) in steps.iter().enumerate() {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let label = &step.label;
+                    let rendered = match plan.render(&mut it, i) {
+                        Ok(r) => r,
+                        Err(e) => return self.fail(it.redact(&format!("{label}: {e}"))),
+                    };
+                    let sent = Instant::now();
+                    let r = self
+                        .balancer
+                        .send(|base| {
+                            let url = join(base, &rendered.path)?;
+                            Ok(rendered.clone().request(&self.client, step, url))
+                        })
+                        .await;
+                    let checked = r.and_then(|(status, headers, body)| {
+                        plan.check(&mut it, i, status, &headers, &body)
+                    });
+                    match checked {
+                        Ok(()) => self.ok(sent),
+                        Err(e) => return self.fail(it.redact(&format!("{label}: {e}"))),
+                    }
+                    let last = i + 1 == steps.len();
+                    if let Some(think) = step.think
+                        && (pace || !last)
+                    {
+                        let (lo, hi) = (think.min.0, think.max.0);
+                        let secs = if hi > lo {
+                            rand::Rng::random_range(&mut rand::rng(), lo..hi)
+                        } else {
+                            lo
+                        };
+                        tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -249,37 +517,60 @@ struct StepResult {
     seconds: f64,
     record: Record,
     fault_at: Option<f64>,
+    /// Why a faulted replica did not come back, if it did not.
+    fault_note: Option<String>,
+    /// The `unique` data source that ran out during the step.
+    exhausted: Option<String>,
 }
 
-/// Run closed load (`users` loops) or open load (`rate`/s) for `secs`.
+impl StepResult {
+    fn empty() -> StepResult {
+        StepResult {
+            ok: 0,
+            errors: 0,
+            seconds: 1.0,
+            record: Record::default(),
+            fault_at: None,
+            fault_note: None,
+            exhausted: None,
+        }
+    }
+}
+
+/// Run closed load (`users` loops) or open load (`rate` iterations/s) for `secs`.
+#[allow(clippy::too_many_arguments)]
 async fn drive(
     balancer: &Arc<Balancer>,
     client: &reqwest::Client,
+    work: &Arc<Work>,
     users: u32,
     rate: Option<f64>,
     secs: f64,
     cx: &RunContext,
     fault: Option<FaultPlan>,
 ) -> StepResult {
-    let record = Arc::new(Mutex::new(Record::default()));
-    let stop = Arc::new(AtomicBool::new(false));
     let t0 = Instant::now();
+    let driver = Arc::new(Driver {
+        balancer: balancer.clone(),
+        client: client.clone(),
+        work: work.clone(),
+        record: Mutex::new(Record::default()),
+        t0,
+        iterations: AtomicU64::new(0),
+        exhausted: Mutex::new(None),
+    });
+    let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     if let Some(rate) = rate {
         let sem = Arc::new(tokio::sync::Semaphore::new(MAX_USERS as usize));
-        let (b, c, r, st, cancel) = (
-            balancer.clone(),
-            client.clone(),
-            record.clone(),
-            stop.clone(),
-            cx.cancel.clone(),
-        );
+        let (d, st, cancel) = (driver.clone(), stop.clone(), cx.cancel.clone());
         tasks.push(tokio::spawn(async move {
             let mut k = 0u64;
             let mut inner = Vec::new();
             loop {
                 let due = k as f64 / rate.max(0.001);
-                if due >= secs || st.load(Ordering::Relaxed) || cancel.is_cancelled() {
+                if due >= secs || st.load(Ordering::Relaxed) || cancel.is_cancelled() || d.ran_out()
+                {
                     break;
                 }
                 let wait = due - t0.elapsed().as_secs_f64();
@@ -288,17 +579,14 @@ async fn drive(
                 }
                 k += 1;
                 let Ok(permit) = sem.clone().try_acquire_owned() else {
-                    r.lock().unwrap().add(t0.elapsed().as_secs_f64(), None);
+                    d.fail(format!(
+                        "dropped: {MAX_USERS} iterations were already in flight"
+                    ));
                     continue;
                 };
-                let (b, c, r) = (b.clone(), c.clone(), r.clone());
+                let (d, st) = (d.clone(), st.clone());
                 inner.push(tokio::spawn(async move {
-                    let s = Instant::now();
-                    let ok = b.request(&c).await;
-                    let at = t0.elapsed().as_secs_f64();
-                    r.lock()
-                        .unwrap()
-                        .add(at, ok.then(|| s.elapsed().as_secs_f64()));
+                    d.iterate(&st, false).await;
                     drop(permit);
                 }));
             }
@@ -308,22 +596,13 @@ async fn drive(
         }));
     } else {
         for _ in 0..users.clamp(1, MAX_USERS) {
-            let (b, c, r, st) = (
-                balancer.clone(),
-                client.clone(),
-                record.clone(),
-                stop.clone(),
-            );
+            let (d, st) = (driver.clone(), stop.clone());
             tasks.push(tokio::spawn(async move {
-                while !st.load(Ordering::Relaxed) && t0.elapsed().as_secs_f64() < secs {
-                    let s = Instant::now();
-                    let ok = b.request(&c).await;
-                    let at = t0.elapsed().as_secs_f64();
-                    if at <= secs + REQUEST_TIMEOUT.as_secs_f64() {
-                        r.lock()
-                            .unwrap()
-                            .add(at, ok.then(|| s.elapsed().as_secs_f64()));
-                    }
+                while !st.load(Ordering::Relaxed)
+                    && t0.elapsed().as_secs_f64() < secs
+                    && !d.ran_out()
+                {
+                    d.iterate(&st, true).await;
                 }
             }));
         }
@@ -337,22 +616,32 @@ async fn drive(
     for t in tasks {
         let _ = t.await;
     }
-    let fault_at = match fault_task {
-        Some(t) => t.await.ok().flatten(),
-        None => None,
+    let (fault_at, fault_note) = match fault_task {
+        Some(t) => t.await.unwrap_or((None, None)),
+        None => (None, None),
     };
     let seconds = t0.elapsed().as_secs_f64().min(secs).max(1e-3);
-    let record = std::mem::take(&mut *record.lock().unwrap());
+    let mut record = std::mem::take(&mut *driver.record.lock().unwrap_or_else(|e| e.into_inner()));
+    // answers that arrive after the step (a request in flight at its end) are not counted
+    let last = secs.ceil() as u64 + REQUEST_TIMEOUT.as_secs() + 1;
+    record.seconds.retain(|&s, _| s <= last);
     let (ok, errors) = record
         .seconds
         .values()
         .fold((0, 0), |(o, e), s| (o + s.ok, e + s.errors));
+    let exhausted = driver
+        .exhausted
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     StepResult {
         ok,
         errors,
         seconds,
         record,
         fault_at,
+        fault_note,
+        exhausted,
     }
 }
 
@@ -363,24 +652,32 @@ struct FaultPlan {
     restore_after: Option<f64>,
     replicas: Arc<Mutex<Vec<Replica>>>,
     index: usize,
-    db_port: u16,
-    workers: u32,
-    cancel: tokio_util::sync::CancellationToken,
+    launcher: Launcher,
+    cx: RunContext,
 }
 
 impl FaultPlan {
-    /// Returns the fault time (seconds into the step) if the fault was injected.
-    async fn run(self, t0: Instant) -> Option<f64> {
+    /// The fault time (seconds into the step) if the fault was injected, and a note when the
+    /// replica could not be brought back.
+    async fn run(self, t0: Instant) -> (Option<f64>, Option<String>) {
         let wait = self.at - t0.elapsed().as_secs_f64();
         if wait > 0.0 {
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_secs_f64(wait)) => {}
-                () = self.cancel.cancelled() => return None,
+                () = self.cx.cancel.cancelled() => return (None, None),
             }
         }
         let pid = {
-            let r = self.replicas.lock().unwrap();
-            r.get(self.index)?.guard.as_ref()?.id()?
+            let r = self.replicas.lock().unwrap_or_else(|e| e.into_inner());
+            r.get(self.index)
+                .and_then(|r| r.proc.as_ref())
+                .and_then(Proc::pid)
+        };
+        let Some(pid) = pid else {
+            return (
+                None,
+                Some(format!("replica {} was not running", self.index + 1)),
+            );
         };
         let sig = match self.action {
             FaultAction::Kill => libc::SIGKILL,
@@ -392,28 +689,38 @@ impl FaultPlan {
         if let Some(after) = self.restore_after {
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_secs_f64(after)) => {}
-                () = self.cancel.cancelled() => {}
+                () = self.cx.cancel.cancelled() => {}
             }
-            self.restore(pid).await;
+            return (Some(at), self.restore(pid).await);
         }
-        Some(at)
+        (Some(at), None)
     }
 
-    async fn restore(&self, pid: u32) {
+    /// SIGCONT a hung replica, or start a crashed one again on its port (the balancer's
+    /// list stays as it is). A note when that failed.
+    async fn restore(&self, pid: u32) -> Option<String> {
         match self.action {
-            // SAFETY: as above.
-            FaultAction::Hang => unsafe {
-                libc::kill(pid as libc::pid_t, libc::SIGCONT);
-            },
+            FaultAction::Hang => {
+                // SAFETY: as above.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) };
+                None
+            }
             FaultAction::Kill => {
-                let old = self.replicas.lock().unwrap()[self.index].guard.take();
+                let old = self.replicas.lock().unwrap_or_else(|e| e.into_inner())[self.index]
+                    .proc
+                    .take();
                 drop(old);
-                let port = self.replicas.lock().unwrap()[self.index].port;
-                let (db, w) = (self.db_port, self.workers);
-                if let Ok(Ok(g)) =
-                    tokio::task::spawn_blocking(move || start_replica(port, db, w)).await
-                {
-                    self.replicas.lock().unwrap()[self.index].guard = Some(g);
+                let port = self.replicas.lock().unwrap_or_else(|e| e.into_inner())[self.index].port;
+                match self.launcher.start(Some(port), &self.cx).await {
+                    Ok(r) => {
+                        self.replicas.lock().unwrap_or_else(|e| e.into_inner())[self.index].proc =
+                            r.proc;
+                        None
+                    }
+                    Err(e) => Some(format!(
+                        "replica {} could not be restarted: {e}",
+                        self.index + 1
+                    )),
                 }
             }
         }
@@ -428,25 +735,51 @@ pub async fn run(doc: &ScalingDoc, cx: &RunContext) -> Result<Measurements, Back
         (None, Some(t)) => ("threads", t.value.clone(), false),
         _ => return Err(unavailable("the sweep needs `replicas` or `threads`")),
     };
+    let cpus: Option<Vec<u32>> = sweep.cpus.as_ref().map(|c| c.value.clone());
     let service = doc
         .service
         .as_ref()
         .ok_or_else(|| unavailable("no service"))?;
-    if service.command.is_some() {
-        return Err(unavailable(
-            "scaling sweeps of a user `command` are not available yet: use `embedded = \"shop\"`",
-        ));
-    }
     let balancer = doc.balancer.as_ref();
     let nginx_kind = balancer.is_some_and(|b| b.kind == BalancerKind::Nginx);
     let nginx_bin = if nginx_kind && horizontal {
-        Some(super::nginx::find().ok_or_else(|| {
-            unavailable("nginx not found: install the Debian package nginx-light")
-        })?)
+        Some(super::nginx::find().map_err(unavailable)?)
     } else {
         None
     };
     let load = doc.load.as_ref().ok_or_else(|| unavailable("no [load]"))?;
+    let work = Arc::new(match &load.profile {
+        Some(p) => {
+            let path = cx.resolve(&p.value);
+            let plan = tokio::task::spawn_blocking(move || super::profile::compile(&path))
+                .await
+                .map_err(|e| unavailable(e.to_string()))?
+                .map_err(|diags| {
+                    unavailable(format!(
+                        "profile `{}`: {}",
+                        p.value,
+                        diags
+                            .iter()
+                            .map(|d| d.message.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ))
+                })?;
+            Work::Journeys(Arc::new(plan))
+        }
+        None => Work::Get(match (&load.path, &service.command) {
+            (Some(p), _) => p.value.clone(),
+            (None, Some(_)) => "/".into(),
+            (None, None) => "/products".into(),
+        }),
+    });
+    let ready_path = match &service.command {
+        Some(_) => service
+            .ready
+            .clone()
+            .unwrap_or_else(|| target::DEFAULT_READY.to_string()),
+        None => "/health".to_string(),
+    };
     let mode = load.mode.unwrap_or(LoadMode::MaxRate);
     let step_secs = load
         .step_duration
@@ -468,147 +801,104 @@ pub async fn run(doc: &ScalingDoc, cx: &RunContext) -> Result<Measurements, Back
         .build()
         .map_err(|e| unavailable(e.to_string()))?;
 
-    cx.progress.update(None, "starting the database tier");
-    let (_db, db_port) = tokio::task::spawn_blocking(start_db)
-        .await
-        .map_err(|e| unavailable(e.to_string()))??;
+    // the shop's shared database tier; a user's command brings its own backends
+    let (_db, kind) = match &service.command {
+        Some(argv) => (
+            None,
+            LaunchKind::Command {
+                argv: argv.value.clone(),
+                env: service.env.clone(),
+                ready: ready_path.clone(),
+                ready_timeout: Duration::from_secs_f64(
+                    service
+                        .ready_timeout
+                        .map_or(target::DEFAULT_READY_TIMEOUT, |d| d.0),
+                ),
+            },
+        ),
+        None => {
+            cx.progress.update(None, "starting the database tier");
+            let (db, db_port) = tokio::task::spawn_blocking(start_db)
+                .await
+                .map_err(|e| unavailable(e.to_string()))??;
+            (Some(db), LaunchKind::Shop { db_port })
+        }
+    };
+    let base_threads = service.threads.as_ref().map_or(2, |t| t.value);
 
     let mut m = Measurements::default();
     let mut points = Vec::new();
     let mut lat_labels: Vec<(Labels, Vec<f64>)> = Vec::new();
-    for &v in &values {
+    // (ok, errors) over the sweep
+    let mut totals = (0u64, 0u64);
+    for (step_index, &v) in values.iter().enumerate() {
         if cx.cancel.is_cancelled() {
             m.notes.push("interrupted: the sweep stopped early".into());
             break;
         }
-        let (n, workers) = if horizontal { (v, 2) } else { (1, v) };
-        cx.progress
-            .update(None, &format!("{label}={v}: starting {n} replica(s)"));
-        let mut reps = Vec::new();
-        for _ in 0..n {
-            let port = free_port().map_err(|e| unavailable(e.to_string()))?;
-            let g = tokio::task::spawn_blocking(move || start_replica(port, db_port, workers))
-                .await
-                .map_err(|e| unavailable(e.to_string()))??;
-            reps.push(Replica {
-                port,
-                guard: Some(g),
-            });
+        let (n, threads) = if horizontal {
+            (v, base_threads)
+        } else {
+            (1, v)
+        };
+        let launcher = Launcher {
+            kind: kind.clone(),
+            threads,
+            cpus: cpus.as_ref().and_then(|c| c.get(step_index).copied()),
+        };
+        let step_label = labels(&[(label, &v.to_string())]);
+        let outcome = run_step(
+            StepSetup {
+                label,
+                v,
+                n,
+                launcher,
+                horizontal,
+                nginx_bin: nginx_bin.as_deref(),
+                ready_path: &ready_path,
+                client: &client,
+                work: &work,
+                balancer,
+                fault: doc.fault.iter().flatten().find(|f| f.step.value == v),
+            },
+            load,
+            mode,
+            step_secs,
+            per_unit,
+            latency_limit,
+            &mut m,
+            cx,
+        )
+        .await;
+        let result = match outcome {
+            Ok(r) => r,
+            Err(e) if points.is_empty() => return Err(e),
+            Err(e) => {
+                // keep what the earlier steps measured
+                let message = format!("{label}={v}: {e}");
+                let mut partial = finish(points, lat_labels, label, m, cx);
+                partial.notes.push(message.clone());
+                return Err(BackendError::Failed {
+                    message,
+                    partial: Some(Box::new(partial)),
+                });
+            }
+        };
+        for (msg, count) in &result.record.errors {
+            m.error_samples_n(msg, step_label.clone(), *count);
         }
-        for r in &reps {
-            wait_healthy(&client, &r.url(), cx).await?;
-        }
-        let urls: Vec<String> = reps.iter().map(Replica::url).collect();
-        let replicas = Arc::new(Mutex::new(reps));
-        let nginx = match &nginx_bin {
-            Some(bin) => {
-                let b = balancer.expect("nginx balancer");
-                let ng = super::nginx::start(bin, &urls, b).map_err(unavailable)?;
-                wait_healthy(&client, &ng.url, cx).await?;
-                Some(ng)
-            }
-            None => None,
-        };
-        let targets = match &nginx {
-            Some(ng) => vec![ng.url.clone()],
-            None => urls,
-        };
-        let bal = Arc::new(Balancer {
-            in_flight: targets.iter().map(|_| AtomicU64::new(0)).collect(),
-            down_until: targets.iter().map(|_| AtomicU64::new(0)).collect(),
-            urls: targets,
-            least_conn: balancer.and_then(|b| b.method) == Some(Method::LeastConn),
-            retries: balancer.and_then(|b| b.retries).unwrap_or(true),
-            fail_timeout: balancer.and_then(|b| b.fail_timeout).map_or(1.0, |d| d.0),
-            next: AtomicUsize::new(0),
-            t0: Instant::now(),
-        });
-        let fault = doc.fault.iter().flatten().find(|f| f.step.value == v);
-        let plan = |fault: Option<&crate::spec::scaling::Fault>| {
-            fault.map(|f| FaultPlan {
-                at: f.at.0,
-                action: f.action,
-                restore_after: f.restore_after.map(|d| d.0),
-                replicas: replicas.clone(),
-                index: if horizontal {
-                    (f.replica.value.max(1) - 1) as usize
-                } else {
-                    0
-                },
-                db_port,
-                workers,
-                cancel: cx.cancel.clone(),
-            })
-        };
-        let users = per_unit.saturating_mul(n).min(MAX_USERS);
-        let result = match mode {
-            LoadMode::Concurrency => {
-                cx.progress.update(
-                    None,
-                    &format!("{label}={v}: {users} users for {step_secs}s"),
-                );
-                drive(&bal, &client, users, None, step_secs, cx, plan(fault)).await
-            }
-            LoadMode::MaxRate => {
-                let top = load.max_rate.map_or(2000.0, |r| r.0);
-                let rungs = search::staircase(top / MAX_RUNGS as f64, top / MAX_RUNGS as f64, top);
-                let rung_secs = (step_secs / 3.0).max(1.0);
-                let limit = latency_limit.unwrap_or(f64::INFINITY);
-                let mut best: Option<StepResult> = None;
-                for &rate in rungs.iter().take(MAX_RUNGS) {
-                    if cx.cancel.is_cancelled() {
-                        break;
-                    }
-                    cx.progress
-                        .update(None, &format!("{label}={v}: {rate:.0}/s"));
-                    let mut r = drive(&bal, &client, 0, Some(rate), rung_secs, cx, None).await;
-                    let mut all: Vec<f64> = r
-                        .record
-                        .seconds
-                        .values_mut()
-                        .flat_map(|s| s.latencies.drain(..))
-                        .collect();
-                    let p = p95(&mut all).unwrap_or(f64::INFINITY);
-                    let err = r.errors as f64 / (r.ok + r.errors).max(1) as f64;
-                    let held = p < limit && err < 0.01;
-                    m.notes.push(format!(
-                        "{label}={v}: {rate:.0}/s offered: {} ok, {} errors, p95 {:.1}ms: {}",
-                        r.ok,
-                        r.errors,
-                        p * 1000.0,
-                        if held { "held" } else { "broke" }
-                    ));
-                    if !held {
-                        // let the backlog of the broken rung drain before anything else runs
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        break;
-                    }
-                    best = Some(r);
-                }
-                // the fault runs for a full step at half the sustained rate: at the limit
-                // any disturbance would overload the survivors
-                if let Some(f) = plan(fault) {
-                    let rate = 0.5
-                        * best
-                            .as_ref()
-                            .map_or(top / MAX_RUNGS as f64, |b| b.ok as f64 / b.seconds);
-                    let r = drive(&bal, &client, 0, Some(rate), step_secs, cx, Some(f)).await;
-                    failover(&mut m, &r, latency_limit);
-                }
-                match best {
-                    Some(b) => b,
-                    None => StepResult {
-                        ok: 0,
-                        errors: 0,
-                        seconds: 1.0,
-                        record: Record::default(),
-                        fault_at: None,
-                    },
-                }
-            }
-        };
-        if mode == LoadMode::Concurrency && fault.is_some() {
-            failover(&mut m, &result, latency_limit);
+        m.scalar("errors", step_label.clone(), result.errors as f64);
+        m.scalar(
+            "error_rate",
+            step_label.clone(),
+            result.errors as f64 / (result.ok + result.errors).max(1) as f64,
+        );
+        totals.0 += result.ok;
+        totals.1 += result.errors;
+        if let Some(source) = &result.exhausted {
+            m.notes.push(format!(
+                "{label}={v}: the data source `{source}` (mode unique) ran out of rows: the step ended early"
+            ));
         }
         let throughput = result.ok as f64 / result.seconds;
         points.push(Point {
@@ -622,12 +912,30 @@ pub async fn run(doc: &ScalingDoc, cx: &RunContext) -> Result<Measurements, Back
             .flat_map(|s| s.latencies.iter().copied())
             .collect();
         all.retain(|x| x.is_finite());
-        lat_labels.push((labels(&[(label, &v.to_string())]), all));
+        lat_labels.push((step_label, all));
         m.notes.push(format!(
             "{label}={v}: {:.1} req/s ({} ok, {} errors in {:.1}s)",
             throughput, result.ok, result.errors, result.seconds
         ));
     }
+    if totals.0 + totals.1 > 0 {
+        m.scalar(
+            "error_rate",
+            Labels::new(),
+            totals.1 as f64 / (totals.0 + totals.1) as f64,
+        );
+    }
+    Ok(finish(points, lat_labels, label, m, cx))
+}
+
+/// The fit of the measured points, the latency histograms and what the steps recorded.
+fn finish(
+    points: Vec<Point>,
+    lat_labels: Vec<(Labels, Vec<f64>)>,
+    label: &str,
+    mut m: Measurements,
+    cx: &RunContext,
+) -> Measurements {
     let mut fit = super::runner::measure_labelled(&points, label);
     for (l, lats) in lat_labels {
         let h = fit.histogram("latency", l, 1e-6);
@@ -638,17 +946,194 @@ pub async fn run(doc: &ScalingDoc, cx: &RunContext) -> Result<Measurements, Back
     fit.scalars.append(&mut m.scalars);
     fit.series.append(&mut m.series);
     fit.notes.append(&mut m.notes);
+    fit.error_samples.append(&mut m.error_samples);
     fit.elapsed_s = cx.elapsed();
-    Ok(fit)
+    fit
+}
+
+/// What one sweep step needs besides the load settings.
+struct StepSetup<'a> {
+    label: &'a str,
+    v: u32,
+    /// Replicas at this step.
+    n: u32,
+    launcher: Launcher,
+    horizontal: bool,
+    nginx_bin: Option<&'a std::path::Path>,
+    ready_path: &'a str,
+    client: &'a reqwest::Client,
+    work: &'a Arc<Work>,
+    balancer: Option<&'a crate::spec::scaling::Balancer>,
+    fault: Option<&'a crate::spec::scaling::Fault>,
+}
+
+/// Start the step's replicas (and nginx), run its load (and fault), stop them.
+#[allow(clippy::too_many_arguments)]
+async fn run_step(
+    s: StepSetup<'_>,
+    load: &crate::spec::scaling::ScalingLoad,
+    mode: LoadMode,
+    step_secs: f64,
+    per_unit: u32,
+    latency_limit: Option<f64>,
+    m: &mut Measurements,
+    cx: &RunContext,
+) -> Result<StepResult, BackendError> {
+    let (label, v, n) = (s.label, s.v, s.n);
+    let pinned = s
+        .launcher
+        .cpus
+        .map(|c| format!(", {c} CPU(s) each"))
+        .unwrap_or_default();
+    cx.progress.update(
+        None,
+        &format!("{label}={v}: starting {n} replica(s){pinned}"),
+    );
+    let mut reps = Vec::new();
+    for i in 0..n {
+        let r = s
+            .launcher
+            .start(None, cx)
+            .await
+            .map_err(|e| unavailable(format!("replica {} of {n} did not start: {e}", i + 1)))?;
+        reps.push(r);
+    }
+    for r in &reps {
+        wait_healthy(s.client, &r.url(), s.ready_path, cx).await?;
+    }
+    let urls: Vec<String> = reps.iter().map(Replica::url).collect();
+    let replicas = Arc::new(Mutex::new(reps));
+    let balancer = s.balancer;
+    let nginx = match s.nginx_bin {
+        Some(bin) => {
+            let b = balancer.ok_or_else(|| unavailable("no [balancer]"))?;
+            let ng = super::nginx::start(bin, &urls, b).map_err(unavailable)?;
+            wait_healthy(s.client, &ng.url, s.ready_path, cx).await?;
+            Some(ng)
+        }
+        None => None,
+    };
+    let targets = match &nginx {
+        Some(ng) => vec![ng.url.clone()],
+        None => urls,
+    };
+    let bal = Arc::new(Balancer {
+        in_flight: targets.iter().map(|_| AtomicU64::new(0)).collect(),
+        down_until: targets.iter().map(|_| AtomicU64::new(0)).collect(),
+        urls: targets,
+        least_conn: balancer.and_then(|b| b.method) == Some(Method::LeastConn),
+        retries: balancer.and_then(|b| b.retries).unwrap_or(true),
+        fail_timeout: balancer.and_then(|b| b.fail_timeout).map_or(1.0, |d| d.0),
+        next: AtomicUsize::new(0),
+        t0: Instant::now(),
+    });
+    let plan = |fault: Option<&crate::spec::scaling::Fault>| {
+        fault.map(|f| FaultPlan {
+            at: f.at.0,
+            action: f.action,
+            restore_after: f.restore_after.map(|d| d.0),
+            replicas: replicas.clone(),
+            index: if s.horizontal {
+                (f.replica.value.max(1) - 1) as usize
+            } else {
+                0
+            },
+            launcher: s.launcher.clone(),
+            cx: cx.clone(),
+        })
+    };
+    let (client, work) = (s.client, s.work);
+    let users = per_unit.saturating_mul(n).min(MAX_USERS);
+    let result = match mode {
+        LoadMode::Concurrency => {
+            cx.progress.update(
+                None,
+                &format!("{label}={v}: {users} users for {step_secs}s"),
+            );
+            let r = drive(
+                &bal,
+                client,
+                work,
+                users,
+                None,
+                step_secs,
+                cx,
+                plan(s.fault),
+            )
+            .await;
+            if s.fault.is_some() {
+                failover(m, &r, latency_limit);
+            }
+            r
+        }
+        LoadMode::MaxRate => {
+            let top = load.max_rate.map_or(2000.0, |r| r.0);
+            let rungs = search::staircase(top / MAX_RUNGS as f64, top / MAX_RUNGS as f64, top);
+            let rung_secs = (step_secs / 3.0).max(1.0);
+            let limit = latency_limit.unwrap_or(f64::INFINITY);
+            let mut best: Option<StepResult> = None;
+            for &rate in rungs.iter().take(MAX_RUNGS) {
+                if cx.cancel.is_cancelled() {
+                    break;
+                }
+                cx.progress
+                    .update(None, &format!("{label}={v}: {rate:.0}/s"));
+                let mut r = drive(&bal, client, work, 0, Some(rate), rung_secs, cx, None).await;
+                let mut all: Vec<f64> = r
+                    .record
+                    .seconds
+                    .values_mut()
+                    .flat_map(|s| s.latencies.drain(..))
+                    .collect();
+                let p = p95(&mut all).unwrap_or(f64::INFINITY);
+                let err = r.errors as f64 / (r.ok + r.errors).max(1) as f64;
+                let held = p < limit && err < 0.01;
+                m.notes.push(format!(
+                    "{label}={v}: {rate:.0}/s offered: {} ok, {} errors, p95 {:.1}ms: {}",
+                    r.ok,
+                    r.errors,
+                    p * 1000.0,
+                    if held { "held" } else { "broke" }
+                ));
+                if !held {
+                    // let the backlog of the broken rung drain before anything else runs
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    break;
+                }
+                best = Some(r);
+            }
+            // the fault runs for a full step at half the sustained rate: at the limit
+            // any disturbance would overload the survivors
+            if let Some(f) = plan(s.fault) {
+                let rate = 0.5
+                    * best
+                        .as_ref()
+                        .map_or(top / MAX_RUNGS as f64, |b| b.ok as f64 / b.seconds);
+                let r = drive(&bal, client, work, 0, Some(rate), step_secs, cx, Some(f)).await;
+                failover(m, &r, latency_limit);
+            }
+            best.unwrap_or_else(StepResult::empty)
+        }
+    };
+    // nginx first, then the replicas
+    drop(nginx);
+    drop(replicas);
+    Ok(result)
 }
 
 /// failover.* from a step with a fault.
 fn failover(m: &mut Measurements, r: &StepResult, latency_limit: Option<f64>) {
     let Some(at) = r.fault_at else {
-        m.notes
-            .push("the fault was not injected (the step ended first)".into());
+        m.notes.push(
+            r.fault_note
+                .clone()
+                .unwrap_or_else(|| "the fault was not injected (the step ended first)".into()),
+        );
         return;
     };
+    if let Some(note) = &r.fault_note {
+        m.notes.push(format!("failover: {note}"));
+    }
     let from = at.floor() as u64;
     let mut errs = 0;
     let mut total = 0;
