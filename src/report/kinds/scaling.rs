@@ -66,16 +66,27 @@ pub fn sections(m: &Measurements, used: &mut Vec<String>) -> Vec<Section> {
         .or_empty("no sweep measurements (throughput labelled replicas, threads or concurrency)");
 
     let mut fail = Section::new("Failover timeline");
-    let fail_lines: Vec<Line> = series_of(m, |x| x.starts_with("failover"))
-        .map(|s| series_line(s, true))
-        .collect();
-    if !fail_lines.is_empty() {
-        used.extend(series_of(m, |x| x.starts_with("failover")).map(|s| s.metric.clone()));
+    // errors are counts and p95 is a time: one chart each, on the same time axis
+    for (metric, title, dim) in [
+        (
+            "failover.errors",
+            "Errors per second during the faulted step",
+            Dimension::Count,
+        ),
+        (
+            "failover.p95",
+            "p95 latency per second during the faulted step",
+            Dimension::Time,
+        ),
+    ] {
+        let lines: Vec<Line> = series_of(m, |x| x == metric)
+            .map(|s| series_line(s, true))
+            .collect();
+        if !lines.is_empty() {
+            used.push(metric.to_string());
+        }
+        fail.chart(title, time_chart(title, dim, lines));
     }
-    fail.chart(
-        "Failover timeline",
-        time_chart("Failover timeline", Dimension::Count, fail_lines),
-    );
     let fail = fail.or_empty(
         "no failover timeline (no fault was injected, or no per-second series was recorded)",
     );
