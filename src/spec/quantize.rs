@@ -41,15 +41,21 @@ spec_table! {
     /// The model.
     pub struct Model {
         architecture: req Architecture,
-        /// Layer widths from input to output, e.g. `[64, 128, 64, 10]`.
+        /// Layer widths from input to output, e.g. `[64, 128, 64, 10]`. For a CNN, the dense
+        /// head after flattening: `layers[0]` is the flattened conv output (channels × height ×
+        /// width after the last conv block).
         layers: req Spanned<Vec<u32>>,
         activation: opt Activation,
-        /// CNN: channels of each conv layer; the input is `input_shape`.
-        channels: opt Vec<u32>,
-        /// CNN: square kernel size.
-        kernel: opt u32,
-        /// CNN: `[height, width]` of one sample.
+        /// CNN: output channels of each conv layer (the input has one channel). Each conv block
+        /// is a `kernel`×`kernel` convolution with "same" padding and stride 1, the activation
+        /// and, with `pool`, a 2×2 max pool (stride 2, floor).
+        channels: opt Spanned<Vec<u32>>,
+        /// CNN: square kernel size (default 3).
+        kernel: opt Spanned<u32>,
+        /// CNN: `[height, width]` of one sample (its features in row-major order).
         input_shape: opt Spanned<Vec<u32>>,
+        /// CNN: a 2×2 max pool after each conv layer (default true).
+        pool: opt bool,
         /// fp32 weights: `.safetensors`, `.pt`/`.pth` or `.bpk` (relative to the spec).
         weights: opt Spanned<String>,
         /// Map perfspec's tensor names (`layers.0.weight`) to the file's.
@@ -105,7 +111,10 @@ spec_table! {
         name: req Spanned<String>,
         dtype: req Spanned<DType>,
         granularity: opt Granularity,
-        /// Block size for per-block quantization (must divide every weight tensor).
+        /// Block size for per-block quantization: this many consecutive weights of one output
+        /// along the input (reduction) dimension, in PyTorch's row-major order. It must divide
+        /// every dense layer's input width; for a conv weight `[out, in, k, k]` it must divide
+        /// `k`, or be `k`·m with m dividing `k`, or `k`·`k`·m with m dividing `in`.
         block: opt Spanned<u32>,
         /// Quantize biases too (default: weights only).
         include_bias: opt bool,
@@ -150,20 +159,169 @@ word_enum! {
     pub enum Objective { Smallest = "smallest", Fastest = "fastest" }
 }
 
+/// The conv stack of a CNN, as perfspec builds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvGeometry {
+    /// `[height, width]` of one sample.
+    pub input: [u32; 2],
+    /// Output channels of each conv layer.
+    pub channels: Vec<u32>,
+    pub kernel: u32,
+    pub pool: bool,
+}
+
+impl ConvGeometry {
+    /// `[channels, height, width]` after the last conv block.
+    pub fn output(&self) -> [u32; 3] {
+        let n = if self.pool { self.channels.len() } else { 0 };
+        let shrink = |d: u32| d.checked_shr(n as u32).unwrap_or(0);
+        [
+            *self.channels.last().unwrap_or(&1),
+            shrink(self.input[0]),
+            shrink(self.input[1]),
+        ]
+    }
+
+    /// Elements of the flattened conv output: what `layers[0]` must be.
+    pub fn flattened(&self) -> u64 {
+        self.output().iter().map(|&d| u64::from(d)).product()
+    }
+}
+
+/// burn's block shape for `block` consecutive weights of one output along the reduction
+/// dimension of a weight in burn's layout (`[d_in, d_out]` dense, `[out, in, k, k]` conv), or
+/// `None` when no rectangular block of that many weights exists. Block sizes are right-aligned
+/// over the tensor's dimensions.
+pub fn block_dims(shape: &[u64], block: u64) -> Option<Vec<u64>> {
+    if block == 0 {
+        return None;
+    }
+    match *shape {
+        [d_in, _] => d_in.is_multiple_of(block).then(|| vec![block, 1]),
+        [_, c_in, kh, kw] => {
+            if kw.is_multiple_of(block) {
+                Some(vec![block])
+            } else if block.is_multiple_of(kw) && kh.is_multiple_of(block / kw) {
+                Some(vec![block / kw, kw])
+            } else if block.is_multiple_of(kh * kw) && c_in.is_multiple_of(block / (kh * kw)) {
+                Some(vec![block / (kh * kw), kh, kw])
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
 impl QuantizeDoc {
-    /// Weight tensors `(name, elements)` of the declared MLP, input → output.
-    pub fn weight_shapes(&self) -> Vec<(String, u64)> {
+    /// The conv stack when the architecture is a CNN with its keys present.
+    pub fn conv(&self) -> Option<ConvGeometry> {
+        let m = &self.model;
+        if m.architecture != Architecture::Cnn {
+            return None;
+        }
+        let s = m.input_shape.as_ref().filter(|s| s.len() == 2)?;
+        Some(ConvGeometry {
+            input: [s[0], s[1]],
+            channels: m.channels.as_ref()?.value.clone(),
+            kernel: m.kernel.as_ref().map_or(3, |k| k.value),
+            pool: m.pool.unwrap_or(true),
+        })
+    }
+
+    /// Weight tensors `(name, shape in burn's layout)`, input → output: the conv layers
+    /// (`convs.{i}.weight`, `[out, in, k, k]`), then the dense layers (`layers.{i}.weight`,
+    /// `[d_in, d_out]`).
+    pub fn weight_tensors(&self) -> Vec<(String, Vec<u64>)> {
+        let mut out = Vec::new();
+        if let Some(c) = self.conv() {
+            let k = u64::from(c.kernel);
+            let mut c_in = 1u64;
+            for (i, &ch) in c.channels.iter().enumerate() {
+                out.push((format!("convs.{i}.weight"), vec![u64::from(ch), c_in, k, k]));
+                c_in = u64::from(ch);
+            }
+        }
         let layers = &self.model.layers.value;
-        layers
-            .windows(2)
-            .enumerate()
-            .map(|(i, w)| {
-                (
-                    format!("layers.{i}.weight"),
-                    u64::from(w[0]) * u64::from(w[1]),
-                )
-            })
-            .collect()
+        out.extend(layers.windows(2).enumerate().map(|(i, w)| {
+            (
+                format!("layers.{i}.weight"),
+                vec![u64::from(w[0]), u64::from(w[1])],
+            )
+        }));
+        out
+    }
+
+    fn validate_cnn(&self, cx: &mut Ctx) {
+        let m = &self.model;
+        let (Some(channels), Some(shape)) = (&m.channels, &m.input_shape) else {
+            cx.error::<()>(
+                m.layers.span,
+                "spec::model",
+                "a cnn needs `channels` and `input_shape`",
+            );
+            cx.hint("e.g. `channels = [8, 16]`, `input_shape = [8, 8]` (one input channel)");
+            return;
+        };
+        if channels.is_empty() || channels.contains(&0) {
+            cx.error::<()>(
+                channels.span,
+                "spec::model",
+                "`channels` lists at least one conv layer, all positive",
+            );
+            return;
+        }
+        if shape.len() != 2 || shape.contains(&0) {
+            cx.error::<()>(
+                shape.span,
+                "spec::model",
+                "`input_shape` is `[height, width]`, both positive",
+            );
+            return;
+        }
+        if let Some(k) = &m.kernel
+            && !(1..=shape[0].min(shape[1])).contains(&k.value)
+        {
+            cx.error::<()>(
+                k.span,
+                "spec::range",
+                format!(
+                    "the kernel must be between 1 and the input's smaller side ({})",
+                    shape[0].min(shape[1])
+                ),
+            );
+            return;
+        }
+        let Some(g) = self.conv() else { return };
+        let [c, h, w] = g.output();
+        if h == 0 || w == 0 {
+            cx.error::<()>(
+                channels.span,
+                "spec::model",
+                format!(
+                    "{} conv blocks with 2x2 max pooling shrink the {}x{} input to nothing",
+                    g.channels.len(),
+                    g.input[0],
+                    g.input[1]
+                ),
+            );
+            cx.hint("use fewer conv layers, a larger `input_shape` or `pool = false`");
+            return;
+        }
+        if let Some(&first) = m.layers.first()
+            && u64::from(first) != g.flattened()
+        {
+            cx.error::<()>(
+                m.layers.span,
+                "spec::model",
+                format!(
+                    "the dense head starts at {first} but the conv stack flattens to {c}x{h}x{w} = {}",
+                    g.flattened()
+                ),
+            );
+            cx.label(format!("`layers[0]` must be {}", g.flattened()));
+            cx.hint("for a cnn, `layers` is the dense head after flattening: its first width is channels × height × width after the last conv block");
+        }
     }
 
     pub fn validate(&self, cx: &mut Ctx) {
@@ -176,17 +334,20 @@ impl QuantizeDoc {
             );
         }
         if m.architecture == Architecture::Cnn {
-            if m.channels.is_none() || m.input_shape.is_none() {
+            self.validate_cnn(cx);
+        } else {
+            let cnn_keys = [
+                m.channels.as_ref().map(|c| c.span),
+                m.kernel.as_ref().map(|k| k.span),
+                m.input_shape.as_ref().map(|s| s.span),
+            ];
+            if let Some(span) = cnn_keys.into_iter().flatten().next() {
                 cx.error::<()>(
-                    m.layers.span,
+                    span,
                     "spec::model",
-                    "a cnn needs `channels` and `input_shape`",
+                    "`channels`, `kernel` and `input_shape` describe a cnn",
                 );
-            }
-            if let Some(s) = &m.input_shape
-                && s.len() != 2
-            {
-                cx.error::<()>(s.span, "spec::model", "`input_shape` is `[height, width]`");
+                cx.hint("set `architecture = \"cnn\"` or remove the conv keys");
             }
         }
         if let Some(w) = &m.weights {
@@ -237,7 +398,7 @@ impl QuantizeDoc {
                 "at least one `[[scheme]]` is needed",
             );
         }
-        let shapes = self.weight_shapes();
+        let shapes = self.weight_tensors();
         for s in self.scheme.iter() {
             if !names.insert(s.name.value.clone()) {
                 cx.error::<()>(
@@ -269,21 +430,31 @@ impl QuantizeDoc {
                 (true, Some(b)) => {
                     if b.value == 0 {
                         cx.error::<()>(b.span, "spec::range", "the block size must be at least 1");
-                    } else if let Some((name, n)) =
-                        shapes.iter().find(|(_, n)| n % u64::from(b.value) != 0)
+                    } else if let Some((name, shape)) = shapes
+                        .iter()
+                        .find(|(_, shape)| block_dims(shape, u64::from(b.value)).is_none())
                     {
+                        let (why, hint) = if let [d_in, _] = shape[..] {
+                            (
+                                format!("{} does not divide the input width {d_in}", b.value),
+                                "burn quantizes blocks along each weight's input dimension: pick a block size that divides every input width",
+                            )
+                        } else {
+                            (
+                                format!(
+                                    "{} is not a run of whole rows of the {}x{}x{} inputs of each output",
+                                    b.value, shape[1], shape[2], shape[3]
+                                ),
+                                "a conv block must divide the kernel width k, or be k·m with m dividing k, or k·k·m with m dividing the input channels",
+                            )
+                        };
                         cx.error::<()>(
                             b.span,
                             "spec::scheme",
-                            format!(
-                                "block {} does not divide weight `{name}` ({n} elements)",
-                                b.value
-                            ),
+                            format!("block {} does not fit weight `{name}`", b.value),
                         );
-                        cx.label(format!("{n} is not a multiple of {}", b.value));
-                        cx.hint(
-                            "pick a block size that divides every weight tensor's element count",
-                        );
+                        cx.label(why);
+                        cx.hint(hint);
                     }
                 }
                 _ => {}

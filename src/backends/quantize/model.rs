@@ -1,14 +1,16 @@
-//! The declared model built as burn modules at run time: a sequential MLP whose fp32 weights are
-//! either loaded (safetensors, PyTorch, burnpack) or trained here on the spec's dataset with a
-//! fixed seed (Adam, autodiff).
+//! The declared model built as burn modules at run time: an optional conv stack (a CNN) and a
+//! dense head (an MLP is the head alone), whose fp32 weights are either loaded (safetensors,
+//! PyTorch, burnpack) or trained here on the spec's dataset with a fixed seed (Adam, autodiff).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::module::{Module, Param};
-use burn::nn::Linear;
 use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::{Linear, PaddingConfig2d, conv::Conv2d};
 use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::module::max_pool2d;
+use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Int, Tensor, TensorData, activation};
 use burn_store::{ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore};
 use rand::rngs::StdRng;
@@ -19,12 +21,67 @@ use super::data::Dataset;
 use super::guard;
 use crate::spec::quantize::Activation;
 
-/// A sequential MLP: `layers.{i}` are `Linear` modules, the activation runs between them.
+/// The network: `convs.{i}` are `Conv2d` modules ("same" padding, stride 1, each followed by
+/// the activation and, with `pool`, a 2×2 max pool), flattened in channel, row, column order
+/// (PyTorch's `flatten(1)`), then `layers.{i}` are `Linear` modules with the activation between
+/// them. Without convs it is a plain MLP.
 #[derive(Module, Debug)]
-pub struct Mlp {
+pub struct Net {
+    pub convs: Vec<Conv2d>,
     pub layers: Vec<Linear>,
     #[module(skip)]
     pub activation: Act,
+    #[module(skip)]
+    pub conv: Option<ConvShape>,
+}
+
+/// How a CNN's input is laid out and pooled (not a burn module).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvShape {
+    /// `[height, width]` of one sample, one channel.
+    pub input: [usize; 2],
+    pub pool: bool,
+}
+
+/// The architecture to build: the dense head's widths and, for a CNN, its conv stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arch {
+    /// Dense head widths; for a CNN `widths[0]` is the flattened conv output.
+    pub widths: Vec<usize>,
+    pub activation: Act,
+    pub conv: Option<ConvArch>,
+}
+
+/// A CNN's conv stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvArch {
+    pub shape: ConvShape,
+    pub channels: Vec<usize>,
+    pub kernel: usize,
+}
+
+impl Arch {
+    /// A plain MLP.
+    pub fn mlp(widths: &[usize], activation: Act) -> Arch {
+        Arch {
+            widths: widths.to_vec(),
+            activation,
+            conv: None,
+        }
+    }
+
+    /// Features per sample the model takes.
+    pub fn input_dim(&self) -> usize {
+        match &self.conv {
+            Some(c) => c.shape.input[0] * c.shape.input[1],
+            None => self.widths.first().copied().unwrap_or(0),
+        }
+    }
+
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        self.widths.last().copied().unwrap_or(0)
+    }
 }
 
 /// The activation between layers (a copy of the spec's, which is no burn module).
@@ -58,18 +115,31 @@ impl Act {
     }
 }
 
-impl Mlp {
-    /// Logits for a `[batch, in]` input.
+impl Net {
+    /// Logits for a `[batch, features]` input.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         self.forward_layers(x)
             .pop()
-            .expect("an MLP has at least one layer")
+            .expect("a model has at least one dense layer")
     }
 
-    /// The output of every layer (after its activation, except the last).
+    /// The output of every layer, conv layers first (after activation and pooling, flattened
+    /// to `[batch, c·h·w]`), then dense layers (after the activation, except the last).
     pub fn forward_layers(&self, mut x: Tensor<2>) -> Vec<Tensor<2>> {
         let n = self.layers.len();
-        let mut outs = Vec::with_capacity(n);
+        let mut outs = Vec::with_capacity(self.convs.len() + n);
+        if let Some(shape) = self.conv {
+            let [batch, _] = x.dims();
+            let mut t: Tensor<4> = x.reshape([batch, 1, shape.input[0], shape.input[1]]);
+            for c in &self.convs {
+                t = self.activation.apply(c.forward(t));
+                if shape.pool {
+                    t = max_pool2d(t, MaxPoolOptions::new([2, 2]));
+                }
+                outs.push(t.clone().flatten(1, 3));
+            }
+            x = t.flatten(1, 3);
+        }
         for (i, l) in self.layers.iter().enumerate() {
             x = l.forward(x);
             if i + 1 < n {
@@ -79,6 +149,17 @@ impl Mlp {
         }
         outs
     }
+}
+
+/// Plain fp32 weights of one conv layer: `weight` is `[c_out, c_in, k, k]` row-major (burn's
+/// and PyTorch's layout).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvWeights {
+    pub c_in: usize,
+    pub c_out: usize,
+    pub kernel: usize,
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
 }
 
 /// Plain fp32 weights of one layer: `weight` is `[d_in, d_out]` row-major (burn's layout).
@@ -93,25 +174,54 @@ pub struct LayerWeights {
 /// The fp32 reference weights, independent of any device.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Weights {
+    /// Conv layers (empty for an MLP).
+    pub convs: Vec<ConvWeights>,
     pub layers: Vec<LayerWeights>,
     pub activation: Act,
+    pub conv: Option<ConvShape>,
+}
+
+/// One quantizable layer's tensors, as the runner reports them.
+pub struct LayerTensors<'a> {
+    /// `convs.{i}` or `layers.{i}`.
+    pub name: String,
+    pub weight: &'a [f32],
+    pub bias: &'a [f32],
 }
 
 impl Weights {
-    /// Uniform `U(-k, k)`, `k = 1/sqrt(d_in)` (burn's and PyTorch's default), from `seed`.
-    pub fn init(widths: &[usize], activation: Act, seed: u64) -> Weights {
+    /// Uniform `U(-k, k)`, `k = 1/sqrt(fan_in)` (burn's and PyTorch's default), from `seed`.
+    pub fn init(arch: &Arch, seed: u64) -> Weights {
         let mut rng = StdRng::seed_from_u64(seed);
-        let layers = widths
+        let mut draw = |n: usize, fan_in: usize| {
+            let k = 1.0 / (fan_in as f32).sqrt();
+            (0..n)
+                .map(|_| rng.random_range(-k..k))
+                .collect::<Vec<f32>>()
+        };
+        let mut convs = Vec::new();
+        if let Some(c) = &arch.conv {
+            let mut c_in = 1;
+            for &c_out in &c.channels {
+                let fan_in = c_in * c.kernel * c.kernel;
+                let weight = draw(c_out * fan_in, fan_in);
+                let bias = draw(c_out, fan_in);
+                convs.push(ConvWeights {
+                    c_in,
+                    c_out,
+                    kernel: c.kernel,
+                    weight,
+                    bias,
+                });
+                c_in = c_out;
+            }
+        }
+        let layers = arch
+            .widths
             .windows(2)
             .map(|w| {
-                let k = 1.0 / (w[0] as f32).sqrt();
-                let mut draw = |n: usize| {
-                    (0..n)
-                        .map(|_| rng.random_range(-k..k))
-                        .collect::<Vec<f32>>()
-                };
-                let weight = draw(w[0] * w[1]);
-                let bias = draw(w[1]);
+                let weight = draw(w[0] * w[1], w[0]);
+                let bias = draw(w[1], w[0]);
                 LayerWeights {
                     d_in: w[0],
                     d_out: w[1],
@@ -120,11 +230,58 @@ impl Weights {
                 }
             })
             .collect();
-        Weights { layers, activation }
+        Weights {
+            convs,
+            layers,
+            activation: arch.activation,
+            conv: arch.conv.as_ref().map(|c| c.shape),
+        }
+    }
+
+    /// Every quantizable layer, conv layers first: the unit of per-layer SQNR, sensitivity
+    /// and mixed precision (indices into this list are [`Plan::fp32_layers`]).
+    ///
+    /// [`Plan::fp32_layers`]: super::schemes::Plan::fp32_layers
+    pub fn tensors(&self) -> Vec<LayerTensors<'_>> {
+        let convs = self.convs.iter().enumerate().map(|(i, c)| LayerTensors {
+            name: format!("convs.{i}"),
+            weight: &c.weight,
+            bias: &c.bias,
+        });
+        let dense = self.layers.iter().enumerate().map(|(i, l)| LayerTensors {
+            name: format!("layers.{i}"),
+            weight: &l.weight,
+            bias: &l.bias,
+        });
+        convs.chain(dense).collect()
+    }
+
+    /// Number of quantizable layers.
+    pub fn layer_count(&self) -> usize {
+        self.convs.len() + self.layers.len()
     }
 
     /// Build the module on `device` (fp32).
-    pub fn build(&self, device: &Device) -> Mlp {
+    pub fn build(&self, device: &Device) -> Net {
+        let convs = self
+            .convs
+            .iter()
+            .map(|c| Conv2d {
+                weight: Param::from_data(
+                    TensorData::new(c.weight.clone(), [c.c_out, c.c_in, c.kernel, c.kernel]),
+                    device,
+                ),
+                bias: Some(Param::from_data(
+                    TensorData::new(c.bias.clone(), [c.c_out]),
+                    device,
+                )),
+                stride: [1, 1],
+                kernel_size: [c.kernel, c.kernel],
+                dilation: [1, 1],
+                groups: 1,
+                padding: PaddingConfig2d::Same,
+            })
+            .collect();
         let layers = self
             .layers
             .iter()
@@ -139,14 +296,38 @@ impl Weights {
                 )),
             })
             .collect();
-        Mlp {
+        Net {
+            convs,
             layers,
             activation: self.activation,
+            conv: self.conv,
         }
     }
 
     /// Read the weights back from a module (dequantizing and casting to f32 as needed).
-    pub fn from_module(m: &Mlp) -> Result<Weights, String> {
+    pub fn from_module(m: &Net) -> Result<Weights, String> {
+        let convs = m
+            .convs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let w = c.weight.val().dequantize();
+                let [c_out, c_in, kernel, _] = w.dims();
+                let weight = to_f32(w).map_err(|e| format!("read convs.{i}.weight: {e}"))?;
+                let bias = match &c.bias {
+                    Some(b) => to_f32(b.val().dequantize())
+                        .map_err(|e| format!("read convs.{i}.bias: {e}"))?,
+                    None => vec![0.0; c_out],
+                };
+                Ok(ConvWeights {
+                    c_in,
+                    c_out,
+                    kernel,
+                    weight,
+                    bias,
+                })
+            })
+            .collect::<Result<_, String>>()?;
         let layers = m
             .layers
             .iter()
@@ -169,8 +350,10 @@ impl Weights {
             })
             .collect::<Result<_, String>>()?;
         Ok(Weights {
+            convs,
             layers,
             activation: m.activation,
+            conv: m.conv,
         })
     }
 }
@@ -193,7 +376,7 @@ pub fn input(data: &Dataset, rows: std::ops::Range<usize>, device: &Device) -> T
 /// Top-1 predictions of `model` on every row of `data`, in chunks of `chunk` rows.
 #[cfg(test)]
 pub fn predict(
-    model: &Mlp,
+    model: &Net,
     data: &Dataset,
     device: &Device,
     chunk: usize,
@@ -230,18 +413,17 @@ pub struct TrainSettings {
     pub seed: u64,
 }
 
-/// Train the MLP with Adam and cross-entropy on `device` (made autodiff here), deterministically:
+/// Train the model with Adam and cross-entropy on `device` (made autodiff here), deterministically:
 /// the initial weights and the batch order come from `seed`. `cancelled` is polled per epoch.
 pub fn train(
-    widths: &[usize],
-    act: Act,
+    arch: &Arch,
     data: &Dataset,
     s: TrainSettings,
     device: &Device,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Weights, String> {
     let ad = device.clone().autodiff();
-    let mut model = Weights::init(widths, act, s.seed).build(&ad);
+    let mut model = Weights::init(arch, s.seed).build(&ad);
     let mut optim = AdamConfig::new().init();
     let loss_fn = CrossEntropyLossConfig::new().init(&ad);
     let mut rng = StdRng::seed_from_u64(s.seed ^ 0x5eed);
@@ -267,12 +449,11 @@ pub fn train(
 /// Where fp32 weights come from.
 pub fn load_weights(
     path: &Path,
-    widths: &[usize],
-    act: Act,
+    arch: &Arch,
     names: &BTreeMap<String, String>,
 ) -> Result<Weights, String> {
     let device = Device::flex();
-    let mut model = Weights::init(widths, act, 0).build(&device);
+    let mut model = Weights::init(arch, 0).build(&device);
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -414,7 +595,7 @@ mod tests {
         .into_iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
-        let w = load_weights(&path, &[4, 5, 3], Act::Relu, &names).unwrap();
+        let w = load_weights(&path, &Arch::mlp(&[4, 5, 3], Act::Relu), &names).unwrap();
         let layers = [(w0, b0, 4, 5), (w1, b1, 5, 3)];
         let x = values(40 * 4, 5);
         let data = Dataset {
@@ -450,7 +631,8 @@ mod tests {
                 ("layers.0.bias", vec![5], values(5, 2)),
             ],
         );
-        let err = load_weights(&path, &[4, 5], Act::Relu, &BTreeMap::new()).unwrap_err();
+        let err =
+            load_weights(&path, &Arch::mlp(&[4, 5], Act::Relu), &BTreeMap::new()).unwrap_err();
         assert!(err.contains("layers.0.weight"), "{err}");
         let path = dir.path().join("names.safetensors");
         write_safetensors(
@@ -460,7 +642,8 @@ mod tests {
                 ("fc.bias", vec![5], values(5, 2)),
             ],
         );
-        let err = load_weights(&path, &[4, 5], Act::Relu, &BTreeMap::new()).unwrap_err();
+        let err =
+            load_weights(&path, &Arch::mlp(&[4, 5], Act::Relu), &BTreeMap::new()).unwrap_err();
         assert!(
             err.contains("missing") && err.contains("tensor_names"),
             "{err}"
@@ -480,12 +663,26 @@ mod tests {
             batch_size: 16,
             seed: 3,
         };
-        let a = train(&[4, 8, 3], Act::Relu, &data, s, &Device::flex(), &|| false).unwrap();
-        let b = train(&[4, 8, 3], Act::Relu, &data, s, &Device::flex(), &|| false).unwrap();
+        let a = train(
+            &Arch::mlp(&[4, 8, 3], Act::Relu),
+            &data,
+            s,
+            &Device::flex(),
+            &|| false,
+        )
+        .unwrap();
+        let b = train(
+            &Arch::mlp(&[4, 8, 3], Act::Relu),
+            &data,
+            s,
+            &Device::flex(),
+            &|| false,
+        )
+        .unwrap();
         assert_eq!(a, b);
         assert_ne!(
             a,
-            Weights::init(&[4, 8, 3], Act::Relu, 3),
+            Weights::init(&Arch::mlp(&[4, 8, 3], Act::Relu), 3),
             "training moved the weights"
         );
     }

@@ -8,12 +8,12 @@ use std::time::Instant;
 use burn::tensor::{Device, Tensor};
 
 use super::data::{self, Dataset};
-use super::model::{self, Act, TrainSettings, Weights};
+use super::model::{self, Act, Arch, ConvArch, ConvShape, TrainSettings, Weights};
 use super::schemes::{self, Deployed, Format, Plan};
 use super::tune;
 use crate::engine::metrics::{Labels, Measurements, labels};
 use crate::engine::{BackendError, RunContext};
-use crate::spec::quantize::{Architecture, Mode, QuantizeDoc};
+use crate::spec::quantize::{Mode, QuantizeDoc};
 use crate::spec::{Body, Spec};
 
 const DEFAULT_BATCHES: [u32; 2] = [1, 64];
@@ -125,14 +125,24 @@ impl Runner<'_> {
             }
             data.scale((1.0 / s) as f32);
         }
-        let widths = self.widths();
-        if data.dim != widths[0] {
-            return Err(format!(
-                "the dataset has {} features per sample but the model's input width is {}",
-                data.dim, widths[0]
-            ));
+        let arch = self.arch();
+        if data.dim != arch.input_dim() {
+            return Err(match &arch.conv {
+                Some(c) => format!(
+                    "the dataset has {} features per sample but the cnn's input_shape {}x{} takes {}",
+                    data.dim,
+                    c.shape.input[0],
+                    c.shape.input[1],
+                    arch.input_dim()
+                ),
+                None => format!(
+                    "the dataset has {} features per sample but the model's input width is {}",
+                    data.dim,
+                    arch.input_dim()
+                ),
+            });
         }
-        let classes = *widths.last().unwrap_or(&0) as i64;
+        let classes = arch.classes() as i64;
         if let Some(bad) = data.labels.iter().find(|&&l| l >= classes) {
             return Err(format!(
                 "label {bad} does not fit the model's {classes} outputs"
@@ -141,16 +151,20 @@ impl Runner<'_> {
         Ok(data)
     }
 
-    fn widths(&self) -> Vec<usize> {
-        self.doc.model.layers.iter().map(|&w| w as usize).collect()
-    }
-
-    fn act(&self) -> Act {
-        self.doc
-            .model
-            .activation
-            .map(Act::from)
-            .unwrap_or(Act::Relu)
+    fn arch(&self) -> Arch {
+        let m = &self.doc.model;
+        Arch {
+            widths: m.layers.iter().map(|&w| w as usize).collect(),
+            activation: m.activation.map(Act::from).unwrap_or(Act::Relu),
+            conv: self.doc.conv().map(|c| ConvArch {
+                shape: ConvShape {
+                    input: c.input.map(|d| d as usize),
+                    pool: c.pool,
+                },
+                channels: c.channels.iter().map(|&c| c as usize).collect(),
+                kernel: c.kernel as usize,
+            }),
+        }
     }
 
     fn reference(&self, train: &Dataset, m: &mut Measurements) -> Result<Weights, String> {
@@ -158,7 +172,7 @@ impl Runner<'_> {
         if let Some(w) = &md.weights {
             let path = self.cx.resolve(w);
             let names = md.tensor_names.clone().unwrap_or_default();
-            let weights = model::load_weights(&path, &self.widths(), self.act(), &names)?;
+            let weights = model::load_weights(&path, &self.arch(), &names)?;
             m.notes
                 .push(format!("fp32 weights loaded from {}", path.display()));
             return Ok(weights);
@@ -177,7 +191,7 @@ impl Runner<'_> {
         };
         let started = Instant::now();
         let cancel = || self.cancelled();
-        let w = model::train(&self.widths(), self.act(), train, s, &self.device, &cancel)?;
+        let w = model::train(&self.arch(), train, s, &self.device, &cancel)?;
         m.notes.push(format!(
             "no weights given: trained the fp32 model here ({} epochs of Adam, learning rate {}, batch {}, seed {}) in {:.1}s on {}",
             s.epochs,
@@ -191,11 +205,6 @@ impl Runner<'_> {
     }
 
     fn run(&self, m: &mut Measurements) -> Result<(), Stop> {
-        if self.doc.model.architecture == Architecture::Cnn {
-            return Err(Stop::Unavailable(
-                "the cnn architecture is not executed by the burn runner yet (mlp only)".into(),
-            ));
-        }
         self.progress(0.0, "loading data");
         let data = self.dataset().map_err(Stop::Unavailable)?;
         let test_split = self
@@ -363,18 +372,18 @@ impl Runner<'_> {
 
         // SQNR of each weight tensor (what the file holds vs the reference)
         let back = Weights::from_module(&applied)?;
-        for (i, (r, q)) in w.layers.iter().zip(&back.layers).enumerate() {
-            let layer = format!("layers.{i}");
+        for (r, q) in w.tensors().iter().zip(&back.tensors()) {
+            let layer = r.name.as_str();
             m.scalar(
                 "sqnr",
-                labels(&[("scheme", s), ("layer", &layer), ("tensor", "weight")]),
-                sqnr(&r.weight, &q.weight),
+                labels(&[("scheme", s), ("layer", layer), ("tensor", "weight")]),
+                sqnr(r.weight, q.weight),
             );
             if plan.include_bias || !matches!(plan.format, Format::Quant(_)) {
                 m.scalar(
                     "sqnr",
-                    labels(&[("scheme", s), ("layer", &layer), ("tensor", "bias")]),
-                    sqnr(&r.bias, &q.bias),
+                    labels(&[("scheme", s), ("layer", layer), ("tensor", "bias")]),
+                    sqnr(r.bias, q.bias),
                 );
             }
         }
@@ -399,14 +408,10 @@ impl Runner<'_> {
             if mode == Mode::Quantized {
                 // SQNR of each layer's output on the test set, as the quantized model runs
                 let outs = self.layer_outputs(&d, test)?;
-                for (i, (r, q)) in ref_outputs.iter().zip(&outs).enumerate() {
+                for ((r, q), t) in ref_outputs.iter().zip(&outs).zip(w.tensors()) {
                     m.scalar(
                         "sqnr",
-                        labels(&[
-                            ("scheme", s),
-                            ("layer", &format!("layers.{i}")),
-                            ("tensor", "output"),
-                        ]),
+                        labels(&[("scheme", s), ("layer", &t.name), ("tensor", "output")]),
                         sqnr(r, q),
                     );
                 }
@@ -553,11 +558,16 @@ impl Runner<'_> {
             if let (Some(q), Some(d)) = (get("quantized"), get("dequantize_at_load")) {
                 let dir = if q > 1.0 { "slower" } else { "faster" };
                 m.notes.push(format!(
-                    "{}: {:.2}x the fp32 file size; quantized execution measured {:.2}x fp32 latency ({dir}: burn's {} backend dequantizes the weights inside every matmul), dequantized at load {:.2}x",
+                    "{}: {:.2}x the fp32 file size; quantized execution measured {:.2}x fp32 latency ({dir}: burn's {} backend dequantizes the weights inside every matmul{}), dequantized at load {:.2}x",
                     r.name,
                     r.size as f64 / m.scalars.iter().find(|x| x.metric == "size" && x.labels == labels(&[("scheme", "fp32")])).map_or(1.0, |x| x.value),
                     q,
                     self.backend,
+                    if self.doc.conv().is_some() {
+                        " and convolution"
+                    } else {
+                        ""
+                    },
                     d
                 ));
             }

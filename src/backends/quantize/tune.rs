@@ -94,10 +94,16 @@ pub fn tune(
         if !scan || cancelled() {
             break;
         }
-        let n = tuner.weights.layers.len();
+        let n = tuner.weights.layer_count();
+        let names: Vec<String> = tuner
+            .weights
+            .tensors()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
         // quantize one layer at a time
         let mut ranking = Vec::new();
-        for i in 0..n {
+        for (i, name) in names.iter().enumerate() {
             let mut p = plan.clone();
             p.fp32_layers = (0..n).filter(|&j| j != i).collect();
             let model = p.apply(tuner.weights, tuner.device)?;
@@ -108,7 +114,7 @@ pub fn tune(
             let drop = (fp32_acc - acc) * 100.0;
             m.scalar(
                 "sensitivity",
-                labels(&[("scheme", &plan.name), ("layer", &format!("layers.{i}"))]),
+                labels(&[("scheme", &plan.name), ("layer", name)]),
                 drop,
             );
             ranking.push((i, drop));
@@ -116,7 +122,7 @@ pub fn tune(
         ranking.sort_by(|a, b| b.1.total_cmp(&a.1));
         let order: Vec<String> = ranking
             .iter()
-            .map(|(i, d)| format!("layers.{i} ({d:.2}pp)"))
+            .map(|(i, d)| format!("{} ({d:.2}pp)", names[*i]))
             .collect();
         m.notes.push(format!(
             "sensitivity of `{}`, most sensitive first: {}",
@@ -157,11 +163,8 @@ pub fn tune(
                         labels(&[("scheme", s)]),
                         (fp32_acc - acc) * 100.0,
                     );
-                    let kept: Vec<String> = p
-                        .fp32_layers
-                        .iter()
-                        .map(|i| format!("layers.{i}"))
-                        .collect();
+                    let kept: Vec<String> =
+                        p.fp32_layers.iter().map(|i| names[*i].clone()).collect();
                     m.notes.push(format!(
                         "mixed precision `{s}`: {} kept in fp32 meets the criterion ({:.2}pp drop)",
                         kept.join(", "),
