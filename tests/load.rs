@@ -148,6 +148,28 @@ fn open_spec(target: &str, stages: &str, extra: &str) -> String {
     )
 }
 
+/// A journey keeps its cookies: `/login` sets `session`, and `/cart` and `/checkout` succeed
+/// only because later steps send it back (no authorization header anywhere).
+#[test]
+fn session_cookies_are_carried_between_the_steps_of_a_journey() {
+    let shop = Shop::start(&["--latency", "*=0ms"]);
+    let spec = format!(
+        "kind = \"load\"\nname = \"cookies\"\nslo = [\"error_rate == 0%\"]\n[target]\nurl = \"{}\"\n[load]\nmodel = \"closed\"\nstages = [{{ hold = 2, for = \"1s\" }}]\n\
+         [[journey]]\nname = \"buy\"\nsteps = [\n  \
+         {{ request = \"POST /login\", json = {{ user = \"u{{{{ iteration }}}}\" }} }},\n  \
+         {{ request = \"POST /cart\", json = {{ product = 7 }}, expect = {{ status = 201 }} }},\n  \
+         {{ request = \"POST /checkout\", expect = {{ status = 200, json = {{ \"$.items\" = 1 }} }} }},\n]\n",
+        shop.url
+    );
+    let d = Dir::new(&[("cookies.toml", &spec)]);
+    let out = run_spec(&d);
+    let res = results(&d);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", text(&out.stderr), res);
+    let m = measurements(&res["specs"][0]);
+    assert!(value(&m, "requests", &labels(&[("step", "POST /checkout")])) >= 3.0);
+    assert_eq!(value(&m, "errors", &Labels::new()), 0.0);
+}
+
 /// A fixed 20 ms service: p50 of latency (from the intended start) is within [20 ms, 25 ms].
 #[test]
 fn timing_fixed_delay_p50_is_within_20_to_25ms() {

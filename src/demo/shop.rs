@@ -5,8 +5,8 @@
 //! | `GET /health` | `ok` |
 //! | `GET /products` | the catalog (50 products); one database read |
 //! | `GET /products/{id}` | one product (404 outside 1..=50); one database read |
-//! | `POST /login` `{"user", "password"}` | `{"token"}` (400 without a user); one database read |
-//! | `POST /cart` `{"product", "qty"}` + `authorization: Bearer TOKEN` | 201 `{"items"}` (401 without a valid token); one database write |
+//! | `POST /login` `{"user", "password"}` | `{"token"}` and the cookie `session=TOKEN` (400 without a user); one database read |
+//! | `POST /cart` `{"product", "qty"}` + `authorization: Bearer TOKEN` or the `session` cookie | 201 `{"items"}` (401 without a valid token); one database write |
 //! | `POST /checkout` + token | `{"order_id", "items"}` (401 without a valid token); two database writes |
 //! | `GET /metrics` | Prometheus text: requests per endpoint, injected errors, in flight |
 //!
@@ -179,16 +179,26 @@ pub fn token_for(user: &str) -> String {
     format!("{user}.{}", signature(user))
 }
 
-/// The user a `Bearer` token belongs to, if the token is valid.
+/// The user a token belongs to, if the token is valid: from `authorization: Bearer TOKEN`,
+/// or else from the `session` cookie that `/login` sets.
 fn user_of(headers: &HeaderMap) -> Option<String> {
-    let auth = headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let token = auth
-        .strip_prefix("Bearer ")
-        .or_else(|| auth.strip_prefix("bearer "))?
-        .trim();
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|auth| {
+            auth.strip_prefix("Bearer ")
+                .or_else(|| auth.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let cookie = || {
+        headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|c| c.trim().strip_prefix("session="))
+    };
+    let token = bearer.or_else(cookie)?;
     let (user, sig) = token.rsplit_once('.')?;
     (!user.is_empty() && sig == signature(user)).then(|| user.to_string())
 }
@@ -228,7 +238,13 @@ async fn login(State(shop): State<Arc<Shop>>, body: Option<Json<Value>>) -> Resp
             "a JSON body with a non-empty `user` (without dots) is required",
         );
     }
-    Json(json!({"token": token_for(user), "user": user})).into_response()
+    let token = token_for(user);
+    let cookie = format!("session={token}; Path=/; HttpOnly; SameSite=Lax");
+    (
+        [(axum::http::header::SET_COOKIE, cookie)],
+        Json(json!({"token": token, "user": user})),
+    )
+        .into_response()
 }
 
 async fn cart(
@@ -243,7 +259,7 @@ async fn cart(
     let Some(user) = user_of(&headers) else {
         return error(
             StatusCode::UNAUTHORIZED,
-            "a valid `authorization: Bearer TOKEN` header is required",
+            "a valid `authorization: Bearer TOKEN` header or `session` cookie is required",
         );
     };
     let item = body.as_ref().map(|b| {
@@ -282,7 +298,7 @@ async fn checkout(State(shop): State<Arc<Shop>>, headers: HeaderMap) -> Response
     let Some(user) = user_of(&headers) else {
         return error(
             StatusCode::UNAUTHORIZED,
-            "a valid `authorization: Bearer TOKEN` header is required",
+            "a valid `authorization: Bearer TOKEN` header or `session` cookie is required",
         );
     };
     let items = shop
@@ -455,10 +471,21 @@ mod tests {
             .send()
             .await
             .unwrap();
+        let cookie = tok.headers()["set-cookie"].to_str().unwrap().to_string();
         let token = tok.json::<Value>().await.unwrap()["token"]
             .as_str()
             .unwrap()
             .to_string();
+        assert!(cookie.starts_with(&format!("session={token};")), "{cookie}");
+        // the session cookie authenticates as the bearer token does
+        let cart = c
+            .post(format!("{base}/cart"))
+            .header("cookie", format!("theme=dark; session={token}"))
+            .json(&json!({"product": 3}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cart.status(), 201);
         let cart = c
             .post(format!("{base}/cart"))
             .json(&json!({"product": 7, "qty": 2}))
@@ -482,7 +509,7 @@ mod tests {
             .unwrap();
         assert_eq!(out.status(), 200);
         let v = out.json::<Value>().await.unwrap();
-        assert_eq!(v["items"], 1);
+        assert_eq!(v["items"], 2);
         let m = c
             .get(format!("{base}/metrics"))
             .send()

@@ -181,11 +181,14 @@ pub enum RenderedBody {
     Raw(String),
 }
 
-/// The state of one journey run: template context and the values to redact.
+/// The state of one journey run: template context, cookies and the values to redact.
 pub struct Iteration {
     pub journey: usize,
     ctx: BTreeMap<String, Value>,
     secrets: BTreeSet<String>,
+    /// The journey's cookie jar: `Set-Cookie` answers are sent back (as `Cookie`) by the
+    /// journey's later steps, like a browser session that lasts one journey.
+    cookies: Vec<(String, String)>,
 }
 
 /// A `unique` data source ran out of rows.
@@ -593,6 +596,7 @@ impl Plan {
             journey,
             ctx,
             secrets: BTreeSet::new(),
+            cookies: Vec::new(),
         })
     }
 
@@ -650,6 +654,15 @@ impl Plan {
             }
             headers.push((k.clone(), value));
         }
+        // the jar's cookies, unless the step sets its own `cookie` header
+        if !it.cookies.is_empty()
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("cookie"))
+        {
+            let jar: Vec<String> = it.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            headers.push(("cookie".to_string(), jar.join("; ")));
+        }
         let body = match &s.body {
             BodyT::None => RenderedBody::None,
             BodyT::Json(j) => RenderedBody::Json(self.render_json(j, &ctx)?),
@@ -679,6 +692,11 @@ impl Plan {
         body: &[u8],
     ) -> Result<(), String> {
         let s = &self.journeys[it.journey].steps[step];
+        for v in headers.get_all(reqwest::header::SET_COOKIE) {
+            if let Ok(v) = v.to_str() {
+                it.set_cookie(v);
+            }
+        }
         let text = || String::from_utf8_lossy(body);
         let excerpt = |it: &Iteration| {
             let t = text();
@@ -763,6 +781,30 @@ impl Plan {
 }
 
 impl Iteration {
+    /// Keep (or, with `Max-Age=0` or an empty value, drop) the cookie of one `Set-Cookie`
+    /// header. Domain, path, expiry dates and `Secure` are not checked: a journey talks to
+    /// one service.
+    fn set_cookie(&mut self, header: &str) {
+        let mut parts = header.split(';');
+        let Some((name, value)) = parts.next().and_then(|nv| nv.split_once('=')) else {
+            return;
+        };
+        let (name, value) = (name.trim(), value.trim().trim_matches('"'));
+        if name.is_empty() {
+            return;
+        }
+        let expired = parts.any(|a| {
+            a.split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("max-age") && v.trim().starts_with(['0', '-'])
+            })
+        });
+        self.cookies.retain(|(k, _)| k != name);
+        if !expired && !value.is_empty() {
+            self.remember_secret(value);
+            self.cookies.push((name.to_string(), value.to_string()));
+        }
+    }
+
     fn remember_secret(&mut self, v: &str) {
         let v = v.trim();
         if v.len() >= MIN_SECRET_LEN {
@@ -897,6 +939,59 @@ mod tests {
         // a missing capture is an error
         let err = plan.check(&mut it2, 0, 200, &headers, b"{}").unwrap_err();
         assert!(err.contains("capture `token`"), "{err}");
+    }
+
+    #[test]
+    fn set_cookie_answers_are_sent_back_by_later_steps_of_the_journey_only() {
+        let d = tempfile::tempdir().unwrap();
+        let spec = format!(
+            "{HEAD}[[journey]]\nname = \"j\"\nsteps = [\n  \
+             {{ request = \"POST /login\" }},\n  {{ request = \"GET /cart\" }},\n  \
+             {{ request = \"GET /own\", headers = {{ cookie = \"mine=1\" }} }},\n  {{ request = \"POST /logout\" }},\n  {{ request = \"GET /after\" }},\n]\n"
+        );
+        let plan = Plan::compile(&doc(&spec, d.path()), d.path()).unwrap();
+        let mut it = plan.start(0, 0).unwrap();
+        assert!(plan.render(&mut it, 0).unwrap().headers.is_empty());
+        let mut h = reqwest::header::HeaderMap::new();
+        h.append(
+            "set-cookie",
+            "session=abc123456789; Path=/; HttpOnly".parse().unwrap(),
+        );
+        h.append("set-cookie", "theme=\"dark\"".parse().unwrap());
+        plan.check(&mut it, 0, 200, &h, b"").unwrap();
+        assert_eq!(
+            plan.render(&mut it, 1).unwrap().headers,
+            vec![(
+                "cookie".to_string(),
+                "session=abc123456789; theme=dark".to_string()
+            )]
+        );
+        // a step's own cookie header wins over the jar
+        assert_eq!(
+            plan.render(&mut it, 2).unwrap().headers,
+            vec![("cookie".to_string(), "mine=1".to_string())]
+        );
+        // cookie values are secrets in error messages
+        let err = plan
+            .check(
+                &mut it,
+                1,
+                500,
+                &Default::default(),
+                b"bad session abc123456789",
+            )
+            .unwrap_err();
+        assert!(err.ends_with("bad session [redacted]"), "{err}");
+        let mut h = reqwest::header::HeaderMap::new();
+        h.append("set-cookie", "session=; Max-Age=0".parse().unwrap());
+        plan.check(&mut it, 3, 200, &h, b"").unwrap();
+        assert_eq!(
+            plan.render(&mut it, 4).unwrap().headers,
+            vec![("cookie".to_string(), "theme=dark".to_string())]
+        );
+        // the next journey starts with an empty jar
+        let mut next = plan.start(0, 1).unwrap();
+        assert!(plan.render(&mut next, 1).unwrap().headers.is_empty());
     }
 
     #[test]
