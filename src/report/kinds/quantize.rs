@@ -1,18 +1,26 @@
-//! Quantization section: size, accuracy and latency per scheme (and mode), SQNR per layer.
+//! Quantization section: size, accuracy and latency per scheme (and mode), SQNR per layer,
+//! sensitivity per layer. Metric and label names are the burn runner's
+//! (`backends::quantize::run`): `size`, `accuracy`, `latency_ratio` per `scheme` (and `mode`;
+//! per-`batch` values also exist), `sqnr` per `scheme`, `layer`, `tensor`, `sensitivity` per
+//! `scheme`, `layer`.
 
-use super::common::{
-    distribution, histogram_table, labels_text, round_sig, scalars, sort_label_values,
-};
+use super::common::{distribution, histogram_table, round_sig, scalars, sort_label_values};
 use crate::engine::metrics::Measurements;
 use crate::report::charts::{self, BarChart};
 use crate::report::view::{Section, Table};
 use crate::spec::units::Dimension;
 
+/// Only labels `scheme` and optionally `mode`: one value per scheme (and mode), not the
+/// per-batch or per-layer ones.
+fn is_aggregate(l: &crate::engine::metrics::Labels) -> bool {
+    l.contains_key("scheme") && l.keys().all(|k| k == "scheme" || k == "mode")
+}
+
 /// Bars of `metric` per scheme, one series per `mode` (or one series).
 fn per_scheme(m: &Measurements, metric: &str, title: &str, dim: Dimension, sec: &mut Section) {
     let mut schemes: Vec<String> = Vec::new();
     let mut modes: Vec<String> = Vec::new();
-    for s in scalars(m, metric) {
+    for s in scalars(m, metric).filter(|s| is_aggregate(&s.labels)) {
         let Some(scheme) = s.labels.get("scheme") else {
             continue;
         };
@@ -35,7 +43,7 @@ fn per_scheme(m: &Measurements, metric: &str, title: &str, dim: Dimension, sec: 
                         .find(|s| {
                             s.labels.get("scheme") == Some(sc)
                                 && s.labels.get("mode").map_or("", String::as_str) == mode
-                                && !s.labels.contains_key("layer")
+                                && is_aggregate(&s.labels)
                         })
                         .map(|s| s.value)
                 })
@@ -99,18 +107,77 @@ pub fn sections(m: &Measurements, used: &mut Vec<String>) -> Vec<Section> {
     let lat = lat.or_empty("no latency histogram was recorded");
 
     let mut sq = Section::new("SQNR per layer");
-    sq.tables.push(Table {
-        title: "20·log10(‖x‖/‖x−x̂‖)".into(),
-        headers: vec!["labels".into(), "SQNR".into()],
-        rows: scalars(m, "sqnr")
-            .map(|s| {
-                vec![
-                    labels_text(&s.labels),
-                    Dimension::Decibels.format(round_sig(s.value)),
-                ]
-            })
-            .collect(),
-    });
+    sq.tables.push(per_layer(
+        m,
+        "sqnr",
+        "SQNR 20·log10(‖x‖/‖x−x̂‖) of each layer's weight (as stored) and output (quantized execution on the test set)",
+        Dimension::Decibels,
+    ));
+    sq.tables.push(per_layer(
+        m,
+        "sensitivity",
+        "Sensitivity: accuracy drop with only this layer quantized",
+        Dimension::Points,
+    ));
+    sq.tables.retain(|t| !t.rows.is_empty());
     let sq = sq.or_empty("no SQNR values");
     vec![sec, lat, sq]
+}
+
+/// A table of `metric` with one row per layer (and `tensor`, when labelled) and one column
+/// per scheme, in the order the runner measured them.
+fn per_layer(m: &Measurements, metric: &str, title: &str, dim: Dimension) -> Table {
+    let mut schemes: Vec<String> = Vec::new();
+    let mut rows: Vec<(String, String)> = Vec::new();
+    for s in scalars(m, metric) {
+        let (Some(scheme), Some(layer)) = (s.labels.get("scheme"), s.labels.get("layer")) else {
+            continue;
+        };
+        if !schemes.contains(scheme) {
+            schemes.push(scheme.clone());
+        }
+        let row = (
+            layer.clone(),
+            s.labels.get("tensor").cloned().unwrap_or_default(),
+        );
+        if !rows.contains(&row) {
+            rows.push(row);
+        }
+    }
+    // weights first, then outputs; layers in network order within each
+    rows.sort_by_key(|(_, tensor)| match tensor.as_str() {
+        "weight" => 0,
+        "bias" => 1,
+        _ => 2,
+    });
+    let with_tensor = rows.iter().any(|(_, t)| !t.is_empty());
+    let mut headers = vec!["layer".to_string()];
+    if with_tensor {
+        headers.push("tensor".into());
+    }
+    headers.extend(schemes.iter().cloned());
+    let rows = rows
+        .iter()
+        .map(|(layer, tensor)| {
+            let mut r = vec![layer.clone()];
+            if with_tensor {
+                r.push(tensor.clone());
+            }
+            r.extend(schemes.iter().map(|sc| {
+                scalars(m, metric)
+                    .find(|s| {
+                        s.labels.get("scheme") == Some(sc)
+                            && s.labels.get("layer") == Some(layer)
+                            && s.labels.get("tensor").map_or("", String::as_str) == tensor
+                    })
+                    .map_or("—".to_string(), |s| dim.format(round_sig(s.value)))
+            }));
+            r
+        })
+        .collect();
+    Table {
+        title: title.into(),
+        headers,
+        rows,
+    }
 }
