@@ -79,8 +79,8 @@ pub enum Command {
         /// Folder of template overrides (`report.html.j2`, `summary.md.j2`, `kinds/*.html.j2`).
         #[arg(long, value_name = "DIR")]
         templates: Option<PathBuf>,
-        /// A results.json from an earlier run: baseline values and deltas are taken from it
-        /// (SLO statuses stay those of the saved run).
+        /// A results.json from an earlier run: baseline values and deltas are taken from it,
+        /// and SLOs that use `baseline` are judged again (the others keep their verdicts).
         #[arg(long)]
         baseline: Option<PathBuf>,
     },

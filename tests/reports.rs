@@ -54,6 +54,8 @@ fn outcome(
             ),
             _ => format!("no data for {expr}"),
         },
+        no_data: Default::default(),
+        on_missing_baseline: Default::default(),
     }
 }
 
@@ -709,6 +711,87 @@ fn report_rerenders_with_template_overrides_and_baseline() {
     let saved: serde_json::Value =
         serde_json::from_str(&read(d.join("delta/results.json"))).unwrap();
     assert_eq!(saved["baseline"], "base/results.json");
+}
+
+/// `report --baseline` judges `baseline` SLOs again, with their stored policies; the spec
+/// status and the exit code follow.
+#[test]
+fn report_with_a_baseline_judges_baseline_slos_again() {
+    let spec = |name: &str| {
+        TESTKIT.replace("NAME", name).replace(
+            "slo = [",
+            "slo = [\n  \"max(latency) <= baseline * 1.1\",\n  { expr = \"p50(latency) <= baseline\", on_missing_baseline = \"fail\", severity = \"warn\" },",
+        )
+    };
+    let d = Dir::new(&[]);
+    let run = |name: &str, out: &str| {
+        std::fs::write(d.join("spec.toml"), spec(name)).unwrap();
+        bin()
+            .env("PERFSPEC_TESTKIT", "1")
+            .env("PERFSPEC_TESTKIT_SECONDS", "1.5")
+            .current_dir(d.path())
+            .args(["run", "spec.toml", "--quiet", "--out", out])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    // max(latency) is 100ms: `max(latency) < 50ms` fails in every run
+    assert_eq!(run("tk", "base").status.code(), Some(1));
+    assert_eq!(run("tk", "next").status.code(), Some(1));
+    assert_eq!(run("other", "other").status.code(), Some(1));
+    let slo = |dir: &str, expr: &str| -> serde_json::Value {
+        let r: serde_json::Value =
+            serde_json::from_str(&read(d.join(dir).join("results.json"))).unwrap();
+        r["specs"][0]["slos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["expr"] == expr)
+            .unwrap()
+            .clone()
+    };
+    let first = slo("next", "max(latency) <= baseline * 1.1");
+    assert_eq!(first["reason"], "no-baseline", "{first}");
+    assert_eq!(first["status"], "warn", "{first}");
+    let report = |baseline: &str, out: &str| {
+        bin()
+            .current_dir(d.path())
+            .args([
+                "report",
+                "next/results.json",
+                "--out",
+                out,
+                "--baseline",
+                baseline,
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    assert_eq!(report("base/results.json", "same").status.code(), Some(1));
+    let again = slo("same", "max(latency) <= baseline * 1.1");
+    assert_eq!(again["status"], "pass", "{again}");
+    assert_eq!(again["reason"], "met", "{again}");
+    assert_eq!(
+        again["threshold"].as_f64().map(|t| (t * 1e4).round()),
+        Some(1100.0)
+    );
+    let p50 = slo("same", "p50(latency) <= baseline");
+    assert_eq!(p50["status"], "pass", "{p50}");
+    // a baseline without this spec: each SLO's own missing-baseline policy decides
+    assert_eq!(report("other/results.json", "none").status.code(), Some(1));
+    let warned = slo("none", "max(latency) <= baseline * 1.1");
+    assert_eq!(
+        (warned["status"].as_str(), warned["reason"].as_str()),
+        (Some("warn"), Some("no-baseline"))
+    );
+    let strict = slo("none", "p50(latency) <= baseline");
+    assert_eq!(strict["on_missing_baseline"], "fail", "{strict}");
+    assert_eq!(strict["reason"], "no-baseline", "{strict}");
+    assert_eq!(
+        strict["status"], "warn",
+        "a warn-severity SLO never fails: {strict}"
+    );
 }
 
 #[test]

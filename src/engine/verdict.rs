@@ -206,6 +206,12 @@ pub struct SloOutcome {
     pub threshold_text: Option<String>,
     /// A sentence for humans, e.g. "p95(latency) = 212ms, threshold < 250ms".
     pub message: String,
+    /// What no data yields (kept so that `perfspec report --baseline` can judge again).
+    #[serde(default)]
+    pub no_data: NoDataPolicy,
+    /// What a missing baseline yields.
+    #[serde(default)]
+    pub on_missing_baseline: MissingBaselinePolicy,
 }
 
 /// The label selector of an SLO: its own labels plus `phase=<phase>`.
@@ -334,6 +340,8 @@ pub fn evaluate(slo: &Slo, m: &Measurements, baseline: Option<&Measurements>) ->
         observed_text: observed.map(|v| dim.format(v)),
         threshold_text: threshold.map(|v| dim.format(v)),
         message: String::new(),
+        no_data: slo.no_data,
+        on_missing_baseline: slo.on_missing_baseline,
     };
     let base_note = match (base, out.delta_pct) {
         (Some(b), Some(d)) => format!(" (baseline {}, {})", dim.format(b), signed_pct(d)),
@@ -429,6 +437,8 @@ pub fn not_run(slo: &Slo, why: &str) -> SloOutcome {
         observed_text: None,
         threshold_text: None,
         message: format!("not run: {why}"),
+        no_data: slo.no_data,
+        on_missing_baseline: slo.on_missing_baseline,
     }
 }
 
