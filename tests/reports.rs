@@ -529,11 +529,12 @@ steps = [{ request = "GET /" }]
 "#;
 
 fn testkit_run(d: &Dir, name: &str, out: &str) -> std::process::Output {
-    std::fs::write(
-        d.join("spec.toml"),
-        TESTKIT.replace("NAME", &name.replace('"', "\\\"")),
-    )
-    .unwrap();
+    testkit_run_spec(d, &TESTKIT.replace("NAME", &name.replace('"', "\\\"")), out)
+}
+
+/// Run `spec` (a testkit spec text) as `spec.toml` in `d` into `out`.
+fn testkit_run_spec(d: &Dir, spec: &str, out: &str) -> std::process::Output {
+    std::fs::write(d.join("spec.toml"), spec).unwrap();
     bin()
         .env("PERFSPEC_TESTKIT", "1")
         .env("PERFSPEC_TESTKIT_SECONDS", "1.5")
@@ -724,17 +725,7 @@ fn report_with_a_baseline_judges_baseline_slos_again() {
         )
     };
     let d = Dir::new(&[]);
-    let run = |name: &str, out: &str| {
-        std::fs::write(d.join("spec.toml"), spec(name)).unwrap();
-        bin()
-            .env("PERFSPEC_TESTKIT", "1")
-            .env("PERFSPEC_TESTKIT_SECONDS", "1.5")
-            .current_dir(d.path())
-            .args(["run", "spec.toml", "--quiet", "--out", out])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
+    let run = |name: &str, out: &str| testkit_run_spec(&d, &spec(name), out);
     // max(latency) is 100ms: `max(latency) < 50ms` fails in every run
     assert_eq!(run("tk", "base").status.code(), Some(1));
     assert_eq!(run("tk", "next").status.code(), Some(1));
