@@ -277,6 +277,25 @@ step_duration = "1s"
     assert!(samples.contains("\"replicas\":\"1\""), "{samples}");
 }
 
+/// Run `toml` (with an extra environment variable); it must end in exit 3. Returns the
+/// spec's error.
+fn cannot_start(toml: &str, env: Option<(&str, &str)>) -> String {
+    let d = Dir::new(&[("sweep.toml", toml)]);
+    let mut cmd = bin();
+    cmd.current_dir(d.path())
+        .args(["run", "sweep.toml", "--out", "out"])
+        .stdin(Stdio::null());
+    if let Some((k, v)) = env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    results(&d)["specs"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 #[test]
 fn a_command_replica_that_never_gets_ready_cannot_start() {
     let toml = r#"
@@ -293,13 +312,7 @@ mode = "concurrency"
 concurrency = 1
 step_duration = "1s"
 "#;
-    let d = Dir::new(&[("sweep.toml", toml)]);
-    let out = run_cli(&d, &["run", "sweep.toml", "--out", "out"]);
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    let error = results(&d)["specs"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let error = cannot_start(toml, None);
     assert!(error.contains("replica 1 of 1 did not start"), "{error}");
     assert!(error.contains("permission denied"), "{error}");
 }
@@ -320,19 +333,7 @@ mode = "concurrency"
 concurrency = 1
 step_duration = "1s"
 "#;
-    let d = Dir::new(&[("sweep.toml", toml)]);
-    let out = bin()
-        .current_dir(d.path())
-        .args(["run", "sweep.toml", "--out", "out"])
-        .env("PERFSPEC_NGINX", d.join("no-such-nginx"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    let error = results(&d)["specs"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let error = cannot_start(toml, Some(("PERFSPEC_NGINX", "no-such-nginx")));
     assert!(error.contains("nginx not found"), "{error}");
     assert!(error.contains("nginx-light"), "{error}");
 }
