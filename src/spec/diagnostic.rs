@@ -191,12 +191,22 @@ impl miette::SourceCode for NamedText<'_> {
             .0
             .text
             .read_span(span, context_lines_before, context_lines_after)?;
+        // miette counts the column in bytes (its snippet header shows it); perfspec's
+        // `file:line:col` counts characters: count the characters before the span's start on
+        // its line, so that both agree after non-ASCII text
+        let start = inner.span().offset();
+        let line_start = start.saturating_sub(inner.column());
+        let column = self
+            .0
+            .text
+            .get(line_start..start)
+            .map_or(inner.column(), |s| s.chars().count());
         Ok(Box::new(miette::MietteSpanContents::new_named(
             self.0.name.clone(),
             inner.data(),
             *inner.span(),
             inner.line(),
-            inner.column(),
+            column,
             inner.line_count(),
         )))
     }
