@@ -289,10 +289,16 @@ fn set_overrides_values_and_rejects_unknown_paths() {
         .args(["validate", "--set", "load.max_in_flight=0"])
         .arg(d.path()));
     assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("max_in_flight"), "{err}");
+    // the problem is the --set value, and the diagnostic says so where the file's value is
     assert!(
-        text(&out.stderr).contains("max_in_flight"),
-        "{}",
-        text(&out.stderr)
+        err.contains("replaced by --set load.max_in_flight=0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("comes from `--set load.max_in_flight`"),
+        "{err}"
     );
     let out = run(bin()
         .env("PERFSPEC_TESTKIT", "1")

@@ -130,17 +130,17 @@ pub fn parse_source(src: &Arc<SourceFile>) -> Result<Node, Vec<Diagnostic>> {
 
 /// Set `path` in a document tree; returns false when the first key is absent (the override
 /// is not for this spec).
-fn apply_override(root: &mut Node, ov: &Override) -> bool {
+/// Apply one `--set`; the span of the value it replaced (where diagnostics about the new
+/// value point), or `None` when the override does not apply to this file.
+fn apply_override(root: &mut Node, ov: &Override) -> Option<Span> {
     let parts: Vec<&str> = ov.path.split('.').collect();
-    if root.get(parts[0]).is_none() {
-        return false;
-    }
+    root.get(parts[0])?;
     let mut cur = root;
     for (i, part) in parts.iter().enumerate() {
         let last = i + 1 == parts.len();
         let span = cur.span;
         let Value::Table(entries) = &mut cur.value else {
-            return false;
+            return None;
         };
         let pos = match entries.iter().position(|(k, _)| k.name == *part) {
             Some(p) => p,
@@ -159,14 +159,14 @@ fn apply_override(root: &mut Node, ov: &Override) -> bool {
         let node = &mut entries[pos].1;
         if last {
             node.value = override_value(&ov.value);
-            return true;
+            return Some(node.span);
         }
         if !matches!(node.value, Value::Table(_)) {
-            return false;
+            return None;
         }
         cur = node;
     }
-    true
+    None
 }
 
 /// `--set` values: integers, floats and booleans as such, anything else a string.
@@ -223,14 +223,33 @@ pub fn load_file(
             };
         }
     };
-    let applied: Vec<bool> = overrides
+    let replaced: Vec<Option<Span>> = overrides
         .iter()
         .map(|o| apply_override(&mut root, o))
         .collect();
+    let applied: Vec<bool> = replaced.iter().map(Option::is_some).collect();
     let mut cx = super::decode::Ctx::new(src.clone(), env);
     let decoded = decode_spec(&root, &mut cx);
     // decoders and cross-field checks report in their own order; the reader wants file order
     cx.diags.sort_by_key(|d| d.span.map(|s| s.start));
+    // a problem with a `--set` value points where the file had the value it replaced
+    for d in &mut cx.diags {
+        let Some(span) = d.span else { continue };
+        let from_set = overrides.iter().zip(&replaced).find(|(_, r)| {
+            r.is_some_and(|r| span.start >= r.start && span.end <= r.end.max(r.start + 1))
+        });
+        if let Some((o, _)) = from_set {
+            d.label = Some(format!("replaced by --set {}={}", o.path, o.value));
+            let note = format!(
+                "the value `{}` comes from `--set {}`; the file's own value is shown",
+                o.value, o.path
+            );
+            d.hint = Some(match d.hint.take() {
+                Some(h) => format!("{h}; {note}"),
+                None => note,
+            });
+        }
+    }
     let has_errors = cx.diags.iter().any(Diagnostic::is_error);
     let spec = match decoded {
         Some((kind, body)) if !has_errors => {
