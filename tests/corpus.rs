@@ -43,7 +43,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ("unknown-kind.yaml", "2:7", "spec::enum"),
     ("kind-not-string.toml", "2:8", "spec::type"),
     ("kind-not-string.yaml", "2:7", "spec::type"),
-    ("duplicate-key.toml", "7:1", "spec::syntax"),
+    ("duplicate-key.toml", "7:1", "spec::duplicate-key"),
     ("yaml-duplicate-key.yaml", "7:3", "spec::duplicate-key"),
     ("yaml-tab-indentation.yaml", "5:1", "spec::syntax"),
     ("yaml-alias-bomb.yaml", "8:45", "spec::too-large"),

@@ -93,12 +93,29 @@ fn syntax_diagnostics(src: &Arc<SourceFile>, errors: &[toml::de::Error]) -> Vec<
         if !seen.insert((message.clone(), span)) {
             continue;
         }
-        let mut diag = Diagnostic::error("spec::syntax", message)
-            .at(src, span)
-            .label("here");
-        if raw == "duplicate key" {
-            diag = diag.hint("each key may appear only once in a table");
-        }
+        let diag = if raw == "duplicate key" {
+            // name the key, as the YAML front end does
+            let key = text
+                .get(span.start..span.end)
+                .unwrap_or_default()
+                .trim()
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .trim_matches(|c| c == '"' || c == '\'');
+            let message = if key.is_empty() || key.contains('\n') {
+                "duplicate key".to_string()
+            } else {
+                format!("duplicate key `{key}`")
+            };
+            Diagnostic::error("spec::duplicate-key", message)
+                .at(src, span)
+                .label("defined again here")
+                .hint("each key may appear only once in a table; keep only one of them")
+        } else {
+            Diagnostic::error("spec::syntax", message)
+                .at(src, span)
+                .label("here")
+        };
         out.push((span.start, diag));
     }
     out.sort_by_key(|(start, _)| *start);
@@ -637,12 +654,13 @@ name = "browse"
     fn duplicate_keys_are_syntax_errors() {
         let (s, d) = errs("name = \"a\"\n# é\nname = \"b\"\n");
         assert_eq!(d.len(), 1);
-        assert_eq!(d[0].code, "spec::syntax");
-        assert_eq!(d[0].message, "duplicate key");
+        assert_eq!(d[0].code, "spec::duplicate-key");
+        assert_eq!(d[0].message, "duplicate key `name`");
         assert_eq!(line_col(&d[0]), (3, 1));
         assert_eq!(s.slice(d[0].span.unwrap()), "name");
         let (_, d) = errs("[t]\na = 1\n[t]\nb = 1\n");
-        assert_eq!(d[0].code, "spec::syntax");
+        assert_eq!(d[0].code, "spec::duplicate-key");
+        assert_eq!(d[0].message, "duplicate key `t`");
         assert_eq!(line_col(&d[0]).0, 3);
     }
 
