@@ -482,6 +482,14 @@ impl Runner<'_> {
                         continue;
                     }
                     let l = labels(&[("scheme", &c.scheme), ("mode", c.mode), ("batch", &bs)]);
+                    // one unrecorded call first: the model that ran before this one (e.g. a
+                    // slow quantized one) left the caches cold, which would bias the first
+                    // samples of every round against whoever comes next
+                    if let Err(e) = run_once(c, &x) {
+                        m.error_sample(&e, l.clone());
+                        broken[ci] = true;
+                        continue;
+                    }
                     for _ in 0..n {
                         if self.cancelled() {
                             break 'rounds;
