@@ -156,6 +156,21 @@ fn digits_cnn_on_flex_passes_with_honest_measurements_and_mixed_precision() {
         mixed_size > size4 && mixed_size < fp32_size,
         "fp32 layers cost bytes: {mixed_size} vs int4 {size4}, fp32 {fp32_size}"
     );
+    // the mixed model's latency is measured too, against the fp32 reference
+    let mixed_lat = scalar(
+        &spec,
+        "latency_ratio",
+        serde_json::json!({"scheme": "int4-mixed", "mode": "quantized"}),
+    );
+    assert!(mixed_lat.is_finite() && mixed_lat > 0.0, "{mixed_lat}");
+    assert!(
+        spec["measurements"]["histograms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["labels"]
+                == serde_json::json!({"scheme": "int4-mixed", "mode": "quantized", "batch": "64"}))
+    );
     for layer in ["convs.0", "convs.1", "layers.0", "layers.1"] {
         scalar(
             &spec,

@@ -289,8 +289,31 @@ impl Runner<'_> {
 
         if let Some(t) = &self.doc.tune {
             self.progress(0.9, "tuning");
+            // a tuned model's latency, interleaved with a fresh run of the fp32 reference
+            let bench_one = |name: &str, d: &Deployed| {
+                let cands = [
+                    Candidate {
+                        scheme: "fp32".into(),
+                        mode: "reference",
+                        model: reference.clone(),
+                    },
+                    Candidate {
+                        scheme: name.to_string(),
+                        mode: "quantized",
+                        model: d.clone(),
+                    },
+                ];
+                let mut lat = Measurements::default();
+                self.bench(&cands, &split.test, &mut lat);
+                lat.histograms
+                    .retain(|h| h.labels.get("scheme").map(String::as_str) == Some(name));
+                lat.scalars
+                    .retain(|s| s.labels.get("scheme").map(String::as_str) == Some(name));
+                lat
+            };
             let tuner = tune::Tuner {
                 runner_accuracy: &|d: &Deployed| self.accuracy(d, &split.test),
+                runner_latency: &bench_one,
                 weights: &w,
                 device: &self.device,
             };

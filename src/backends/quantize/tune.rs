@@ -25,6 +25,9 @@ pub struct SchemeResult {
 /// What tuning needs from the runner.
 pub struct Tuner<'a> {
     pub runner_accuracy: &'a dyn Fn(&Deployed) -> Result<f64, String>,
+    /// Latency histograms, `latency_ratio` and `throughput` of a model tuning made (scheme
+    /// name, model), benchmarked with the fp32 reference in the same interleaved rounds.
+    pub runner_latency: &'a dyn Fn(&str, &Deployed) -> Measurements,
     pub weights: &'a Weights,
     pub device: &'a Device,
 }
@@ -163,18 +166,36 @@ pub fn tune(
                         labels(&[("scheme", s)]),
                         (fp32_acc - acc) * 100.0,
                     );
+                    let mut lat = (tuner.runner_latency)(
+                        s,
+                        &Deployed {
+                            model: model.clone(),
+                            input_dtype: None,
+                        },
+                    );
+                    let latency_ratio = lat
+                        .scalars
+                        .iter()
+                        .find(|x| x.metric == "latency_ratio" && x.labels.len() == 2)
+                        .map(|x| x.value);
+                    m.histograms.append(&mut lat.histograms);
+                    m.scalars.append(&mut lat.scalars);
                     let kept: Vec<String> =
                         p.fp32_layers.iter().map(|i| names[*i].clone()).collect();
                     m.notes.push(format!(
-                        "mixed precision `{s}`: {} kept in fp32 meets the criterion ({:.2}pp drop)",
+                        "mixed precision `{s}`: {} kept in fp32 meets the criterion ({:.2}pp drop, {:.2}x the fp32 size{})",
                         kept.join(", "),
-                        (fp32_acc - acc) * 100.0
+                        (fp32_acc - acc) * 100.0,
+                        size as f64 / fp32_size as f64,
+                        latency_ratio
+                            .map(|l| format!(", quantized execution {l:.2}x fp32 latency"))
+                            .unwrap_or_default()
                     ));
                     results.push(SchemeResult {
                         name: s.to_string(),
                         size,
                         accuracy: acc,
-                        latency_ratio: None,
+                        latency_ratio,
                     });
                     break;
                 }
