@@ -386,12 +386,12 @@ pub fn check(spec: &Spec) -> Vec<Diagnostic> {
             let cluster = t.cluster.is_some() || t.nodes.is_some();
             if cluster
                 && let Some(inv) = &topo.invalidation
-                && matches!(inv.value, Invalidation::Pubsub | Invalidation::Tracking)
+                && inv.value == Invalidation::Tracking
             {
                 out.push(err(
                     inv.span,
-                    format!("`{}` invalidation with a Redis Cluster is not supported yet", inv.value),
-                    "use a standalone Redis (`spawn = true`) for pubsub or tracking, or `ttl` invalidation with the cluster",
+                    "`tracking` invalidation with a Redis Cluster is not supported yet: each master tracks only its own slots".into(),
+                    "use `pubsub` invalidation with the cluster, or a standalone Redis (`spawn = true`) for tracking",
                 ));
             }
             if cluster && t.max_bytes.is_some() {

@@ -459,7 +459,23 @@ async fn run_point(
                     r.urls.join(", ")
                 ))
             };
+            // the connection that subscribes and publishes (pubsub) or is tracked
+            let mut side = None;
             let tier = if r.cluster {
+                if pubsub {
+                    // a PUBLISH on any node of a cluster reaches the subscribers of every node
+                    // (the cluster bus): each instance subscribes on one node, spread over them
+                    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                    push_rx.push((i, rx));
+                    let node = &r.urls[i % r.urls.len()];
+                    let config = redis_config()
+                        .set_push_sender(tx)
+                        .set_automatic_resubscription();
+                    let t = RedisTier::connect(&resp3(node), config, r.prefix.clone(), r.ttl)
+                        .await
+                        .map_err(unreachable)?;
+                    side = t.manager();
+                }
                 RedisTier::connect_cluster(&r.urls, r.prefix.clone(), r.ttl)
                     .await
                     .map_err(unreachable)?
@@ -481,7 +497,10 @@ async fn run_point(
                     .map_err(unreachable)?
             };
             redis_conn = tier.manager();
-            if let (Some(ch), Some(conn)) = (&shared.channel, &redis_conn) {
+            if side.is_none() {
+                side = redis_conn.clone();
+            }
+            if let (Some(ch), Some(conn)) = (&shared.channel, &side) {
                 let mut conn = conn.clone();
                 timed(conn.subscribe(ch)).await.map_err(|e| {
                     BackendError::Unavailable(format!("cannot subscribe to {ch}: {e}"))
