@@ -400,6 +400,46 @@ fn sweep_validation_points_at_the_offending_keys() {
 }
 
 #[test]
+fn faults_after_the_step_or_twice_on_a_step_are_validation_errors() {
+    let toml = r#"
+kind = "scaling"
+name = "faults"
+[service]
+embedded = "shop"
+[balancer]
+kind = "client"
+[sweep]
+replicas = [1, 2]
+[load]
+mode = "concurrency"
+concurrency = 1
+step_duration = "5s"
+[[fault]]
+step = 2
+at = "6s"
+action = "kill"
+replica = 1
+[[fault]]
+step = 2
+at = "1s"
+action = "hang"
+replica = 2
+"#;
+    let d = Dir::new(&[("faults.toml", toml)]);
+    let out = run_cli(&d, &["validate", "faults.toml"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("faults.toml:16:6: the fault is due 6s into a step that lasts 5s"),
+        "{err}"
+    );
+    assert!(
+        err.contains("faults.toml:20:8: step 2 already has a fault"),
+        "{err}"
+    );
+}
+
+#[test]
 fn cpus_beyond_the_machine_are_a_validation_error() {
     let toml = r#"
 kind = "scaling"

@@ -43,11 +43,10 @@ pub fn allowed_cpus() -> std::io::Result<Vec<usize>> {
         .collect())
 }
 
-/// Pin `cmd` (and every thread it starts) to the first `n` CPUs this process may run on.
-/// Fails when fewer than `n` are available.
-#[cfg(target_os = "linux")]
-pub fn pin_cpus(cmd: &mut Command, n: u32) -> std::io::Result<()> {
-    use std::os::unix::process::CommandExt;
+/// The `n` CPUs replica `index` is pinned to: consecutive slices of the allowed CPUs, one
+/// per replica, wrapping around when replicas × n exceeds them. Fails when fewer than `n`
+/// CPUs are allowed at all.
+pub fn cpu_slice(n: u32, index: usize) -> std::io::Result<Vec<usize>> {
     let allowed = allowed_cpus()?;
     let n = n as usize;
     if n == 0 || n > allowed.len() {
@@ -56,9 +55,22 @@ pub fn pin_cpus(cmd: &mut Command, n: u32) -> std::io::Result<()> {
             allowed.len()
         )));
     }
-    // SAFETY: as in `allowed_cpus`; CPU_SET writes indices below CPU_SETSIZE.
+    Ok((0..n)
+        .map(|k| allowed[(index * n + k) % allowed.len()])
+        .collect())
+}
+
+/// Pin `cmd` (and every thread it starts) to `cpus`.
+#[cfg(target_os = "linux")]
+pub fn pin_cpus(cmd: &mut Command, cpus: &[usize]) -> std::io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes indices below
+    // CPU_SETSIZE (checked).
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for &c in &allowed[..n] {
+    for &c in cpus {
+        if c >= libc::CPU_SETSIZE as usize {
+            return Err(std::io::Error::other(format!("CPU {c} is out of range")));
+        }
         unsafe { libc::CPU_SET(c, &mut set) };
     }
     // SAFETY: the closure runs between fork and exec and only calls sched_setaffinity(2)
@@ -72,6 +84,22 @@ pub fn pin_cpus(cmd: &mut Command, n: u32) -> std::io::Result<()> {
         });
     }
     Ok(())
+}
+
+/// CPU affinity is Linux-only here.
+#[cfg(not(target_os = "linux"))]
+pub fn allowed_cpus() -> std::io::Result<Vec<usize>> {
+    Err(std::io::Error::other(
+        "CPU pinning (`sweep.cpus`) is only supported on Linux",
+    ))
+}
+
+/// CPU affinity is Linux-only here.
+#[cfg(not(target_os = "linux"))]
+pub fn pin_cpus(_cmd: &mut Command, _cpus: &[usize]) -> std::io::Result<()> {
+    Err(std::io::Error::other(
+        "CPU pinning (`sweep.cpus`) is only supported on Linux",
+    ))
 }
 
 /// The `perfspec` binary running now (demo processes are the same binary).
@@ -107,6 +135,9 @@ impl ChildGuard {
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         if let Some(mut c) = self.0.take() {
+            // the child leads its own process group (`configure`): whatever it forked goes too
+            // SAFETY: kill(2) on the group of a child we own and have not reaped yet.
+            unsafe { libc::kill(-(c.id() as libc::pid_t), libc::SIGKILL) };
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -179,7 +210,7 @@ mod tests {
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "grep Cpus_allowed_list /proc/self/status"])
             .stdout(Stdio::piped());
-        pin_cpus(&mut cmd, 1).unwrap();
+        pin_cpus(&mut cmd, &cpu_slice(1, 0).unwrap()).unwrap();
         let out = cmd.output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
@@ -187,7 +218,11 @@ mod tests {
             Some(allowed[0].to_string().as_str()),
             "{text}"
         );
-        let err = pin_cpus(&mut Command::new("true"), allowed.len() as u32 + 1).unwrap_err();
+        let err = cpu_slice(allowed.len() as u32 + 1, 0).unwrap_err();
         assert!(err.to_string().contains("cannot pin"), "{err}");
+        // replicas get consecutive slices, wrapping around
+        let n = allowed.len();
+        assert_eq!(cpu_slice(1, 1).unwrap(), vec![allowed[1 % n]]);
+        assert_eq!(cpu_slice(1, n).unwrap(), vec![allowed[0]]);
     }
 }

@@ -270,14 +270,9 @@ async fn run_one(
     }
     result.status = if interrupted {
         SpecStatus::Interrupted
-    } else if timed_out {
-        // exceeding max_duration is an error with a verdict on what was measured
-        match SpecResult::status_from(&result.slos) {
-            SpecStatus::Pass | SpecStatus::Warn => SpecStatus::Fail,
-            s => s,
-        }
     } else {
-        SpecResult::status_from(&result.slos)
+        // exceeding max_duration is an error with a verdict on what was measured
+        SpecResult::verdict(&result.slos, timed_out)
     };
     result
 }

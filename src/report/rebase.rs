@@ -51,7 +51,7 @@ pub fn apply(results: &mut Results, baseline: &Results, path: &str) {
                 SpecStatus::Pass | SpecStatus::Warn | SpecStatus::Fail
             )
         {
-            spec.status = SpecResult::status_from(&spec.slos);
+            spec.status = SpecResult::verdict(&spec.slos, spec.timed_out);
         }
         for o in &mut spec.slos {
             let value = base_m.and_then(|bm| {

@@ -112,6 +112,15 @@ impl SpecResult {
         }
     }
 
+    /// Status from SLO outcomes and the time limit: a spec that exceeded its
+    /// `max_duration` (or `--timeout`) fails even when every SLO held on what was measured.
+    pub fn verdict(slos: &[SloOutcome], timed_out: bool) -> SpecStatus {
+        match SpecResult::status_from(slos) {
+            SpecStatus::Pass | SpecStatus::Warn if timed_out => SpecStatus::Fail,
+            s => s,
+        }
+    }
+
     /// Status from SLO outcomes.
     pub fn status_from(slos: &[SloOutcome]) -> SpecStatus {
         if slos.iter().any(|s| s.status == Status::Fail) {

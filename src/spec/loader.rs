@@ -235,15 +235,29 @@ pub fn load_file(
     // a problem with a `--set` value points where the file had the value it replaced
     for d in &mut cx.diags {
         let Some(span) = d.span else { continue };
-        let from_set = overrides.iter().zip(&replaced).find(|(_, r)| {
+        // the last `--set` of a path is the one in effect
+        let from_set = overrides.iter().zip(&replaced).rfind(|(_, r)| {
             r.is_some_and(|r| span.start >= r.start && span.end <= r.end.max(r.start + 1))
         });
-        if let Some((o, _)) = from_set {
-            d.label = Some(format!("replaced by --set {}={}", o.path, o.value));
-            let note = format!(
-                "the value `{}` comes from `--set {}`; the file's own value is shown",
-                o.value, o.path
-            );
+        if let Some((o, r)) = from_set {
+            let added = r.is_some_and(|r| r.is_empty());
+            d.label = Some(format!(
+                "{} by --set {}={}",
+                if added { "added" } else { "replaced" },
+                o.path,
+                o.value
+            ));
+            let note = if added {
+                format!(
+                    "the key `{}` and its value `{}` come from `--set`; the file does not have them",
+                    o.path, o.value
+                )
+            } else {
+                format!(
+                    "the value `{}` comes from `--set {}`; the file's own value is shown",
+                    o.value, o.path
+                )
+            };
             d.hint = Some(match d.hint.take() {
                 Some(h) => format!("{h}; {note}"),
                 None => note,

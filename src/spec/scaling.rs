@@ -113,7 +113,7 @@ spec_table! {
         /// The sweep value (replica or thread count) of the step that runs the fault.
         step: req Spanned<u32>,
         /// Time from the start of that step.
-        at: req Duration,
+        at: req Spanned<Duration>,
         action: req FaultAction,
         /// Which replica (counting from 1).
         replica: req Spanned<u32>,
@@ -314,7 +314,35 @@ impl ScalingDoc {
                 "a scaling spec needs a `[load]` table",
             );
         }
+        let step_secs = self
+            .load
+            .as_ref()
+            .and_then(|l| l.step_duration)
+            .map_or(20.0, |d| d.0);
+        let mut faulted = std::collections::BTreeSet::new();
         for f in self.fault.iter().flatten() {
+            if !faulted.insert(f.step.value) {
+                cx.error::<()>(
+                    f.step.span,
+                    "spec::fault",
+                    format!("step {} already has a fault", f.step.value),
+                );
+                cx.label("second fault for this step");
+                cx.hint("one fault per sweep step: put the other fault on another step");
+            }
+            if f.at.value.0 >= step_secs {
+                cx.error::<()>(
+                    f.at.span,
+                    "spec::fault",
+                    format!(
+                        "the fault is due {} into a step that lasts {}",
+                        f.at.value,
+                        super::decode::Duration(step_secs)
+                    ),
+                );
+                cx.label("after the step ends");
+                cx.hint("make `at` shorter than `load.step_duration` (default 20s)");
+            }
             if !values.contains(&f.step.value) {
                 cx.error::<()>(
                     f.step.span,

@@ -56,6 +56,12 @@ impl Started {
 
 impl Drop for Started {
     fn drop(&mut self) {
+        if self.pid != 0 && self.child.try_wait().ok().flatten().is_none() {
+            // the child leads its own process group (`launch::configure`): a server that
+            // forked workers is stopped as a whole
+            // SAFETY: kill(2) on the group of a child we own and have not reaped.
+            unsafe { libc::kill(-(self.pid as libc::pid_t), libc::SIGKILL) };
+        }
         // kill_on_drop is set too; this also reaps the child when a runtime is still around
         let _ = self.child.start_kill();
         let _ = self.child.try_wait();
@@ -163,8 +169,8 @@ pub struct CommandLaunch<'a> {
     pub ready_timeout: Duration,
     /// More placeholders and their values, e.g. `("{threads}", "4")`.
     pub vars: Vec<(&'static str, String)>,
-    /// Pin the process to this many CPUs.
-    pub cpus: Option<u32>,
+    /// Pin the process to these CPUs.
+    pub cpus: Option<Vec<usize>>,
 }
 
 impl CommandLaunch<'_> {
@@ -206,8 +212,8 @@ pub async fn start_command(
         for (k, v) in launch.env.into_iter().flatten() {
             cmd.env(k, v);
         }
-        if let Some(n) = launch.cpus {
-            launch::pin_cpus(&mut cmd, n).map_err(|e| unavailable(e.to_string()))?;
+        if let Some(cpus) = &launch.cpus {
+            launch::pin_cpus(&mut cmd, cpus).map_err(|e| unavailable(e.to_string()))?;
         }
         let mut started = spawn(cmd)
             .map_err(|e| unavailable(format!("cannot start the target `{program}`: {e}")))?;

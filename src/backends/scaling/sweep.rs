@@ -15,9 +15,11 @@
 //! architecture: throughput grows with replicas until the shared database saturates.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
 
 use crate::backends::load::journey::Plan;
 use crate::backends::load::target::{self, CommandLaunch, Target};
@@ -42,6 +44,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_millis(1000);
 const MAX_USERS: u32 = 256;
 /// Longest step.
 const MAX_STEP: f64 = 120.0;
+/// Tries to restart a crashed replica on its port.
+const RESTART_ATTEMPTS: usize = 3;
 /// Most rungs of a rate search per step.
 const MAX_RUNGS: usize = 8;
 
@@ -99,15 +103,25 @@ struct Launcher {
 }
 
 impl Launcher {
-    /// Start one replica on `port` (or a free port) and wait until it is ready.
-    async fn start(&self, port: Option<u16>, cx: &RunContext) -> Result<Replica, BackendError> {
+    /// Start replica `index` (from 0) on `port` (or a free port) and wait until it is ready.
+    /// With `cpus`, replica `index` gets its own slice of the CPUs (wrapping around).
+    async fn start(
+        &self,
+        index: usize,
+        port: Option<u16>,
+        cx: &RunContext,
+    ) -> Result<Replica, BackendError> {
+        let cpus = match self.cpus {
+            Some(n) => Some(launch::cpu_slice(n, index).map_err(|e| unavailable(e.to_string()))?),
+            None => None,
+        };
         match &self.kind {
             LaunchKind::Shop { db_port } => {
                 let port = match port {
                     Some(p) => p,
                     None => free_port().map_err(|e| unavailable(e.to_string()))?,
                 };
-                let (db, threads, cpus) = (*db_port, self.threads, self.cpus);
+                let (db, threads) = (*db_port, self.threads);
                 let g = tokio::task::spawn_blocking(move || start_replica(port, db, threads, cpus))
                     .await
                     .map_err(|e| unavailable(e.to_string()))??;
@@ -128,7 +142,7 @@ impl Launcher {
                     ready,
                     ready_timeout: *ready_timeout,
                     vars: vec![("{threads}", self.threads.to_string())],
-                    cpus: self.cpus,
+                    cpus,
                 };
                 let t = target::start_command(&launch, port, cx).await?;
                 let port = port_of(&t.base_url)
@@ -177,7 +191,7 @@ fn start_replica(
     port: u16,
     db_port: u16,
     workers: u32,
-    cpus: Option<u32>,
+    cpus: Option<Vec<usize>>,
 ) -> Result<ChildGuard, BackendError> {
     let args: Vec<String> = vec![
         "serve".into(),
@@ -192,8 +206,8 @@ fn start_replica(
     ];
     let mut cmd = launch::demo_command(&args)
         .map_err(|e| unavailable(format!("cannot start a shop replica: {e}")))?;
-    if let Some(n) = cpus {
-        launch::pin_cpus(&mut cmd, n).map_err(|e| unavailable(e.to_string()))?;
+    if let Some(cpus) = &cpus {
+        launch::pin_cpus(&mut cmd, cpus).map_err(|e| unavailable(e.to_string()))?;
     }
     let (guard, _) = launch::spawn_announced(cmd, Duration::from_secs(10))
         .map_err(|e| unavailable(format!("a shop replica did not start: {e}")))?;
@@ -303,22 +317,30 @@ impl Balancer {
         let n = self.urls.len();
         let now = self.now_ms();
         let up = |i: usize| Some(i) != avoid && self.down_until[i].load(Ordering::Relaxed) <= now;
+        // ties (e.g. nothing in flight anywhere) start at a rotating offset, so that light
+        // load still spreads over every replica
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
         if self.least_conn {
             let best = (0..n)
+                .map(|k| (start + k) % n)
                 .filter(|&i| up(i))
-                .min_by_key(|&i| (self.in_flight[i].load(Ordering::Relaxed), i));
+                .min_by_key(|&i| self.in_flight[i].load(Ordering::Relaxed));
             if let Some(b) = best {
                 return b;
             }
         } else {
-            for _ in 0..n {
-                let i = self.next.fetch_add(1, Ordering::Relaxed) % n;
+            for k in 0..n {
+                let i = (start + k) % n;
                 if up(i) {
                     return i;
                 }
             }
         }
-        self.next.fetch_add(1, Ordering::Relaxed) % n
+        // every other replica is down: anyone but the one to avoid
+        (0..n)
+            .map(|k| (start + k) % n)
+            .find(|&i| Some(i) != avoid)
+            .unwrap_or(start % n)
     }
 
     fn mark_down(&self, i: usize) {
@@ -328,12 +350,15 @@ impl Balancer {
         }
     }
 
-    /// Send one request built by `make` for a base URL. Like nginx's passive checks: a
-    /// connection error or a 5xx marks the replica down for `fail_timeout` and (with
-    /// retries) is retried once on another replica; a timeout marks it down but is not
-    /// retried (the request may have had effects).
+    /// Send one request built by `make` for a base URL, like nginx with passive checks and
+    /// `proxy_next_upstream error timeout http_502 http_503`: a refused connection, a
+    /// timeout or a 5xx marks the replica down for `fail_timeout`; with retries, a request
+    /// that never reached a replica (connection error) is sent once more to another one, and
+    /// so is an idempotent request answered 502/503. Timeouts and other answers are final:
+    /// the request may have had effects.
     async fn send(
         &self,
+        idempotent: bool,
         make: impl Fn(&str) -> Result<reqwest::RequestBuilder, String>,
     ) -> Result<Response, String> {
         let attempts = if self.retries && self.urls.len() > 1 {
@@ -344,42 +369,62 @@ impl Balancer {
         let mut avoid = None;
         let mut last = String::new();
         for attempt in 0..attempts {
+            let final_try = attempt + 1 == attempts;
             let i = self.pick(avoid);
             let rb = make(&self.urls[i])?;
-            self.in_flight[i].fetch_add(1, Ordering::Relaxed);
-            let outcome = match rb.send().await {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let headers = resp.headers().clone();
-                    match resp.bytes().await {
-                        Ok(body) => Ok((status, headers, body.to_vec())),
-                        Err(e) => Err(e),
+            let outcome = {
+                let _busy = InFlight::new(&self.in_flight[i]);
+                match rb.send().await {
+                    Ok(resp) => {
+                        let status = resp.status().as_u16();
+                        let headers = resp.headers().clone();
+                        resp.bytes()
+                            .await
+                            .map(|body| (status, headers, body.to_vec()))
                     }
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
             };
-            self.in_flight[i].fetch_sub(1, Ordering::Relaxed);
             match outcome {
-                Ok(r) if r.0 < 500 || attempt + 1 == attempts => {
+                Ok(r) => {
                     if r.0 >= 500 {
                         self.mark_down(i);
                     }
-                    return Ok(r);
+                    if final_try || !(idempotent && matches!(r.0, 502 | 503)) {
+                        return Ok(r);
+                    }
+                    last = format!("status {}", r.0);
                 }
-                Ok(r) => last = format!("status {}", r.0),
+                Err(e) if e.is_builder() => return Err(target::error_chain(&e)),
                 Err(e) => {
                     self.mark_down(i);
                     let msg = target::error_chain(&e);
-                    if e.is_timeout() {
+                    if final_try || !e.is_connect() {
                         return Err(msg);
                     }
                     last = msg;
                 }
             }
-            self.mark_down(i);
             avoid = Some(i);
         }
         Err(last)
+    }
+}
+
+/// Counts a request in flight on one replica for as long as it lives (also when the
+/// request's future is dropped).
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn new(c: &'a AtomicU64) -> InFlight<'a> {
+        c.fetch_add(1, Ordering::Relaxed);
+        InFlight(c)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -389,6 +434,20 @@ enum Work {
     Get(String),
     /// One journey of the `profile` load spec.
     Journeys(Arc<Plan>),
+}
+
+/// Methods a balancer may send twice (RFC 9110 §9.2.2).
+fn idempotent(m: &reqwest::Method) -> bool {
+    use reqwest::Method;
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::PUT,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::TRACE,
+    ]
+    .contains(m)
 }
 
 /// Join a journey's rendered path (or absolute URL) to a replica's base URL.
@@ -410,9 +469,13 @@ struct Driver {
     work: Arc<Work>,
     record: Mutex<Record>,
     t0: Instant,
-    iterations: AtomicU64,
-    /// The `unique` data source that ran out, if one did.
+    /// Journey iterations started over the whole sweep (`{{ iteration }}` stays unique).
+    iterations: Arc<AtomicU64>,
+    /// Set at the end of the step: no new work, think times cut short.
+    stop: CancellationToken,
+    /// The `unique` data source that ran out, if one did; cancels `ran_out`.
     exhausted: Mutex<Option<String>>,
+    ran_out: CancellationToken,
 }
 
 impl Driver {
@@ -436,19 +499,19 @@ impl Driver {
             .error(at, message);
     }
 
-    fn ran_out(&self) -> bool {
-        self.exhausted.lock().map(|e| e.is_some()).unwrap_or(false)
+    fn done(&self) -> bool {
+        self.stop.is_cancelled() || self.ran_out.is_cancelled()
     }
 
     /// One iteration: a `GET` or one journey. `pace` (closed users) sleeps the think time
-    /// after the last step too. Returns early when `stop` is set.
-    async fn iterate(&self, stop: &AtomicBool, pace: bool) {
+    /// after the last step too. Returns early when the step stops.
+    async fn iterate(&self, pace: bool) {
         match &*self.work {
             Work::Get(path) => {
                 let sent = Instant::now();
                 let r = self
                     .balancer
-                    .send(|base| Ok(self.client.get(join(base, path)?)))
+                    .send(true, |base| Ok(self.client.get(join(base, path)?)))
                     .await;
                 match r {
                     Ok((status, _, _)) if status < 400 => self.ok(sent),
@@ -464,12 +527,13 @@ impl Driver {
                     Err(e) => {
                         let mut x = self.exhausted.lock().unwrap_or_else(|e| e.into_inner());
                         x.get_or_insert(e.0);
+                        self.ran_out.cancel();
                         return;
                     }
                 };
                 let steps = &plan.journeys[journey].steps;
                 for (i, step) in steps.iter().enumerate() {
-                    if stop.load(Ordering::Relaxed) {
+                    if self.stop.is_cancelled() {
                         return;
                     }
                     let label = &step.label;
@@ -480,7 +544,7 @@ impl Driver {
                     let sent = Instant::now();
                     let r = self
                         .balancer
-                        .send(|base| {
+                        .send(idempotent(&step.method), |base| {
                             let url = join(base, &rendered.path)?;
                             Ok(rendered.clone().request(&self.client, step, url))
                         })
@@ -502,7 +566,10 @@ impl Driver {
                         } else {
                             lo
                         };
-                        tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_secs_f64(secs)) => {}
+                            () = self.stop.cancelled() => return,
+                        }
                     }
                 }
             }
@@ -523,26 +590,14 @@ struct StepResult {
     exhausted: Option<String>,
 }
 
-impl StepResult {
-    fn empty() -> StepResult {
-        StepResult {
-            ok: 0,
-            errors: 0,
-            seconds: 1.0,
-            record: Record::default(),
-            fault_at: None,
-            fault_note: None,
-            exhausted: None,
-        }
-    }
-}
-
-/// Run closed load (`users` loops) or open load (`rate` iterations/s) for `secs`.
+/// Run closed load (`users` loops) or open load (`rate` iterations/s) for `secs`, or until
+/// a `unique` data source runs out (the step's time then ends there).
 #[allow(clippy::too_many_arguments)]
 async fn drive(
     balancer: &Arc<Balancer>,
     client: &reqwest::Client,
     work: &Arc<Work>,
+    iterations: &Arc<AtomicU64>,
     users: u32,
     rate: Option<f64>,
     secs: f64,
@@ -556,21 +611,21 @@ async fn drive(
         work: work.clone(),
         record: Mutex::new(Record::default()),
         t0,
-        iterations: AtomicU64::new(0),
+        iterations: iterations.clone(),
+        stop: CancellationToken::new(),
         exhausted: Mutex::new(None),
+        ran_out: CancellationToken::new(),
     });
-    let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     if let Some(rate) = rate {
         let sem = Arc::new(tokio::sync::Semaphore::new(MAX_USERS as usize));
-        let (d, st, cancel) = (driver.clone(), stop.clone(), cx.cancel.clone());
+        let (d, cancel) = (driver.clone(), cx.cancel.clone());
         tasks.push(tokio::spawn(async move {
             let mut k = 0u64;
             let mut inner = Vec::new();
             loop {
                 let due = k as f64 / rate.max(0.001);
-                if due >= secs || st.load(Ordering::Relaxed) || cancel.is_cancelled() || d.ran_out()
-                {
+                if due >= secs || d.done() || cancel.is_cancelled() {
                     break;
                 }
                 let wait = due - t0.elapsed().as_secs_f64();
@@ -582,11 +637,13 @@ async fn drive(
                     d.fail(format!(
                         "dropped: {MAX_USERS} iterations were already in flight"
                     ));
+                    // a generator far behind its schedule must not hog a runtime thread
+                    tokio::task::yield_now().await;
                     continue;
                 };
-                let (d, st) = (d.clone(), st.clone());
+                let d = d.clone();
                 inner.push(tokio::spawn(async move {
-                    d.iterate(&st, false).await;
+                    d.iterate(false).await;
                     drop(permit);
                 }));
             }
@@ -596,23 +653,24 @@ async fn drive(
         }));
     } else {
         for _ in 0..users.clamp(1, MAX_USERS) {
-            let (d, st) = (driver.clone(), stop.clone());
+            let d = driver.clone();
             tasks.push(tokio::spawn(async move {
-                while !st.load(Ordering::Relaxed)
-                    && t0.elapsed().as_secs_f64() < secs
-                    && !d.ran_out()
-                {
-                    d.iterate(&st, true).await;
+                while !d.done() && t0.elapsed().as_secs_f64() < secs {
+                    d.iterate(true).await;
                 }
             }));
         }
     }
-    let fault_task = fault.map(|f| tokio::spawn(f.run(t0)));
+    let step_end = CancellationToken::new();
+    let fault_task = fault.map(|f| tokio::spawn(f.run(t0, step_end.clone())));
     tokio::select! {
         () = tokio::time::sleep(Duration::from_secs_f64(secs)) => {}
         () = cx.cancel.cancelled() => {}
+        () = driver.ran_out.cancelled() => {}
     }
-    stop.store(true, Ordering::Relaxed);
+    let seconds = t0.elapsed().as_secs_f64().min(secs).max(1e-3);
+    driver.stop.cancel();
+    step_end.cancel();
     for t in tasks {
         let _ = t.await;
     }
@@ -620,15 +678,14 @@ async fn drive(
         Some(t) => t.await.unwrap_or((None, None)),
         None => (None, None),
     };
-    let seconds = t0.elapsed().as_secs_f64().min(secs).max(1e-3);
-    let mut record = std::mem::take(&mut *driver.record.lock().unwrap_or_else(|e| e.into_inner()));
-    // answers that arrive after the step (a request in flight at its end) are not counted
-    let last = secs.ceil() as u64 + REQUEST_TIMEOUT.as_secs() + 1;
-    record.seconds.retain(|&s, _| s <= last);
+    let record = std::mem::take(&mut *driver.record.lock().unwrap_or_else(|e| e.into_inner()));
+    // only answers within the step count (a request in flight at its end may answer later;
+    // those seconds stay in the record for the failover timeline)
     let (ok, errors) = record
         .seconds
-        .values()
-        .fold((0, 0), |(o, e), s| (o + s.ok, e + s.errors));
+        .iter()
+        .filter(|&(&s, _)| (s as f64) < seconds)
+        .fold((0, 0), |(o, e), (_, s)| (o + s.ok, e + s.errors));
     let exhausted = driver
         .exhausted
         .lock()
@@ -645,6 +702,13 @@ async fn drive(
     }
 }
 
+/// Signal a replica's whole process group (it leads its own group, see
+/// `launch::configure`): a command that forks workers is crashed or hung as a whole.
+fn signal_group(pid: u32, sig: libc::c_int) {
+    // SAFETY: kill(2) on the process group of a child we own and have not reaped.
+    unsafe { libc::kill(-(pid as libc::pid_t), sig) };
+}
+
 /// A fault to inject during one step.
 struct FaultPlan {
     at: f64,
@@ -658,13 +722,20 @@ struct FaultPlan {
 
 impl FaultPlan {
     /// The fault time (seconds into the step) if the fault was injected, and a note when the
-    /// replica could not be brought back.
-    async fn run(self, t0: Instant) -> (Option<f64>, Option<String>) {
+    /// replica could not be brought back. `step_end` ends every wait: a fault due after the
+    /// step is not injected, and a hung replica is let go on at the step's end.
+    async fn run(self, t0: Instant, step_end: CancellationToken) -> (Option<f64>, Option<String>) {
         let wait = self.at - t0.elapsed().as_secs_f64();
         if wait > 0.0 {
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_secs_f64(wait)) => {}
                 () = self.cx.cancel.cancelled() => return (None, None),
+                () = step_end.cancelled() => {
+                    return (None, Some(format!(
+                        "the fault was due {:.1}s into the step, which ended first",
+                        self.at
+                    )));
+                }
             }
         }
         let pid = {
@@ -684,16 +755,34 @@ impl FaultPlan {
             FaultAction::Hang => libc::SIGSTOP,
         };
         let at = t0.elapsed().as_secs_f64();
-        // SAFETY: kill(2) on the pid of a child we own and have not reaped.
-        unsafe { libc::kill(pid as libc::pid_t, sig) };
-        if let Some(after) = self.restore_after {
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_secs_f64(after)) => {}
-                () = self.cx.cancel.cancelled() => {}
+        signal_group(pid, sig);
+        let Some(after) = self.restore_after else {
+            if self.action == FaultAction::Hang {
+                // a stopped replica is let go on when the step ends
+                step_end.cancelled().await;
+                signal_group(pid, libc::SIGCONT);
             }
-            return (Some(at), self.restore(pid).await);
+            return (Some(at), None);
+        };
+        let on_time = tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs_f64(after)) => true,
+            () = self.cx.cancel.cancelled() => false,
+            () = step_end.cancelled() => false,
+        };
+        if !on_time && self.action == FaultAction::Kill {
+            // interrupted, or the step is over: the replica is not needed any more
+            return (
+                Some(at),
+                (!self.cx.cancel.is_cancelled()).then(|| {
+                    format!(
+                        "the step ended before replica {} was due back ({}s after the crash)",
+                        self.index + 1,
+                        after
+                    )
+                }),
+            );
         }
-        (Some(at), None)
+        (Some(at), self.restore(pid).await)
     }
 
     /// SIGCONT a hung replica, or start a crashed one again on its port (the balancer's
@@ -701,8 +790,7 @@ impl FaultPlan {
     async fn restore(&self, pid: u32) -> Option<String> {
         match self.action {
             FaultAction::Hang => {
-                // SAFETY: as above.
-                unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) };
+                signal_group(pid, libc::SIGCONT);
                 None
             }
             FaultAction::Kill => {
@@ -711,17 +799,28 @@ impl FaultPlan {
                     .take();
                 drop(old);
                 let port = self.replicas.lock().unwrap_or_else(|e| e.into_inner())[self.index].port;
-                match self.launcher.start(Some(port), &self.cx).await {
-                    Ok(r) => {
-                        self.replicas.lock().unwrap_or_else(|e| e.into_inner())[self.index].proc =
-                            r.proc;
-                        None
+                // the port may linger a moment after the crash: a few tries
+                let mut last = String::new();
+                for attempt in 0..RESTART_ATTEMPTS {
+                    if attempt > 0 {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
                     }
-                    Err(e) => Some(format!(
-                        "replica {} could not be restarted: {e}",
-                        self.index + 1
-                    )),
+                    match self.launcher.start(self.index, Some(port), &self.cx).await {
+                        Ok(r) => {
+                            self.replicas.lock().unwrap_or_else(|e| e.into_inner())[self.index]
+                                .proc = r.proc;
+                            return None;
+                        }
+                        Err(e) => last = e.to_string(),
+                    }
+                    if self.cx.cancel.is_cancelled() {
+                        break;
+                    }
                 }
+                Some(format!(
+                    "replica {} could not be restarted on port {port}: {last}",
+                    self.index + 1
+                ))
             }
         }
     }
@@ -831,6 +930,7 @@ pub async fn run(doc: &ScalingDoc, cx: &RunContext) -> Result<Measurements, Back
     let mut lat_labels: Vec<(Labels, Vec<f64>)> = Vec::new();
     // (ok, errors) over the sweep
     let mut totals = (0u64, 0u64);
+    let iterations = Arc::new(AtomicU64::new(0));
     for (step_index, &v) in values.iter().enumerate() {
         if cx.cancel.is_cancelled() {
             m.notes.push("interrupted: the sweep stopped early".into());
@@ -858,6 +958,7 @@ pub async fn run(doc: &ScalingDoc, cx: &RunContext) -> Result<Measurements, Back
                 ready_path: &ready_path,
                 client: &client,
                 work: &work,
+                iterations: &iterations,
                 balancer,
                 fault: doc.fault.iter().flatten().find(|f| f.step.value == v),
             },
@@ -871,12 +972,18 @@ pub async fn run(doc: &ScalingDoc, cx: &RunContext) -> Result<Measurements, Back
         )
         .await;
         let result = match outcome {
-            Ok(r) => r,
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                m.notes.push(format!(
+                    "{label}={v}: not even the lowest rate held the latency SLO with under 1% errors: no throughput point for this step"
+                ));
+                continue;
+            }
             Err(e) if points.is_empty() => return Err(e),
             Err(e) => {
                 // keep what the earlier steps measured
                 let message = format!("{label}={v}: {e}");
-                let mut partial = finish(points, lat_labels, label, m, cx);
+                let mut partial = finish(points, lat_labels, totals, label, m, cx);
                 partial.notes.push(message.clone());
                 return Err(BackendError::Failed {
                     message,
@@ -895,9 +1002,11 @@ pub async fn run(doc: &ScalingDoc, cx: &RunContext) -> Result<Measurements, Back
         );
         totals.0 += result.ok;
         totals.1 += result.errors;
-        if let Some(source) = &result.exhausted {
+        let used_up = result.exhausted.clone();
+        if let Some(source) = &used_up {
             m.notes.push(format!(
-                "{label}={v}: the data source `{source}` (mode unique) ran out of rows: the step ended early"
+                "{label}={v}: the data source `{source}` (mode unique) ran out of rows after {:.1}s: the step ended there, and later steps were not run",
+                result.seconds
             ));
         }
         let throughput = result.ok as f64 / result.seconds;
@@ -917,25 +1026,29 @@ pub async fn run(doc: &ScalingDoc, cx: &RunContext) -> Result<Measurements, Back
             "{label}={v}: {:.1} req/s ({} ok, {} errors in {:.1}s)",
             throughput, result.ok, result.errors, result.seconds
         ));
+        if used_up.is_some() {
+            break;
+        }
     }
-    if totals.0 + totals.1 > 0 {
-        m.scalar(
-            "error_rate",
-            Labels::new(),
-            totals.1 as f64 / (totals.0 + totals.1) as f64,
-        );
-    }
-    Ok(finish(points, lat_labels, label, m, cx))
+    Ok(finish(points, lat_labels, totals, label, m, cx))
 }
 
 /// The fit of the measured points, the latency histograms and what the steps recorded.
 fn finish(
     points: Vec<Point>,
     lat_labels: Vec<(Labels, Vec<f64>)>,
+    (ok, errors): (u64, u64),
     label: &str,
     mut m: Measurements,
     cx: &RunContext,
 ) -> Measurements {
+    if ok + errors > 0 {
+        m.scalar(
+            "error_rate",
+            Labels::new(),
+            errors as f64 / (ok + errors) as f64,
+        );
+    }
     let mut fit = super::runner::measure_labelled(&points, label);
     for (l, lats) in lat_labels {
         let h = fit.histogram("latency", l, 1e-6);
@@ -963,6 +1076,7 @@ struct StepSetup<'a> {
     ready_path: &'a str,
     client: &'a reqwest::Client,
     work: &'a Arc<Work>,
+    iterations: &'a Arc<AtomicU64>,
     balancer: Option<&'a crate::spec::scaling::Balancer>,
     fault: Option<&'a crate::spec::scaling::Fault>,
 }
@@ -978,7 +1092,7 @@ async fn run_step(
     latency_limit: Option<f64>,
     m: &mut Measurements,
     cx: &RunContext,
-) -> Result<StepResult, BackendError> {
+) -> Result<Option<StepResult>, BackendError> {
     let (label, v, n) = (s.label, s.v, s.n);
     let pinned = s
         .launcher
@@ -993,7 +1107,7 @@ async fn run_step(
     for i in 0..n {
         let r = s
             .launcher
-            .start(None, cx)
+            .start(i as usize, None, cx)
             .await
             .map_err(|e| unavailable(format!("replica {} of {n} did not start: {e}", i + 1)))?;
         reps.push(r);
@@ -1029,7 +1143,7 @@ async fn run_step(
     });
     let plan = |fault: Option<&crate::spec::scaling::Fault>| {
         fault.map(|f| FaultPlan {
-            at: f.at.0,
+            at: f.at.value.0,
             action: f.action,
             restore_after: f.restore_after.map(|d| d.0),
             replicas: replicas.clone(),
@@ -1054,6 +1168,7 @@ async fn run_step(
                 &bal,
                 client,
                 work,
+                s.iterations,
                 users,
                 None,
                 step_secs,
@@ -1064,7 +1179,7 @@ async fn run_step(
             if s.fault.is_some() {
                 failover(m, &r, latency_limit);
             }
-            r
+            Some(r)
         }
         LoadMode::MaxRate => {
             let top = load.max_rate.map_or(2000.0, |r| r.0);
@@ -1078,7 +1193,18 @@ async fn run_step(
                 }
                 cx.progress
                     .update(None, &format!("{label}={v}: {rate:.0}/s"));
-                let mut r = drive(&bal, client, work, 0, Some(rate), rung_secs, cx, None).await;
+                let mut r = drive(
+                    &bal,
+                    client,
+                    work,
+                    s.iterations,
+                    0,
+                    Some(rate),
+                    rung_secs,
+                    cx,
+                    None,
+                )
+                .await;
                 let mut all: Vec<f64> = r
                     .record
                     .seconds
@@ -1096,9 +1222,19 @@ async fn run_step(
                     if held { "held" } else { "broke" }
                 ));
                 if !held {
+                    // what broke it is worth seeing
+                    let l = labels(&[(label, &v.to_string())]);
+                    for (msg, count) in &r.record.errors {
+                        m.error_samples_n(msg, l.clone(), *count);
+                    }
                     // let the backlog of the broken rung drain before anything else runs
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     break;
+                }
+                if rate >= top {
+                    m.notes.push(format!(
+                        "{label}={v}: the highest rate tried ({top:.0}/s, `max_rate`) held: the capacity may be higher; raise `max_rate`"
+                    ));
                 }
                 best = Some(r);
             }
@@ -1109,10 +1245,21 @@ async fn run_step(
                     * best
                         .as_ref()
                         .map_or(top / MAX_RUNGS as f64, |b| b.ok as f64 / b.seconds);
-                let r = drive(&bal, client, work, 0, Some(rate), step_secs, cx, Some(f)).await;
+                let r = drive(
+                    &bal,
+                    client,
+                    work,
+                    s.iterations,
+                    0,
+                    Some(rate),
+                    step_secs,
+                    cx,
+                    Some(f),
+                )
+                .await;
                 failover(m, &r, latency_limit);
             }
-            best.unwrap_or_else(StepResult::empty)
+            best
         }
     };
     // nginx first, then the replicas
