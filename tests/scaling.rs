@@ -297,6 +297,47 @@ fn cannot_start(toml: &str, env: Option<(&str, &str)>) -> String {
 }
 
 #[test]
+fn a_unique_data_source_that_runs_out_ends_the_step_and_the_sweep() {
+    let profile = PROFILE_TOML.replace(
+        "[data.users]\ncsv = \"users.csv\"",
+        "[data.users]\ncsv = \"users.csv\"\nmode = \"unique\"",
+    );
+    assert_ne!(profile, PROFILE_TOML);
+    let toml = r#"
+kind = "scaling"
+name = "runs-out"
+slo = ["error_rate < 1%"]
+[service]
+embedded = "shop"
+[balancer]
+kind = "client"
+[sweep]
+replicas = [1, 2]
+[load]
+profile = "profile.toml"
+mode = "concurrency"
+concurrency = 2
+step_duration = "10s"
+"#;
+    let d = Dir::new(&[
+        ("sweep.toml", toml),
+        ("profile.toml", &profile),
+        ("users.csv", "name\nada\nbob\ncyd\n"),
+    ]);
+    let t0 = std::time::Instant::now();
+    let out = run_cli(&d, &["run", "sweep.toml", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // three checkout journeys use up the rows long before the 10 s step is over
+    assert!(t0.elapsed().as_secs_f64() < 9.0, "{:?}", t0.elapsed());
+    let spec = results(&d)["specs"][0].clone();
+    let notes = spec["measurements"]["notes"].to_string();
+    assert!(notes.contains("ran out of rows after"), "{notes}");
+    assert!(notes.contains("later steps were not run"), "{notes}");
+    assert!(labelled(&spec, "throughput", "replicas", "1").unwrap() > 0.0);
+    assert_eq!(labelled(&spec, "throughput", "replicas", "2"), None);
+}
+
+#[test]
 fn a_command_replica_that_never_gets_ready_cannot_start() {
     let toml = r#"
 kind = "scaling"
