@@ -513,7 +513,10 @@ slo: [ error_rate < 1% ]
     assert_eq!(pubsub["name"], "cluster-pubsub");
     assert_in_catalog(pubsub);
     let received = scalar(pubsub, "invalidations", &[]).unwrap_or(0.0);
-    assert!(received > 100.0, "broadcasts reached the instances: {received}");
+    assert!(
+        received > 100.0,
+        "broadcasts reached the instances: {received}"
+    );
     let stale_pubsub = scalar(pubsub, "stale_ratio", &[]).unwrap();
     let stale_none = scalar(none, "stale_ratio", &[]).unwrap();
     assert!(

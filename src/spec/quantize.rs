@@ -82,7 +82,7 @@ spec_table! {
     /// Training of the fallback model.
     pub struct Train {
         epochs: opt Spanned<u32>,
-        learning_rate: opt f64,
+        learning_rate: opt Spanned<f64>,
         batch_size: opt Spanned<u32>,
         seed: opt u64,
     }
@@ -110,7 +110,7 @@ spec_table! {
     pub struct Scheme {
         name: req Spanned<String>,
         dtype: req Spanned<DType>,
-        granularity: opt Granularity,
+        granularity: opt Spanned<Granularity>,
         /// Block size for per-block quantization: this many consecutive weights of one output
         /// along the input (reduction) dimension, in PyTorch's row-major order. It must divide
         /// every dense layer's input width; for a conv weight `[out, in, k, k]` it must divide
@@ -121,7 +121,7 @@ spec_table! {
         /// Calibration: `minmax` (the only one so far).
         calibration: opt Spanned<String>,
         /// Modes to measure (default both for integer schemes).
-        modes: opt Vec<Mode>,
+        modes: opt Spanned<Vec<Mode>>,
     }
 }
 
@@ -362,6 +362,27 @@ impl QuantizeDoc {
                 );
             }
         }
+        if let Some(t) = &self.train {
+            if let Some(e) = &t.epochs
+                && e.value == 0
+            {
+                cx.error::<()>(e.span, "spec::range", "`epochs` must be at least 1");
+            }
+            if let Some(b) = &t.batch_size
+                && b.value == 0
+            {
+                cx.error::<()>(b.span, "spec::range", "`batch_size` must be at least 1");
+            }
+            if let Some(lr) = &t.learning_rate
+                && !(lr.value.is_finite() && lr.value > 0.0)
+            {
+                cx.error::<()>(
+                    lr.span,
+                    "spec::range",
+                    "`learning_rate` must be a positive number, e.g. 0.01",
+                );
+            }
+        }
         let d = &self.dataset;
         let sources = [d.csv.is_some(), d.npy_features.is_some()]
             .iter()
@@ -411,14 +432,61 @@ impl QuantizeDoc {
                     "scheme names label measurements (`size_ratio{scheme=…}`): make them unique",
                 );
             }
-            if s.name.value == "fp32" && s.dtype.value != DType::Fp32 {
+            if s.name.value == "fp32" {
                 cx.error::<()>(
                     s.name.span,
                     "spec::scheme",
                     "`fp32` names the reference; pick another name",
                 );
+                cx.hint("the fp32 reference is always measured: it needs no scheme");
             }
-            let block = s.granularity == Some(Granularity::Block) || s.block.is_some();
+            let mixed = self
+                .tune
+                .as_ref()
+                .is_some_and(|t| t.mixed_precision == Some(true));
+            if mixed
+                && let Some(base) = s.name.value.strip_suffix("-mixed")
+                && self.scheme.iter().any(|o| o.name.value == base)
+            {
+                cx.error::<()>(
+                    s.name.span,
+                    "spec::scheme",
+                    format!(
+                        "`{}` is the name mixed precision gives its variant of `{base}`",
+                        s.name.value
+                    ),
+                );
+                cx.hint("pick another name for this scheme");
+            }
+            if let (Some(g), Some(_)) = (&s.granularity, &s.block)
+                && g.value == Granularity::Tensor
+            {
+                cx.error::<()>(
+                    g.span,
+                    "spec::scheme",
+                    "`granularity = \"tensor\"` contradicts `block`",
+                );
+                cx.hint(
+                    "remove `block` for one scale per tensor, or set `granularity = \"block\"`",
+                );
+            }
+            if let Some(modes) = &s.modes {
+                if modes.is_empty() {
+                    cx.error::<()>(
+                        modes.span,
+                        "spec::scheme",
+                        "`modes` lists no mode: name `quantized`, `dequantize_at_load` or both",
+                    );
+                } else if modes
+                    .iter()
+                    .enumerate()
+                    .any(|(i, m)| modes[..i].contains(m))
+                {
+                    cx.error::<()>(modes.span, "spec::scheme", "`modes` lists a mode twice");
+                }
+            }
+            let block = s.granularity.as_ref().map(|g| g.value) == Some(Granularity::Block)
+                || s.block.is_some();
             match (block, &s.block) {
                 (true, None) => {
                     cx.error::<()>(

@@ -13,7 +13,7 @@ use super::schemes::{self, Deployed, Format, Plan};
 use super::tune;
 use crate::engine::metrics::{Labels, Measurements, labels};
 use crate::engine::{BackendError, RunContext};
-use crate::spec::quantize::{Mode, QuantizeDoc};
+use crate::spec::quantize::{DType, Mode, QuantizeDoc};
 use crate::spec::{Body, Spec};
 
 const DEFAULT_BATCHES: [u32; 2] = [1, 64];
@@ -180,7 +180,9 @@ impl Runner<'_> {
         let t = self.doc.train.as_ref();
         let s = TrainSettings {
             epochs: t.and_then(|t| t.epochs.as_ref()).map_or(20, |e| e.value),
-            learning_rate: t.and_then(|t| t.learning_rate).unwrap_or(0.01),
+            learning_rate: t
+                .and_then(|t| t.learning_rate.as_ref())
+                .map_or(0.01, |l| l.value),
             batch_size: t
                 .and_then(|t| t.batch_size.as_ref())
                 .map_or(64, |b| b.value as usize),
@@ -191,7 +193,10 @@ impl Runner<'_> {
         };
         let started = Instant::now();
         let cancel = || self.cancelled();
-        let w = model::train(&self.arch(), train, s, &self.device, &cancel)?;
+        // burn reports many errors by panicking: a failure while training is an error
+        let w = super::guard("train the fp32 model", || {
+            model::train(&self.arch(), train, s, &self.device, &cancel)
+        })??;
         m.notes.push(format!(
             "no weights given: trained the fp32 model here ({} epochs of Adam, learning rate {}, batch {}, seed {}) in {:.1}s on {}",
             s.epochs,
@@ -394,7 +399,9 @@ impl Runner<'_> {
         );
 
         // SQNR of each weight tensor (what the file holds vs the reference)
-        let back = Weights::from_module(&applied)?;
+        let back = super::guard("read the quantized weights back", || {
+            Weights::from_module(&applied)
+        })??;
         for (r, q) in w.tensors().iter().zip(&back.tensors()) {
             let layer = r.name.as_str();
             m.scalar(
@@ -592,8 +599,20 @@ impl Runner<'_> {
                 } else {
                     "matmul"
                 };
+                let cast = self
+                    .doc
+                    .scheme
+                    .iter()
+                    .find(|sc| sc.name.value == r.name)
+                    .map(|sc| sc.dtype.value)
+                    .filter(|d| matches!(d, DType::Fp16 | DType::Bf16));
                 // the reason is given only where it explains the direction measured
-                let why = if q > 1.0 {
+                let why = if let Some(d) = cast {
+                    format!(
+                        "{}: the weights and the input are cast to {d}, nothing is dequantized",
+                        if q > 1.0 { "slower" } else { "not slower" }
+                    )
+                } else if q > 1.0 {
                     format!(
                         "slower: burn's {} backend dequantizes the weights inside every {ops}",
                         self.backend
@@ -628,7 +647,7 @@ pub fn sqnr(x: &[f32], xq: &[f32]) -> f64 {
     }
 }
 
-fn sanitize(name: &str) -> String {
+pub(super) fn sanitize(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {

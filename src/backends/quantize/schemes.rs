@@ -99,7 +99,8 @@ impl Plan {
     /// Resolve a spec scheme; `Err` for dtypes this runner does not execute.
     pub fn from_spec(s: &Scheme) -> Result<Plan, String> {
         let block = s.block.as_ref().map(|b| b.value);
-        let per_block = s.granularity == Some(Granularity::Block) || block.is_some();
+        let per_block =
+            s.granularity.as_ref().map(|g| g.value) == Some(Granularity::Block) || block.is_some();
         let name = s.name.value.as_str();
         let mut plan = match s.dtype.value {
             DType::Fp32 => Plan {
@@ -128,7 +129,7 @@ impl Plan {
         };
         plan.include_bias = s.include_bias.unwrap_or(false);
         if let Some(m) = &s.modes {
-            plan.modes = m.clone();
+            plan.modes = m.value.clone();
         }
         Ok(plan)
     }

@@ -90,116 +90,23 @@ pub fn tune(
     let allowed = allowed_drop(t, fp32_acc);
     let objective = t.objective.unwrap_or(Objective::Smallest);
     let scan = t.sensitivity == Some(true) || t.mixed_precision == Some(true);
-    for plan in plans
+    // only schemes that were measured; a scheme whose scan fails is noted, the others go on
+    let measured: Vec<&Plan> = plans
         .iter()
-        .filter(|p| matches!(p.format, Format::Quant(_)))
-    {
+        .filter(|p| {
+            matches!(p.format, Format::Quant(_)) && results.iter().any(|r| r.name == p.name)
+        })
+        .collect();
+    for plan in measured {
         if !scan || cancelled() {
             break;
         }
-        let n = tuner.weights.layer_count();
-        let names: Vec<String> = tuner
-            .weights
-            .tensors()
-            .into_iter()
-            .map(|t| t.name)
-            .collect();
-        // quantize one layer at a time
-        let mut ranking = Vec::new();
-        for (i, name) in names.iter().enumerate() {
-            let mut p = plan.clone();
-            p.fp32_layers = (0..n).filter(|&j| j != i).collect();
-            let model = p.apply(tuner.weights, tuner.device)?;
-            let acc = (tuner.runner_accuracy)(&Deployed {
-                model,
-                input_dtype: None,
-            })?;
-            let drop = (fp32_acc - acc) * 100.0;
-            m.scalar(
-                "sensitivity",
-                labels(&[("scheme", &plan.name), ("layer", name)]),
-                drop,
-            );
-            ranking.push((i, drop));
-        }
-        ranking.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let order: Vec<String> = ranking
-            .iter()
-            .map(|(i, d)| format!("{} ({d:.2}pp)", names[*i]))
-            .collect();
-        m.notes.push(format!(
-            "sensitivity of `{}`, most sensitive first: {}",
-            plan.name,
-            order.join(", ")
-        ));
-
-        let full = results
-            .iter()
-            .find(|r| r.name == plan.name)
-            .map(|r| r.accuracy);
-        let fails = full.is_some_and(|a| (fp32_acc - a) * 100.0 > allowed + 1e-9);
-        if t.mixed_precision == Some(true) && fails {
-            let mut p = plan.clone();
-            p.name = format!("{}-mixed", plan.name);
-            for (k, (i, _)) in ranking.iter().enumerate() {
-                if k + 1 == n || cancelled() {
-                    break; // all layers in fp32 would be the reference itself
-                }
-                p.fp32_layers.push(*i);
-                let model = p.apply(tuner.weights, tuner.device)?;
-                let acc = (tuner.runner_accuracy)(&Deployed {
-                    model: model.clone(),
-                    input_dtype: None,
-                })?;
-                if (fp32_acc - acc) * 100.0 <= allowed + 1e-9 {
-                    let size = schemes::save(&model, &out_dir.join(format!("{}.bpk", p.name)))?;
-                    let s = p.name.as_str();
-                    m.scalar("size", labels(&[("scheme", s)]), size as f64);
-                    m.scalar(
-                        "size_ratio",
-                        labels(&[("scheme", s)]),
-                        size as f64 / fp32_size as f64,
-                    );
-                    m.scalar("accuracy", labels(&[("scheme", s)]), acc);
-                    m.scalar(
-                        "accuracy_drop",
-                        labels(&[("scheme", s)]),
-                        (fp32_acc - acc) * 100.0,
-                    );
-                    let mut lat = (tuner.runner_latency)(
-                        s,
-                        &Deployed {
-                            model: model.clone(),
-                            input_dtype: None,
-                        },
-                    );
-                    let latency_ratio = lat
-                        .scalars
-                        .iter()
-                        .find(|x| x.metric == "latency_ratio" && x.labels.len() == 2)
-                        .map(|x| x.value);
-                    m.histograms.append(&mut lat.histograms);
-                    m.scalars.append(&mut lat.scalars);
-                    let kept: Vec<String> =
-                        p.fp32_layers.iter().map(|i| names[*i].clone()).collect();
-                    m.notes.push(format!(
-                        "mixed precision `{s}`: {} kept in fp32 meets the criterion ({:.2}pp drop, {:.2}x the fp32 size{})",
-                        kept.join(", "),
-                        (fp32_acc - acc) * 100.0,
-                        size as f64 / fp32_size as f64,
-                        latency_ratio
-                            .map(|l| format!(", quantized execution {l:.2}x fp32 latency"))
-                            .unwrap_or_default()
-                    ));
-                    results.push(SchemeResult {
-                        name: s.to_string(),
-                        size,
-                        accuracy: acc,
-                        latency_ratio,
-                    });
-                    break;
-                }
-            }
+        if let Err(e) = scan_one(
+            plan, t, fp32_acc, fp32_size, allowed, results, m, tuner, cancelled, out_dir,
+        ) {
+            m.error_sample(&e, labels(&[("scheme", &plan.name)]));
+            m.notes
+                .push(format!("tuning of `{}` stopped: {e}", plan.name));
         }
     }
     let pick = recommend(results, fp32_acc, allowed, objective);
@@ -228,6 +135,130 @@ pub fn tune(
     m.notes.push(format!(
         "tuning ({obj}): recommended scheme `{name}`: {why}"
     ));
+    Ok(())
+}
+
+/// The sensitivity scan of one scheme and, when it misses the criterion, its
+/// mixed-precision variant.
+#[expect(clippy::too_many_arguments, reason = "one call site: tune")]
+fn scan_one(
+    plan: &Plan,
+    t: &Tune,
+    fp32_acc: f64,
+    fp32_size: u64,
+    allowed: f64,
+    results: &mut Vec<SchemeResult>,
+    m: &mut Measurements,
+    tuner: &Tuner,
+    cancelled: &dyn Fn() -> bool,
+    out_dir: &std::path::Path,
+) -> Result<(), String> {
+    let n = tuner.weights.layer_count();
+    let names: Vec<String> = tuner
+        .weights
+        .tensors()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    // quantize one layer at a time
+    let mut ranking = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut p = plan.clone();
+        p.fp32_layers = (0..n).filter(|&j| j != i).collect();
+        let model = p.apply(tuner.weights, tuner.device)?;
+        let acc = (tuner.runner_accuracy)(&Deployed {
+            model,
+            input_dtype: None,
+        })?;
+        let drop = (fp32_acc - acc) * 100.0;
+        m.scalar(
+            "sensitivity",
+            labels(&[("scheme", &plan.name), ("layer", name)]),
+            drop,
+        );
+        ranking.push((i, drop));
+    }
+    ranking.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let order: Vec<String> = ranking
+        .iter()
+        .map(|(i, d)| format!("{} ({d:.2}pp)", names[*i]))
+        .collect();
+    m.notes.push(format!(
+        "sensitivity of `{}`, most sensitive first: {}",
+        plan.name,
+        order.join(", ")
+    ));
+
+    let full = results
+        .iter()
+        .find(|r| r.name == plan.name)
+        .map(|r| r.accuracy);
+    let fails = full.is_some_and(|a| (fp32_acc - a) * 100.0 > allowed + 1e-9);
+    if t.mixed_precision == Some(true) && fails {
+        let mut p = plan.clone();
+        p.name = format!("{}-mixed", plan.name);
+        for (k, (i, _)) in ranking.iter().enumerate() {
+            if k + 1 == n || cancelled() {
+                break; // all layers in fp32 would be the reference itself
+            }
+            p.fp32_layers.push(*i);
+            let model = p.apply(tuner.weights, tuner.device)?;
+            let acc = (tuner.runner_accuracy)(&Deployed {
+                model: model.clone(),
+                input_dtype: None,
+            })?;
+            if (fp32_acc - acc) * 100.0 <= allowed + 1e-9 {
+                let size = schemes::save(
+                    &model,
+                    &out_dir.join(format!("{}.bpk", super::run::sanitize(&p.name))),
+                )?;
+                let s = p.name.as_str();
+                m.scalar("size", labels(&[("scheme", s)]), size as f64);
+                m.scalar(
+                    "size_ratio",
+                    labels(&[("scheme", s)]),
+                    size as f64 / fp32_size as f64,
+                );
+                m.scalar("accuracy", labels(&[("scheme", s)]), acc);
+                m.scalar(
+                    "accuracy_drop",
+                    labels(&[("scheme", s)]),
+                    (fp32_acc - acc) * 100.0,
+                );
+                let mut lat = (tuner.runner_latency)(
+                    s,
+                    &Deployed {
+                        model: model.clone(),
+                        input_dtype: None,
+                    },
+                );
+                let latency_ratio = lat
+                    .scalars
+                    .iter()
+                    .find(|x| x.metric == "latency_ratio" && x.labels.len() == 2)
+                    .map(|x| x.value);
+                m.histograms.append(&mut lat.histograms);
+                m.scalars.append(&mut lat.scalars);
+                let kept: Vec<String> = p.fp32_layers.iter().map(|i| names[*i].clone()).collect();
+                m.notes.push(format!(
+                    "mixed precision `{s}`: {} kept in fp32 meets the criterion ({:.2}pp drop, {:.2}x the fp32 size{})",
+                    kept.join(", "),
+                    (fp32_acc - acc) * 100.0,
+                    size as f64 / fp32_size as f64,
+                    latency_ratio
+                        .map(|l| format!(", quantized execution {l:.2}x fp32 latency"))
+                        .unwrap_or_default()
+                ));
+                results.push(SchemeResult {
+                    name: s.to_string(),
+                    size,
+                    accuracy: acc,
+                    latency_ratio,
+                });
+                break;
+            }
+        }
+    }
     Ok(())
 }
 
