@@ -295,19 +295,17 @@ impl Runner<'_> {
         if let Some(t) = &self.doc.tune {
             self.progress(0.9, "tuning");
             // a tuned model's latency, interleaved with a fresh run of the fp32 reference
-            let bench_one = |name: &str, d: &Deployed| {
-                let cands = [
-                    Candidate {
-                        scheme: "fp32".into(),
-                        mode: "reference",
-                        model: reference.clone(),
-                    },
-                    Candidate {
-                        scheme: name.to_string(),
-                        mode: "quantized",
-                        model: d.clone(),
-                    },
-                ];
+            let bench_one = |name: &str, deployed: &[tune::ModeModel]| {
+                let mut cands = vec![Candidate {
+                    scheme: "fp32".into(),
+                    mode: "reference",
+                    model: reference.clone(),
+                }];
+                cands.extend(deployed.iter().map(|(mode, d)| Candidate {
+                    scheme: name.to_string(),
+                    mode,
+                    model: d.clone(),
+                }));
                 let mut lat = Measurements::default();
                 self.bench(&cands, &split.test, &mut lat);
                 lat.histograms
@@ -505,9 +503,14 @@ impl Runner<'_> {
             }
             let bs = batch.to_string();
             let mut done = 0;
+            let mut round = 0;
             'rounds: while done < iterations {
                 let n = per_round.min(iterations - done);
-                for (ci, c) in cands.iter().enumerate() {
+                // each round starts with another model, so that no model always runs first
+                round += 1;
+                for k in 0..cands.len() {
+                    let ci = (k + round) % cands.len();
+                    let c = &cands[ci];
                     if broken[ci] {
                         continue;
                     }

@@ -9,7 +9,7 @@ use burn::tensor::Device;
 use super::model::Weights;
 use super::schemes::{self, Deployed, Format, Plan};
 use crate::engine::metrics::{Measurements, labels};
-use crate::spec::quantize::{Objective, Tune};
+use crate::spec::quantize::{Mode, Objective, Tune};
 
 /// What tuning knows of a measured scheme.
 #[derive(Debug, Clone)]
@@ -22,12 +22,16 @@ pub struct SchemeResult {
     pub latency_ratio: Option<f64>,
 }
 
+/// A deployment mode (`quantized`, `dequantize_at_load`) and the model deployed that way.
+pub type ModeModel = (&'static str, Deployed);
+
 /// What tuning needs from the runner.
 pub struct Tuner<'a> {
     pub runner_accuracy: &'a dyn Fn(&Deployed) -> Result<f64, String>,
     /// Latency histograms, `latency_ratio` and `throughput` of a model tuning made (scheme
-    /// name, model), benchmarked with the fp32 reference in the same interleaved rounds.
-    pub runner_latency: &'a dyn Fn(&str, &Deployed) -> Measurements,
+    /// name, its deployments per mode), benchmarked with the fp32 reference in the same
+    /// interleaved rounds.
+    pub runner_latency: &'a dyn Fn(&str, &[ModeModel]) -> Measurements,
     pub weights: &'a Weights,
     pub device: &'a Device,
 }
@@ -208,11 +212,33 @@ fn scan_one(
                 input_dtype: None,
             })?;
             if (fp32_acc - acc) * 100.0 <= allowed + 1e-9 {
-                let size = schemes::save(
-                    &model,
-                    &out_dir.join(format!("{}.bpk", super::run::sanitize(&p.name))),
+                let path = out_dir.join(format!("{}.bpk", super::run::sanitize(&p.name)));
+                let size = schemes::save(&model, &path)?;
+                // measured like every scheme: reloaded from its file, in both modes
+                let quantized =
+                    schemes::load(&path, tuner.weights, &p, Mode::Quantized, tuner.device)?;
+                let dequantized = schemes::load(
+                    &path,
+                    tuner.weights,
+                    &p,
+                    Mode::DequantizeAtLoad,
+                    tuner.device,
                 )?;
                 let s = p.name.as_str();
+                let mut acc = f64::INFINITY;
+                for (mode, d) in [
+                    ("quantized", &quantized),
+                    ("dequantize_at_load", &dequantized),
+                ] {
+                    let a = (tuner.runner_accuracy)(d)?;
+                    m.scalar("accuracy", labels(&[("scheme", s), ("mode", mode)]), a);
+                    m.scalar(
+                        "accuracy_drop",
+                        labels(&[("scheme", s), ("mode", mode)]),
+                        (fp32_acc - a) * 100.0,
+                    );
+                    acc = acc.min(a);
+                }
                 m.scalar("size", labels(&[("scheme", s)]), size as f64);
                 m.scalar(
                     "size_ratio",
@@ -227,27 +253,41 @@ fn scan_one(
                 );
                 let mut lat = (tuner.runner_latency)(
                     s,
-                    &Deployed {
-                        model: model.clone(),
-                        input_dtype: None,
-                    },
+                    &[
+                        ("quantized", quantized),
+                        ("dequantize_at_load", dequantized),
+                    ],
                 );
-                let latency_ratio = lat
-                    .scalars
-                    .iter()
-                    .find(|x| x.metric == "latency_ratio" && x.labels.len() == 2)
-                    .map(|x| x.value);
+                let ratio = |mode: &str| {
+                    lat.scalars
+                        .iter()
+                        .find(|x| {
+                            x.metric == "latency_ratio"
+                                && x.labels.len() == 2
+                                && x.labels.get("mode").map(String::as_str) == Some(mode)
+                        })
+                        .map(|x| x.value)
+                };
+                let (q, d) = (ratio("quantized"), ratio("dequantize_at_load"));
+                // like the other schemes: the best of its modes
+                let latency_ratio = match (q, d) {
+                    (Some(q), Some(d)) => Some(q.min(d)),
+                    (q, d) => q.or(d),
+                };
                 m.histograms.append(&mut lat.histograms);
                 m.scalars.append(&mut lat.scalars);
+                m.error_samples.append(&mut lat.error_samples);
                 let kept: Vec<String> = p.fp32_layers.iter().map(|i| names[*i].clone()).collect();
+                let fmt = |r: Option<f64>| {
+                    r.map_or_else(|| "not measured".to_string(), |r| format!("{r:.2}x"))
+                };
                 m.notes.push(format!(
-                    "mixed precision `{s}`: {} kept in fp32 meets the criterion ({:.2}pp drop, {:.2}x the fp32 size{})",
+                    "mixed precision `{s}`: {} kept in fp32 meets the criterion ({:.2}pp drop, {:.2}x the fp32 size; fp32 latency ratio: quantized {}, dequantized at load {})",
                     kept.join(", "),
                     (fp32_acc - acc) * 100.0,
                     size as f64 / fp32_size as f64,
-                    latency_ratio
-                        .map(|l| format!(", quantized execution {l:.2}x fp32 latency"))
-                        .unwrap_or_default()
+                    fmt(q),
+                    fmt(d)
                 ));
                 results.push(SchemeResult {
                     name: s.to_string(),
