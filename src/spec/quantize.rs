@@ -59,7 +59,7 @@ spec_table! {
         /// fp32 weights: `.safetensors`, `.pt`/`.pth` or `.bpk` (relative to the spec).
         weights: opt Spanned<String>,
         /// Map perfspec's tensor names (`layers.0.weight`) to the file's.
-        tensor_names: opt BTreeMap<String, String>,
+        tensor_names: opt Spanned<BTreeMap<String, String>>,
     }
 }
 
@@ -380,6 +380,48 @@ impl QuantizeDoc {
                     lr.span,
                     "spec::range",
                     "`learning_rate` must be a positive number, e.g. 0.01",
+                );
+            }
+        }
+        if let Some(names) = &m.tensor_names {
+            let ours: Vec<String> = self
+                .weight_tensors()
+                .into_iter()
+                .flat_map(|(w, _)| {
+                    let b = w.replace(".weight", ".bias");
+                    [w, b]
+                })
+                .collect();
+            for key in names.keys() {
+                if !ours.contains(key) {
+                    cx.error::<()>(
+                        names.span,
+                        "spec::model",
+                        format!("`tensor_names` maps `{key}`, which this model does not have"),
+                    );
+                    let near = ours
+                        .iter()
+                        .min_by_key(|o| strsim::levenshtein(o, key))
+                        .cloned()
+                        .unwrap_or_default();
+                    cx.hint(format!(
+                        "keys are perfspec's tensor names ({} … {}); did you mean `{near}`?",
+                        ours.first().cloned().unwrap_or_default(),
+                        ours.last().cloned().unwrap_or_default()
+                    ));
+                }
+            }
+            if m.weights.as_ref().is_some_and(|w| w.ends_with(".bpk")) {
+                cx.error::<()>(
+                    names.span,
+                    "spec::model",
+                    "`tensor_names` does not apply to a burnpack (.bpk) file, which perfspec wrote with its own names",
+                );
+            } else if m.weights.is_none() {
+                cx.error::<()>(
+                    names.span,
+                    "spec::model",
+                    "`tensor_names` maps the names of a `weights` file, and no `weights` are given",
                 );
             }
         }

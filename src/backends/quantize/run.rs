@@ -171,7 +171,11 @@ impl Runner<'_> {
         let md = &self.doc.model;
         if let Some(w) = &md.weights {
             let path = self.cx.resolve(w);
-            let names = md.tensor_names.clone().unwrap_or_default();
+            let names = md
+                .tensor_names
+                .as_ref()
+                .map(|n| n.value.clone())
+                .unwrap_or_default();
             let weights = model::load_weights(&path, &self.arch(), &names)?;
             m.notes
                 .push(format!("fp32 weights loaded from {}", path.display()));
