@@ -485,6 +485,8 @@ impl Runner<'_> {
             .map_or(DEFAULT_ITERATIONS, |i| i.value);
         let warmup = b.and_then(|b| b.warmup).unwrap_or(DEFAULT_WARMUP);
         let per_round = iterations.div_ceil(ROUNDS).max(1);
+        let mut failed: std::collections::BTreeSet<(String, &'static str, u32)> =
+            Default::default();
         for (bi, &batch) in batches.iter().enumerate() {
             let rows: Vec<usize> = (0..batch as usize).map(|i| i % test.len()).collect();
             let x = model::input(&test.select(&rows), 0..rows.len(), &self.device);
@@ -548,7 +550,13 @@ impl Runner<'_> {
                     &format!("latency at batch {batch}"),
                 );
             }
+            for (_, c) in cands.iter().enumerate().filter(|(ci, _)| broken[*ci]) {
+                failed.insert((c.scheme.clone(), c.mode, batch));
+            }
         }
+        // a candidate that failed part-way has a partial histogram: no ratio or throughput
+        // from it, and a per-mode ratio only over batch sizes that every candidate completed
+        let complete = |batch: u32| !failed.iter().any(|f| f.2 == batch);
         // ratios and throughput
         let p50 = |m: &Measurements, l: &Labels| {
             m.histograms
@@ -560,6 +568,9 @@ impl Runner<'_> {
             Default::default();
         for c in cands {
             for &batch in &batches {
+                if failed.contains(&(c.scheme.clone(), c.mode, batch)) {
+                    continue;
+                }
                 let bs = batch.to_string();
                 let l = labels(&[("scheme", &c.scheme), ("mode", c.mode), ("batch", &bs)]);
                 let Some(p) = p50(&*m, &l).filter(|p| *p > 0.0) else {
@@ -571,10 +582,12 @@ impl Runner<'_> {
                     && c.scheme != "fp32"
                 {
                     m.scalar("latency_ratio", l, p / base);
-                    per_mode
-                        .entry((c.scheme.clone(), c.mode.to_string()))
-                        .or_default()
-                        .push(p / base);
+                    if complete(batch) {
+                        per_mode
+                            .entry((c.scheme.clone(), c.mode.to_string()))
+                            .or_default()
+                            .push(p / base);
+                    }
                 }
             }
         }

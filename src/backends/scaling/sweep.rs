@@ -1158,6 +1158,11 @@ async fn run_step(
     };
     let (client, work) = (s.client, s.work);
     let users = per_unit.saturating_mul(n).min(MAX_USERS);
+    if mode == LoadMode::Concurrency && per_unit.saturating_mul(n) > MAX_USERS {
+        m.notes.push(format!(
+            "{label}={v}: {per_unit} users per replica × {n} replicas is more than the {MAX_USERS} users perfspec runs: the step ran {MAX_USERS}"
+        ));
+    }
     let result = match mode {
         LoadMode::Concurrency => {
             cx.progress.update(
