@@ -101,6 +101,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ("ternary-on-flex.toml", "15:9", "backend::capability"),
     ("quantize-settings.toml", "10:10", "spec::range"),
     ("quantize-tensor-names.toml", "8:1", "spec::model"),
+    ("quantize-dataset-criterion.toml", "7:1", "spec::dataset"),
     ("fp8-on-flex.toml", "20:9", "backend::capability"),
     ("fp8-on-flex.yaml", "16:12", "backend::capability"),
     ("unknown-backend.toml", "4:11", "spec::backend"),

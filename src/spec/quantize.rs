@@ -18,7 +18,7 @@ spec_table! {
         max_duration: opt Duration,
         slo: opt SloList,
         model: req Model,
-        dataset: req Dataset,
+        dataset: req Spanned<Dataset>,
         /// Training of the fallback model when `model.weights` is absent.
         train: opt Train,
         scheme: req Spanned<Vec<Scheme>>,
@@ -137,7 +137,7 @@ spec_table! {
 spec_table! {
     /// Accuracy-driven tuning, as Neural Compressor users expect.
     pub struct Tune {
-        accuracy_criterion: opt Criterion,
+        accuracy_criterion: opt Spanned<Criterion>,
         objective: opt Objective,
         /// Quantize one layer at a time to rank sensitivity.
         sensitivity: opt bool,
@@ -432,14 +432,14 @@ impl QuantizeDoc {
             .count();
         if sources != 1 {
             cx.error::<()>(
-                self.name.span,
+                d.span,
                 "spec::dataset",
                 "the dataset needs exactly one of `csv` or `npy_features` (+ `npy_labels`)",
             );
         }
         if d.npy_features.is_some() != d.npy_labels.is_some() {
             cx.error::<()>(
-                self.name.span,
+                d.span,
                 "spec::dataset",
                 "`npy_features` and `npy_labels` go together",
             );
@@ -592,7 +592,7 @@ impl QuantizeDoc {
             && c.relative.is_some() == c.absolute.is_some()
         {
             cx.error::<()>(
-                self.name.span,
+                c.span,
                 "spec::tune",
                 "`accuracy_criterion` needs exactly one of `relative` or `absolute`",
             );
