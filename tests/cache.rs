@@ -3,44 +3,10 @@
 //! and a real Redis L2 killed mid-run (skipped, with a note, only when `redis-server` is not
 //! installed).
 
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::cli::{Dir, bin};
-
-fn run_cli(d: &Dir, args: &[&str]) -> Output {
-    bin()
-        .current_dir(d.path())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("perfspec runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn results(d: &Dir) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(d.join("out/results.json")).expect("results.json"))
-        .unwrap()
-}
-
-/// The scalar `metric` with exactly `labels`.
-fn scalar(spec: &serde_json::Value, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    spec["measurements"]["scalars"]
-        .as_array()?
-        .iter()
-        .find(|s| {
-            let l = s.get("labels").and_then(|l| l.as_object());
-            s["metric"] == metric
-                && l.map_or(0, |l| l.len()) == labels.len()
-                && labels
-                    .iter()
-                    .all(|(k, v)| l.and_then(|l| l.get(*k)).and_then(|x| x.as_str()) == Some(*v))
-        })?["value"]
-        .as_f64()
-}
+use crate::cli::{Dir, bin, results, run_cli, scalar, stderr};
 
 fn notes(spec: &serde_json::Value) -> Vec<String> {
     spec["measurements"]["notes"]

@@ -18,6 +18,42 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `perfspec ARGS` in `d`, with no standard input.
+pub fn run_cli(d: &Dir, args: &[&str]) -> Output {
+    bin()
+        .current_dir(d.path())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("perfspec runs")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `out/results.json` in `d`.
+pub fn results(d: &Dir) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(d.join("out/results.json")).expect("results.json"))
+        .unwrap()
+}
+
+/// The scalar `metric` of a spec result with exactly `labels`.
+pub fn scalar(spec: &serde_json::Value, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    spec["measurements"]["scalars"]
+        .as_array()?
+        .iter()
+        .find(|s| {
+            let l = s.get("labels").and_then(|l| l.as_object());
+            s["metric"] == metric
+                && l.map_or(0, |l| l.len()) == labels.len()
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.and_then(|l| l.get(*k)).and_then(|x| x.as_str()) == Some(*v))
+        })?["value"]
+        .as_f64()
+}
+
 fn run(c: &mut Command) -> Output {
     c.stdin(Stdio::null()).output().expect("perfspec runs")
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use perfspec::engine::metrics::{Labels, Measurements, Selection, labels};
 
-use crate::cli::{Dir, bin, root};
+use crate::cli::{Dir, bin, results, root};
 
 /// Serializes the timing-sensitive tests under `cargo test` (nextest runs them one at a time).
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -100,11 +100,6 @@ fn run_spec(dir: &Dir) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("perfspec runs")
-}
-
-fn results(dir: &Dir) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join("out/results.json")).expect("results.json"))
-        .unwrap()
 }
 
 fn measurements(spec: &serde_json::Value) -> Measurements {

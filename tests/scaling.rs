@@ -1,35 +1,9 @@
 //! Scaling specs end to end: a USL fit from a CSV (fit-only), "not enough points", bad CSV
 //! files, replica sweeps with client balancing, and crash / hang failover (nginx and client).
 
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 
-use crate::cli::{Dir, bin, root};
-
-fn run_cli(d: &Dir, args: &[&str]) -> Output {
-    bin()
-        .current_dir(d.path())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("perfspec runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn results(d: &Dir) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(d.join("out/results.json")).expect("results.json"))
-        .unwrap()
-}
-
-fn scalar(spec: &serde_json::Value, metric: &str) -> Option<f64> {
-    spec["measurements"]["scalars"]
-        .as_array()?
-        .iter()
-        .find(|s| s["metric"] == metric && s.get("labels").is_none())?["value"]
-        .as_f64()
-}
+use crate::cli::{Dir, bin, results, root, run_cli, scalar, stderr};
 
 /// The published Cisco benchmark shipped with the examples.
 fn cisco_csv() -> String {
@@ -55,7 +29,7 @@ fn fit_only_spec_reproduces_the_published_usl_coefficients() {
     let spec = &res["specs"][0];
     assert_eq!(spec["status"], "pass", "{spec}");
     let close = |metric: &str, expected: f64| {
-        let v = scalar(spec, metric).unwrap_or_else(|| panic!("no {metric}"));
+        let v = scalar(spec, metric, &[]).unwrap_or_else(|| panic!("no {metric}"));
         assert!(
             ((v - expected) / expected).abs() < 0.01,
             "{metric} = {v}, published {expected}"
@@ -65,8 +39,8 @@ fn fit_only_spec_reproduces_the_published_usl_coefficients() {
     close("usl.kappa", 7.690945e-4);
     close("usl.lambda", 995.6486);
     close("usl.max_throughput", 12341.0);
-    assert_eq!(scalar(spec, "usl.peak_concurrency"), Some(35.0));
-    assert!(scalar(spec, "usl.r_squared").unwrap() > 0.99);
+    assert_eq!(scalar(spec, "usl.peak_concurrency", &[]), Some(35.0));
+    assert!(scalar(spec, "usl.r_squared", &[]).unwrap() > 0.99);
     let scalars = spec["measurements"]["scalars"].as_array().unwrap();
     let at_8 = scalars
         .iter()
@@ -229,8 +203,8 @@ step_duration = "2s"
     let res = results(&d);
     let spec = &res["specs"][0];
     assert_eq!(out.status.code(), Some(0), "{}\n{spec}", stderr(&out));
-    let x1 = labelled(spec, "throughput", "replicas", "1").unwrap_or_else(|| panic!("{spec}"));
-    let x2 = labelled(spec, "throughput", "replicas", "2").unwrap();
+    let x1 = scalar(spec, "throughput", &[("replicas", "1")]).unwrap_or_else(|| panic!("{spec}"));
+    let x2 = scalar(spec, "throughput", &[("replicas", "2")]).unwrap();
     // 2 users per replica, 5ms per request: far from any limit, so two replicas do more
     assert!(x1 > 20.0 && x2 > x1 * 1.3, "{x1} {x2}");
     assert!(
@@ -333,8 +307,8 @@ step_duration = "10s"
     let notes = spec["measurements"]["notes"].to_string();
     assert!(notes.contains("ran out of rows after"), "{notes}");
     assert!(notes.contains("later steps were not run"), "{notes}");
-    assert!(labelled(&spec, "throughput", "replicas", "1").unwrap() > 0.0);
-    assert_eq!(labelled(&spec, "throughput", "replicas", "2"), None);
+    assert!(scalar(&spec, "throughput", &[("replicas", "1")]).unwrap() > 0.0);
+    assert_eq!(scalar(&spec, "throughput", &[("replicas", "2")]), None);
 }
 
 #[test]
@@ -506,14 +480,6 @@ concurrency = 1
     );
 }
 
-fn labelled(spec: &serde_json::Value, metric: &str, label: &str, value: &str) -> Option<f64> {
-    spec["measurements"]["scalars"]
-        .as_array()?
-        .iter()
-        .find(|s| s["metric"] == metric && s["labels"][label] == value)?["value"]
-        .as_f64()
-}
-
 fn series_names(spec: &serde_json::Value) -> Vec<String> {
     spec["measurements"]["series"]
         .as_array()
@@ -559,13 +525,13 @@ step_duration = "2s"
     let spec = &res["specs"][0];
     let x: Vec<f64> = ["1", "2", "3"]
         .iter()
-        .map(|n| labelled(spec, "throughput", "replicas", n).unwrap_or_else(|| panic!("{spec}")))
+        .map(|n| scalar(spec, "throughput", &[("replicas", n)]).unwrap_or_else(|| panic!("{spec}")))
         .collect();
     assert!(x[0] > 10.0, "{x:?}");
     // the shared database is far from saturated at 6 users: more replicas, more throughput
     assert!(x[2] > x[0] * 1.5, "{x:?}");
-    assert_eq!(labelled(spec, "speedup", "replicas", "1"), Some(1.0));
-    assert!(labelled(spec, "efficiency", "replicas", "3").is_some());
+    assert_eq!(scalar(spec, "speedup", &[("replicas", "1")]), Some(1.0));
+    assert!(scalar(spec, "efficiency", &[("replicas", "3")]).is_some());
     let notes = spec["measurements"]["notes"].to_string();
     assert!(
         notes.contains("not enough points for a USL fit: 3 distinct"),
@@ -621,11 +587,11 @@ fn run_failover(toml: &str) -> serde_json::Value {
     let out = run_cli(&d, &["run", "failover.toml", "--out", "out"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let spec = results(&d)["specs"][0].clone();
-    let errors = scalar(&spec, "failover.errors").unwrap_or_else(|| panic!("{spec}"));
+    let errors = scalar(&spec, "failover.errors", &[]).unwrap_or_else(|| panic!("{spec}"));
     assert!(errors >= 1.0, "the fault caused no error: {spec}");
-    let rate = scalar(&spec, "failover.error_rate").unwrap();
+    let rate = scalar(&spec, "failover.error_rate", &[]).unwrap();
     assert!(rate > 0.0 && rate < 0.5, "{rate}");
-    let recovery = scalar(&spec, "failover.recovery_time").unwrap_or_else(|| panic!("{spec}"));
+    let recovery = scalar(&spec, "failover.recovery_time", &[]).unwrap_or_else(|| panic!("{spec}"));
     assert!((0.0..5.0).contains(&recovery), "{recovery}");
     spec
 }
@@ -647,7 +613,7 @@ fn timing_crash_failover_through_nginx_counts_errors_and_recovers() {
     }
     // retries off, so the crash shows up as errors before nginx marks the replica down
     let spec = run_failover(&failover_spec(true, "kill", 1, 4, "1s"));
-    assert!(labelled(&spec, "throughput", "replicas", "2").unwrap() > 10.0);
+    assert!(scalar(&spec, "throughput", &[("replicas", "2")]).unwrap() > 10.0);
     let names = series_names(&spec);
     assert!(names.contains(&"failover.errors".to_string()), "{names:?}");
     assert!(names.contains(&"failover.p95".to_string()), "{names:?}");
@@ -699,6 +665,6 @@ step_duration = "3s"
     // rungs of 25/s up to 200/s, one second each; the shop holds all of them
     assert!(notes.contains("replicas=1: 25/s offered"), "{notes}");
     assert!(notes.contains("held"), "{notes}");
-    let x = labelled(spec, "throughput", "replicas", "1").unwrap();
+    let x = scalar(spec, "throughput", &[("replicas", "1")]).unwrap();
     assert!(x > 40.0 && x < 260.0, "{x}");
 }

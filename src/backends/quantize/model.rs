@@ -373,10 +373,9 @@ pub fn input(data: &Dataset, rows: std::ops::Range<usize>, device: &Device) -> T
     Tensor::from_data(TensorData::new(feats, [n, data.dim]), device)
 }
 
-/// Top-1 predictions of `model` on every row of `data`, in chunks of `chunk` rows.
-#[cfg(test)]
+/// Top-1 predictions of `forward` on every row of `data`, in chunks of `chunk` rows.
 pub fn predict(
-    model: &Net,
+    forward: impl Fn(Tensor<2>) -> Tensor<2>,
     data: &Dataset,
     device: &Device,
     chunk: usize,
@@ -385,7 +384,7 @@ pub fn predict(
     let mut start = 0;
     while start < data.len() {
         let end = (start + chunk).min(data.len());
-        let logits = model.forward(input(data, start..end, device));
+        let logits = forward(input(data, start..end, device));
         let idx = logits
             .argmax(1)
             .into_data()
@@ -608,7 +607,7 @@ mod tests {
             super::super::run::device("ndarray"),
         ] {
             let model = w.build(&device);
-            let pred = predict(&model, &data, &device, 16).unwrap();
+            let pred = predict(|x| model.forward(x), &data, &device, 16).unwrap();
             let logits = to_f32(model.forward(input(&data, 0..40, &device))).unwrap();
             for r in 0..40 {
                 let want = reference_logits(&x[r * 4..(r + 1) * 4], &layers);

@@ -347,21 +347,7 @@ impl Runner<'_> {
 
     fn accuracy(&self, d: &Deployed, test: &Dataset) -> Result<f64, String> {
         let pred = super::guard("evaluate accuracy", || {
-            let mut out = Vec::with_capacity(test.len());
-            let mut start = 0;
-            while start < test.len() {
-                let end = (start + 256).min(test.len());
-                let logits = d.forward(model::input(test, start..end, &self.device));
-                let idx = logits
-                    .argmax(1)
-                    .into_data()
-                    .convert::<i64>()
-                    .try_into_vec::<i64>()
-                    .map_err(|e| format!("{e:?}"))?;
-                out.extend(idx);
-                start = end;
-            }
-            Ok::<_, String>(out)
+            model::predict(|x| d.forward(x), test, &self.device, 256)
         })??;
         Ok(model::accuracy(&pred, &test.labels))
     }
