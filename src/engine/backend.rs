@@ -50,12 +50,7 @@ impl RunContext {
 
     /// Resolve a path written in the spec relative to the spec's folder.
     pub fn resolve(&self, path: &str) -> PathBuf {
-        let p = PathBuf::from(path);
-        if p.is_absolute() {
-            p
-        } else {
-            self.spec_dir.join(p)
-        }
+        crate::spec::source::resolve_in(&self.spec_dir, path)
     }
 }
 

@@ -158,19 +158,9 @@ async fn run_one(
     let started_at = results::now_rfc3339();
     let t0 = Instant::now();
     let spec_cancel = run_cancel.child_token();
-    let spec_dir = spec
-        .file
-        .path
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default();
     let cx = RunContext {
         out_dir: opts.out_dir.clone(),
-        spec_dir: if spec_dir.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            spec_dir
-        },
+        spec_dir: spec.file.folder(),
         cancel: spec_cancel.clone(),
         progress: progress.clone(),
         started: t0,

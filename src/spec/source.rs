@@ -130,7 +130,27 @@ pub struct SourceFile {
     line_starts: Vec<usize>,
 }
 
+/// The folder of a spec file, against which its relative paths resolve (`.` for a bare
+/// file name).
+pub fn folder_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// `path` as written in a spec, resolved against the spec's folder `dir`.
+pub fn resolve_in(dir: &Path, path: &str) -> PathBuf {
+    let p = PathBuf::from(path);
+    if p.is_absolute() { p } else { dir.join(p) }
+}
+
 impl SourceFile {
+    /// The folder this file's relative paths resolve against.
+    pub fn folder(&self) -> PathBuf {
+        folder_of(&self.path)
+    }
+
     pub fn new(path: impl Into<PathBuf>, text: String) -> Arc<SourceFile> {
         let path = path.into();
         let name = display_path(&path);

@@ -75,13 +75,6 @@ fn doc(spec: &Spec) -> Option<&LoadDoc> {
     }
 }
 
-fn spec_dir(spec: &Spec) -> std::path::PathBuf {
-    match spec.file.path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    }
-}
-
 #[async_trait::async_trait]
 impl Backend for Goose {
     fn kind(&self) -> Kind {
@@ -99,7 +92,7 @@ impl Backend for Goose {
         let Some(d) = doc(spec) else {
             return Vec::new();
         };
-        match Plan::compile(d, &spec_dir(spec)) {
+        match Plan::compile(d, &spec.file.folder()) {
             Ok(_) => Vec::new(),
             Err(errors) => errors
                 .into_iter()

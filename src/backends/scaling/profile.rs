@@ -3,20 +3,13 @@
 //! are reused: the sweep's own `[load]` decides how much load each step gets, and the sweep's
 //! replicas are the target.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::backends::load::journey::Plan;
 use crate::spec::diagnostic::Diagnostic;
 use crate::spec::scaling::ScalingDoc;
+use crate::spec::source::{folder_of, resolve_in};
 use crate::spec::{Body, Spec};
-
-/// The folder a spec's relative paths resolve against.
-pub fn spec_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
 
 /// Read the load spec at `path` and compile its journeys. Problems come back as diagnostics
 /// located in the profile file itself.
@@ -35,7 +28,7 @@ pub fn compile(path: &Path) -> Result<Plan, Vec<Diagnostic>> {
             ),
         )]);
     };
-    Plan::compile(doc, &spec_dir(path)).map_err(|errors| {
+    Plan::compile(doc, &folder_of(path)).map_err(|errors| {
         errors
             .into_iter()
             .map(|e| {
@@ -52,12 +45,7 @@ pub fn check(spec: &Spec, doc: &ScalingDoc) -> Vec<Diagnostic> {
     let Some(profile) = doc.load.as_ref().and_then(|l| l.profile.as_ref()) else {
         return Vec::new();
     };
-    let p = PathBuf::from(&profile.value);
-    let path = if p.is_absolute() {
-        p
-    } else {
-        spec_dir(&spec.file.path).join(p)
-    };
+    let path = resolve_in(&spec.file.folder(), &profile.value);
     if !path.is_file() {
         let why = if path.exists() {
             "is not a file"

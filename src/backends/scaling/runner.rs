@@ -15,8 +15,6 @@
 //! Specs with a `[service]` run a sweep of replicas or threads (see `sweep.rs`) and fit the
 //! same way, with labels `replicas=n` or `threads=n`.
 
-use std::path::{Path, PathBuf};
-
 use super::measurements::{self, Point};
 use super::usl_fit::{self, Fit};
 use crate::engine::metrics::{Labels, Measurements, labels};
@@ -54,13 +52,7 @@ impl Backend for Native {
             diags.extend(check_cpus(spec, doc));
             return diags;
         };
-        let dir = spec
-            .file
-            .path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let path = resolve(dir, &m.value);
+        let path = crate::spec::source::resolve_in(&spec.file.folder(), &m.value);
         if path.is_file() {
             return Vec::new();
         }
@@ -129,11 +121,6 @@ fn check_cpus(spec: &Spec, doc: &crate::spec::scaling::ScalingDoc) -> Vec<Diagno
         ],
         _ => Vec::new(),
     }
-}
-
-fn resolve(dir: &Path, path: &str) -> PathBuf {
-    let p = PathBuf::from(path);
-    if p.is_absolute() { p } else { dir.join(p) }
 }
 
 /// Everything a fit-only spec reports for these points.
