@@ -6,7 +6,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::cli::{Dir, bin, results, run_cli, scalar, stderr};
+use crate::cli::{Dir, bin, on_path, require_program, results, run_cli, scalar, stderr};
 
 fn notes(spec: &serde_json::Value) -> Vec<String> {
     spec["measurements"]["notes"]
@@ -347,14 +347,11 @@ slo: [ hit_ratio >= 0.1 ]
 }
 
 fn redis_installed() -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("redis-server").is_file()));
-    if !found {
-        eprintln!(
-            "note: skipped: redis-server is not on PATH (apt-get install -y redis-server redis-tools)"
-        );
-    }
-    found
+    require_program(
+        "redis-server",
+        on_path("redis-server", &[]) && on_path("redis-cli", &[]),
+        "apt-get install -y redis-server redis-tools",
+    )
 }
 
 #[test]

@@ -54,6 +54,28 @@ pub fn scalar(spec: &serde_json::Value, metric: &str, labels: &[(&str, &str)]) -
         .as_f64()
 }
 
+/// Whether a program a test needs is installed: `true` when `found` says so. When it is
+/// missing, a developer's machine skips the test with a note (`false`), but CI (`CI` set in
+/// the test's own environment) fails it with the install hint: CI installs these programs,
+/// and a skip there would hide a broken install step.
+pub fn require_program(name: &str, found: bool, hint: &str) -> bool {
+    if found {
+        return true;
+    }
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false") {
+        panic!("{name} is required when CI is set, but it is not installed: {hint}");
+    }
+    eprintln!("note: skipped: {name} is not installed ({hint})");
+    false
+}
+
+/// Whether `program` is an executable file in a folder of `PATH` or one of `extra` paths.
+pub fn on_path(program: &str, extra: &[&str]) -> bool {
+    extra.iter().any(|p| Path::new(p).is_file())
+        || std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
 fn run(c: &mut Command) -> Output {
     c.stdin(Stdio::null()).output().expect("perfspec runs")
 }

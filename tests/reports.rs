@@ -13,7 +13,7 @@ use perfspec::report::templates::Templates;
 use perfspec::spec::catalog::Kind;
 use perfspec::spec::units::Dimension;
 
-use crate::cli::{Dir, bin};
+use crate::cli::{Dir, bin, require_program};
 
 // ---------------------------------------------------------------------------------------
 // hand-made results
@@ -930,12 +930,15 @@ fn chromium() -> Option<&'static str> {
 
 #[test]
 fn report_renders_in_headless_chromium() {
-    let Some(browser) = chromium() else {
-        println!(
-            "note: chromium is not installed; skipping the headless browser check (.ci/run installs it)"
-        );
+    let browser = chromium();
+    if !require_program(
+        "chromium",
+        browser.is_some(),
+        "apt-get install -y chromium; .ci/run installs it",
+    ) {
         return;
-    };
+    }
+    let browser = browser.expect("checked above");
     let d = Dir::new(&[]);
     let r = failing();
     let t = Templates::load(None).unwrap();

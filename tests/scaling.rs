@@ -3,7 +3,7 @@
 
 use std::process::Stdio;
 
-use crate::cli::{Dir, bin, results, root, run_cli, scalar, stderr};
+use crate::cli::{Dir, bin, on_path, require_program, results, root, run_cli, scalar, stderr};
 
 /// The published Cisco benchmark shipped with the examples.
 fn cisco_csv() -> String {
@@ -492,11 +492,7 @@ fn series_names(spec: &serde_json::Value) -> Vec<String> {
 }
 
 fn nginx_present() -> bool {
-    ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
-        .iter()
-        .any(|p| std::path::Path::new(p).is_file())
-        || std::env::var_os("PATH")
-            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("nginx").is_file()))
+    on_path("nginx", &["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"])
 }
 
 #[test]
@@ -597,13 +593,11 @@ fn run_failover(toml: &str) -> serde_json::Value {
 }
 
 fn skip_without_nginx(test: &str) -> bool {
-    let missing = !nginx_present();
-    if missing {
-        eprintln!(
-            "note: nginx is not installed (Debian package nginx-light): skipping the {test} test"
-        );
-    }
-    missing
+    !require_program(
+        "nginx",
+        nginx_present(),
+        &format!("the {test} test needs the Debian package nginx-light"),
+    )
 }
 
 #[test]
