@@ -12,7 +12,7 @@ use crate::engine::baseline::Baseline;
 use crate::engine::progress::Progress;
 use crate::engine::run::{RunOptions, run_specs};
 use crate::exit;
-use crate::report::results::Results;
+use crate::results::Results;
 use crate::spec::Spec;
 use crate::spec::diagnostic::Diagnostic;
 use crate::spec::loader::{Override, discover, load_file};
@@ -150,7 +150,7 @@ pub fn main_with(cli: Cli) -> i32 {
         },
         Command::Schema { results } => {
             let schema = if results {
-                crate::report::results::json_schema()
+                crate::results::json_schema()
             } else {
                 crate::spec::schema::spec_schema()
             };
@@ -527,7 +527,7 @@ fn report(
     };
     if let Some(b) = baseline {
         match Results::read(b) {
-            Ok(base) => crate::report::rebase::apply(&mut res, &base, &b.display().to_string()),
+            Ok(base) => crate::engine::rebase::apply(&mut res, &base, &b.display().to_string()),
             Err(e) => {
                 eprintln!("perfspec: --baseline: {e}");
                 return exit::INVALID;

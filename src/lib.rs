@@ -1,6 +1,6 @@
 //! perfspec: declarative performance specs (load, cache, scaling, quantization) with SLO
 //! gates. Data flows one way: file → [`spec::Spec`] → plan → [`engine::Backend::run`] →
-//! [`engine::metrics::Measurements`] → verdicts → [`report::results::Results`] → renderers.
+//! [`engine::metrics::Measurements`] → verdicts → [`results::Results`] → renderers.
 
 pub mod backends;
 pub mod cli;
@@ -8,4 +8,5 @@ pub mod demo;
 pub mod engine;
 pub mod exit;
 pub mod report;
+pub mod results;
 pub mod spec;

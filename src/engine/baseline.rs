@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::metrics::Measurements;
-use crate::report::results::Results;
+use crate::results::Results;
 
 pub struct Baseline {
     pub path: String,

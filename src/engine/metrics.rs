@@ -8,8 +8,7 @@ use base64::Engine as _;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 
-/// Label name → value. Ordered so that output is stable.
-pub type Labels = BTreeMap<String, String>;
+pub use crate::spec::catalog::Labels;
 
 /// Build labels from pairs: `labels(&[("op", "get")])`.
 pub fn labels(pairs: &[(&str, &str)]) -> Labels {

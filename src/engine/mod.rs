@@ -4,6 +4,7 @@ pub mod backend;
 pub mod baseline;
 pub mod metrics;
 pub mod progress;
+pub mod rebase;
 pub mod run;
 pub mod search;
 pub mod verdict;

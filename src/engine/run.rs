@@ -14,7 +14,7 @@ use super::progress::Progress;
 use super::verdict::{Status, evaluate, not_run};
 use crate::backends::Registry;
 use crate::exit;
-use crate::report::results::{self, Results, SpecResult, SpecStatus};
+use crate::results::{self, Results, SpecResult, SpecStatus};
 use crate::spec::Spec;
 
 pub struct RunOptions {

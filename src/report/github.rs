@@ -1,7 +1,7 @@
 //! GitHub Actions workflow commands: `::error file=…,line=…,title=…::message` at each
 //! failing SLO's line (warnings as `::warning`), escaped per the runner's rules, capped.
 
-use super::results::{Results, SpecStatus};
+use crate::results::{Results, SpecStatus};
 use super::view::delta_text;
 use crate::engine::verdict::Status;
 

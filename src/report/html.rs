@@ -1,7 +1,7 @@
 //! `report.html`: one self-contained page (no CDN, no web fonts, no JavaScript), rendered
 //! from `report.html.j2` with HTML auto-escaping; charts are inline SVG.
 
-use super::results::Results;
+use crate::results::Results;
 use super::templates::{ReportError, Templates};
 use super::view::View;
 

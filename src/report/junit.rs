@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite, XmlString};
 
-use super::results::{Results, SpecResult, SpecStatus};
+use crate::results::{Results, SpecResult, SpecStatus};
 use super::view::delta_text;
 use crate::engine::verdict::{Reason, SloOutcome, Status};
 

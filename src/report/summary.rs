@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::results::{Results, write_atomic};
+use crate::results::{Results, write_atomic};
 use super::templates::{ReportError, Templates};
 use super::view::View;
 

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::kinds;
-use super::results::{Results, SpecResult, SpecStatus};
+use crate::results::{Results, SpecResult, SpecStatus};
 use crate::engine::verdict::{Reason, SloOutcome, Status};
 use crate::spec::units::Dimension;
 

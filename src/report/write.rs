@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::results::{Results, write_atomic};
+use crate::results::{Results, write_atomic};
 use super::templates::{ReportError, Templates};
 use super::{github, html, junit, summary};
 

@@ -4,6 +4,9 @@
 
 use super::units::Dimension;
 
+/// Label name → value. Ordered so that output is stable.
+pub type Labels = std::collections::BTreeMap<String, String>;
+
 /// The four kinds of experiment.
 #[derive(
     Debug,

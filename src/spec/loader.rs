@@ -9,7 +9,7 @@ use super::diagnostic::Diagnostic;
 use super::model::{Body, Spec, decode_spec};
 use super::node::{Key, Node, Value};
 use super::source::{Format, SourceFile, Span};
-use crate::engine::verdict::{Slo, SloOrigin};
+use crate::spec::objective::{Slo, SloOrigin};
 
 /// Spec files larger than this are rejected before parsing.
 pub const MAX_SPEC_BYTES: usize = 4 * 1024 * 1024;

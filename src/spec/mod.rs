@@ -8,6 +8,7 @@ pub mod load;
 pub mod loader;
 pub mod model;
 pub mod node;
+pub mod objective;
 pub mod quantize;
 pub mod scaling;
 pub mod schema;

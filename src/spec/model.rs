@@ -11,7 +11,7 @@ use super::quantize::QuantizeDoc;
 use super::scaling::ScalingDoc;
 use super::slo;
 use super::source::{SourceFile, Span, Spanned};
-use crate::engine::verdict::{MissingBaselinePolicy, NoDataPolicy, Slo, SloOrigin, SloSeverity};
+use crate::spec::objective::{MissingBaselinePolicy, NoDataPolicy, Slo, SloOrigin, SloSeverity};
 
 /// A spec's name: non-empty, one line, at most 120 characters.
 #[derive(Debug, Clone, PartialEq)]

@@ -22,7 +22,7 @@ use super::catalog::{self, Kind, Shape};
 use super::diagnostic::did_you_mean;
 use super::source::Span;
 use super::units::{Dimension, Quantity, UnitError, trim_float};
-use crate::engine::metrics::Labels;
+use crate::spec::catalog::Labels;
 
 /// How the observations of a distribution (or the events of a counter) are reduced to one
 /// number before comparing.

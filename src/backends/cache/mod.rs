@@ -2,14 +2,19 @@
 //! Redis, and two-tier topologies over a versioned origin; workload generators and the LRU /
 //! Bélády reference bounds.
 
+mod analysis;
+mod events;
 mod instance;
+mod invalidation;
 mod origin;
 mod plan;
 mod redis_server;
 mod reference;
+mod run_state;
 mod runner;
 mod stats;
 mod tiers;
+mod topology;
 mod warmup;
 mod workload;
 

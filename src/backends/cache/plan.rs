@@ -10,8 +10,22 @@ use crate::spec::cache::{
 use crate::spec::diagnostic::Diagnostic;
 use crate::spec::{Body, Spec};
 
-use super::tiers::Capacity;
 use super::workload::{KeyDist, Mix, TraceSpec, YCSB_MAX_SCAN, YCSB_RECORDS, preset};
+
+/// How an in-process tier bounds its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capacity {
+    Entries(u64),
+    Bytes(u64),
+}
+
+impl Capacity {
+    pub fn value(self) -> u64 {
+        match self {
+            Capacity::Entries(n) | Capacity::Bytes(n) => n,
+        }
+    }
+}
 
 /// Origin latency when the spec gives none.
 pub const DEFAULT_ORIGIN_LATENCY: Duration = Duration::from_millis(1);

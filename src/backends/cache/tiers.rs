@@ -13,7 +13,7 @@ use moka::notification::RemovalCause;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::origin::Value;
-use super::plan::{Local, LocalPlan};
+use super::plan::{Capacity, Local, LocalPlan};
 
 /// A value shared between a tier and its readers.
 pub type Cached = Arc<Value>;
@@ -30,21 +30,6 @@ pub fn local(p: &LocalPlan) -> Result<Arc<dyn Tier>, TierError> {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct TierError(pub String);
-
-/// How an in-process tier bounds its size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Capacity {
-    Entries(u64),
-    Bytes(u64),
-}
-
-impl Capacity {
-    pub fn value(self) -> u64 {
-        match self {
-            Capacity::Entries(n) | Capacity::Bytes(n) => n,
-        }
-    }
-}
 
 /// What a read-through lookup found.
 pub enum Loaded {

@@ -20,3 +20,17 @@ pub fn guard<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, String> {
         format!("{what}: burn panicked: {msg}")
     })
 }
+
+/// A scheme or model name as a file name: anything but ASCII letters, digits, `-`, `_` and
+/// `.` becomes `_`.
+pub fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

@@ -377,7 +377,7 @@ impl Runner<'_> {
     ) -> Result<(tune::SchemeResult, Vec<Candidate>), String> {
         let s = plan.name.as_str();
         let applied = plan.apply(w, &self.device)?;
-        let path = self.cx.out_dir.join(format!("{}.bpk", sanitize(s)));
+        let path = self.cx.out_dir.join(format!("{}.bpk", super::sanitize(s)));
         let size = schemes::save(&applied, &path)?;
         m.scalar("size", labels(&[("scheme", s)]), size as f64);
         m.scalar(
@@ -651,18 +651,6 @@ pub fn sqnr(x: &[f32], xq: &[f32]) -> f64 {
     } else {
         10.0 * (s / n).log10()
     }
-}
-
-pub(super) fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -212,7 +212,7 @@ fn scan_one(
                 input_dtype: None,
             })?;
             if (fp32_acc - acc) * 100.0 <= allowed + 1e-9 {
-                let path = out_dir.join(format!("{}.bpk", super::run::sanitize(&p.name)));
+                let path = out_dir.join(format!("{}.bpk", super::sanitize(&p.name)));
                 let size = schemes::save(&model, &path)?;
                 // measured like every scheme: reloaded from its file, in both modes
                 let quantized =

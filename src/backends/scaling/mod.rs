@@ -1,6 +1,7 @@
 //! `kind = "scaling"`: replica and thread sweeps behind a balancer (client-side or nginx)
 //! with faults, and a Universal Scalability Law fit of the sweep or of a CSV (fit-only).
 
+mod fit_metrics;
 mod measurements;
 mod nginx;
 mod profile;
@@ -9,5 +10,6 @@ mod sweep;
 mod usl_fit;
 
 pub use measurements::{MeasurementsError, Point};
-pub use runner::{Native, measure, measure_labelled};
+pub use fit_metrics::{measure, measure_labelled};
+pub use runner::Native;
 pub use usl_fit::{Fit, MIN_POINTS, NoFit, Peak, fit};

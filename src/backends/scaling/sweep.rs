@@ -1049,7 +1049,7 @@ fn finish(
             errors as f64 / (ok + errors) as f64,
         );
     }
-    let mut fit = super::runner::measure_labelled(&points, label);
+    let mut fit = super::fit_metrics::measure_labelled(&points, label);
     for (l, lats) in lat_labels {
         let h = fit.histogram("latency", l, 1e-6);
         for x in lats {
