@@ -85,3 +85,52 @@ pub async fn fire(run: &Arc<Run>, e: PlannedEvent) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Body, Spec};
+
+    fn plan_of(yaml: &str) -> Plan {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.yaml");
+        std::fs::write(&p, yaml).unwrap();
+        let l = crate::spec::loader::load_file(&p, &[], &|_| None);
+        let msgs: Vec<String> = l.diagnostics.iter().map(|d| d.message.clone()).collect();
+        let spec: Spec = l.spec.unwrap_or_else(|| panic!("{msgs:?}"));
+        match &spec.body {
+            Body::Cache(doc) => super::super::plan::plan(doc),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn fractions_of_ops_become_operation_counts_and_times_stay_times() {
+        let p = plan_of(
+            "kind: cache\nname: e\ntopology: { instances: 3, l1: { backend: moka, capacity: 10 } }\nworkload: { keys: 100, ops: 1000 }\nevents: [ { at: 75%, restart: 3 }, { at: 2s, restart: 1 }, { at: 25%, restart: 2 } ]\n",
+        );
+        let (due, timed) = schedule(&p);
+        let counts: Vec<(u64, Action)> = due.iter().map(|(n, e)| (*n, e.action)).collect();
+        assert_eq!(
+            counts,
+            vec![(250, Action::Restart(1)), (750, Action::Restart(2))]
+        );
+        assert_eq!(timed.len(), 1);
+        assert_eq!(timed[0].0, Duration::from_secs(2));
+        assert_eq!(timed[0].1.action, Action::Restart(0));
+        let mut r = restarted(&p);
+        r.sort_unstable();
+        assert_eq!(r, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn fractions_of_a_duration_become_times() {
+        let p = plan_of(
+            "kind: cache\nname: e\ntopology: { instances: 2, l1: { backend: moka, capacity: 10 } }\nworkload: { keys: 100, duration: 10s }\nevents: [ { at: 50%, restart: 2 } ]\n",
+        );
+        let (due, timed) = schedule(&p);
+        assert!(due.is_empty());
+        assert_eq!(timed.len(), 1);
+        assert_eq!(timed[0].0, Duration::from_secs(5));
+    }
+}
