@@ -3,9 +3,11 @@
 pub mod backend;
 pub mod baseline;
 pub mod metrics;
+pub mod plan;
 pub mod progress;
 pub mod run;
 pub mod search;
 pub mod verdict;
 
 pub use backend::{Backend, BackendError, RunContext};
+pub use plan::{Plan, Planned};

@@ -5,6 +5,7 @@
 mod instance;
 mod origin;
 mod plan;
+mod planned;
 mod redis_server;
 mod reference;
 mod runner;

@@ -3,6 +3,7 @@
 
 mod measurements;
 mod nginx;
+pub mod plan;
 mod profile;
 mod runner;
 mod sweep;
