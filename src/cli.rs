@@ -14,7 +14,6 @@ use crate::engine::progress::Progress;
 use crate::engine::run::{RunOptions, run_specs};
 use crate::exit;
 use crate::report::results::Results;
-use crate::spec::Spec;
 use crate::spec::diagnostic::Diagnostic;
 use crate::spec::loader::{Override, discover, load_file};
 
