@@ -8,12 +8,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::backends::Registry;
+use crate::engine::Planned;
 use crate::engine::baseline::Baseline;
 use crate::engine::progress::Progress;
 use crate::engine::run::{RunOptions, run_specs};
 use crate::exit;
 use crate::results::Results;
-use crate::spec::Spec;
 use crate::spec::diagnostic::Diagnostic;
 use crate::spec::loader::{Override, discover, load_file};
 
@@ -59,9 +59,12 @@ pub enum Command {
         /// Bound on the whole run, e.g. `10m`.
         #[arg(long, value_parser = parse_duration)]
         timeout: Option<std::time::Duration>,
-        /// Validate and print the plan without executing.
+        /// Validate and print the plan of every selected spec without executing anything.
         #[arg(long)]
         dry_run: bool,
+        /// `--dry-run` output: human text, or a JSON array with one object per spec.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+        format: OutputFormat,
         /// No progress output.
         #[arg(long, short)]
         quiet: bool,
@@ -124,6 +127,7 @@ pub fn main_with(cli: Cli) -> i32 {
             set,
             timeout,
             dry_run,
+            format,
             quiet,
             templates,
         } => run(RunArgs {
@@ -134,6 +138,7 @@ pub fn main_with(cli: Cli) -> i32 {
             set,
             timeout,
             dry_run,
+            format,
             quiet,
             templates,
         }),
@@ -194,16 +199,16 @@ fn default_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
     }
 }
 
-/// Every file loaded and checked: the valid specs, and all diagnostics.
+/// Every file loaded and planned: the valid specs with their plans, and all diagnostics.
 pub struct Checked {
     pub files: usize,
-    pub specs: Vec<Spec>,
+    pub specs: Vec<Planned>,
     pub diagnostics: Vec<Diagnostic>,
     pub invalid_files: usize,
 }
 
-/// Load and validate every spec under `paths` (parse, decode, backend capability checks),
-/// collecting all problems of all files.
+/// Load and validate every spec under `paths` (parse, decode, then the backend's plan, which
+/// holds its capability checks), collecting all problems of all files.
 pub fn check_paths(
     paths: &[PathBuf],
     overrides: &[Override],
@@ -223,7 +228,16 @@ pub fn check_paths(
         }
         let mut file_diags = loaded.diagnostics;
         if let Some(spec) = loaded.spec {
-            file_diags.extend(registry.check(&spec));
+            let plan = match registry.plan(&spec) {
+                Ok(mut p) => {
+                    file_diags.append(&mut p.warnings);
+                    Some(p)
+                }
+                Err(d) => {
+                    file_diags.extend(d);
+                    None
+                }
+            };
             if let Some(first) = names.get(&spec.name) {
                 file_diags.push(
                     Diagnostic::error(
@@ -236,8 +250,10 @@ pub fn check_paths(
             } else {
                 names.insert(spec.name.clone(), spec.file.name.clone());
             }
-            if !file_diags.iter().any(Diagnostic::is_error) {
-                specs.push(spec);
+            if let Some(plan) = plan
+                && !file_diags.iter().any(Diagnostic::is_error)
+            {
+                specs.push(Planned { spec, plan });
             }
         }
         if file_diags.iter().any(Diagnostic::is_error) {
@@ -292,7 +308,7 @@ fn validate(paths: Vec<PathBuf>, format: OutputFormat, set: &[Override]) -> i32 
             let json = serde_json::json!({
                 "valid": code == exit::SUCCESS,
                 "files": checked.files,
-                "specs": checked.specs.iter().map(|s| serde_json::json!({"name": s.name, "kind": s.kind, "backend": s.backend, "file": s.file.name})).collect::<Vec<_>>(),
+                "specs": checked.specs.iter().map(|p| &p.spec).map(|s| serde_json::json!({"name": s.name, "kind": s.kind, "backend": s.backend, "file": s.file.name})).collect::<Vec<_>>(),
                 "diagnostics": checked.diagnostics.iter().map(Diagnostic::to_json).collect::<Vec<_>>(),
             });
             print_stdout(&format!(
@@ -337,7 +353,7 @@ fn list(paths: Vec<PathBuf>) -> i32 {
     };
     print_diagnostics(&checked.diagnostics);
     let mut out = String::new();
-    for s in &checked.specs {
+    for s in checked.specs.iter().map(|p| &p.spec) {
         out.push_str(&format!(
             "{:<9} {:<32} {:<40} {}\n",
             s.kind.as_str(),
@@ -364,6 +380,7 @@ struct RunArgs {
     set: Vec<Override>,
     timeout: Option<std::time::Duration>,
     dry_run: bool,
+    format: OutputFormat,
     quiet: bool,
     templates: Option<PathBuf>,
 }
@@ -394,14 +411,17 @@ fn run(args: RunArgs) -> i32 {
                 return exit::INVALID;
             }
         };
-        specs.retain(|s| glob.is_match(&s.name));
+        specs.retain(|p| glob.is_match(&p.spec.name));
     }
     if specs.is_empty() {
         eprintln!("perfspec: no spec matched the selection");
         return exit::NOTHING_SELECTED;
     }
     if args.dry_run {
-        return print_stdout(&plan_text(&specs, &registry));
+        return print_stdout(&match args.format {
+            OutputFormat::Human => plan_text(&specs, &registry),
+            OutputFormat::Json => plan_json(&specs),
+        });
     }
     let baseline = match &args.baseline {
         Some(p) => match Baseline::load(p) {
@@ -557,9 +577,10 @@ fn report(
     res.exit_code
 }
 
-fn plan_text(specs: &[Spec], registry: &Registry) -> String {
+/// `--dry-run`: for each spec its header, the backend's plan and the SLOs (defaults marked).
+fn plan_text(specs: &[Planned], registry: &Registry) -> String {
     let mut out = format!("plan: {} spec(s)\n", specs.len());
-    for (i, s) in specs.iter().enumerate() {
+    for (i, Planned { spec: s, plan }) in specs.iter().enumerate() {
         let backend = registry
             .get(s.kind, &s.backend)
             .map(|b| b.describe())
@@ -575,18 +596,66 @@ fn plan_text(specs: &[Spec], registry: &Registry) -> String {
         if let Some(d) = s.max_duration {
             out.push_str(&format!("     max_duration {d}\n"));
         }
+        let shown = crate::report::results::redact(&plan.to_string(), &s.secrets);
+        for line in shown.lines() {
+            out.push_str(&format!("     {line}\n"));
+        }
         for slo in &s.slos {
-            let sev = match slo.severity {
-                crate::engine::verdict::SloSeverity::Fail => "fail",
-                crate::engine::verdict::SloSeverity::Warn => "warn",
-            };
             let origin = if slo.line == 0 {
                 " (default)".to_string()
             } else {
                 format!(" (line {})", slo.line)
             };
-            out.push_str(&format!("     slo [{sev}] {}{origin}\n", slo.text));
+            out.push_str(&format!(
+                "     slo [{}] {}{origin}\n",
+                severity(slo),
+                slo.text
+            ));
         }
     }
     out
+}
+
+fn severity(slo: &crate::engine::verdict::Slo) -> &'static str {
+    match slo.severity {
+        crate::engine::verdict::SloSeverity::Fail => "fail",
+        crate::engine::verdict::SloSeverity::Warn => "warn",
+    }
+}
+
+/// `--dry-run --format json`: one object per spec with its plan, secrets redacted.
+fn plan_json(specs: &[Planned]) -> String {
+    let all: Vec<serde_json::Value> = specs
+        .iter()
+        .map(|Planned { spec: s, plan }| {
+            let mut plan = plan.to_json();
+            redact_json(&mut plan, &s.secrets);
+            serde_json::json!({
+                "name": s.name,
+                "kind": s.kind,
+                "backend": s.backend,
+                "file": s.file.name,
+                "max_duration_s": s.max_duration.map(|d| d.as_std().as_secs_f64()),
+                "plan": plan,
+                "slos": s.slos.iter().map(|slo| serde_json::json!({
+                    "expr": slo.text,
+                    "severity": severity(slo),
+                    "default": slo.line == 0,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&all).unwrap_or_default()
+    )
+}
+
+fn redact_json(v: &mut serde_json::Value, secrets: &[String]) {
+    match v {
+        serde_json::Value::String(s) => *s = crate::report::results::redact(s, secrets),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| redact_json(x, secrets)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|x| redact_json(x, secrets)),
+        _ => {}
+    }
 }

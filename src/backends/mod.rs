@@ -7,10 +7,11 @@ mod pending;
 #[cfg(feature = "quantize")]
 pub mod quantize;
 mod quantize_caps;
+pub mod quantize_plan;
 pub mod scaling;
 pub mod testkit;
 
-use crate::engine::Backend;
+use crate::engine::{Backend, Plan};
 use crate::spec::Spec;
 use crate::spec::catalog::Kind;
 use crate::spec::diagnostic::Diagnostic;
@@ -65,10 +66,11 @@ impl Registry {
         self.backends.iter().map(|b| b.as_ref())
     }
 
-    /// Validation's backend phase: the backend exists for the kind, and its capability checks.
-    pub fn check(&self, spec: &Spec) -> Vec<Diagnostic> {
+    /// Validation's backend phase, which is planning: the backend exists for the kind, and it
+    /// can plan the spec (its capability checks pass).
+    pub fn plan(&self, spec: &Spec) -> Result<Plan, Vec<Diagnostic>> {
         match self.get(spec.kind, &spec.backend) {
-            Some(b) => b.check(spec),
+            Some(b) => b.plan(spec),
             None => {
                 let names = self.names(spec.kind);
                 let mut d = Diagnostic::error(
@@ -90,8 +92,17 @@ impl Registry {
                     Some(span) => d.at(&spec.file, span),
                     None => d.in_file(&spec.file),
                 };
-                vec![d]
+                Err(vec![d])
             }
         }
     }
+}
+
+/// The planning error of a backend handed a spec of another kind (the registry never does).
+fn not_this_kind(spec: &Spec, backend: &str) -> Diagnostic {
+    Diagnostic::error(
+        "spec::backend",
+        format!("the `{backend}` backend does not run {} specs", spec.kind),
+    )
+    .in_file(&spec.file)
 }

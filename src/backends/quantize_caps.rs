@@ -11,7 +11,7 @@
 //! computes E4M3 (fp8) silently wrong. `schemes::tests` re-measures the int4/ternary facts.
 
 use crate::engine::metrics::Measurements;
-use crate::engine::{Backend, BackendError, RunContext};
+use crate::engine::{Backend, BackendError, Plan, RunContext};
 use crate::spec::catalog::Kind;
 use crate::spec::diagnostic::Diagnostic;
 use crate::spec::quantize::DType;
@@ -83,10 +83,43 @@ impl Backend for Quantize {
         }
     }
 
-    fn check(&self, spec: &Spec) -> Vec<Diagnostic> {
+    /// The capability checks, then the plan (whose dataset header check needs the file).
+    fn plan(&self, spec: &Spec) -> Result<Plan, Vec<Diagnostic>> {
         let Body::Quantize(doc) = &spec.body else {
-            return Vec::new();
+            return Err(vec![super::not_this_kind(spec, self.name)]);
         };
+        Plan::after_checks(self.check(spec, doc), || {
+            super::quantize_plan::plan(spec, doc).map(Plan::new)
+        })
+    }
+
+    #[cfg(feature = "quantize")]
+    async fn run(
+        &self,
+        spec: &Spec,
+        plan: &Plan,
+        cx: &RunContext,
+    ) -> Result<Measurements, BackendError> {
+        let plan = plan
+            .get::<super::quantize_plan::QuantizePlan>()
+            .ok_or_else(|| crate::engine::plan::wrong_plan(self.name))?;
+        super::quantize::run(self.name, spec, plan, cx).await
+    }
+
+    #[cfg(not(feature = "quantize"))]
+    async fn run(
+        &self,
+        _spec: &Spec,
+        _plan: &Plan,
+        _cx: &RunContext,
+    ) -> Result<Measurements, BackendError> {
+        Err(super::pending::not_available(Kind::Quantize, self.name))
+    }
+}
+
+impl Quantize {
+    /// What this backend cannot run (errors) or runs with a caveat (warnings).
+    fn check(&self, spec: &Spec, doc: &crate::spec::quantize::QuantizeDoc) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         for s in doc.scheme.iter() {
             let d = match capability(self.name, s.dtype.value) {
@@ -139,15 +172,5 @@ impl Backend for Quantize {
             }
         }
         out
-    }
-
-    #[cfg(feature = "quantize")]
-    async fn run(&self, spec: &Spec, cx: &RunContext) -> Result<Measurements, BackendError> {
-        super::quantize::run(self.name, spec, cx).await
-    }
-
-    #[cfg(not(feature = "quantize"))]
-    async fn run(&self, _spec: &Spec, _cx: &RunContext) -> Result<Measurements, BackendError> {
-        Err(super::pending::not_available(Kind::Quantize, self.name))
     }
 }

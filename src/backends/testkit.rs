@@ -9,12 +9,30 @@
 use std::time::Duration;
 
 use crate::engine::metrics::{Labels, Measurements};
-use crate::engine::{Backend, BackendError, RunContext};
+use crate::engine::{Backend, BackendError, Plan, RunContext};
 use crate::spec::Spec;
 use crate::spec::catalog::{self, Kind, Shape};
+use crate::spec::diagnostic::Diagnostic;
 
 pub struct Testkit {
     pub kind: Kind,
+}
+
+/// The testkit's plan: how long it records observations.
+#[derive(Debug, serde::Serialize)]
+pub struct TestkitPlan {
+    /// `PERFSPEC_TESTKIT_SECONDS` (default 1).
+    pub seconds: f64,
+}
+
+impl std::fmt::Display for TestkitPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "testkit: deterministic observations (1..100 ms, one every 10 ms) for {}",
+            crate::engine::plan::secs(self.seconds)
+        )
+    }
 }
 
 #[async_trait::async_trait]
@@ -29,11 +47,25 @@ impl Backend for Testkit {
         "test double with deterministic observations (PERFSPEC_TESTKIT=1 only)"
     }
 
-    async fn run(&self, spec: &Spec, cx: &RunContext) -> Result<Measurements, BackendError> {
-        let seconds: f64 = std::env::var("PERFSPEC_TESTKIT_SECONDS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(1.0);
+    fn plan(&self, _spec: &Spec) -> Result<Plan, Vec<Diagnostic>> {
+        Ok(Plan::new(TestkitPlan {
+            seconds: std::env::var("PERFSPEC_TESTKIT_SECONDS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1.0),
+        }))
+    }
+
+    async fn run(
+        &self,
+        spec: &Spec,
+        plan: &Plan,
+        cx: &RunContext,
+    ) -> Result<Measurements, BackendError> {
+        let seconds = plan
+            .get::<TestkitPlan>()
+            .ok_or_else(|| crate::engine::plan::wrong_plan("testkit"))?
+            .seconds;
         // a spec described as "unavailable" plays a backend that cannot start (exit 3)
         if spec.description.as_deref() == Some("unavailable") {
             return Err(BackendError::Unavailable(

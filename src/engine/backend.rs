@@ -7,6 +7,7 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::Measurements;
+use super::plan::Plan;
 use super::progress::Progress;
 use crate::spec::Spec;
 use crate::spec::catalog::Kind;
@@ -62,11 +63,17 @@ pub trait Backend: Send + Sync {
     fn name(&self) -> &'static str;
     /// One line for `perfspec list` and the docs.
     fn describe(&self) -> &'static str;
-    /// Capability checks that `validate` runs: a scheme or topology this backend cannot run
-    /// is a validation error, not a run-time surprise.
-    fn check(&self, _spec: &Spec) -> Vec<Diagnostic> {
-        Vec::new()
-    }
-    /// Execute the spec. On cancellation, return `Ok` with what was measured so far.
-    async fn run(&self, spec: &Spec, cx: &RunContext) -> Result<Measurements, BackendError>;
+    /// Turn a validated spec into this backend's typed plan: every default resolved, every
+    /// capability check done (a scheme or topology this backend cannot run, a data file that
+    /// does not fit, is a located validation error here, not a run-time surprise). `validate`
+    /// passes exactly when this does.
+    fn plan(&self, spec: &Spec) -> Result<Plan, Vec<Diagnostic>>;
+    /// Execute the plan this backend made for `spec`. On cancellation, return `Ok` with what
+    /// was measured so far.
+    async fn run(
+        &self,
+        spec: &Spec,
+        plan: &Plan,
+        cx: &RunContext,
+    ) -> Result<Measurements, BackendError>;
 }

@@ -3,6 +3,7 @@
 pub mod backend;
 pub mod baseline;
 pub mod metrics;
+pub mod plan;
 pub mod progress;
 pub mod rebase;
 pub mod run;
@@ -10,3 +11,4 @@ pub mod search;
 pub mod verdict;
 
 pub use backend::{Backend, BackendError, RunContext};
+pub use plan::{Plan, Planned};

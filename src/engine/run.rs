@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::backend::{BackendError, RunContext};
 use super::baseline::Baseline;
 use super::metrics::Measurements;
+use super::plan::{Plan, Planned};
 use super::progress::Progress;
 use super::verdict::{Status, evaluate, not_run};
 use crate::backends::Registry;
@@ -35,10 +36,10 @@ pub enum Stop {
 /// How long a backend may take to hand back partial results after cancellation.
 const GRACE: Duration = Duration::from_secs(10);
 
-/// Run every spec in order. `interrupt` is cancelled by Ctrl-C. Results are written to
-/// `out_dir/results.json` after each spec.
+/// Run every planned spec in order. `interrupt` is cancelled by Ctrl-C. Results are written
+/// to `out_dir/results.json` after each spec.
 pub async fn run_specs(
-    specs: &[Spec],
+    specs: &[Planned],
     registry: &Registry,
     opts: &RunOptions,
     interrupt: CancellationToken,
@@ -47,7 +48,7 @@ pub async fn run_specs(
     let started_at = results::now_rfc3339();
     let t0 = Instant::now();
     let git = specs.first().and_then(|s| {
-        s.file.path.parent().and_then(|p| {
+        s.spec.file.path.parent().and_then(|p| {
             results::git_info(if p.as_os_str().is_empty() {
                 std::path::Path::new(".")
             } else {
@@ -84,7 +85,7 @@ pub async fn run_specs(
         });
     }
     let total = specs.len();
-    for (i, spec) in specs.iter().enumerate() {
+    for (i, Planned { spec, plan }) in specs.iter().enumerate() {
         if interrupt.is_cancelled() {
             break;
         }
@@ -107,7 +108,16 @@ pub async fn run_specs(
                 spec.kind,
                 spec.backend
             ));
-            run_one(spec, registry, opts, &interrupt, &run_cancel, &progress).await
+            run_one(
+                spec,
+                plan,
+                registry,
+                opts,
+                &interrupt,
+                &run_cancel,
+                &progress,
+            )
+            .await
         };
         progress.println(&outcome_line(&r));
         res.specs.push(r);
@@ -149,6 +159,7 @@ pub fn exit_code(res: &Results) -> i32 {
 
 async fn run_one(
     spec: &Spec,
+    plan: &Plan,
     registry: &Registry,
     opts: &RunOptions,
     interrupt: &CancellationToken,
@@ -181,7 +192,7 @@ async fn run_one(
         return result;
     };
     let max = spec.max_duration.map(|d| d.as_std());
-    let fut = backend.run(spec, &cx);
+    let fut = backend.run(spec, plan, &cx);
     tokio::pin!(fut);
     let deadline = async {
         match max {

@@ -8,6 +8,7 @@ mod instance;
 mod invalidation;
 mod origin;
 mod plan;
+mod planned;
 mod redis_server;
 mod reference;
 mod run_state;

@@ -22,13 +22,14 @@ use super::instance::Shared;
 use super::invalidation;
 use super::origin::Origin;
 use super::plan::{self, Plan};
+use super::planned::CachePlan;
 use super::redis_server::{RedisCluster, RedisServer};
 use super::run_state::{Feed, Point, Run, lock};
 use super::stats::{Latencies, sweep_labels};
 use super::topology::{self, Wiring};
 use super::workload::Generator;
 use crate::engine::metrics::Measurements;
-use crate::engine::{Backend, BackendError, RunContext};
+use crate::engine::{Backend, BackendError, Plan as EnginePlan, RunContext};
 use crate::spec::cache::Invalidation;
 use crate::spec::catalog::Kind;
 use crate::spec::diagnostic::Diagnostic;
@@ -51,16 +52,25 @@ impl Backend for Native {
     fn describe(&self) -> &'static str {
         "in-process (moka, stretto), Redis and two-tier caches over a versioned origin, with LRU and Bélády bounds"
     }
-    fn check(&self, spec: &Spec) -> Vec<Diagnostic> {
-        plan::check(spec)
-    }
-    async fn run(&self, spec: &Spec, cx: &RunContext) -> Result<Measurements, BackendError> {
+    /// The capability checks, then one resolved run per sweep value.
+    fn plan(&self, spec: &Spec) -> Result<EnginePlan, Vec<Diagnostic>> {
         let Body::Cache(doc) = &spec.body else {
-            return Err(BackendError::Unavailable(
-                "the cache backend runs cache specs only".into(),
-            ));
+            return Err(vec![crate::backends::not_this_kind(spec, "native")]);
         };
-        let sweep = plan::sweep(doc);
+        EnginePlan::after_checks(plan::check(spec), || {
+            Ok(EnginePlan::new(CachePlan::new(plan::sweep(doc))))
+        })
+    }
+    async fn run(
+        &self,
+        _spec: &Spec,
+        planned: &EnginePlan,
+        cx: &RunContext,
+    ) -> Result<Measurements, BackendError> {
+        let sweep = &planned
+            .get::<CachePlan>()
+            .ok_or_else(|| crate::engine::plan::wrong_plan("native"))?
+            .runs_planned;
         let mut m = Measurements::default();
         let mut notes: Vec<String> = sweep.note.iter().cloned().collect();
         let (server, cluster) = topology::start_redis(&sweep.points[0].1).await?;

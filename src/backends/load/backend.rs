@@ -4,23 +4,20 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::journey::Plan;
+use super::journey;
+use super::plan::{DEFAULT_LATE_TOLERANCE, LoadPlan, Model, Rung};
 use super::recorder::{Names, Recorder};
 use super::runner::{self, Shared};
 use super::schedule::Stages;
 use super::target::{self, Monitor};
 use crate::engine::metrics::{Labels, Measurements};
 use crate::engine::search::{self, StepUp};
-use crate::engine::{Backend, BackendError, RunContext};
+use crate::engine::{Backend, BackendError, Plan, RunContext};
 use crate::spec::catalog::Kind;
-use crate::spec::decode::Duration as SpecDuration;
 use crate::spec::diagnostic::Diagnostic;
-use crate::spec::load::{Level, LoadDoc, ModelKind, Stage};
-use crate::spec::source::{Span, Spanned};
+use crate::spec::load::LoadDoc;
 use crate::spec::{Body, Spec};
 
-/// Default `late_tolerance`.
-pub const DEFAULT_LATE_TOLERANCE: f64 = 0.010;
 /// Default monitor interval.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// How long goose may take to stop after the killswitch before perfspec stops waiting.
@@ -34,39 +31,6 @@ const RECOVERY_HOLD: f64 = 3.0;
 const STEP_GRACE: f64 = 2.0;
 
 pub struct Goose;
-
-/// A stress step: its rate, phase label and phase index, and when it ends.
-struct Rung {
-    rate: f64,
-    label: String,
-    phase: usize,
-    end: f64,
-}
-
-/// The spec's stages, followed by the stress staircase (a hold of `every` per rate, labelled
-/// `stress-RATE`) when `[load.stress]` is set.
-fn all_stages(d: &LoadDoc) -> Vec<Stage> {
-    let mut stages: Vec<Stage> = d.load.stages.value.clone();
-    if let Some(st) = &d.load.stress {
-        for rate in search::staircase(st.from.0, st.step.0, st.until.0) {
-            stages.push(Stage::Hold {
-                hold: Spanned::new(Level::Rate(rate), Span::default()),
-                for_: SpecDuration(st.every.0),
-                label: Some(stress_label(rate)),
-            });
-        }
-    }
-    stages
-}
-
-fn stress_label(rate: f64) -> String {
-    format!("stress-{}", crate::spec::units::trim_float(rate))
-}
-
-/// Open model without `max_in_flight`: the peak rate × 1 s, between 16 and 1000.
-pub fn default_max_in_flight(stages: &Stages) -> usize {
-    (stages.peak_level().ceil() as usize).clamp(16, 1000)
-}
 
 fn doc(spec: &Spec) -> Option<&LoadDoc> {
     match &spec.body {
@@ -87,79 +51,61 @@ impl Backend for Goose {
         "HTTP load with goose: open (arrival rate) and closed (virtual users) models"
     }
 
-    /// Journeys compile (templates, variables, captures, regexes) and data files are readable.
-    fn check(&self, spec: &Spec) -> Vec<Diagnostic> {
+    /// Journeys compile (templates, variables, captures, regexes), data files are readable,
+    /// the stages resolve to a schedule: see [`super::plan`].
+    fn plan(&self, spec: &Spec) -> Result<Plan, Vec<Diagnostic>> {
         let Some(d) = doc(spec) else {
-            return Vec::new();
+            return Err(vec![crate::backends::not_this_kind(spec, "goose")]);
         };
-        match Plan::compile(d, &spec.file.folder()) {
-            Ok(_) => Vec::new(),
-            Err(errors) => errors
-                .into_iter()
-                .map(|e| {
-                    Diagnostic::error("load::journey", e.message)
-                        .at(&spec.file, e.span)
-                        .maybe_hint(e.hint)
-                })
-                .collect(),
-        }
+        super::plan::plan(spec, d).map(Plan::new)
     }
 
-    async fn run(&self, spec: &Spec, cx: &RunContext) -> Result<Measurements, BackendError> {
+    async fn run(
+        &self,
+        spec: &Spec,
+        plan: &Plan,
+        cx: &RunContext,
+    ) -> Result<Measurements, BackendError> {
         let d = doc(spec).ok_or_else(|| {
             BackendError::Unavailable("the goose backend runs load specs only".into())
         })?;
-        let plan = Plan::compile(d, &cx.spec_dir).map_err(|errors| {
-            BackendError::Unavailable(
-                errors
-                    .iter()
-                    .map(|e| e.message.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
-        let open = d.load.model != Some(ModelKind::Closed);
-        let stages = Stages::new(&all_stages(d), !open);
-        let rungs: Vec<Rung> = match &d.load.stress {
-            Some(st) if open => search::staircase(st.from.0, st.step.0, st.until.0)
-                .into_iter()
-                .filter_map(|rate| {
-                    let label = stress_label(rate);
-                    let phase = stages.phases.iter().position(|p| *p == label)?;
-                    Some(Rung {
-                        rate,
-                        end: stages.phase_end(phase)?,
-                        label,
-                        phase,
-                    })
-                })
-                .collect(),
-            _ => Vec::new(),
+        let lp = plan
+            .get::<LoadPlan>()
+            .ok_or_else(|| crate::engine::plan::wrong_plan("goose"))?;
+        let (open, users, tolerance) = match lp.model {
+            Model::Open {
+                max_in_flight,
+                late_tolerance_s,
+                ..
+            } => (true, max_in_flight, late_tolerance_s),
+            Model::Closed { users } => (
+                false,
+                users,
+                d.load
+                    .late_tolerance
+                    .map_or(DEFAULT_LATE_TOLERANCE, |t| t.0),
+            ),
         };
+        let stages = lp.schedule.clone();
+        let rungs = &lp.rungs;
         let criteria = search::step_criteria(&spec.slos);
         let mut stress = StepUp::default();
         let names = Names {
-            journeys: plan.journeys.iter().map(|j| j.name.clone()).collect(),
-            steps: plan
+            journeys: lp
+                .compiled
+                .journeys
+                .iter()
+                .map(|j| j.name.clone())
+                .collect(),
+            steps: lp
+                .compiled
                 .journeys
                 .iter()
                 .map(|j| j.steps.iter().map(|s| s.label.clone()).collect())
                 .collect(),
             phases: stages.phases.clone(),
         };
-        let tolerance = d
-            .load
-            .late_tolerance
-            .map_or(DEFAULT_LATE_TOLERANCE, |t| t.0);
-        let users = if open {
-            d.load
-                .max_in_flight
-                .as_ref()
-                .map_or_else(|| default_max_in_flight(&stages), |m| m.value as usize)
-        } else {
-            stages.peak_level().round().max(1.0) as usize
-        };
-        let mut notes = vec![describe_plan(&plan, &stages, open, users)];
+        let mut notes = vec![describe_plan(&lp.compiled, &stages, open, users)];
 
         let mut target = target::start(&d.target, cx).await?;
         runner::silence_goose_logger();
@@ -177,7 +123,7 @@ impl Backend for Goose {
             cx.started,
         );
         let shared = Arc::new(Shared::new(
-            plan,
+            lp.compiled.clone(),
             stages,
             open,
             Recorder::new(names.clone(), tolerance),
@@ -426,7 +372,7 @@ fn spike_recovery(
     }
 }
 
-fn describe_plan(plan: &Plan, stages: &Stages, open: bool, users: usize) -> String {
+fn describe_plan(plan: &journey::Plan, stages: &Stages, open: bool, users: usize) -> String {
     let weights: Vec<String> = plan
         .journeys
         .iter()

@@ -557,6 +557,14 @@ impl Plan {
             .unwrap_or(self.journeys.len() - 1)
     }
 
+    /// Every data source: its name and how many rows it has.
+    pub fn data_rows(&self) -> Vec<(String, usize)> {
+        self.feeders
+            .iter()
+            .map(|f| (f.name.clone(), f.rows.len()))
+            .collect()
+    }
+
     /// The probability of each journey (for the report).
     pub fn probabilities(&self) -> Vec<f64> {
         let mut prev = 0.0;

@@ -2,6 +2,7 @@
 
 mod backend;
 pub(crate) mod journey;
+pub mod plan;
 mod recorder;
 mod runner;
 mod schedule;

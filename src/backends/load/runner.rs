@@ -44,7 +44,7 @@ pub enum Model {
 
 /// State shared by every goose user of one run and the backend.
 pub struct Shared {
-    pub plan: Plan,
+    pub plan: Arc<Plan>,
     pub stages: Stages,
     pub model: Model,
     pub recorder: Mutex<Recorder>,
@@ -62,7 +62,7 @@ pub struct Shared {
 const IDLE_POLL: Duration = Duration::from_millis(100);
 
 impl Shared {
-    pub fn new(plan: Plan, stages: Stages, open: bool, recorder: Recorder) -> Shared {
+    pub fn new(plan: Arc<Plan>, stages: Stages, open: bool, recorder: Recorder) -> Shared {
         let model = if open {
             Model::Open {
                 next: AtomicU64::new(0),

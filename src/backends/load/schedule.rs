@@ -79,6 +79,13 @@ impl Stages {
         Stages { spans, phases }
     }
 
+    /// Each stage as resolved: `(duration, level at its start, level at its end, phase)`.
+    pub fn levels(&self) -> impl Iterator<Item = (f64, f64, f64, usize)> + '_ {
+        self.spans
+            .iter()
+            .map(|s| (s.duration, s.from, s.to, s.phase))
+    }
+
     /// Total planned duration in seconds.
     pub fn duration(&self) -> f64 {
         self.spans.last().map_or(0.0, |s| s.start + s.duration)

@@ -11,25 +11,25 @@ use super::data::{self, Dataset};
 use super::model::{self, Act, Arch, ConvArch, ConvShape, TrainSettings, Weights};
 use super::schemes::{self, Deployed, Format, Plan};
 use super::tune;
+use crate::backends::quantize_plan::{DEFAULT_LABEL, QuantizePlan};
 use crate::engine::metrics::{Labels, Measurements, labels};
 use crate::engine::{BackendError, RunContext};
 use crate::spec::quantize::{DType, Mode, QuantizeDoc};
 use crate::spec::{Body, Spec};
 
-const DEFAULT_BATCHES: [u32; 2] = [1, 64];
-const DEFAULT_ITERATIONS: u32 = 200;
-const DEFAULT_WARMUP: u32 = 20;
 /// Benchmarks alternate between models in this many rounds so that background load hits
 /// every model alike.
 const ROUNDS: u32 = 10;
 
-/// Run a quantize spec on `backend` (`flex` or `ndarray`).
+/// Run a quantize spec's plan on `backend` (`flex` or `ndarray`).
 pub async fn run(
     backend: &'static str,
     spec: &Spec,
+    plan: &QuantizePlan,
     cx: &RunContext,
 ) -> Result<Measurements, BackendError> {
     let spec = spec.clone();
+    let plan = plan.clone();
     let cx = cx.clone();
     tokio::task::spawn_blocking(move || {
         let Body::Quantize(doc) = &spec.body else {
@@ -39,6 +39,7 @@ pub async fn run(
         let started = Instant::now();
         let res = Runner {
             doc,
+            plan: &plan,
             cx: &cx,
             device: device(backend),
             backend,
@@ -89,6 +90,7 @@ struct Candidate {
 
 struct Runner<'a> {
     doc: &'a QuantizeDoc,
+    plan: &'a QuantizePlan,
     cx: &'a RunContext,
     device: Device,
     backend: &'static str,
@@ -113,9 +115,10 @@ impl Runner<'_> {
     fn dataset(&self) -> Result<Dataset, String> {
         let d = &self.doc.dataset;
         let mut data = match (&d.csv, &d.npy_features, &d.npy_labels) {
-            (Some(csv), _, _) => {
-                data::load_csv(&self.cx.resolve(csv), d.label.as_deref().unwrap_or("label"))?
-            }
+            (Some(csv), _, _) => data::load_csv(
+                &self.cx.resolve(csv),
+                self.plan.dataset.label.as_deref().unwrap_or(DEFAULT_LABEL),
+            )?,
             (None, Some(x), Some(y)) => data::load_npy(&self.cx.resolve(x), &self.cx.resolve(y))?,
             _ => return Err("the dataset needs `csv` or `npy_features` + `npy_labels`".into()),
         };
@@ -216,13 +219,8 @@ impl Runner<'_> {
     fn run(&self, m: &mut Measurements) -> Result<(), Stop> {
         self.progress(0.0, "loading data");
         let data = self.dataset().map_err(Stop::Unavailable)?;
-        let test_split = self
-            .doc
-            .dataset
-            .test_split
-            .as_ref()
-            .map_or(0.2, |s| s.value.0);
-        let split = data::split(&data, test_split, self.doc.dataset.seed.unwrap_or(0));
+        let ds = &self.plan.dataset;
+        let split = data::split(&data, ds.test_split, ds.seed);
         m.notes.push(format!(
             "dataset: {} samples, {} for training, {} for testing",
             data.len(),
@@ -462,14 +460,8 @@ impl Runner<'_> {
 
     /// Latency of every candidate at every batch size, interleaved in rounds.
     fn bench(&self, cands: &[Candidate], test: &Dataset, m: &mut Measurements) {
-        let b = self.doc.bench.as_ref();
-        let batches: Vec<u32> = b
-            .and_then(|b| b.batch_sizes.as_ref())
-            .map_or(DEFAULT_BATCHES.to_vec(), |v| v.value.clone());
-        let iterations = b
-            .and_then(|b| b.iterations.as_ref())
-            .map_or(DEFAULT_ITERATIONS, |i| i.value);
-        let warmup = b.and_then(|b| b.warmup).unwrap_or(DEFAULT_WARMUP);
+        let batches: Vec<u32> = self.plan.batch_sizes.clone();
+        let (iterations, warmup) = (self.plan.iterations, self.plan.warmup);
         let per_round = iterations.div_ceil(ROUNDS).max(1);
         let mut failed: std::collections::BTreeSet<(String, &'static str, u32)> =
             Default::default();

@@ -128,9 +128,7 @@ impl Plan {
             }
         };
         plan.include_bias = s.include_bias.unwrap_or(false);
-        if let Some(m) = &s.modes {
-            plan.modes = m.value.clone();
-        }
+        plan.modes = crate::backends::quantize_plan::modes(s);
         Ok(plan)
     }
 

@@ -4,6 +4,7 @@
 mod fit_metrics;
 mod measurements;
 mod nginx;
+pub mod plan;
 mod profile;
 mod runner;
 mod sweep;

@@ -40,10 +40,11 @@ pub fn compile(path: &Path) -> Result<Plan, Vec<Diagnostic>> {
     })
 }
 
-/// `validate`: the profile exists, is a load spec and its journeys compile.
-pub fn check(spec: &Spec, doc: &ScalingDoc) -> Vec<Diagnostic> {
+/// Planning: the profile exists, is a load spec and its journeys compile (once: the sweep
+/// runs these). `Ok(None)` without a profile.
+pub fn check(spec: &Spec, doc: &ScalingDoc) -> Result<Option<Plan>, Vec<Diagnostic>> {
     let Some(profile) = doc.load.as_ref().and_then(|l| l.profile.as_ref()) else {
-        return Vec::new();
+        return Ok(None);
     };
     let path = resolve_in(&spec.file.folder(), &profile.value);
     if !path.is_file() {
@@ -52,7 +53,7 @@ pub fn check(spec: &Spec, doc: &ScalingDoc) -> Vec<Diagnostic> {
         } else {
             "does not exist"
         };
-        return vec![
+        return Err(vec![
             Diagnostic::error(
                 "backend::missing-file",
                 format!("profile `{}` {why}", profile.value),
@@ -60,17 +61,14 @@ pub fn check(spec: &Spec, doc: &ScalingDoc) -> Vec<Diagnostic> {
             .at(&spec.file, profile.span)
             .label(format!("looked for {}", path.display()))
             .hint("paths are relative to the spec file; the profile is a load spec whose journeys each sweep step runs"),
-        ];
+        ]);
     }
-    match compile(&path) {
-        Ok(_) => Vec::new(),
-        Err(mut diags) => {
-            // a problem without a place of its own points at the `profile` key
-            for d in diags.iter_mut().filter(|d| d.source.is_none()) {
-                d.source = Some(spec.file.clone());
-                d.span = Some(profile.span);
-            }
-            diags
+    compile(&path).map(Some).map_err(|mut diags| {
+        // a problem without a place of its own points at the `profile` key
+        for d in diags.iter_mut().filter(|d| d.source.is_none()) {
+            d.source = Some(spec.file.clone());
+            d.span = Some(profile.span);
         }
-    }
+        diags
+    })
 }

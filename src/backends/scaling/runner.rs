@@ -17,8 +17,9 @@
 
 use super::fit_metrics::measure;
 use super::measurements;
+use super::plan::ScalingPlan;
 use crate::engine::metrics::Measurements;
-use crate::engine::{Backend, BackendError, RunContext};
+use crate::engine::{Backend, BackendError, Plan as EnginePlan, RunContext};
 use crate::spec::catalog::Kind;
 use crate::spec::diagnostic::Diagnostic;
 use crate::spec::{Body, Spec};
@@ -37,44 +38,50 @@ impl Backend for Native {
         "replica and thread sweeps of the embedded shop (client-side or nginx balancing, faults) with a USL fit, or a USL fit of a CSV"
     }
 
-    fn check(&self, spec: &Spec) -> Vec<Diagnostic> {
+    /// Fit-only: the CSV exists. A sweep: the profile compiles, the CPUs exist, and the spec
+    /// is a sweep (see [`super::plan`]).
+    fn plan(&self, spec: &Spec) -> Result<EnginePlan, Vec<Diagnostic>> {
         let Body::Scaling(doc) = &spec.body else {
-            return Vec::new();
+            return Err(vec![crate::backends::not_this_kind(spec, "native")]);
         };
-        let Some(m) = &doc.measurements else {
-            let mut diags = super::profile::check(spec, doc);
-            diags.extend(check_cpus(spec, doc));
-            return diags;
-        };
-        let path = crate::spec::source::resolve_in(&spec.file.folder(), &m.value);
-        if path.is_file() {
-            return Vec::new();
+        let mut checks = Vec::new();
+        let mut profile = None;
+        match &doc.measurements {
+            Some(m) => checks.extend(check_csv(spec, m)),
+            None => {
+                match super::profile::check(spec, doc) {
+                    Ok(p) => profile = p,
+                    Err(d) => checks.extend(d),
+                }
+                checks.extend(check_cpus(spec, doc));
+            }
         }
-        let why = if path.exists() {
-            "is not a file"
-        } else {
-            "does not exist"
-        };
-        vec![
-            Diagnostic::error("backend::missing-file", format!("measurements file `{}` {why}", m.value))
-                .at(&spec.file, m.span)
-                .label(format!("looked for {}", path.display()))
-                .hint("paths are relative to the spec file; the CSV needs a header `concurrency,throughput`"),
-        ]
+        EnginePlan::after_checks(checks, || {
+            super::plan::plan(spec, doc, profile).map(EnginePlan::new)
+        })
     }
 
-    async fn run(&self, spec: &Spec, cx: &RunContext) -> Result<Measurements, BackendError> {
+    async fn run(
+        &self,
+        spec: &Spec,
+        plan: &EnginePlan,
+        cx: &RunContext,
+    ) -> Result<Measurements, BackendError> {
         let Body::Scaling(doc) = &spec.body else {
             return Err(BackendError::Unavailable(format!(
                 "the scaling backend cannot run a {} spec",
                 spec.kind
             )));
         };
-        let Some(file) = &doc.measurements else {
-            return super::sweep::run(doc, cx).await;
+        let csv = match plan
+            .get::<ScalingPlan>()
+            .ok_or_else(|| crate::engine::plan::wrong_plan("native"))?
+        {
+            ScalingPlan::Sweep(sweep) => return super::sweep::run(sweep, doc, cx).await,
+            ScalingPlan::FitOnly { csv } => csv,
         };
-        let path = cx.resolve(&file.value);
-        let display = file.value.clone();
+        let path = cx.resolve(csv);
+        let display = csv.clone();
         cx.progress.update(None, &format!("fitting {display}"));
         let points = tokio::task::spawn_blocking(move || measurements::read(&path, &display))
             .await
@@ -89,6 +96,30 @@ impl Backend for Native {
         m.elapsed_s = cx.elapsed();
         Ok(m)
     }
+}
+
+/// Fit-only: the measurements file exists.
+fn check_csv(spec: &Spec, m: &crate::spec::source::Spanned<String>) -> Vec<Diagnostic> {
+    let path = crate::spec::source::resolve_in(&spec.file.folder(), &m.value);
+    if path.is_file() {
+        return Vec::new();
+    }
+    let why = if path.exists() {
+        "is not a file"
+    } else {
+        "does not exist"
+    };
+    vec![
+        Diagnostic::error(
+            "backend::missing-file",
+            format!("measurements file `{}` {why}", m.value),
+        )
+        .at(&spec.file, m.span)
+        .label(format!("looked for {}", path.display()))
+        .hint(
+            "paths are relative to the spec file; the CSV needs a header `concurrency,throughput`",
+        ),
+    ]
 }
 
 /// `sweep.cpus`: no step may ask for more CPUs than this machine lets perfspec use.

@@ -32,6 +32,7 @@ use crate::spec::catalog::Kind;
 use crate::spec::scaling::{BalancerKind, FaultAction, LoadMode, Method, ScalingDoc};
 
 use super::measurements::Point;
+use super::plan::{Axis, SweepPlan};
 
 /// Database tier of the sweep: pool size and query time.
 const DB_POOL: &str = "4";
@@ -41,9 +42,9 @@ const SHOP_LATENCY: &str = "*=20ms";
 /// Per-request timeout of the load generator (a hung replica shows up as timeouts).
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Most in-flight requests the load generator ever holds.
-const MAX_USERS: u32 = 256;
+pub(super) const MAX_USERS: u32 = 256;
 /// Longest step.
-const MAX_STEP: f64 = 120.0;
+pub(super) const MAX_STEP: f64 = 120.0;
 /// Tries to restart a crashed replica on its port.
 const RESTART_ATTEMPTS: usize = 3;
 /// Most rungs of a rate search per step.
@@ -826,19 +827,17 @@ impl FaultPlan {
     }
 }
 
-/// Everything one sweep spec reports.
-pub async fn run(doc: &ScalingDoc, cx: &RunContext) -> Result<Measurements, BackendError> {
-    let sweep = doc.sweep.as_ref().ok_or_else(|| unavailable("no sweep"))?;
-    let (label, values, horizontal) = match (&sweep.replicas, &sweep.threads) {
-        (Some(r), _) => ("replicas", r.value.clone(), true),
-        (None, Some(t)) => ("threads", t.value.clone(), false),
-        _ => return Err(unavailable("the sweep needs `replicas` or `threads`")),
-    };
-    let cpus: Option<Vec<u32>> = sweep.cpus.as_ref().map(|c| c.value.clone());
-    let service = doc
-        .service
-        .as_ref()
-        .ok_or_else(|| unavailable("no service"))?;
+/// Everything one sweep spec reports: the sweep of `plan`, with the spec's balancer and faults.
+pub async fn run(
+    plan: &SweepPlan,
+    doc: &ScalingDoc,
+    cx: &RunContext,
+) -> Result<Measurements, BackendError> {
+    let label = plan.axis.label();
+    let horizontal = plan.axis == Axis::Replicas;
+    let values: Vec<u32> = plan.steps.iter().map(|s| s.value).collect();
+    let cpus: Option<Vec<u32>> = plan.steps.iter().map(|s| s.cpus).collect();
+    let service = &plan.service_spec;
     let balancer = doc.balancer.as_ref();
     let nginx_kind = balancer.is_some_and(|b| b.kind == BalancerKind::Nginx);
     let nginx_bin = if nginx_kind && horizontal {
@@ -846,26 +845,9 @@ pub async fn run(doc: &ScalingDoc, cx: &RunContext) -> Result<Measurements, Back
     } else {
         None
     };
-    let load = doc.load.as_ref().ok_or_else(|| unavailable("no [load]"))?;
-    let work = Arc::new(match &load.profile {
-        Some(p) => {
-            let path = cx.resolve(&p.value);
-            let plan = tokio::task::spawn_blocking(move || super::profile::compile(&path))
-                .await
-                .map_err(|e| unavailable(e.to_string()))?
-                .map_err(|diags| {
-                    unavailable(format!(
-                        "profile `{}`: {}",
-                        p.value,
-                        diags
-                            .iter()
-                            .map(|d| d.message.as_str())
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    ))
-                })?;
-            Work::Journeys(Arc::new(plan))
-        }
+    let load = &plan.load_spec;
+    let work = Arc::new(match &plan.profile {
+        Some(journeys) => Work::Journeys(journeys.clone()),
         None => Work::Get(match (&load.path, &service.command) {
             (Some(p), _) => p.value.clone(),
             (None, Some(_)) => "/".into(),
