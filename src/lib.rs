@@ -7,5 +7,6 @@ pub mod cli;
 pub mod demo;
 pub mod engine;
 pub mod exit;
+pub mod process;
 pub mod report;
 pub mod spec;

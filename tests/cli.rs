@@ -483,3 +483,21 @@ fn rss_growth_limit_becomes_a_leak_slo() {
         text(&out.stderr)
     );
 }
+
+/// Whether the program `name` is installed (on PATH, in /usr/sbin or in /usr/local/sbin).
+/// When it is not: on a developer's machine the test is skipped (false, with a note); with
+/// `CI` set the test fails with `hint`, so that CI cannot pass without running it.
+pub fn require_program(name: &str, hint: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/sbin"].map(PathBuf::from))
+        .any(|d| d.join(name).is_file());
+    if found {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{name} is required when CI is set: {hint}");
+    }
+    eprintln!("note: skipped: {name} is not installed ({hint})");
+    false
+}

@@ -4,6 +4,7 @@ mod cache;
 mod cli;
 mod corpus;
 mod load;
+mod processes;
 #[cfg(feature = "quantize")]
 mod quantize;
 mod reports;
