@@ -557,9 +557,15 @@ fn artifacts_of_different_specs_do_not_overwrite() {
             assert!(d.join("out").join(dir).join(f).is_file(), "{dir}/{f}");
         }
     }
-    assert!(!d.join("out/fp32.bpk").exists(), "nothing in the root of --out");
+    assert!(
+        !d.join("out/fp32.bpk").exists(),
+        "nothing in the root of --out"
+    );
     let html = std::fs::read_to_string(d.join("out/report.html")).unwrap();
-    assert!(html.contains("tiny-model-2/"), "the report names the folder");
+    assert!(
+        html.contains("tiny-model-2/"),
+        "the report names the folder"
+    );
     let md = std::fs::read_to_string(d.join("out/summary.md")).unwrap();
     assert!(md.contains("artifacts in tiny-model-2/"), "{md}");
 }

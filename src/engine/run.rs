@@ -111,7 +111,16 @@ pub async fn run_specs(
                 spec.backend
             ));
             let folder = &folders[i];
-            let mut r = run_one(spec, registry, opts, folder, &interrupt, &run_cancel, &progress).await;
+            let mut r = run_one(
+                spec,
+                registry,
+                opts,
+                folder,
+                &interrupt,
+                &run_cancel,
+                &progress,
+            )
+            .await;
             if written_since(&opts.out_dir.join(folder), started) {
                 r.artifacts_dir = Some(folder.clone());
             }

@@ -59,35 +59,47 @@ mod tests {
     #[tokio::test]
     async fn a_taken_port_is_retried_on_a_fresh_one_and_failures_stop_at_once() {
         let mut seen = Vec::new();
-        let r: Result<u16, String> = on_free_port(3, |e| e.to_string(), |p| {
-            seen.push(p);
-            let n = seen.len();
-            async move {
-                if n < 3 {
-                    PortTry::Taken(format!("try {n}: in use"))
-                } else {
-                    PortTry::Done(p)
+        let r: Result<u16, String> = on_free_port(
+            3,
+            |e| e.to_string(),
+            |p| {
+                seen.push(p);
+                let n = seen.len();
+                async move {
+                    if n < 3 {
+                        PortTry::Taken(format!("try {n}: in use"))
+                    } else {
+                        PortTry::Done(p)
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
         assert_eq!(r.unwrap(), seen[2]);
         assert_eq!(seen.len(), 3);
 
         let mut tries = 0;
-        let r: Result<(), String> = on_free_port(3, |e| e.to_string(), |_| {
-            tries += 1;
-            async { PortTry::Taken("in use".to_string()) }
-        })
+        let r: Result<(), String> = on_free_port(
+            3,
+            |e| e.to_string(),
+            |_| {
+                tries += 1;
+                async { PortTry::Taken("in use".to_string()) }
+            },
+        )
         .await;
         assert_eq!(r.unwrap_err(), "in use");
         assert_eq!(tries, 3);
 
         let mut tries = 0;
-        let r: Result<(), String> = on_free_port(3, |e| e.to_string(), |_| {
-            tries += 1;
-            async { PortTry::Failed("no such file".to_string()) }
-        })
+        let r: Result<(), String> = on_free_port(
+            3,
+            |e| e.to_string(),
+            |_| {
+                tries += 1;
+                async { PortTry::Failed("no such file".to_string()) }
+            },
+        )
         .await;
         assert_eq!(r.unwrap_err(), "no such file");
         assert_eq!(tries, 1);

@@ -125,13 +125,23 @@ mod tests {
             ..NOPE
         };
         let msg = sbin.find().unwrap_err();
-        assert!(msg.contains("not found (on PATH, in /nonexistent/sbin): install"), "{msg}");
-        assert!(msg.ends_with("or set PERFSPEC_TEST_NO_SUCH_VAR to the binary"), "{msg}");
+        assert!(
+            msg.contains("not found (on PATH, in /nonexistent/sbin): install"),
+            "{msg}"
+        );
+        assert!(
+            msg.ends_with("or set PERFSPEC_TEST_NO_SUCH_VAR to the binary"),
+            "{msg}"
+        );
         assert_eq!(
             REDIS_CLI.missing(),
             "redis-cli not found: install the Debian package redis-tools"
         );
-        assert!(NGINX.missing().contains("nginx-light, or set PERFSPEC_NGINX to the binary"));
+        assert!(
+            NGINX
+                .missing()
+                .contains("nginx-light, or set PERFSPEC_NGINX to the binary")
+        );
         assert_eq!(
             REDIS_SERVER.missing(),
             "redis-server not found: install the Debian package redis-server"
@@ -140,10 +150,7 @@ mod tests {
 
     #[test]
     fn programs_are_found_on_path() {
-        let sh = Program {
-            name: "sh",
-            ..NOPE
-        };
+        let sh = Program { name: "sh", ..NOPE };
         assert!(sh.find().unwrap().ends_with("sh"));
     }
 }

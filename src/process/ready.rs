@@ -10,7 +10,8 @@ use tokio_util::sync::CancellationToken;
 use super::Child;
 
 /// A check that says "ready" (Ok) or why not yet (Err, the last reason).
-pub type Check = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+pub type Check =
+    Box<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
 /// What "ready" means.
 pub enum Probe {
@@ -67,7 +68,6 @@ pub async fn wait_ready(
         _ => None,
     };
     let t0 = Instant::now();
-    let mut last = String::from("no answer yet");
     loop {
         if let Some(c) = child.as_deref_mut()
             && let Some(status) = c.exit_status()
@@ -94,10 +94,10 @@ pub async fn wait_ready(
             r = attempt => r,
             () = cancel.cancelled() => return Err(NotReady::Cancelled),
         };
-        match outcome {
+        let last = match outcome {
             Ok(a) => return Ok(a),
-            Err(e) => last = e,
-        }
+            Err(e) => e,
+        };
         if t0.elapsed() >= timeout {
             return Err(NotReady::TimedOut { last });
         }
@@ -187,7 +187,11 @@ mod tests {
         let port = l.local_addr().unwrap().port();
         let never = CancellationToken::new();
         let tcp = Probe::Tcp("127.0.0.1".into(), port);
-        assert!(wait_ready(None, &tcp, Duration::from_secs(2), &never).await.is_ok());
+        assert!(
+            wait_ready(None, &tcp, Duration::from_secs(2), &never)
+                .await
+                .is_ok()
+        );
         drop(l);
         let r = wait_ready(None, &tcp, Duration::from_millis(200), &never).await;
         assert!(matches!(r, Err(NotReady::TimedOut { .. })), "{r:?}");

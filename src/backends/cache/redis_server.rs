@@ -64,9 +64,9 @@ impl RedisServer {
                     };
                     match spawn(binary, &dir, port, &args).await {
                         Ok(child) => PortTry::Done((port, args, child)),
-                        Err(e) => PortTry::Taken(unavailable(format!(
-                            "redis-server did not start: {e}"
-                        ))),
+                        Err(e) => {
+                            PortTry::Taken(unavailable(format!("redis-server did not start: {e}")))
+                        }
                     }
                 }
             },
@@ -161,9 +161,10 @@ impl RedisCluster {
         cmd.args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"]);
         let mut create = process::spawn(cmd, None)
             .map_err(|e| unavailable(format!("cannot run redis-cli: {e}")))?;
-        let status = create.wait_exit(CLUSTER_TIMEOUT).await.ok_or_else(|| {
-            unavailable("redis-cli --cluster create did not finish within 30s")
-        })?;
+        let status = create
+            .wait_exit(CLUSTER_TIMEOUT)
+            .await
+            .ok_or_else(|| unavailable("redis-cli --cluster create did not finish within 30s"))?;
         if !status.success() {
             return Err(unavailable(format!(
                 "redis-cli --cluster create failed: {}",
@@ -248,10 +249,9 @@ async fn spawn(
     let never = CancellationToken::new();
     match process::wait_ready(Some(&mut child), &probe, READY_TIMEOUT, &never).await {
         Ok(_) => Ok(child),
-        Err(NotReady::Exited { status, .. }) => Err(format!(
-            "it exited with {status}: {}",
-            child.tail_lines(3)
-        )),
+        Err(NotReady::Exited { status, .. }) => {
+            Err(format!("it exited with {status}: {}", child.tail_lines(3)))
+        }
         Err(_) => Err(format!(
             "no answer to PING on port {port} within {}s: {}",
             READY_TIMEOUT.as_secs(),

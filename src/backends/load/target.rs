@@ -170,7 +170,15 @@ async fn try_command(
         }
     };
     let base = format!("http://127.0.0.1:{port}");
-    match wait_ready(&base, launch.ready, launch.ready_timeout, Some(&mut child), cx).await {
+    match wait_ready(
+        &base,
+        launch.ready,
+        launch.ready_timeout,
+        Some(&mut child),
+        cx,
+    )
+    .await
+    {
         Ok(()) => PortTry::Done(Target {
             base_url: base,
             what: format!("the target `{program}`"),
@@ -195,8 +203,13 @@ async fn start_shop(ready_timeout: Duration, cx: &RunContext) -> Result<Target, 
     })?;
     let mut child = process::spawn(cmd, Some(launch::LISTENING))
         .map_err(|e| unavailable(format!("cannot start the demo shop: {e}")))?;
-    let announced =
-        process::wait_ready(Some(&mut child), &Probe::Announced, ready_timeout, &cx.cancel).await;
+    let announced = process::wait_ready(
+        Some(&mut child),
+        &Probe::Announced,
+        ready_timeout,
+        &cx.cancel,
+    )
+    .await;
     let base = match announced {
         Ok(url) => url.unwrap_or_default(),
         Err(NotReady::Cancelled) => return Err(interrupted()),

@@ -34,15 +34,9 @@ pub fn find() -> Result<PathBuf, String> {
 /// its directory.
 pub struct Nginx {
     pub url: String,
-    child: Child,
+    /// Held for its `Drop` (the stop policy), before the directory goes.
+    _child: Child,
     _dir: tempfile::TempDir,
-}
-
-impl Nginx {
-    /// The master's pid.
-    pub fn pid(&self) -> u32 {
-        self.child.pid()
-    }
 }
 
 /// Render the config for these replica URLs.
@@ -96,7 +90,7 @@ pub async fn start(bin: &Path, urls: &[String], b: &Balancer) -> Result<Nginx, S
     match process::wait_ready(Some(&mut child), &probe, LISTEN_TIMEOUT, &never).await {
         Ok(_) => Ok(Nginx {
             url: format!("http://127.0.0.1:{listen}"),
-            child,
+            _child: child,
             _dir: dir,
         }),
         Err(NotReady::Exited { status, .. }) => {

@@ -209,11 +209,7 @@ fn start_replica(
     Ok(guard)
 }
 
-async fn wait_healthy(
-    url: &str,
-    path: &str,
-    cx: &RunContext,
-) -> Result<(), BackendError> {
+async fn wait_healthy(url: &str, path: &str, cx: &RunContext) -> Result<(), BackendError> {
     let probe = join(url, path).map_err(unavailable)?;
     let http = Probe::Http(probe.to_string());
     match process::wait_ready(None, &http, Duration::from_secs(10), &cx.cancel).await {
@@ -1099,7 +1095,9 @@ async fn run_step(
     let nginx = match s.nginx_bin {
         Some(bin) => {
             let b = balancer.ok_or_else(|| unavailable("no [balancer]"))?;
-            let ng = super::nginx::start(bin, &urls, b).await.map_err(unavailable)?;
+            let ng = super::nginx::start(bin, &urls, b)
+                .await
+                .map_err(unavailable)?;
             wait_healthy(&ng.url, s.ready_path, cx).await?;
             Some(ng)
         }
