@@ -21,7 +21,7 @@ use crate::spec::loader::{Override, discover, load_file};
 #[command(name = "perfspec", version, about = "Declarative performance specs with SLO gates", long_about = None)]
 #[command(
     after_help = "Exit codes: 0 all SLOs passed (warnings allowed), 1 an SLO failed, 2 invalid spec or usage, \
-3 a backend could not start, 4 nothing matched, 130 interrupted (results still written)."
+3 a backend could not start, 4 nothing matched, 130 interrupted by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (results still written)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -460,9 +460,15 @@ fn run(args: RunArgs) -> i32 {
     });
     let results = runtime.block_on(async {
         let interrupt = CancellationToken::new();
-        spawn_sigint_handler(interrupt.clone());
+        spawn_signal_handlers(interrupt.clone());
         run_specs(&specs, &registry, &opts, interrupt, progress).await
     });
+    let mut results = results;
+    let stopped_by = STOPPED_BY.load(std::sync::atomic::Ordering::SeqCst);
+    if results.interrupted && stopped_by != 0 {
+        // SIGTERM / SIGHUP: the same partial results, with the exit code of that signal
+        results.exit_code = exit::for_signal(stopped_by);
+    }
     if let Err(e) = write_reports(&results, &args.out, args.templates.as_deref()) {
         eprintln!("perfspec: cannot write reports: {e}");
     }
@@ -472,34 +478,59 @@ fn run(args: RunArgs) -> i32 {
     results.exit_code
 }
 
-/// SIGINT, handled once for the whole run: the first cancels (backends stop and hand back
-/// what they measured; results and reports are written; exit 130); a second exits at once.
+/// The first of SIGINT / SIGTERM / SIGHUP that stopped the run (0: none).
+static STOPPED_BY: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// SIGINT, SIGTERM and SIGHUP, handled once for the whole run: the first cancels (backends
+/// stop and hand back what they measured; SLOs are judged, results and reports written,
+/// children stopped; exit 130, 143 or 129 — see [`exit::for_signal`]); a second of any of
+/// them exits at once (children die with perfspec: parent-death signal).
 ///
 /// perfspec owns SIGINT through the `ctrlc` crate, installed once per process before any
 /// backend runs. goose calls `ctrlc::set_handler` at every load test; with ours in place
 /// that call fails (one handler per process) and leaves ours alone, instead of replacing it
 /// and exiting 1 on the second Ctrl-C. The load backend forwards the cancellation to
-/// `goose::trigger_killswitch`.
-fn spawn_sigint_handler(interrupt: CancellationToken) {
+/// `goose::trigger_killswitch`. SIGTERM and SIGHUP go through tokio's signal handling
+/// (`ctrlc`'s `termination` feature cannot tell the signals apart).
+fn spawn_signal_handlers(interrupt: CancellationToken) {
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     static TARGET: std::sync::Mutex<Option<CancellationToken>> = std::sync::Mutex::new(None);
-    static PRESSES: AtomicU32 = AtomicU32::new(0);
+    static SIGNALS: AtomicU32 = AtomicU32::new(0);
     static OWNED: AtomicBool = AtomicBool::new(false);
     static INSTALL: std::sync::Once = std::sync::Once::new();
+    fn on_signal(sig: i32) {
+        if SIGNALS.fetch_add(1, Ordering::SeqCst) > 0 {
+            std::process::exit(exit::for_signal(sig));
+        }
+        STOPPED_BY.store(sig, Ordering::SeqCst);
+        let (what, again) = match sig {
+            libc::SIGTERM => ("terminated (SIGTERM)", "a second signal exits now"),
+            libc::SIGHUP => ("hung up (SIGHUP)", "a second signal exits now"),
+            _ => ("interrupted", "Ctrl-C again to exit now"),
+        };
+        eprintln!("\nperfspec: {what}; writing what was measured ({again})");
+        if let Some(t) = TARGET.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            t.cancel();
+        }
+    }
     *TARGET.lock().unwrap_or_else(|e| e.into_inner()) = Some(interrupt.clone());
-    PRESSES.store(0, Ordering::SeqCst);
+    SIGNALS.store(0, Ordering::SeqCst);
+    STOPPED_BY.store(0, Ordering::SeqCst);
+    use tokio::signal::unix::{SignalKind, signal};
+    for (kind, sig) in [
+        (SignalKind::terminate(), libc::SIGTERM),
+        (SignalKind::hangup(), libc::SIGHUP),
+    ] {
+        if let Ok(mut s) = signal(kind) {
+            tokio::spawn(async move {
+                while s.recv().await.is_some() {
+                    on_signal(sig);
+                }
+            });
+        }
+    }
     INSTALL.call_once(|| {
-        let ok = ctrlc::set_handler(|| {
-            if PRESSES.fetch_add(1, Ordering::SeqCst) > 0 {
-                std::process::exit(exit::INTERRUPTED);
-            }
-            eprintln!(
-                "\nperfspec: interrupted; writing what was measured (Ctrl-C again to exit now)"
-            );
-            if let Some(t) = TARGET.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                t.cancel();
-            }
-        });
+        let ok = ctrlc::set_handler(|| on_signal(libc::SIGINT));
         OWNED.store(ok.is_ok(), Ordering::SeqCst);
     });
     if OWNED.load(Ordering::SeqCst) {
@@ -507,13 +538,8 @@ fn spawn_sigint_handler(interrupt: CancellationToken) {
     }
     // another SIGINT handler already owns the process (a library user): fall back to tokio's
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
-        eprintln!("\nperfspec: interrupted; writing what was measured (Ctrl-C again to exit now)");
-        interrupt.cancel();
-        if tokio::signal::ctrl_c().await.is_ok() {
-            std::process::exit(exit::INTERRUPTED);
+        while tokio::signal::ctrl_c().await.is_ok() {
+            on_signal(libc::SIGINT);
         }
     });
 }

@@ -87,6 +87,10 @@ pub struct SpecResult {
     pub duration_s: f64,
     /// The spec hit its `max_duration` (its SLOs are judged on what was measured).
     pub timed_out: bool,
+    /// The spec's own folder for artifacts (e.g. quantized model files), relative to
+    /// `--out`; absent when the spec wrote none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts_dir: Option<String>,
     pub measurements: Option<Measurements>,
     pub slos: Vec<SloOutcome>,
 }
@@ -107,6 +111,7 @@ impl SpecResult {
             started_at,
             duration_s: 0.0,
             timed_out: false,
+            artifacts_dir: None,
             measurements: None,
             slos: Vec::new(),
         }

@@ -69,11 +69,14 @@ pub fn require_program(name: &str, found: bool, hint: &str) -> bool {
     false
 }
 
-/// Whether `program` is an executable file in a folder of `PATH` or one of `extra` paths.
+/// Whether `program` is a file in a folder of `PATH`, in /usr/sbin or /usr/local/sbin, or
+/// one of the `extra` paths.
 pub fn on_path(program: &str, extra: &[&str]) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
     extra.iter().any(|p| Path::new(p).is_file())
-        || std::env::var_os("PATH")
-            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        || std::env::split_paths(&path)
+            .chain(["/usr/sbin", "/usr/local/sbin"].map(PathBuf::from))
+            .any(|d| d.join(program).is_file())
 }
 
 fn run(c: &mut Command) -> Output {

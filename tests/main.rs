@@ -5,6 +5,7 @@ mod cli;
 mod corpus;
 mod load;
 mod plan;
+mod processes;
 #[cfg(feature = "quantize")]
 mod quantize;
 mod reports;

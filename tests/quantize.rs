@@ -497,3 +497,75 @@ fn cnn_and_capability_problems_are_located_validation_errors() {
     let d = diagnostics("f.toml", &body);
     has(&d, (8, 12), "spec::model", "describe a cnn");
 }
+
+/// A small, quick quantize spec named `name` on the digits data at `csv`.
+fn tiny_quantize(name: &str, csv: &Path) -> String {
+    format!(
+        r#"
+kind = "quantize"
+name = "{name}"
+backend = "flex"
+slo = ["size_ratio{{scheme=int8}} <= 0.5"]
+[model]
+architecture = "mlp"
+layers = [64, 16, 10]
+[dataset]
+csv = "{csv}"
+label = "label"
+scale = 16.0
+[train]
+epochs = 1
+seed = 7
+[[scheme]]
+name = "int8"
+dtype = "int8"
+[bench]
+batch_sizes = [1]
+iterations = 5
+warmup = 1
+"#,
+        csv = csv.display()
+    )
+}
+
+#[test]
+fn artifacts_of_different_specs_do_not_overwrite() {
+    let csv = root().join("specs/data/digits.csv");
+    // two names that make the same folder name, and a third
+    let d = Dir::new(&[
+        ("a.toml", &tiny_quantize("tiny model", &csv)),
+        ("b.toml", &tiny_quantize("tiny/model", &csv)),
+    ]);
+    let out = bin()
+        .current_dir(d.path())
+        .args(["run", "a.toml", "b.toml", "--out", "out", "-q"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let res: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("out/results.json")).unwrap()).unwrap();
+    let dirs: Vec<&str> = res["specs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["artifacts_dir"].as_str().unwrap_or_else(|| panic!("{s}")))
+        .collect();
+    assert_eq!(dirs, ["tiny-model", "tiny-model-2"]);
+    for dir in &dirs {
+        for f in ["fp32.bpk", "int8.bpk"] {
+            assert!(d.join("out").join(dir).join(f).is_file(), "{dir}/{f}");
+        }
+    }
+    assert!(
+        !d.join("out/fp32.bpk").exists(),
+        "nothing in the root of --out"
+    );
+    let html = std::fs::read_to_string(d.join("out/report.html")).unwrap();
+    assert!(
+        html.contains("tiny-model-2/"),
+        "the report names the folder"
+    );
+    let md = std::fs::read_to_string(d.join("out/summary.md")).unwrap();
+    assert!(md.contains("artifacts in tiny-model-2/"), "{md}");
+}

@@ -126,6 +126,7 @@ fn spec(
         started_at: "2026-01-02T03:04:05Z".into(),
         duration_s: 10.5,
         timed_out: false,
+        artifacts_dir: None,
         measurements,
         slos,
     }

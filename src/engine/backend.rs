@@ -31,7 +31,8 @@ pub enum BackendError {
 /// What a backend gets for one run.
 #[derive(Clone)]
 pub struct RunContext {
-    /// Where the backend may write artifacts (e.g. a quantized model file).
+    /// This spec's own artifacts folder (e.g. quantized model files): `--out/<spec name>/`,
+    /// file-safe and unique per run; created by the backend when it writes something.
     pub out_dir: PathBuf,
     /// The folder of the spec file (relative paths in specs resolve against it).
     pub spec_dir: PathBuf,

@@ -85,6 +85,8 @@ pub async fn run_specs(
         });
     }
     let total = specs.len();
+    let names: Vec<&str> = specs.iter().map(|p| p.spec.name.as_str()).collect();
+    let folders = artifact_dirs(&names);
     for (i, Planned { spec, plan }) in specs.iter().enumerate() {
         if interrupt.is_cancelled() {
             break;
@@ -101,6 +103,7 @@ pub async fn run_specs(
                 .collect();
             r
         } else {
+            let started = std::time::SystemTime::now();
             progress.start(&format!(
                 "[{}/{total}] {} ({} / {})",
                 i + 1,
@@ -108,16 +111,22 @@ pub async fn run_specs(
                 spec.kind,
                 spec.backend
             ));
-            run_one(
+            let folder = &folders[i];
+            let mut r = run_one(
                 spec,
                 plan,
                 registry,
                 opts,
+                folder,
                 &interrupt,
                 &run_cancel,
                 &progress,
             )
-            .await
+            .await;
+            if written_since(&opts.out_dir.join(folder), started) {
+                r.artifacts_dir = Some(folder.clone());
+            }
+            r
         };
         progress.println(&outcome_line(&r));
         res.specs.push(r);
@@ -129,6 +138,53 @@ pub async fn run_specs(
     progress.finish();
     finish(&mut res, t0, interrupt.is_cancelled());
     res
+}
+
+/// The artifacts folder of each spec, in order: its name made file-safe (ASCII letters,
+/// digits, `-` and `_`; anything else becomes `-`; never empty, never a dot file), and
+/// unique (case-insensitively) with `-2`, `-3`, … suffixes in the order the specs run.
+pub fn artifact_dirs(names: &[&str]) -> Vec<String> {
+    let mut taken = std::collections::HashSet::new();
+    names
+        .iter()
+        .map(|name| {
+            let mut base = String::new();
+            for c in name.chars() {
+                let c = if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '-'
+                };
+                if !(c == '-' && base.ends_with('-')) {
+                    base.push(c);
+                }
+            }
+            let mut base: String = base.trim_matches('-').chars().take(64).collect();
+            if base.is_empty() {
+                base = "spec".into();
+            }
+            let mut folder = base.clone();
+            let mut n = 1;
+            while !taken.insert(folder.to_ascii_lowercase()) {
+                n += 1;
+                folder = format!("{base}-{n}");
+            }
+            folder
+        })
+        .collect()
+}
+
+/// Whether `dir` holds anything written at or after `since` (artifacts of this run, not
+/// of an earlier run into the same `--out`).
+fn written_since(dir: &std::path::Path, since: std::time::SystemTime) -> bool {
+    let since = since - Duration::from_secs(1);
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= since)
+        })
+    })
 }
 
 fn finish(res: &mut Results, t0: Instant, interrupted: bool) {
@@ -162,6 +218,7 @@ async fn run_one(
     plan: &Plan,
     registry: &Registry,
     opts: &RunOptions,
+    folder: &str,
     interrupt: &CancellationToken,
     run_cancel: &CancellationToken,
     progress: &Arc<Progress>,
@@ -170,7 +227,7 @@ async fn run_one(
     let t0 = Instant::now();
     let spec_cancel = run_cancel.child_token();
     let cx = RunContext {
-        out_dir: opts.out_dir.clone(),
+        out_dir: opts.out_dir.join(folder),
         spec_dir: spec.file.folder(),
         cancel: spec_cancel.clone(),
         progress: progress.clone(),
@@ -313,4 +370,47 @@ fn outcome_line(r: &SpecResult) -> String {
         line.push_str(&format!("\n              error: {e}"));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_folders_are_file_safe_and_unique_in_order() {
+        let names = [
+            "int8 model",
+            "int8-model",
+            "INT8/model",
+            "../..",
+            "",
+            "report.html",
+            "ünïcode",
+            "spec",
+        ];
+        assert_eq!(
+            artifact_dirs(&names),
+            [
+                "int8-model",
+                "int8-model-2",
+                "INT8-model-3",
+                "spec",
+                "spec-2",
+                "report-html",
+                "n-code",
+                "spec-3",
+            ]
+        );
+    }
+
+    #[test]
+    fn only_fresh_files_count_as_artifacts() {
+        let d = tempfile::tempdir().unwrap();
+        let t0 = std::time::SystemTime::now();
+        assert!(!written_since(&d.path().join("missing"), t0));
+        assert!(!written_since(d.path(), t0));
+        std::fs::write(d.path().join("fp32.bpk"), b"x").unwrap();
+        assert!(written_since(d.path(), t0));
+        assert!(!written_since(d.path(), t0 + Duration::from_secs(60)));
+    }
 }

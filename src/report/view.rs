@@ -132,6 +132,8 @@ pub struct SpecView {
     pub started_at: String,
     pub duration: String,
     pub timed_out: bool,
+    /// The spec's artifacts folder, relative to the report.
+    pub artifacts_dir: Option<String>,
     pub measured: bool,
     pub slos: Vec<SloRow>,
     pub sections: Vec<Section>,
@@ -343,6 +345,7 @@ fn spec_view(s: &SpecResult) -> SpecView {
         started_at: s.started_at.clone(),
         duration: duration_text(s.duration_s),
         timed_out: s.timed_out,
+        artifacts_dir: s.artifacts_dir.clone(),
         measured: m.is_some(),
         slos,
         sections: m.map(|m| kinds::sections(s.kind, m)).unwrap_or_default(),

@@ -1,46 +1,29 @@
 //! A real `redis-server` (Debian package `redis-server`) that perfspec starts for a spec:
 //! foreground (`--daemonize no`), no persistence, bound to 127.0.0.1 on a free port, its
-//! files in a temp dir. The guard kills it on every exit path (`Drop`), and can kill and
-//! restart it on the same port mid-run (`kill_redis` events).
+//! files in a temp dir. It is a [`crate::process`] child: its own process group, killed if
+//! perfspec dies, stopped by its guard on every exit path; it can be killed and restarted on
+//! the same port mid-run (`kill_redis` events).
 
-use std::io::Read;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
 
 use crate::engine::BackendError;
-
-/// The message when the binary is missing (exit 3).
-pub const MISSING: &str = "redis-server not found: install the Debian package redis-server";
+use crate::process::{self, Child, NotReady, PortTry, Probe};
 
 /// How long a new server may take to answer PING.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts at a free port (another process can take a probed port before the server binds).
 const PORT_ATTEMPTS: usize = 5;
 
-/// Find an executable on `PATH`.
-pub fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| is_executable(p))
+fn unavailable(msg: impl Into<String>) -> BackendError {
+    BackendError::Unavailable(msg.into())
 }
 
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    p.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// A port the OS says is free now.
-pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// A running `redis-server` child; killed on drop.
+/// A running `redis-server` child; stopped on drop.
 pub struct RedisServer {
     binary: PathBuf,
     dir: tempfile::TempDir,
@@ -59,36 +42,43 @@ impl RedisServer {
     async fn start_with(
         extra: impl Fn(u16) -> std::io::Result<Vec<String>>,
     ) -> Result<RedisServer, BackendError> {
-        let binary =
-            which("redis-server").ok_or_else(|| BackendError::Unavailable(MISSING.into()))?;
+        let binary = process::REDIS_SERVER.find().map_err(unavailable)?;
         let dir = tempfile::Builder::new()
             .prefix("perfspec-redis-")
             .tempdir()
-            .map_err(|e| {
-                BackendError::Unavailable(format!("cannot create a temp dir for redis-server: {e}"))
-            })?;
-        let mut last = String::new();
-        for _ in 0..PORT_ATTEMPTS {
-            let port = free_port()
-                .map_err(|e| BackendError::Unavailable(format!("cannot find a free port: {e}")))?;
-            let args = extra(port)
-                .map_err(|e| BackendError::Unavailable(format!("cannot find a free port: {e}")))?;
-            match spawn(&binary, dir.path(), port, &args).await {
-                Ok(child) => {
-                    return Ok(RedisServer {
-                        binary,
-                        dir,
-                        port,
-                        args,
-                        child: Some(child),
-                    });
+            .map_err(|e| unavailable(format!("cannot create a temp dir for redis-server: {e}")))?;
+        let (port, args, child) = process::on_free_port(
+            PORT_ATTEMPTS,
+            |e| unavailable(format!("cannot find a free port: {e}")),
+            |port| {
+                let args = extra(port);
+                let (binary, dir) = (&binary, dir.path().to_path_buf());
+                async move {
+                    let args = match args {
+                        Ok(a) => a,
+                        Err(e) => {
+                            return PortTry::Failed(unavailable(format!(
+                                "cannot find a free port: {e}"
+                            )));
+                        }
+                    };
+                    match spawn(binary, &dir, port, &args).await {
+                        Ok(child) => PortTry::Done((port, args, child)),
+                        Err(e) => {
+                            PortTry::Taken(unavailable(format!("redis-server did not start: {e}")))
+                        }
+                    }
                 }
-                Err(e) => last = e,
-            }
-        }
-        Err(BackendError::Unavailable(format!(
-            "redis-server did not start: {last}"
-        )))
+            },
+        )
+        .await?;
+        Ok(RedisServer {
+            binary,
+            dir,
+            port,
+            args,
+            child: Some(child),
+        })
     }
 
     #[cfg(test)]
@@ -103,15 +93,14 @@ impl RedisServer {
     /// Kill the server now (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+            c.kill_now();
         }
     }
 
     pub fn is_running(&mut self) -> bool {
         self.child
             .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+            .is_some_and(|c| c.exit_status().is_none())
     }
 
     /// Start again on the same port (empty: nothing was persisted).
@@ -124,16 +113,15 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        self.kill();
+        if let Some(mut c) = self.child.take() {
+            c.stop();
+        }
     }
 }
 
-/// The message when `redis-cli` is missing (exit 3).
-pub const MISSING_CLI: &str = "redis-cli not found: install the Debian package redis-tools";
-
 /// A local Redis Cluster of real `redis-server --cluster-enabled yes` nodes, created with
 /// `redis-cli --cluster create`. Each node's cluster bus gets its own free port
-/// (`cluster-port`), so node ports need not stay below 55535. Killed on drop.
+/// (`cluster-port`), so node ports need not stay below 55535. Stopped on drop.
 pub struct RedisCluster {
     nodes: Vec<RedisServer>,
 }
@@ -143,9 +131,8 @@ const CLUSTER_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl RedisCluster {
     pub async fn start(masters: u32, replicas: u32) -> Result<RedisCluster, BackendError> {
-        which("redis-server").ok_or_else(|| BackendError::Unavailable(MISSING.into()))?;
-        let cli =
-            which("redis-cli").ok_or_else(|| BackendError::Unavailable(MISSING_CLI.into()))?;
+        process::REDIS_SERVER.find().map_err(unavailable)?;
+        let cli = process::REDIS_CLI.find().map_err(unavailable)?;
         let count = masters as usize * (1 + replicas as usize);
         let mut nodes = Vec::with_capacity(count);
         for _ in 0..count {
@@ -157,7 +144,7 @@ impl RedisCluster {
                         "--cluster-config-file".into(),
                         format!("nodes-{port}.conf"),
                         "--cluster-port".into(),
-                        free_port()?.to_string(),
+                        process::free_port()?.to_string(),
                         "--cluster-node-timeout".into(),
                         "5000".into(),
                     ])
@@ -166,35 +153,29 @@ impl RedisCluster {
             );
         }
         let cluster = RedisCluster { nodes };
-        let mut cmd = tokio::process::Command::new(cli);
+        let mut cmd = Command::new(cli);
         cmd.arg("--cluster").arg("create");
         for n in &cluster.nodes {
             cmd.arg(format!("127.0.0.1:{}", n.port));
         }
-        cmd.args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        let out = tokio::time::timeout(CLUSTER_TIMEOUT, cmd.output())
+        cmd.args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"]);
+        let mut create = process::spawn(cmd, None)
+            .map_err(|e| unavailable(format!("cannot run redis-cli: {e}")))?;
+        let status = create
+            .wait_exit(CLUSTER_TIMEOUT)
             .await
-            .map_err(|_| {
-                BackendError::Unavailable(
-                    "redis-cli --cluster create did not finish within 30s".into(),
-                )
-            })?
-            .map_err(|e| BackendError::Unavailable(format!("cannot run redis-cli: {e}")))?;
-        if !out.status.success() {
-            let text = String::from_utf8_lossy(&out.stdout);
-            let last: Vec<&str> = text.lines().rev().take(3).collect();
-            return Err(BackendError::Unavailable(format!(
+            .ok_or_else(|| unavailable("redis-cli --cluster create did not finish within 30s"))?;
+        if !status.success() {
+            return Err(unavailable(format!(
                 "redis-cli --cluster create failed: {}",
-                last.into_iter().rev().collect::<Vec<_>>().join(" | ")
+                create.tail_lines(3)
             )));
         }
         let t0 = Instant::now();
         for n in &cluster.nodes {
             while !cluster_ok(n.port).await {
                 if t0.elapsed() > CLUSTER_TIMEOUT {
-                    return Err(BackendError::Unavailable(format!(
+                    return Err(unavailable(format!(
                         "the Redis Cluster did not reach cluster_state:ok within {}s",
                         CLUSTER_TIMEOUT.as_secs()
                     )));
@@ -234,57 +215,49 @@ async fn cluster_ok(port: u16) -> bool {
 }
 
 /// Spawn `redis-server` on `port` with its files in `dir`, and wait until it answers PING.
-async fn spawn(binary: &Path, dir: &Path, port: u16, extra: &[String]) -> Result<Child, String> {
-    let log_path = dir.join(format!("redis-{port}.log"));
-    let log =
-        std::fs::File::create(&log_path).map_err(|e| format!("cannot create the log file: {e}"))?;
-    let log2 = log.try_clone().map_err(|e| e.to_string())?;
-    let mut child = Command::new(binary)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-        ])
-        .arg("--dir")
-        .arg(dir)
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log2)
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
-    let tail = || {
-        let mut s = String::new();
-        if let Ok(mut f) = std::fs::File::open(&log_path) {
-            let _ = f.read_to_string(&mut s);
-        }
-        let lines: Vec<&str> = s.lines().rev().take(3).collect();
-        lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
-    };
-    let t0 = Instant::now();
-    while t0.elapsed() < READY_TIMEOUT {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("it exited with {status}: {}", tail()));
-        }
+async fn spawn(
+    binary: &std::path::Path,
+    dir: &std::path::Path,
+    port: u16,
+    extra: &[String],
+) -> Result<Child, String> {
+    let mut cmd = Command::new(binary);
+    cmd.args([
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+    ])
+    .arg("--dir")
+    .arg(dir)
+    .args(extra);
+    let mut child =
+        process::spawn(cmd, None).map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+    let probe = Probe::custom(move || async move {
         if ping(port).await {
-            return Ok(child);
+            Ok(())
+        } else {
+            Err("no answer to PING".to_string())
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+    });
+    let never = CancellationToken::new();
+    match process::wait_ready(Some(&mut child), &probe, READY_TIMEOUT, &never).await {
+        Ok(_) => Ok(child),
+        Err(NotReady::Exited { status, .. }) => {
+            Err(format!("it exited with {status}: {}", child.tail_lines(3)))
+        }
+        Err(_) => Err(format!(
+            "no answer to PING on port {port} within {}s: {}",
+            READY_TIMEOUT.as_secs(),
+            child.tail_lines(3)
+        )),
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    Err(format!(
-        "no answer to PING on port {port} within {}s: {}",
-        READY_TIMEOUT.as_secs(),
-        tail()
-    ))
 }
 
 /// Whether a Redis server answers PING on 127.0.0.1:`port`.
@@ -311,7 +284,7 @@ mod tests {
 
     #[tokio::test]
     async fn starts_answers_and_dies_with_its_guard() {
-        if which("redis-server").is_none() {
+        if process::which("redis-server").is_none() {
             eprintln!("skipped: redis-server is not on PATH (apt-get install redis-server)");
             return;
         }
@@ -329,7 +302,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_three_master_cluster_forms_and_dies_with_its_guard() {
-        if which("redis-server").is_none() || which("redis-cli").is_none() {
+        if process::which("redis-server").is_none() || process::which("redis-cli").is_none() {
             eprintln!(
                 "skipped: redis-server or redis-cli is not on PATH (apt-get install redis-server redis-tools)"
             );
@@ -345,11 +318,5 @@ mod tests {
         for p in ports {
             assert!(!ping(p).await);
         }
-    }
-
-    #[test]
-    fn missing_binaries_are_not_found() {
-        assert!(which("perfspec-no-such-binary").is_none());
-        assert!(which("sh").is_some());
     }
 }

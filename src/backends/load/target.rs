@@ -2,21 +2,22 @@
 //! port (`{port}`), or the `embedded` demo shop (`perfspec demo serve` as a child process).
 //! perfspec waits for readiness (a target that never becomes ready is "could not start",
 //! exit 3), samples the processes it started from /proc during the run (CPU, RSS, open
-//! connections, the whole process tree), scrapes a Prometheus endpoint if asked, and kills
-//! what it started on every exit path (the child's guard, `kill_on_drop`, and
-//! `PR_SET_PDEATHSIG` should perfspec itself die).
+//! connections, the whole process tree), scrapes a Prometheus endpoint if asked, and stops
+//! what it started on every exit path ([`crate::process::Child`]'s guard, and the
+//! parent-death signal should perfspec itself die).
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
 use crate::demo::launch;
 use crate::engine::metrics::{Labels, Measurements};
 use crate::engine::{BackendError, RunContext};
+use crate::process::{self, Child, NotReady, PortTry, Probe};
 use crate::spec::load::{EmbeddedService, Target as TargetSpec};
+
+pub use crate::process::error_chain;
 
 /// Default readiness path and timeout.
 pub const DEFAULT_READY: &str = "/health";
@@ -24,48 +25,13 @@ pub const DEFAULT_READY_TIMEOUT: f64 = 30.0;
 /// How many times a `command` target is retried on a fresh port when it exits at once
 /// complaining that its address is in use (free-port probes race with other processes).
 const PORT_ATTEMPTS: usize = 3;
-/// Bytes of a child's output kept for error messages.
-const OUTPUT_TAIL: usize = 2048;
 
 /// A started (or found) target.
 pub struct Target {
     pub base_url: String,
     /// How the target was described, for messages.
     pub what: String,
-    child: Option<Started>,
-}
-
-struct Started {
-    child: tokio::process::Child,
-    pid: u32,
-    output: Arc<Mutex<VecDeque<u8>>>,
-}
-
-impl Started {
-    fn output_tail(&self) -> String {
-        let o = self.output.lock().unwrap_or_else(|e| e.into_inner());
-        let (a, b) = o.as_slices();
-        let text = String::from_utf8_lossy(&[a, b].concat()).trim().to_string();
-        if text.is_empty() {
-            String::new()
-        } else {
-            format!("; its last output: {text}")
-        }
-    }
-}
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        if self.pid != 0 && self.child.try_wait().ok().flatten().is_none() {
-            // the child leads its own process group (`launch::configure`): a server that
-            // forked workers is stopped as a whole
-            // SAFETY: kill(2) on the group of a child we own and have not reaped.
-            unsafe { libc::kill(-(self.pid as libc::pid_t), libc::SIGKILL) };
-        }
-        // kill_on_drop is set too; this also reaps the child when a runtime is still around
-        let _ = self.child.start_kill();
-        let _ = self.child.try_wait();
-    }
+    child: Option<Child>,
 }
 
 fn unavailable(msg: impl Into<String>) -> BackendError {
@@ -79,49 +45,13 @@ fn interrupted() -> BackendError {
     }
 }
 
-fn free_port() -> std::io::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
-}
-
-fn keep_tail(buf: &Arc<Mutex<VecDeque<u8>>>, bytes: &[u8]) {
-    let mut b = buf.lock().unwrap_or_else(|e| e.into_inner());
-    b.extend(bytes);
-    while b.len() > OUTPUT_TAIL {
-        b.pop_front();
+/// `; its last output: …` for a tail, or nothing.
+fn note(tail: &str) -> String {
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!("; its last output: {tail}")
     }
-}
-
-/// Copy a child's stream into the output tail until it closes.
-fn drain<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
-    mut r: R,
-    buf: Arc<Mutex<VecDeque<u8>>>,
-) {
-    tokio::spawn(async move {
-        let mut chunk = [0u8; 1024];
-        while let Ok(n) = r.read(&mut chunk).await {
-            if n == 0 {
-                break;
-            }
-            keep_tail(&buf, &chunk[..n]);
-        }
-    });
-}
-
-fn spawn(mut cmd: std::process::Command) -> std::io::Result<Started> {
-    launch::configure(&mut cmd);
-    cmd.stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut cmd = tokio::process::Command::from(cmd);
-    cmd.kill_on_drop(true);
-    let mut child = cmd.spawn()?;
-    let pid = child.id().unwrap_or(0);
-    let output = Arc::new(Mutex::new(VecDeque::new()));
-    if let Some(e) = child.stderr.take() {
-        drain(e, output.clone());
-    }
-    Ok(Started { child, pid, output })
 }
 
 /// Start or find the target of a spec and wait until it is ready.
@@ -195,114 +125,112 @@ pub async fn start_command(
     port: Option<u16>,
     cx: &RunContext,
 ) -> Result<Target, BackendError> {
-    let attempts = if port.is_some() { 1 } else { PORT_ATTEMPTS };
-    let mut last_err = String::new();
-    for _ in 0..attempts {
-        let port = match port {
-            Some(p) => p,
-            None => free_port()
-                .map_err(|e| unavailable(format!("cannot find a free loopback port: {e}")))?,
-        };
-        let args = launch.argv_for(port);
-        let Some(program) = args.first() else {
-            return Err(unavailable("the command is empty"));
-        };
-        let mut cmd = std::process::Command::new(program);
-        cmd.args(&args[1..]).current_dir(&cx.spec_dir);
-        for (k, v) in launch.env.into_iter().flatten() {
-            cmd.env(k, v);
-        }
-        if let Some(cpus) = &launch.cpus {
-            launch::pin_cpus(&mut cmd, cpus).map_err(|e| unavailable(e.to_string()))?;
-        }
-        let mut started = spawn(cmd)
-            .map_err(|e| unavailable(format!("cannot start the target `{program}`: {e}")))?;
-        if let Some(o) = started.child.stdout.take() {
-            drain(o, started.output.clone());
-        }
-        let base = format!("http://127.0.0.1:{port}");
-        match wait_ready(
-            &base,
-            launch.ready,
-            launch.ready_timeout,
-            Some(&mut started),
-            cx,
-        )
-        .await
-        {
-            Ok(()) => {
-                return Ok(Target {
-                    base_url: base,
-                    what: format!("the target `{program}`"),
-                    child: Some(started),
-                });
-            }
-            Err(BackendError::Unavailable(msg))
-                if msg.contains("exited")
-                    && started
-                        .output_tail()
-                        .to_ascii_lowercase()
-                        .contains("in use") =>
-            {
-                last_err = msg;
-                continue;
-            }
-            Err(e) => return Err(e),
+    match port {
+        Some(p) => match try_command(launch, p, cx).await {
+            PortTry::Done(t) => Ok(t),
+            PortTry::Taken(e) | PortTry::Failed(e) => Err(e),
+        },
+        None => {
+            process::on_free_port(
+                PORT_ATTEMPTS,
+                |e| unavailable(format!("cannot find a free loopback port: {e}")),
+                |p| try_command(launch, p, cx),
+            )
+            .await
         }
     }
-    Err(unavailable(last_err))
+}
+
+/// One try at starting a command on `port`.
+async fn try_command(
+    launch: &CommandLaunch<'_>,
+    port: u16,
+    cx: &RunContext,
+) -> PortTry<Target, BackendError> {
+    let args = launch.argv_for(port);
+    let Some(program) = args.first() else {
+        return PortTry::Failed(unavailable("the command is empty"));
+    };
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(&args[1..]).current_dir(&cx.spec_dir);
+    for (k, v) in launch.env.into_iter().flatten() {
+        cmd.env(k, v);
+    }
+    if let Some(cpus) = &launch.cpus
+        && let Err(e) = process::pin_cpus(&mut cmd, cpus)
+    {
+        return PortTry::Failed(unavailable(e.to_string()));
+    }
+    let mut child = match process::spawn(cmd, None) {
+        Ok(c) => c,
+        Err(e) => {
+            return PortTry::Failed(unavailable(format!(
+                "cannot start the target `{program}`: {e}"
+            )));
+        }
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    match wait_ready(
+        &base,
+        launch.ready,
+        launch.ready_timeout,
+        Some(&mut child),
+        cx,
+    )
+    .await
+    {
+        Ok(()) => PortTry::Done(Target {
+            base_url: base,
+            what: format!("the target `{program}`"),
+            child: Some(child),
+        }),
+        Err(BackendError::Unavailable(msg))
+            if msg.contains("exited") && child.tail().to_ascii_lowercase().contains("in use") =>
+        {
+            PortTry::Taken(unavailable(msg))
+        }
+        Err(e) => PortTry::Failed(e),
+    }
 }
 
 /// `perfspec demo serve --port 0`: its first stdout line says where it listens.
 async fn start_shop(ready_timeout: Duration, cx: &RunContext) -> Result<Target, BackendError> {
-    let exe = launch::self_exe().map_err(|e| {
+    let args = ["serve", "--port", "0"].map(String::from);
+    let cmd = launch::demo_command(&args).map_err(|e| {
         unavailable(format!(
             "cannot find the perfspec binary for the demo shop: {e}"
         ))
     })?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args(["demo", "serve", "--port", "0"]);
-    let mut started =
-        spawn(cmd).map_err(|e| unavailable(format!("cannot start the demo shop: {e}")))?;
-    let stdout = started
-        .child
-        .stdout
-        .take()
-        .ok_or_else(|| unavailable("the demo shop has no stdout"))?;
-    let mut lines = BufReader::new(stdout).lines();
-    let announced = async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(i) = line.find(launch::LISTENING) {
-                return Some(line[i + launch::LISTENING.len()..].trim().to_string());
-            }
+    let mut child = process::spawn(cmd, Some(launch::LISTENING))
+        .map_err(|e| unavailable(format!("cannot start the demo shop: {e}")))?;
+    let announced = process::wait_ready(
+        Some(&mut child),
+        &Probe::Announced,
+        ready_timeout,
+        &cx.cancel,
+    )
+    .await;
+    let base = match announced {
+        Ok(url) => url.unwrap_or_default(),
+        Err(NotReady::Cancelled) => return Err(interrupted()),
+        Err(NotReady::Exited { status, tail }) => {
+            return Err(unavailable(format!(
+                "the demo shop did not start (it exited: {status}){}",
+                note(&tail)
+            )));
         }
-        None
+        Err(NotReady::TimedOut { .. }) => {
+            return Err(unavailable(format!(
+                "the demo shop did not start{}",
+                child.tail_note()
+            )));
+        }
     };
-    let url = tokio::select! {
-        u = tokio::time::timeout(ready_timeout, announced) => u.ok().flatten(),
-        () = cx.cancel.cancelled() => return Err(interrupted()),
-    };
-    let Some(base) = url else {
-        let status = started
-            .child
-            .try_wait()
-            .ok()
-            .flatten()
-            .map(|s| format!(" (it exited: {s})"))
-            .unwrap_or_default();
-        return Err(unavailable(format!(
-            "the demo shop did not start{status}{}",
-            started.output_tail()
-        )));
-    };
-    // keep reading its stdout so that it never blocks on a full pipe
-    let rest = lines.into_inner();
-    drain(rest, started.output.clone());
-    wait_ready(&base, DEFAULT_READY, ready_timeout, Some(&mut started), cx).await?;
+    wait_ready(&base, DEFAULT_READY, ready_timeout, Some(&mut child), cx).await?;
     Ok(Target {
         base_url: base,
         what: "the demo shop".into(),
-        child: Some(started),
+        child: Some(child),
     })
 }
 
@@ -312,49 +240,26 @@ async fn wait_ready(
     base: &str,
     path: &str,
     timeout: Duration,
-    mut child: Option<&mut Started>,
+    mut child: Option<&mut Child>,
     cx: &RunContext,
 ) -> Result<(), BackendError> {
     let url = format!(
         "{base}{}{path}",
         if path.starts_with('/') { "" } else { "/" }
     );
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|e| unavailable(e.to_string()))?;
-    let t0 = Instant::now();
-    let mut last;
-    loop {
-        if let Some(c) = child.as_deref_mut()
-            && let Ok(Some(status)) = c.child.try_wait()
-        {
-            // give the stderr reader a moment to collect the last words
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            return Err(unavailable(format!(
-                "the target exited ({status}) before it became ready{}",
-                c.output_tail()
-            )));
-        }
-        match client.get(&url).send().await {
-            Ok(r) if r.status().is_success() => return Ok(()),
-            Ok(r) => last = format!("status {}", r.status()),
-            Err(e) => last = error_chain(&e),
-        }
-        if t0.elapsed() >= timeout {
-            let tail = child
-                .as_deref()
-                .map(Started::output_tail)
-                .unwrap_or_default();
-            return Err(unavailable(format!(
-                "the target never became ready: GET {url} did not answer 2xx within {} (last: {last}){tail}",
-                crate::spec::units::Dimension::Time.format(timeout.as_secs_f64())
-            )));
-        }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_millis(100)) => {}
-            () = cx.cancel.cancelled() => return Err(interrupted()),
-        }
+    let probe = Probe::Http(url.clone());
+    match process::wait_ready(child.as_deref_mut(), &probe, timeout, &cx.cancel).await {
+        Ok(_) => Ok(()),
+        Err(NotReady::Cancelled) => Err(interrupted()),
+        Err(NotReady::Exited { status, tail }) => Err(unavailable(format!(
+            "the target exited ({status}) before it became ready{}",
+            note(&tail)
+        ))),
+        Err(NotReady::TimedOut { last }) => Err(unavailable(format!(
+            "the target never became ready: GET {url} did not answer 2xx within {} (last: {last}){}",
+            crate::spec::units::Dimension::Time.format(timeout.as_secs_f64()),
+            child.as_deref().map(Child::tail_note).unwrap_or_default()
+        ))),
     }
 }
 
@@ -368,69 +273,30 @@ async fn wait_connectable(
         .map_err(|e| unavailable(format!("invalid target url `{base}`: {e}")))?;
     let host = parsed.host_str().unwrap_or("127.0.0.1").to_string();
     let port = parsed.port_or_known_default().unwrap_or(80);
-    let t0 = Instant::now();
-    loop {
-        let err = match tokio::time::timeout(
-            Duration::from_secs(2),
-            tokio::net::TcpStream::connect((host.as_str(), port)),
-        )
-        .await
-        {
-            Ok(Ok(_)) => return Ok(()),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "timed out".to_string(),
-        };
-        if t0.elapsed() >= timeout {
-            return Err(unavailable(format!(
-                "cannot connect to the target {base}: {err}"
-            )));
-        }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_millis(100)) => {}
-            () = cx.cancel.cancelled() => return Err(interrupted()),
-        }
+    match process::wait_ready(None, &Probe::Tcp(host, port), timeout, &cx.cancel).await {
+        Ok(_) => Ok(()),
+        Err(NotReady::Cancelled) => Err(interrupted()),
+        Err(NotReady::TimedOut { last: err }) | Err(NotReady::Exited { tail: err, .. }) => Err(
+            unavailable(format!("cannot connect to the target {base}: {err}")),
+        ),
     }
-}
-
-/// The error and its causes, without the URL (which may carry captured values).
-pub fn error_chain(e: &reqwest::Error) -> String {
-    let mut parts = vec![if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_connect() {
-        "connection failed".to_string()
-    } else if e.is_body() || e.is_decode() {
-        "error reading the response".to_string()
-    } else {
-        "request failed".to_string()
-    }];
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        src = s.source();
-    }
-    parts.join(": ")
 }
 
 impl Target {
     /// The pid of the process perfspec started, if any.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.pid)
+        self.child.as_ref().map(Child::pid)
     }
 
     /// If the started process has exited: a sentence saying so.
     pub fn exited(&mut self) -> Option<String> {
         let c = self.child.as_mut()?;
-        match c.child.try_wait() {
-            Ok(Some(status)) => Some(format!(
-                "{} exited during the run ({status}){}",
-                self.what,
-                c.output_tail()
-            )),
-            _ => None,
-        }
+        let status = c.exit_status()?;
+        Some(format!(
+            "{} exited during the run ({status}){}",
+            self.what,
+            c.tail_note()
+        ))
     }
 }
 

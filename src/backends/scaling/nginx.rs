@@ -1,76 +1,42 @@
 //! A real nginx in front of the replicas: the config is rendered from
 //! `templates/nginx.conf.j2` into a temp dir (pid, logs and temp paths included), nginx runs
-//! as a foreground child (`daemon off;`) on a free loopback port and is killed on drop.
+//! as one foreground process (`daemon off;`, `master_process off;`: no worker that could
+//! outlive perfspec) on a free loopback port and is stopped on drop.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
+use std::time::Duration;
 
-use crate::demo::launch::{self, ChildGuard};
+use tokio_util::sync::CancellationToken;
+
+use crate::process::{self, Child, NotReady, Probe};
 use crate::spec::scaling::{Balancer, Method};
 
 const TEMPLATE: &str = include_str!("../../../templates/nginx.conf.j2");
 
 /// Seconds nginx waits for a replica's answer before trying the next one.
 const READ_TIMEOUT: f64 = 0.5;
+/// How long nginx may take to listen.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The nginx binary: `PERFSPEC_NGINX` if set, else on PATH or in the usual Debian place.
 pub fn find() -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os("PERFSPEC_NGINX") {
-        let p = PathBuf::from(p);
-        return if p.is_file() {
-            Ok(p)
+    process::NGINX.find().map_err(|e| {
+        if std::env::var_os("PERFSPEC_NGINX").is_some() {
+            e
         } else {
-            Err(format!(
-                "nginx not found: PERFSPEC_NGINX names `{}`, which is not a file (install the Debian package nginx-light, or point PERFSPEC_NGINX at the nginx binary)",
-                p.display()
-            ))
-        };
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
-        .map(|d| d.join("nginx"))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            "nginx not found (on PATH, in /usr/sbin or /usr/local/sbin): install the Debian package nginx-light, set PERFSPEC_NGINX to the binary, or use `balancer.kind = \"client\"`".to_string()
-        })
+            format!("{e}, or use `balancer.kind = \"client\"`")
+        }
+    })
 }
 
-/// A running nginx; dropping it stops nginx (master and workers: its whole process group)
-/// and removes its directory.
+/// A running nginx; dropping it stops nginx (SIGTERM is its fast shutdown) and then removes
+/// its directory.
 pub struct Nginx {
     pub url: String,
-    guard: ChildGuard,
+    /// Held for its `Drop` (the stop policy), before the directory goes.
+    _child: Child,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let Some(pid) = self.guard.id() else { return };
-        // SIGTERM is nginx's fast shutdown: the master stops and reaps its workers. Wait for
-        // the master to exit (a zombie until the guard reaps it), at most one second.
-        // SAFETY: kill(2) on a child we own and have not reaped.
-        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-        let stat = format!("/proc/{pid}/stat");
-        let t0 = std::time::Instant::now();
-        while t0.elapsed() < std::time::Duration::from_secs(1) {
-            let exited = std::fs::read_to_string(&stat)
-                .map(|s| {
-                    s.rsplit(')')
-                        .next()
-                        .is_some_and(|r| r.trim_start().starts_with('Z'))
-                })
-                .unwrap_or(true);
-            if exited {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        // whatever is left of the group (the master leads it, see `launch::configure`); the
-        // guard then reaps the master
-        // SAFETY: as above, on the child's own process group.
-        unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
-    }
 }
 
 /// Render the config for these replica URLs.
@@ -102,12 +68,9 @@ pub fn render(prefix: &Path, listen: u16, urls: &[String], b: &Balancer) -> Resu
 }
 
 /// Start nginx in a fresh temp dir on a free loopback port.
-pub fn start(bin: &Path, urls: &[String], b: &Balancer) -> Result<Nginx, String> {
+pub async fn start(bin: &Path, urls: &[String], b: &Balancer) -> Result<Nginx, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("nginx temp dir: {e}"))?;
-    let listen = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("no free port for nginx: {e}"))?
-        .port();
+    let listen = process::free_port().map_err(|e| format!("no free port for nginx: {e}"))?;
     let conf = render(dir.path(), listen, urls, b)?;
     let conf_path = dir.path().join("nginx.conf");
     std::fs::write(&conf_path, conf).map_err(|e| format!("write nginx.conf: {e}"))?;
@@ -118,36 +81,24 @@ pub fn start(bin: &Path, urls: &[String], b: &Balancer) -> Result<Nginx, String>
         .arg(&conf_path)
         .arg("-e")
         .arg(dir.path().join("error.log"))
-        .args(["-g", "daemon off;"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    launch::configure(&mut cmd);
-    let mut child = cmd
-        .spawn()
+        .args(["-g", "daemon off;"]);
+    let mut child = process::spawn(cmd, None)
         .map_err(|e| format!("cannot start nginx ({}): {e}", bin.display()))?;
     // nginx either binds within a moment or exits with an error
-    let t0 = std::time::Instant::now();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
+    let probe = Probe::Tcp("127.0.0.1".into(), listen);
+    let never = CancellationToken::new();
+    match process::wait_ready(Some(&mut child), &probe, LISTEN_TIMEOUT, &never).await {
+        Ok(_) => Ok(Nginx {
+            url: format!("http://127.0.0.1:{listen}"),
+            _child: child,
+            _dir: dir,
+        }),
+        Err(NotReady::Exited { status, .. }) => {
             let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
-            return Err(format!("nginx exited ({status}): {}", log.trim()));
+            Err(format!("nginx exited ({status}): {}", log.trim()))
         }
-        if std::net::TcpStream::connect(("127.0.0.1", listen)).is_ok() {
-            break;
-        }
-        if t0.elapsed() > std::time::Duration::from_secs(5) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err("nginx did not listen within 5s".into());
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        Err(_) => Err("nginx did not listen within 5s".into()),
     }
-    Ok(Nginx {
-        url: format!("http://127.0.0.1:{listen}"),
-        guard: ChildGuard::new(child),
-        _dir: dir,
-    })
 }
 
 #[cfg(test)]
@@ -182,6 +133,7 @@ mod tests {
         );
         assert!(conf.contains("listen 127.0.0.1:9000;"), "{conf}");
         assert!(conf.contains("pid /tmp/x/nginx.pid;"), "{conf}");
+        assert!(conf.contains("master_process off;"), "{conf}");
         let plain = Balancer {
             method: None,
             retries: Some(false),

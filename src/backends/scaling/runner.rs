@@ -127,7 +127,7 @@ fn check_cpus(spec: &Spec, doc: &crate::spec::scaling::ScalingDoc) -> Vec<Diagno
     let Some(cpus) = doc.sweep.as_ref().and_then(|s| s.cpus.as_ref()) else {
         return Vec::new();
     };
-    let allowed = match crate::demo::launch::allowed_cpus() {
+    let allowed = match crate::process::allowed_cpus() {
         Ok(a) => a.len(),
         Err(_) => return Vec::new(),
     };

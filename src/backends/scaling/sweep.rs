@@ -23,11 +23,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backends::load::journey::Plan;
 use crate::backends::load::target::{self, CommandLaunch, Target};
-use crate::demo::launch::{self, ChildGuard};
+use crate::demo::launch;
 use crate::engine::metrics::{Labels, Measurements, labels};
 use crate::engine::search;
 use crate::engine::verdict::Slo;
 use crate::engine::{BackendError, RunContext};
+use crate::process::{self, NotReady, Probe};
 use crate::spec::catalog::Kind;
 use crate::spec::scaling::{BalancerKind, FaultAction, LoadMode, Method, ScalingDoc};
 
@@ -54,22 +55,16 @@ fn unavailable(msg: impl Into<String>) -> BackendError {
     BackendError::Unavailable(msg.into())
 }
 
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 /// A running replica process.
 enum Proc {
-    Shop(ChildGuard),
+    Shop(process::Child),
     Command(Box<Target>),
 }
 
 impl Proc {
     fn pid(&self) -> Option<u32> {
         match self {
-            Proc::Shop(g) => g.id(),
+            Proc::Shop(g) => Some(g.pid()),
             Proc::Command(t) => t.pid(),
         }
     }
@@ -113,14 +108,14 @@ impl Launcher {
         cx: &RunContext,
     ) -> Result<Replica, BackendError> {
         let cpus = match self.cpus {
-            Some(n) => Some(launch::cpu_slice(n, index).map_err(|e| unavailable(e.to_string()))?),
+            Some(n) => Some(process::cpu_slice(n, index).map_err(|e| unavailable(e.to_string()))?),
             None => None,
         };
         match &self.kind {
             LaunchKind::Shop { db_port } => {
                 let port = match port {
                     Some(p) => p,
-                    None => free_port().map_err(|e| unavailable(e.to_string()))?,
+                    None => process::free_port().map_err(|e| unavailable(e.to_string()))?,
                 };
                 let (db, threads) = (*db_port, self.threads);
                 let g = tokio::task::spawn_blocking(move || start_replica(port, db, threads, cpus))
@@ -167,7 +162,7 @@ fn port_of(url: &str) -> Option<u16> {
     url.rsplit(':').next()?.trim_end_matches('/').parse().ok()
 }
 
-fn start_db() -> Result<(ChildGuard, u16), BackendError> {
+fn start_db() -> Result<(process::Child, u16), BackendError> {
     let args: Vec<String> = [
         "db",
         "--port",
@@ -193,7 +188,7 @@ fn start_replica(
     db_port: u16,
     workers: u32,
     cpus: Option<Vec<usize>>,
-) -> Result<ChildGuard, BackendError> {
+) -> Result<process::Child, BackendError> {
     let args: Vec<String> = vec![
         "serve".into(),
         "--port".into(),
@@ -208,36 +203,22 @@ fn start_replica(
     let mut cmd = launch::demo_command(&args)
         .map_err(|e| unavailable(format!("cannot start a shop replica: {e}")))?;
     if let Some(cpus) = &cpus {
-        launch::pin_cpus(&mut cmd, cpus).map_err(|e| unavailable(e.to_string()))?;
+        process::pin_cpus(&mut cmd, cpus).map_err(|e| unavailable(e.to_string()))?;
     }
     let (guard, _) = launch::spawn_announced(cmd, Duration::from_secs(10))
         .map_err(|e| unavailable(format!("a shop replica did not start: {e}")))?;
     Ok(guard)
 }
 
-async fn wait_healthy(
-    client: &reqwest::Client,
-    url: &str,
-    path: &str,
-    cx: &RunContext,
-) -> Result<(), BackendError> {
-    let t0 = Instant::now();
+async fn wait_healthy(url: &str, path: &str, cx: &RunContext) -> Result<(), BackendError> {
     let probe = join(url, path).map_err(unavailable)?;
-    loop {
-        if let Ok(r) = client.get(probe.clone()).send().await
-            && r.status().is_success()
-        {
-            return Ok(());
-        }
-        if t0.elapsed() > Duration::from_secs(10) {
-            return Err(unavailable(format!(
-                "{probe} did not answer 2xx within 10s"
-            )));
-        }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_millis(50)) => {}
-            () = cx.cancel.cancelled() => return Err(unavailable("interrupted while starting replicas")),
-        }
+    let http = Probe::Http(probe.to_string());
+    match process::wait_ready(None, &http, Duration::from_secs(10), &cx.cancel).await {
+        Ok(_) => Ok(()),
+        Err(NotReady::Cancelled) => Err(unavailable("interrupted while starting replicas")),
+        Err(_) => Err(unavailable(format!(
+            "{probe} did not answer 2xx within 10s"
+        ))),
     }
 }
 
@@ -703,13 +684,6 @@ async fn drive(
     }
 }
 
-/// Signal a replica's whole process group (it leads its own group, see
-/// `launch::configure`): a command that forks workers is crashed or hung as a whole.
-fn signal_group(pid: u32, sig: libc::c_int) {
-    // SAFETY: kill(2) on the process group of a child we own and have not reaped.
-    unsafe { libc::kill(-(pid as libc::pid_t), sig) };
-}
-
 /// A fault to inject during one step.
 struct FaultPlan {
     at: f64,
@@ -756,12 +730,12 @@ impl FaultPlan {
             FaultAction::Hang => libc::SIGSTOP,
         };
         let at = t0.elapsed().as_secs_f64();
-        signal_group(pid, sig);
+        process::signal_group(pid, sig);
         let Some(after) = self.restore_after else {
             if self.action == FaultAction::Hang {
                 // a stopped replica is let go on when the step ends
                 step_end.cancelled().await;
-                signal_group(pid, libc::SIGCONT);
+                process::signal_group(pid, libc::SIGCONT);
             }
             return (Some(at), None);
         };
@@ -791,7 +765,7 @@ impl FaultPlan {
     async fn restore(&self, pid: u32) -> Option<String> {
         match self.action {
             FaultAction::Hang => {
-                signal_group(pid, libc::SIGCONT);
+                process::signal_group(pid, libc::SIGCONT);
                 None
             }
             FaultAction::Kill => {
@@ -1095,7 +1069,7 @@ async fn run_step(
         reps.push(r);
     }
     for r in &reps {
-        wait_healthy(s.client, &r.url(), s.ready_path, cx).await?;
+        wait_healthy(&r.url(), s.ready_path, cx).await?;
     }
     let urls: Vec<String> = reps.iter().map(Replica::url).collect();
     let replicas = Arc::new(Mutex::new(reps));
@@ -1103,8 +1077,10 @@ async fn run_step(
     let nginx = match s.nginx_bin {
         Some(bin) => {
             let b = balancer.ok_or_else(|| unavailable("no [balancer]"))?;
-            let ng = super::nginx::start(bin, &urls, b).map_err(unavailable)?;
-            wait_healthy(s.client, &ng.url, s.ready_path, cx).await?;
+            let ng = super::nginx::start(bin, &urls, b)
+                .await
+                .map_err(unavailable)?;
+            wait_healthy(&ng.url, s.ready_path, cx).await?;
             Some(ng)
         }
         None => None,
