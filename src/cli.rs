@@ -223,7 +223,10 @@ pub fn check_paths(
         }
         let mut file_diags = loaded.diagnostics;
         if let Some(spec) = loaded.spec {
-            file_diags.extend(registry.check(&spec));
+            file_diags.extend(registry.check(&spec).into_iter().map(|mut d| {
+                d.redact(&spec.secrets);
+                d
+            }));
             if let Some(first) = names.get(&spec.name) {
                 file_diags.push(
                     Diagnostic::error(

@@ -107,8 +107,11 @@ pub async fn run_specs(
                 spec.kind,
                 spec.backend
             ));
+            progress.set_secrets(&spec.secrets);
             run_one(spec, registry, opts, &interrupt, &run_cancel, &progress).await
         };
+        // the last line of defence: no `${env:…}` value leaves in a result, whatever put it there
+        let r = r.redacted(&spec.secrets);
         progress.println(&outcome_line(&r));
         res.specs.push(r);
         finish(&mut res, t0, interrupt.is_cancelled());

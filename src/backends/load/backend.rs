@@ -109,15 +109,17 @@ impl Backend for Goose {
         let d = doc(spec).ok_or_else(|| {
             BackendError::Unavailable("the goose backend runs load specs only".into())
         })?;
-        let plan = Plan::compile(d, &cx.spec_dir).map_err(|errors| {
-            BackendError::Unavailable(
-                errors
-                    .iter()
-                    .map(|e| e.message.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
+        let plan = Plan::compile(d, &cx.spec_dir)
+            .map_err(|errors| {
+                BackendError::Unavailable(
+                    errors
+                        .iter()
+                        .map(|e| e.message.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })?
+            .with_secrets(&spec.secrets);
         let open = d.load.model != Some(ModelKind::Closed);
         let stages = Stages::new(&all_stages(d), !open);
         let rungs: Vec<Rung> = match &d.load.stress {
