@@ -744,7 +744,10 @@ macro_rules! spec_table {
         impl $crate::spec::decode::Decode for $name {
             fn decode(node: &$crate::spec::node::Node, cx: &mut $crate::spec::decode::Ctx) -> Option<Self> {
                 let mut t = $crate::spec::decode::Table::new(node, cx)?;
+                // a table of optional keys only never fails; one of required keys never breaks
+                #[allow(unused_mut)]
                 let mut ok = true;
+                #[allow(unused_mut)]
                 let mut broken = $crate::spec::decode::Broken::default();
                 $(
                     let key = stringify!($field).trim_start_matches("r#");
