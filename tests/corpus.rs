@@ -709,7 +709,11 @@ fn absurd_rates_and_durations_do_not_validate() {
         ),
         (
             "absurd-users-and-think-time.yaml",
-            &["more than one process can run", "longer than 31 days", "longer than 1 hour"][..],
+            &[
+                "more than one process can run",
+                "longer than 31 days",
+                "longer than 1 hour",
+            ][..],
         ),
         (
             "absurd-stress-until.toml",
@@ -717,11 +721,19 @@ fn absurd_rates_and_durations_do_not_validate() {
         ),
         (
             "absurd-cache-ops.yaml",
-            &["more than one run can issue", "more than one process can run", "longer than 31 days"][..],
+            &[
+                "more than one run can issue",
+                "more than one process can run",
+                "longer than 31 days",
+            ][..],
         ),
         (
             "absurd-cache-ops.toml",
-            &["more than one run can issue", "more than one process can run", "longer than 31 days"][..],
+            &[
+                "more than one run can issue",
+                "more than one process can run",
+                "longer than 31 days",
+            ][..],
         ),
     ] {
         let report = check_rejected(&fixtures_dir(), file);

@@ -629,8 +629,14 @@ workload: { keys: 100, ops: 100 }
             f.display()
         );
     }
-    assert!(!stdout.contains(&secret), "the secret leaks to stdout: {stdout}");
-    assert!(!stderr.contains(&secret), "the secret leaks to stderr: {stderr}");
+    assert!(
+        !stdout.contains(&secret),
+        "the secret leaks to stdout: {stdout}"
+    );
+    assert!(
+        !stderr.contains(&secret),
+        "the secret leaks to stderr: {stderr}"
+    );
     // the step label is the request line as written, with the reference
     let written = "GET /products?token=${env:PERFSPEC_T_SECRET}";
     assert!(
@@ -639,11 +645,16 @@ workload: { keys: 100, ops: 100 }
         m.error_samples
     );
     assert!(
-        m.error_samples.iter().any(|e| e.labels.get("step").map(String::as_str) == Some(written)),
+        m.error_samples
+            .iter()
+            .any(|e| e.labels.get("step").map(String::as_str) == Some(written)),
         "{:?}",
         m.error_samples
     );
     let results_json = std::fs::read_to_string(d.join("out/results.json")).unwrap();
     assert!(results_json.contains("/products/${env:PERFSPEC_T_SECRET}"));
-    assert!(results_json.contains("[redacted]"), "error messages carry [redacted]");
+    assert!(
+        results_json.contains("[redacted]"),
+        "error messages carry [redacted]"
+    );
 }

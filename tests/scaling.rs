@@ -130,12 +130,14 @@ fn usl_csv_column_names_load_n_and_x_are_accepted() {
         let out = run_cli(&d, &["run", "fit.toml", "--out", "out"]);
         assert_eq!(out.status.code(), Some(0), "{header}: {}", stderr(&out));
         let spec = &results(&d)["specs"][0];
-        assert_eq!(scalar(spec, "usl.peak_concurrency", &[]), Some(35.0), "{header}");
+        assert_eq!(
+            scalar(spec, "usl.peak_concurrency", &[]),
+            Some(35.0),
+            "{header}"
+        );
     }
     // names outside the usual ones are given with `columns`
-    let named = format!(
-        "{FIT_TOML}columns = {{ load = \"vus\", throughput = \"req_per_s\" }}\n"
-    );
+    let named = format!("{FIT_TOML}columns = {{ load = \"vus\", throughput = \"req_per_s\" }}\n");
     let d = Dir::new(&[
         ("fit.toml", &named),
         ("data/prod.csv", &format!("vus,req_per_s\n{rows}")),
@@ -148,7 +150,8 @@ fn usl_csv_column_names_load_n_and_x_are_accepted() {
 /// located at `measurements` (or at the `columns` entry naming it), listing the columns found.
 #[test]
 fn usl_csv_missing_column_is_a_located_validation_error() {
-    let yaml = "kind: scaling\nname: fit\nmeasurements: data/prod.csv\nslo: [\"usl.sigma < 0.1\"]\n";
+    let yaml =
+        "kind: scaling\nname: fit\nmeasurements: data/prod.csv\nslo: [\"usl.sigma < 0.1\"]\n";
     let d = Dir::new(&[
         ("fit.yaml", yaml),
         ("data/prod.csv", "procs,ops_per_s\n1,955.16\n"),

@@ -284,7 +284,8 @@ impl SpecResult {
             return self;
         }
         let redact_all = |r: &SpecResult| -> Option<SpecResult> {
-            let mut value: serde_json::Value = serde_json::from_str(&serde_json::to_string(r).ok()?).ok()?;
+            let mut value: serde_json::Value =
+                serde_json::from_str(&serde_json::to_string(r).ok()?).ok()?;
             redact_json(&mut value, &live);
             serde_json::from_value(value).ok()
         };

@@ -329,7 +329,10 @@ impl CacheDoc {
             cx.error::<()>(
                 o.span,
                 "spec::range",
-                format!("{} operations are more than one run can issue (at most {MAX_OPS})", o.value),
+                format!(
+                    "{} operations are more than one run can issue (at most {MAX_OPS})",
+                    o.value
+                ),
             );
             cx.label("too many operations");
             cx.hint("use `duration` to bound the run by time instead");
@@ -354,9 +357,15 @@ impl CacheDoc {
             && d.value.0 > super::load::MAX_PLANNED_SECONDS
             && !cut
         {
-            cx.error::<()>(d.span, "spec::range", "a run longer than 31 days cannot be meant");
+            cx.error::<()>(
+                d.span,
+                "spec::range",
+                "a run longer than 31 days cannot be meant",
+            );
             cx.label("longer than 31 days");
-            cx.hint("shorten it, or set `max_duration` (at most 744h, 31 days) to stop the run there");
+            cx.hint(
+                "shorten it, or set `max_duration` (at most 744h, 31 days) to stop the run there",
+            );
         }
     }
 

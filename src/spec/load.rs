@@ -512,7 +512,9 @@ impl LoadDoc {
     /// each, instead of a run that goes flat out for years.
     fn check_bounds(&self, cx: &mut Ctx) {
         let closed = self.load.model == Some(ModelKind::Closed);
-        let cut = self.max_duration.is_some_and(|d| d.0 <= MAX_PLANNED_SECONDS);
+        let cut = self
+            .max_duration
+            .is_some_and(|d| d.0 <= MAX_PLANNED_SECONDS);
         let mut total = 0.0;
         let mut too_long = false;
         for stage in self.load.stages.iter() {
@@ -557,7 +559,11 @@ impl LoadDoc {
             }
         }
         if !closed
-            && !self.load.stages.iter().any(|s| matches!(s.level().value, Level::Rate(r) if r > MAX_RATE))
+            && !self
+                .load
+                .stages
+                .iter()
+                .any(|s| matches!(s.level().value, Level::Rate(r) if r > MAX_RATE))
             && let Err(i) = planned_requests(&self.load.stages)
         {
             cx.error::<()>(
@@ -593,7 +599,10 @@ impl LoadDoc {
         }
         for j in &self.journey {
             let own = j.think_time.map(|t| (t, j.steps.span));
-            let steps = j.steps.iter().filter_map(|s| s.think_time.map(|t| (t, s.request.span)));
+            let steps = j
+                .steps
+                .iter()
+                .filter_map(|s| s.think_time.map(|t| (t, s.request.span)));
             for (t, span) in own.into_iter().chain(steps) {
                 if t.max.0 > MAX_THINK_SECONDS {
                     cx.error::<()>(

@@ -98,7 +98,10 @@ pub fn check_header(
     Ok(names)
 }
 
-fn open(path: &Path, display: &str) -> Result<std::io::BufReader<std::fs::File>, MeasurementsError> {
+fn open(
+    path: &Path,
+    display: &str,
+) -> Result<std::io::BufReader<std::fs::File>, MeasurementsError> {
     let file = std::fs::File::open(path).map_err(|source| MeasurementsError::Io {
         path: display.to_string(),
         source,
@@ -348,7 +351,13 @@ mod tests {
 
     #[test]
     fn usl_csv_column_names_of_r_and_published_data_sets_are_accepted() {
-        for header in ["N,X", "load,throughput", "Clients,tput", "threads,rps", "users,X"] {
+        for header in [
+            "N,X",
+            "load,throughput",
+            "Clients,tput",
+            "threads,rps",
+            "users,X",
+        ] {
             let pts = p(&format!("{header}\n1,955.16\n2,1878.91\n")).unwrap();
             assert_eq!(pts.len(), 2, "{header}");
             assert_eq!(pts[1].concurrency, 2, "{header}");
@@ -393,7 +402,12 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_an_io_error() {
-        let e = read(Path::new("/nonexistent/x.csv"), "x.csv", &Columns::default()).unwrap_err();
+        let e = read(
+            Path::new("/nonexistent/x.csv"),
+            "x.csv",
+            &Columns::default(),
+        )
+        .unwrap_err();
         assert!(matches!(e, MeasurementsError::Io { .. }));
         assert!(
             e.to_string().starts_with("read measurements `x.csv`: "),

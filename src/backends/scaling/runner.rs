@@ -83,10 +83,11 @@ impl Backend for Native {
         let display = file.value.clone();
         cx.progress.update(None, &format!("fitting {display}"));
         let cols = columns(doc);
-        let points = tokio::task::spawn_blocking(move || measurements::read(&path, &display, &cols))
-            .await
-            .map_err(|e| BackendError::Unavailable(format!("read measurements: {e}")))?
-            .map_err(|e| BackendError::Unavailable(e.to_string()))?;
+        let points =
+            tokio::task::spawn_blocking(move || measurements::read(&path, &display, &cols))
+                .await
+                .map_err(|e| BackendError::Unavailable(format!("read measurements: {e}")))?
+                .map_err(|e| BackendError::Unavailable(e.to_string()))?;
         let mut m = tokio::task::spawn_blocking(move || measure(&points))
             .await
             .map_err(|e| BackendError::Failed {
@@ -103,7 +104,9 @@ fn columns(doc: &crate::spec::scaling::ScalingDoc) -> measurements::Columns {
     let c = doc.columns.as_ref();
     measurements::Columns {
         load: c.and_then(|c| c.load.as_ref()).map(|l| l.value.clone()),
-        throughput: c.and_then(|c| c.throughput.as_ref()).map(|t| t.value.clone()),
+        throughput: c
+            .and_then(|c| c.throughput.as_ref())
+            .map(|t| t.value.clone()),
     }
 }
 
