@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side load generator benchmark: perfspec (closed model, goose underneath), oha
-# (crates.io) and wrk (Debian) against the same demo endpoint at the same concurrency, one
-# after the other in one run. Prints throughput ratios and p50/p99 differences.
+# (installed with `cargo install oha`) and wrk (installed with `apt-get install wrk`) against
+# the same demo endpoint at the same concurrency, one after the other in one run. Prints
+# throughput ratios and p50/p99 differences.
 #
 #   benches/load-vs-oha-wrk.sh [CONCURRENCY] [SECONDS] [DELAY]
 #

@@ -230,11 +230,17 @@ pub fn check_paths(
         if let Some(spec) = loaded.spec {
             let plan = match registry.plan(&spec) {
                 Ok(mut p) => {
+                    for d in &mut p.warnings {
+                        d.redact(&spec.secrets);
+                    }
                     file_diags.append(&mut p.warnings);
                     Some(p)
                 }
                 Err(d) => {
-                    file_diags.extend(d);
+                    file_diags.extend(d.into_iter().map(|mut d| {
+                        d.redact(&spec.secrets);
+                        d
+                    }));
                     None
                 }
             };

@@ -235,17 +235,104 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
 }
 
-/// Replace every secret (values from `${env:…}`) in a string.
+/// Secrets shorter than this are not redacted (they would mangle every message).
+pub const MIN_SECRET_LEN: usize = 3;
+
+/// Replace every secret (values from `${env:…}`) in a string, longest first so that a
+/// secret inside a longer one is covered by the longer one.
 pub fn redact(text: &str, secrets: &[String]) -> String {
+    let mut sorted: Vec<&String> = secrets
+        .iter()
+        .filter(|s| s.len() >= MIN_SECRET_LEN)
+        .collect();
+    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
     let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| s.len() >= 3) {
-        out = out.replace(s.as_str(), "[redacted]");
+    for s in sorted {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "[redacted]");
+        }
     }
     out
+}
+
+/// [`redact`] on every string and object key of a JSON value.
+pub fn redact_json(value: &mut serde_json::Value, secrets: &[String]) {
+    use serde_json::Value as J;
+    match value {
+        J::String(s) => *s = redact(s, secrets),
+        J::Array(items) => items.iter_mut().for_each(|v| redact_json(v, secrets)),
+        J::Object(map) => {
+            let entries = std::mem::take(map);
+            for (k, mut v) in entries {
+                redact_json(&mut v, secrets);
+                map.insert(redact(&k, secrets), v);
+            }
+        }
+        _ => {}
+    }
+}
+
+impl SpecResult {
+    /// The result with every secret value replaced by `[redacted]`, wherever a backend put
+    /// it (labels, notes, error samples, monitor messages): the last line of defence behind
+    /// backends that keep `${env:…}` references in what they name.
+    pub fn redacted(self, secrets: &[String]) -> SpecResult {
+        let live: Vec<String> = secrets
+            .iter()
+            .filter(|s| s.len() >= MIN_SECRET_LEN)
+            .cloned()
+            .collect();
+        let Ok(text) = serde_json::to_string(&self) else {
+            return self;
+        };
+        if !live.iter().any(|s| text.contains(s.as_str())) {
+            return self;
+        }
+        let redact_all = |r: &SpecResult| -> Option<SpecResult> {
+            let mut value: serde_json::Value =
+                serde_json::from_str(&serde_json::to_string(r).ok()?).ok()?;
+            redact_json(&mut value, &live);
+            serde_json::from_value(value).ok()
+        };
+        if let Some(r) = redact_all(&self) {
+            return r;
+        }
+        // a value that does not survive the JSON round trip: keep the verdicts, drop the
+        // measurements rather than let the secret through
+        let mut bare = self;
+        bare.measurements = None;
+        bare.error = Some("measurements dropped: they held a secret value".into());
+        redact_all(&bare).unwrap_or_else(|| {
+            bare.slos.clear();
+            bare.description = None;
+            bare.name = redact(&bare.name, &live);
+            bare
+        })
+    }
 }
 
 /// The JSON Schema of `results.json`.
 pub fn json_schema() -> serde_json::Value {
     let schema = schemars::schema_for!(Results);
     serde_json::to_value(schema).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_json_replaces_secrets_in_strings_and_keys_longest_first() {
+        let secrets = vec!["abc".to_string(), "xxabcxx".to_string(), "no".to_string()];
+        let mut v = serde_json::json!({
+            "step=GET /p?t=xxabcxx": ["abc", 3, {"k": "say no to abc"}],
+        });
+        redact_json(&mut v, &secrets);
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "step=GET /p?t=[redacted]": ["[redacted]", 3, {"k": "say no to [redacted]"}],
+            })
+        );
+    }
 }

@@ -178,6 +178,16 @@ const CASES: &[(&str, &str, &str)] = &[
     ("several-problems.yaml", "16:3", "spec::unknown-key"),
     ("several-semantic-problems.toml", "13:16", "spec::mix"),
     ("several-semantic-problems.yaml", "13:16", "spec::mix"),
+    ("cache-every-problem-at-once.toml", "7:37", "spec::range"),
+    ("cache-every-problem-at-once.yaml", "7:34", "spec::range"),
+    // values that cannot be meant
+    ("absurd-rate-and-duration.toml", "10:20", "spec::range"),
+    ("absurd-rate-and-duration.yaml", "10:15", "spec::range"),
+    ("planned-requests-overflow.toml", "11:57", "spec::range"),
+    ("absurd-users-and-think-time.yaml", "11:18", "spec::range"),
+    ("absurd-stress-until.toml", "11:67", "spec::range"),
+    ("absurd-cache-ops.toml", "10:7", "spec::range"),
+    ("absurd-cache-ops.yaml", "8:8", "spec::range"),
 ];
 
 /// Files whose human rendering (miette, no colour) is pinned as well.
@@ -638,4 +648,158 @@ fn truncated_and_mutilated_inputs_never_panic() {
         }
     }
     assert!(checked > 5000, "{checked} variants");
+}
+
+/// A cache spec with an integer beyond 64 bits, a NaN latency, negative keys, an infinite
+/// zipf θ, zero ops and zero concurrency reports all six problems, each at its line: the
+/// overflow no longer hides the rest (in YAML and in TOML).
+#[test]
+fn cross_field_problems_do_not_hide_behind_one_decode_error() {
+    for (file, lines) in [
+        ("cache-every-problem-at-once.yaml", [7, 8, 10, 11, 13, 14]),
+        ("cache-every-problem-at-once.toml", [7, 10, 13, 14, 16, 17]),
+    ] {
+        let report = check_rejected(&fixtures_dir(), file);
+        let got: Vec<(u64, String)> = report["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["line"].as_u64().unwrap(),
+                    d["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let wants = [
+            "does not fit in a 64-bit signed integer",
+            "must be a finite number",
+            "must not be negative",
+            "must be a finite number",
+            "`ops` must be at least 1",
+            "`concurrency` must be at least 1",
+        ];
+        for (line, want) in lines.into_iter().zip(wants) {
+            assert!(
+                got.iter().any(|(l, m)| *l == line && m.contains(want)),
+                "{file}: no `{want}` at line {line}: {got:?}"
+            );
+        }
+        assert_eq!(got.len(), 6, "{file}: exactly the six problems: {got:?}");
+    }
+}
+
+/// Rates, durations, user counts, think times, stress bounds and cache `ops` that cannot be
+/// meant are located validation errors, and the planned request count is computed with
+/// checked arithmetic (an overflow is an error, not a wrapped number).
+#[test]
+fn absurd_rates_and_durations_do_not_validate() {
+    for (file, wants) in [
+        (
+            "absurd-rate-and-duration.toml",
+            &["beyond what one process can issue", "longer than 31 days"][..],
+        ),
+        (
+            "absurd-rate-and-duration.yaml",
+            &["beyond what one process can issue", "longer than 31 days"][..],
+        ),
+        (
+            "planned-requests-overflow.toml",
+            &["does not fit in a 64-bit count"][..],
+        ),
+        (
+            "absurd-users-and-think-time.yaml",
+            &[
+                "more than one process can run",
+                "longer than 31 days",
+                "longer than 1 hour",
+            ][..],
+        ),
+        (
+            "absurd-stress-until.toml",
+            &["`stress.until` is beyond", "longer than 1 hour"][..],
+        ),
+        (
+            "absurd-cache-ops.yaml",
+            &[
+                "more than one run can issue",
+                "more than one process can run",
+                "longer than 31 days",
+            ][..],
+        ),
+        (
+            "absurd-cache-ops.toml",
+            &[
+                "more than one run can issue",
+                "more than one process can run",
+                "longer than 31 days",
+            ][..],
+        ),
+    ] {
+        let report = check_rejected(&fixtures_dir(), file);
+        let messages: Vec<&str> = report["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["message"].as_str().unwrap())
+            .collect();
+        for want in wants {
+            assert!(
+                messages.iter().any(|m| m.contains(want)),
+                "{file}: no `{want}` in {messages:?}"
+            );
+        }
+    }
+}
+
+/// Comments and docs say how a tool is installed (`cargo install oha`), never which package
+/// registry's host it comes from.
+#[test]
+fn no_package_registry_host_names_in_comments_or_docs() {
+    // spelled in pieces so that this file does not match itself
+    let hosts = [
+        ["crates", ".io"].concat(),
+        ["docs", ".rs"].concat(),
+        ["pypi", ".org"].concat(),
+        ["from Py", "PI"].concat(),
+        ["npmjs", ".com"].concat(),
+        ["registry", ".npmjs"].concat(),
+        ["deb", ".debian.org"].concat(),
+        ["archive", ".ubuntu.com"].concat(),
+        ["rubygems", ".org"].concat(),
+        ["pkg", ".go.dev"].concat(),
+        ["proxy", ".golang.org"].concat(),
+        ["(Deb", "ian)"].concat(),
+    ];
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || name == "target" || name == "snapshots" {
+                continue;
+            }
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    for sub in ["src", "tests", "benches", "specs", "templates", "schemas"] {
+        walk(&root().join(sub), &mut files);
+    }
+    files.extend(["README.md", "Cargo.toml"].map(|f| root().join(f)));
+    let mut hits = Vec::new();
+    for f in &files {
+        let Ok(text) = std::fs::read_to_string(f) else {
+            continue;
+        };
+        for (n, line) in text.lines().enumerate() {
+            if let Some(h) = hosts.iter().find(|h| line.contains(h.as_str())) {
+                hits.push(format!("{}:{}: {h}", f.display(), n + 1));
+            }
+        }
+    }
+    assert!(hits.is_empty(), "registry host names: {hits:#?}");
 }

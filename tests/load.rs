@@ -543,3 +543,118 @@ fn timing_stress_search_and_spike_recovery_on_a_pool_bound_shop() {
         "the spike hurt"
     );
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A `${env:…}` value used in a request line (path and query), a query table, a header, a
+/// JSON body, an expectation and a Redis URL never reaches an output: results.json, the
+/// reports, JUnit, GitHub annotations and step summary, stdout and stderr carry the reference
+/// (step labels) or `[redacted]`, never the value.
+#[test]
+fn secret_in_env_never_reaches_outputs() {
+    let _s = serial();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let secret = format!("Zq{nanos:x}{}", std::process::id());
+    let load = r#"
+kind = "load"
+name = "secret-load"
+slo = ["error_rate < 100%"]
+[target]
+embedded = "shop"
+[load]
+stages = [{ hold = "10/s", for = "1500ms" }]
+[[journey]]
+name = "leaky"
+steps = [
+  { request = "GET /products?token=${env:PERFSPEC_T_SECRET}", headers = { x-trace = "${env:PERFSPEC_T_SECRET}" }, expect = { status = 200, body_contains = "${env:PERFSPEC_T_SECRET}" } },
+  { request = "GET /products/${env:PERFSPEC_T_SECRET}", query = { q = "${env:PERFSPEC_T_SECRET}" } },
+  { request = "POST /login", json = { user = "${env:PERFSPEC_T_SECRET}", password = "x" }, expect = { status = 299 } },
+]
+"#;
+    let cache = r#"
+kind: cache
+name: secret-cache
+topology:
+  l2: { backend: redis, url: "redis://:${env:PERFSPEC_T_SECRET}@127.0.0.1:1" }
+workload: { keys: 100, ops: 100 }
+"#;
+    let d = Dir::new(&[("a-load.toml", load), ("b-cache.yaml", cache)]);
+    let summary = d.join("out/step-summary.md");
+    let out = bin()
+        .current_dir(d.path())
+        .args(["run", ".", "--out", "out"])
+        .env("PERFSPEC_T_SECRET", &secret)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        matches!(out.status.code(), Some(1..=3)),
+        "the run fails (expectations, no redis): {stderr}"
+    );
+    let res = results(&d);
+    assert_eq!(res["specs"].as_array().unwrap().len(), 2, "{res}");
+    // the load spec ran and its failures were recorded; the cache spec could not connect
+    let m = measurements(&res["specs"][0]);
+    assert!(value(&m, "requests", &Labels::new()) >= 5.0);
+    assert!(!m.error_samples.is_empty());
+    assert_eq!(res["specs"][1]["status"], "error", "{}", res["specs"][1]);
+    let files = files_under(&d.join("out"));
+    for want in ["results.json", "report.html", "summary.md", "junit.xml"] {
+        assert!(files.iter().any(|f| f.ends_with(want)), "{want}: {files:?}");
+    }
+    assert!(files.contains(&summary), "{files:?}");
+    for f in &files {
+        let body = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
+        assert!(
+            !body.contains(&secret),
+            "the secret leaks into {}",
+            f.display()
+        );
+    }
+    assert!(
+        !stdout.contains(&secret),
+        "the secret leaks to stdout: {stdout}"
+    );
+    assert!(
+        !stderr.contains(&secret),
+        "the secret leaks to stderr: {stderr}"
+    );
+    // the step label is the request line as written, with the reference
+    let written = "GET /products?token=${env:PERFSPEC_T_SECRET}";
+    assert!(
+        value(&m, "requests", &labels(&[("step", written)])) >= 1.0,
+        "{:?}",
+        m.error_samples
+    );
+    assert!(
+        m.error_samples
+            .iter()
+            .any(|e| e.labels.get("step").map(String::as_str) == Some(written)),
+        "{:?}",
+        m.error_samples
+    );
+    let results_json = std::fs::read_to_string(d.join("out/results.json")).unwrap();
+    assert!(results_json.contains("/products/${env:PERFSPEC_T_SECRET}"));
+    assert!(
+        results_json.contains("[redacted]"),
+        "error messages carry [redacted]"
+    );
+}

@@ -116,6 +116,86 @@ fn a_missing_measurements_file_is_a_located_validation_error() {
     );
 }
 
+/// R's `usl` package and published data sets call the load column `load` or `N` (and the
+/// throughput `X`): a fit-only spec reads them as it reads `concurrency,throughput`.
+#[test]
+fn usl_csv_column_names_load_n_and_x_are_accepted() {
+    let cisco = cisco_csv();
+    let rows = cisco.split_once('\n').unwrap().1;
+    for header in ["load,throughput", "N,X"] {
+        let d = Dir::new(&[
+            ("fit.toml", FIT_TOML),
+            ("data/prod.csv", &format!("{header}\n{rows}")),
+        ]);
+        let out = run_cli(&d, &["run", "fit.toml", "--out", "out"]);
+        assert_eq!(out.status.code(), Some(0), "{header}: {}", stderr(&out));
+        let spec = &results(&d)["specs"][0];
+        assert_eq!(
+            scalar(spec, "usl.peak_concurrency", &[]),
+            Some(35.0),
+            "{header}"
+        );
+    }
+    // names outside the usual ones are given with `columns`
+    let named = format!("{FIT_TOML}columns = {{ load = \"vus\", throughput = \"req_per_s\" }}\n");
+    let d = Dir::new(&[
+        ("fit.toml", &named),
+        ("data/prod.csv", &format!("vus,req_per_s\n{rows}")),
+    ]);
+    let out = run_cli(&d, &["run", "fit.toml", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// A CSV without a usable load column fails `validate` (exit 2, not exit 3 at run time),
+/// located at `measurements` (or at the `columns` entry naming it), listing the columns found.
+#[test]
+fn usl_csv_missing_column_is_a_located_validation_error() {
+    let yaml =
+        "kind: scaling\nname: fit\nmeasurements: data/prod.csv\nslo: [\"usl.sigma < 0.1\"]\n";
+    let d = Dir::new(&[
+        ("fit.yaml", yaml),
+        ("data/prod.csv", "procs,ops_per_s\n1,955.16\n"),
+    ]);
+    let diag = |d: &Dir, file: &str| {
+        let out = run_cli(d, &["validate", "--format", "json", file]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["code"] == "backend::measurements")
+            .cloned()
+            .expect("a measurements diagnostic")
+    };
+    let got = diag(&d, "fit.yaml");
+    assert_eq!(
+        (got["line"].as_u64(), got["column"].as_u64()),
+        (Some(3), Some(15)),
+        "{got}"
+    );
+    let message = got["message"].as_str().unwrap();
+    assert!(
+        message.contains("no load column") && message.contains("the header has: procs, ops_per_s"),
+        "{got}"
+    );
+    // a named column that is not there points at its name
+    let named = format!("{FIT_TOML}columns = {{ load = \"procs\", throughput = \"rate\" }}\n");
+    let d = Dir::new(&[
+        ("fit.toml", &named),
+        ("data/prod.csv", "procs,ops_per_s\n1,955.16\n"),
+    ]);
+    let got = diag(&d, "fit.toml");
+    assert_eq!(got["line"].as_u64(), Some(6), "{got}");
+    assert!(
+        got["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing column `rate` (the header has: procs, ops_per_s)"),
+        "{got}"
+    );
+}
+
 #[test]
 fn a_malformed_csv_row_is_a_backend_error_with_its_line() {
     let d = Dir::new(&[

@@ -8,6 +8,8 @@ pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
     last_line: Mutex<Option<Instant>>,
     quiet: bool,
+    /// The running spec's `${env:…}` values, redacted from every line.
+    secrets: Mutex<Vec<String>>,
 }
 
 impl Progress {
@@ -30,6 +32,7 @@ impl Progress {
             bar,
             last_line: Mutex::new(None),
             quiet,
+            secrets: Mutex::new(Vec::new()),
         }
     }
 
@@ -39,11 +42,23 @@ impl Progress {
             bar: None,
             last_line: Mutex::new(None),
             quiet: true,
+            secrets: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The values to redact from the lines of the spec about to run.
+    pub fn set_secrets(&self, secrets: &[String]) {
+        *self.secrets.lock().unwrap_or_else(|e| e.into_inner()) = secrets.to_vec();
+    }
+
+    fn redact(&self, line: &str) -> String {
+        let secrets = self.secrets.lock().unwrap_or_else(|e| e.into_inner());
+        crate::report::results::redact(line, &secrets)
     }
 
     /// Start a new spec.
     pub fn start(&self, prefix: &str) {
+        let prefix = &self.redact(prefix);
         if let Some(b) = &self.bar {
             b.set_prefix(prefix.to_string());
             b.set_position(0);
@@ -57,6 +72,7 @@ impl Progress {
     /// Report progress: a fraction in 0..=1 (or `None` when unknown) and a short message.
     /// Plain output prints at most one line every 5 seconds.
     pub fn update(&self, fraction: Option<f64>, message: &str) {
+        let message = &self.redact(message);
         if let Some(b) = &self.bar {
             if let Some(f) = fraction {
                 b.set_position((f.clamp(0.0, 1.0) * 1000.0) as u64);
@@ -80,6 +96,7 @@ impl Progress {
 
     /// A line that must be seen (a spec finished); clears the bar around it.
     pub fn println(&self, line: &str) {
+        let line = &self.redact(line);
         match &self.bar {
             Some(b) => b.println(line),
             None if !self.quiet => eprintln!("{line}"),

@@ -111,6 +111,7 @@ pub async fn run_specs(
                 spec.kind,
                 spec.backend
             ));
+            progress.set_secrets(&spec.secrets);
             let folder = &folders[i];
             let mut r = run_one(
                 spec,
@@ -128,6 +129,8 @@ pub async fn run_specs(
             }
             r
         };
+        // the last line of defence: no `${env:…}` value leaves in a result, whatever put it there
+        let r = r.redacted(&spec.secrets);
         progress.println(&outcome_line(&r));
         res.specs.push(r);
         finish(&mut res, t0, interrupt.is_cancelled());

@@ -125,7 +125,7 @@ spec_table! {
         /// Fixed number of operations …
         ops: opt Spanned<u64>,
         /// … or a duration.
-        duration: opt Duration,
+        duration: opt Spanned<Duration>,
         concurrency: opt Spanned<u32>,
         seed: opt u64,
     }
@@ -315,7 +315,60 @@ pub const SWEEPABLE: &[&str] = &[
     "workload.distribution.zipf",
 ];
 
+/// The most operations one cache run may plan (about 17 minutes at a million operations a
+/// second): beyond it a spec cannot be meant.
+pub const MAX_OPS: u64 = 1_000_000_000;
+
 impl CacheDoc {
+    /// `ops`, `concurrency` and `duration` that cannot be meant: a located error each.
+    fn check_bounds(&self, cx: &mut Ctx) {
+        let w = &self.workload;
+        if let Some(o) = &w.ops
+            && o.value > MAX_OPS
+        {
+            cx.error::<()>(
+                o.span,
+                "spec::range",
+                format!(
+                    "{} operations are more than one run can issue (at most {MAX_OPS})",
+                    o.value
+                ),
+            );
+            cx.label("too many operations");
+            cx.hint("use `duration` to bound the run by time instead");
+        }
+        if let Some(c) = &w.concurrency
+            && u64::from(c.value) > super::load::MAX_USERS
+        {
+            cx.error::<()>(
+                c.span,
+                "spec::range",
+                format!(
+                    "{} workers are more than one process can run (at most {})",
+                    c.value,
+                    super::load::MAX_USERS
+                ),
+            );
+        }
+        let cut = self
+            .max_duration
+            .is_some_and(|d| d.0 <= super::load::MAX_PLANNED_SECONDS);
+        if let Some(d) = &w.duration
+            && d.value.0 > super::load::MAX_PLANNED_SECONDS
+            && !cut
+        {
+            cx.error::<()>(
+                d.span,
+                "spec::range",
+                "a run longer than 31 days cannot be meant",
+            );
+            cx.label("longer than 31 days");
+            cx.hint(
+                "shorten it, or set `max_duration` (at most 744h, 31 days) to stop the run there",
+            );
+        }
+    }
+
     pub fn validate(&self, cx: &mut Ctx) {
         let topo = &self.topology;
         let instances = topo.instances.as_ref().map_or(1, |i| i.value);
@@ -324,7 +377,7 @@ impl CacheDoc {
         {
             cx.error::<()>(i.span, "spec::range", "at least one instance is needed");
         }
-        if topo.l1.is_none() && topo.l2.is_none() {
+        if topo.l1.is_none() && topo.l2.is_none() && !topo.broken.any_of(&["l1", "l2"]) {
             cx.error::<()>(
                 self.name.span,
                 "spec::topology",
@@ -342,7 +395,10 @@ impl CacheDoc {
                 );
             }
             if local {
-                if t.capacity.is_none() && t.max_bytes.is_none() {
+                if t.capacity.is_none()
+                    && t.max_bytes.is_none()
+                    && !t.broken.any_of(&["capacity", "max_bytes"])
+                {
                     cx.error::<()>(
                         t.backend.span,
                         "spec::topology",
@@ -378,7 +434,9 @@ impl CacheDoc {
                     t.url.is_some(),
                     t.nodes.is_some(),
                 ];
-                if sources.iter().filter(|b| **b).count() != 1 {
+                if sources.iter().filter(|b| **b).count() != 1
+                    && !t.broken.any_of(&["spawn", "url", "nodes", "cluster"])
+                {
                     let message = cx.in_syntax("a Redis tier needs exactly one of `spawn = true`, `url`, `nodes` or `cluster = { spawn = true }`");
                     cx.error::<()>(t.backend.span, "spec::topology", message);
                 }
@@ -398,7 +456,9 @@ impl CacheDoc {
                 }
             }
         }
-        if let Some(inv) = &topo.invalidation {
+        if let Some(inv) = &topo.invalidation
+            && !topo.broken.any_of(&["l1", "l2"])
+        {
             if topo.l1.is_none() || topo.l2.is_none() {
                 cx.error::<()>(
                     inv.span,
@@ -406,7 +466,10 @@ impl CacheDoc {
                     "invalidation applies to two tiers (`l1` and `l2`)",
                 );
             } else if inv.value == Invalidation::Ttl
-                && topo.l1.as_ref().is_some_and(|t| t.ttl.is_none())
+                && topo
+                    .l1
+                    .as_ref()
+                    .is_some_and(|t| t.ttl.is_none() && !t.broken.has("ttl"))
             {
                 cx.error::<()>(
                     inv.span,
@@ -417,6 +480,7 @@ impl CacheDoc {
         }
         if instances > 1
             && topo.l1.is_none()
+            && !topo.broken.has("l1")
             && let Some(i) = &topo.instances
         {
             cx.error::<()>(
@@ -426,7 +490,7 @@ impl CacheDoc {
             );
         }
         let w = &self.workload;
-        if w.preset.is_none() && w.keys.is_none() {
+        if w.preset.is_none() && w.keys.is_none() && !w.broken.any_of(&["preset", "keys"]) {
             cx.error::<()>(
                 self.name.span,
                 "spec::workload",
@@ -438,7 +502,7 @@ impl CacheDoc {
         {
             cx.error::<()>(k.span, "spec::range", "the key space needs at least 1 key");
         }
-        if w.ops.is_none() && w.duration.is_none() {
+        if w.ops.is_none() && w.duration.is_none() && !w.broken.any_of(&["ops", "duration"]) {
             cx.error::<()>(
                 self.name.span,
                 "spec::workload",
@@ -455,6 +519,7 @@ impl CacheDoc {
         {
             cx.error::<()>(c.span, "spec::range", "`concurrency` must be at least 1");
         }
+        self.check_bounds(cx);
         if let Some(mix) = &w.mix {
             let parts = [
                 &mix.read,
@@ -470,6 +535,7 @@ impl CacheDoc {
                 .map(|p| p.value.0)
                 .sum();
             if let Some(first) = parts.iter().find_map(|p| p.as_ref())
+                && mix.broken.0.is_empty()
                 && (sum - 1.0).abs() > 1e-6
             {
                 cx.error::<()>(
@@ -529,7 +595,7 @@ impl CacheDoc {
                 .iter()
                 .filter(|b| **b)
                 .count();
-            if actions != 1 {
+            if actions != 1 && !e.broken.any_of(&["restart", "kill_redis"]) {
                 cx.error::<()>(
                     self.name.span,
                     "spec::event",
@@ -537,7 +603,7 @@ impl CacheDoc {
                 );
             }
             if let Some(r) = &e.restart
-                && (r.value == 0 || r.value > instances)
+                && (r.value == 0 || (r.value > instances && !topo.broken.has("instances")))
             {
                 cx.error::<()>(
                     r.span,
@@ -551,6 +617,7 @@ impl CacheDoc {
             }
             if let Some(k) = &e.kill_redis
                 && topo.l2.is_none()
+                && !topo.broken.has("l2")
             {
                 cx.error::<()>(
                     k.span,

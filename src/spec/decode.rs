@@ -93,6 +93,15 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn type_error<T>(&mut self, node: &Node, expected: &str) -> Option<T> {
+        // a value the parser already rejected (an integer beyond 64 bits) is reported once
+        if matches!(node.value, Value::Other(_))
+            && self
+                .diags
+                .iter()
+                .any(|d| d.is_error() && d.span == Some(node.span))
+        {
+            return None;
+        }
         self.error::<T>(
             node.span,
             "spec::type",
@@ -315,6 +324,64 @@ impl Decode for String {
     }
 }
 
+/// The optional keys of a table that were present but did not decode (their problems are
+/// already reported). Cross-field checks skip what depends on them, instead of reporting a
+/// key as missing that is only broken.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Broken(pub Vec<&'static str>);
+
+impl Broken {
+    /// Whether `key` was present but broken.
+    pub fn has(&self, key: &str) -> bool {
+        self.0.contains(&key)
+    }
+
+    /// Whether any of `keys` was present but broken.
+    pub fn any_of(&self, keys: &[&str]) -> bool {
+        keys.iter().any(|k| self.has(k))
+    }
+}
+
+/// A string with its `${env:…}` references substituted (`value`, what is sent) that keeps the
+/// text as written (`written`, with the references): labels and messages show `written`, so an
+/// environment value never becomes a name in results or reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Interpolated {
+    pub value: String,
+    pub written: String,
+}
+
+impl Decode for Interpolated {
+    fn decode(node: &Node, cx: &mut Ctx) -> Option<Self> {
+        match &node.value {
+            Value::Str { value, .. } => cx.interpolate(node, value).map(|v| Interpolated {
+                value: v,
+                written: value.clone(),
+            }),
+            _ => cx.type_error(node, "a string"),
+        }
+    }
+}
+
+impl std::ops::Deref for Interpolated {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.value
+    }
+}
+
+impl schemars::JsonSchema for Interpolated {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        String::schema_name()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        String::json_schema(generator)
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+}
+
 impl Decode for bool {
     fn decode(node: &Node, cx: &mut Ctx) -> Option<Self> {
         match node.value {
@@ -455,10 +522,14 @@ pub fn quantity(node: &Node, cx: &mut Ctx, dim: Dimension) -> Option<f64> {
     let text = match &node.value {
         Value::Str { value, .. } => value.clone(),
         Value::Int(i) => i.to_string(),
+        Value::Float(f) if !f.is_finite() => {
+            return not_finite(node, cx, dim);
+        }
         Value::Float(f) => f.to_string(),
         _ => return cx.type_error(node, dim.name()),
     };
     match Quantity::parse_as(&text, dim) {
+        Ok(v) if !v.is_finite() => not_finite(node, cx, dim),
         Ok(v) => Some(v),
         Err(msg) => {
             let bare = matches!(node.value, Value::Int(_) | Value::Float(_));
@@ -472,6 +543,18 @@ pub fn quantity(node: &Node, cx: &mut Ctx, dim: Dimension) -> Option<f64> {
             None
         }
     }
+}
+
+/// `NaN`, `.inf` or a number too large for a float where a quantity belongs.
+fn not_finite(node: &Node, cx: &mut Ctx, dim: Dimension) -> Option<f64> {
+    cx.error::<()>(
+        node.span,
+        "spec::range",
+        format!("{} must be a finite number", dim.name()),
+    );
+    cx.label("not a finite number");
+    cx.hint(format!("write {}", dim.units_hint()));
+    None
 }
 
 macro_rules! unit_type {
@@ -642,7 +725,14 @@ macro_rules! spec_table {
         $(#[$m])*
         #[derive(Debug, Clone, schemars::JsonSchema)]
         #[schemars(deny_unknown_fields)]
-        pub struct $name { $($(#[$fm])* pub $field: $crate::spec::decode::spec_table!(@ty $mode $ty)),* }
+        pub struct $name {
+            $($(#[$fm])* pub $field: $crate::spec::decode::spec_table!(@ty $mode $ty),)*
+            /// Optional keys that were present but did not decode (already reported): the
+            /// table is kept, with those fields `None`, so that checks that do not depend on
+            /// them still run.
+            #[schemars(skip)]
+            pub broken: $crate::spec::decode::Broken,
+        }
 
         impl $name {
             /// The keys of this table, in declaration order (only the documents' are read,
@@ -654,17 +744,21 @@ macro_rules! spec_table {
         impl $crate::spec::decode::Decode for $name {
             fn decode(node: &$crate::spec::node::Node, cx: &mut $crate::spec::decode::Ctx) -> Option<Self> {
                 let mut t = $crate::spec::decode::Table::new(node, cx)?;
+                // a table of optional keys only never fails; one of required keys never breaks
+                #[allow(unused_mut)]
                 let mut ok = true;
+                #[allow(unused_mut)]
+                let mut broken = $crate::spec::decode::Broken::default();
                 $(
                     let key = stringify!($field).trim_start_matches("r#");
                     #[allow(unused_mut)]
                     let mut present = t.has(key);
                     let $field = $crate::spec::decode::spec_table!(@read $mode t cx key $ty);
-                    $crate::spec::decode::spec_table!(@ok $mode ok present $field);
+                    $crate::spec::decode::spec_table!(@ok $mode ok broken key present $field);
                 )*
                 t.finish(cx);
                 if !ok { return None; }
-                Some($name { $($field: $crate::spec::decode::spec_table!(@unwrap $mode $field)),* })
+                Some($name { $($field: $crate::spec::decode::spec_table!(@unwrap $mode $field),)* broken })
             }
         }
     };
@@ -672,8 +766,8 @@ macro_rules! spec_table {
     (@ty opt $ty:ty) => { Option<$ty> };
     (@read req $t:ident $cx:ident $key:ident $ty:ty) => { $t.req::<$ty>($cx, $key) };
     (@read opt $t:ident $cx:ident $key:ident $ty:ty) => { $t.opt::<$ty>($cx, $key) };
-    (@ok req $ok:ident $present:ident $field:ident) => { if $field.is_none() { $ok = false; } let _ = $present; };
-    (@ok opt $ok:ident $present:ident $field:ident) => { if $present && $field.is_none() { $ok = false; } };
+    (@ok req $ok:ident $broken:ident $key:ident $present:ident $field:ident) => { if $field.is_none() { $ok = false; } let _ = $present; };
+    (@ok opt $ok:ident $broken:ident $key:ident $present:ident $field:ident) => { if $present && $field.is_none() { $broken.0.push($key); } };
     (@unwrap req $field:ident) => { $field.expect("checked above") };
     (@unwrap opt $field:ident) => { $field };
 }

@@ -29,6 +29,17 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// Message, label and hint with every secret (`${env:…}` value) replaced by `[redacted]`.
+    pub fn redact(&mut self, secrets: &[String]) {
+        if secrets.is_empty() {
+            return;
+        }
+        let r = |s: &str| crate::report::results::redact(s, secrets);
+        self.message = r(&self.message);
+        self.label = self.label.as_deref().map(r);
+        self.hint = self.hint.as_deref().map(r);
+    }
+
     pub fn error(code: &'static str, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Error,

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::decode::{Ctx, Decode, Duration, Rate, Ratio, Table, and_list, spec_table, word_enum};
+use super::decode::{
+    Ctx, Decode, Duration, Interpolated, Rate, Ratio, Table, and_list, spec_table, word_enum,
+};
 use super::model::{SloList, SpecName};
 use super::node::{Node, Value};
 use super::source::Spanned;
@@ -191,10 +193,10 @@ impl Decode for Stage {
 spec_table! {
     /// Stress test: raise the rate from `from` by `step` every `every` until an SLO breaks or `until`.
     pub struct Stress {
-        from: req Rate,
-        step: req Rate,
-        every: req Duration,
-        until: req Rate,
+        from: req Spanned<Rate>,
+        step: req Spanned<Rate>,
+        every: req Spanned<Duration>,
+        until: req Spanned<Rate>,
     }
 }
 
@@ -228,9 +230,10 @@ spec_table! {
 spec_table! {
     /// One HTTP request.
     pub struct Step {
-        name: opt String,
+        /// The `step` label (default: the request line as written, `${env:…}` references kept).
+        name: opt Interpolated,
         /// `"METHOD /path"`, e.g. `"POST /login"`; templated with minijinja.
-        request: req Spanned<String>,
+        request: req Spanned<Interpolated>,
         query: opt BTreeMap<String, String>,
         headers: opt BTreeMap<String, String>,
         /// JSON body (any value).
@@ -279,7 +282,7 @@ impl LoadDoc {
             .iter()
             .filter(|b| **b)
             .count();
-        if set != 1 {
+        if set != 1 && !t.broken.any_of(&["url", "command", "embedded"]) {
             let span = t
                 .url
                 .as_ref()
@@ -375,6 +378,7 @@ impl LoadDoc {
                 );
             }
         }
+        self.check_bounds(cx);
         if let Some(m) = &self.load.max_in_flight {
             if closed {
                 cx.error::<()>(
@@ -468,7 +472,153 @@ impl LoadDoc {
     }
 }
 
-fn check_request(req: &Spanned<String>, cx: &mut Ctx) {
+/// The highest arrival rate a spec may plan: beyond what one perfspec process can issue (the
+/// goose backend measured about 20 000 requests/s on a 2-core machine; the bound leaves 50×).
+pub const MAX_RATE: f64 = 1_000_000.0;
+/// The most virtual users (closed model) or concurrent workers a spec may ask for.
+pub const MAX_USERS: u64 = 100_000;
+/// The longest run a spec may plan: 31 days. Longer stages are accepted only when
+/// `max_duration` (at most 31 days) stops the run earlier.
+pub const MAX_PLANNED_SECONDS: f64 = 31.0 * 86_400.0;
+/// The longest think time between two steps.
+pub const MAX_THINK_SECONDS: f64 = 3_600.0;
+
+/// Arrivals the open-model stages plan, counted with checked arithmetic: `Err(i)` names the
+/// stage at which the count leaves a 64-bit integer.
+pub fn planned_requests(stages: &[Stage]) -> Result<u64, usize> {
+    let (mut total, mut level) = (0u64, 0.0f64);
+    for (i, s) in stages.iter().enumerate() {
+        let rate = match s.level().value {
+            Level::Rate(r) => r,
+            Level::Users(_) => 0.0,
+        };
+        let mean = match s {
+            Stage::Ramp { .. } => (level + rate) / 2.0,
+            Stage::Hold { .. } => rate,
+        };
+        level = rate;
+        let n = (mean * s.duration()).max(0.0).ceil();
+        // u64::MAX as f64 rounds up to 2^64, so `<` keeps the conversion exact-or-below
+        if !n.is_finite() || n >= u64::MAX as f64 {
+            return Err(i);
+        }
+        total = total.checked_add(n as u64).ok_or(i)?;
+    }
+    Ok(total)
+}
+
+impl LoadDoc {
+    /// Rates, user counts, durations and think times that cannot be meant: a located error
+    /// each, instead of a run that goes flat out for years.
+    fn check_bounds(&self, cx: &mut Ctx) {
+        let closed = self.load.model == Some(ModelKind::Closed);
+        let cut = self
+            .max_duration
+            .is_some_and(|d| d.0 <= MAX_PLANNED_SECONDS);
+        let mut total = 0.0;
+        let mut too_long = false;
+        for stage in self.load.stages.iter() {
+            let level = stage.level();
+            match level.value {
+                Level::Rate(r) if r > MAX_RATE => {
+                    cx.error::<()>(
+                        level.span,
+                        "spec::range",
+                        format!(
+                            "a rate of {}/s is beyond what one process can issue (at most {}/s)",
+                            super::units::trim_float(r),
+                            MAX_RATE
+                        ),
+                    );
+                    cx.label("too high");
+                    cx.hint("spread a higher load over several perfspec processes");
+                }
+                Level::Users(u) if closed && u > MAX_USERS => {
+                    cx.error::<()>(
+                        level.span,
+                        "spec::range",
+                        format!("{u} virtual users are more than one process can run (at most {MAX_USERS})"),
+                    );
+                    cx.label("too many users");
+                }
+                _ => {}
+            }
+            total += stage.duration();
+            if total > MAX_PLANNED_SECONDS && !cut && !too_long {
+                too_long = true;
+                cx.error::<()>(
+                    level.span,
+                    "spec::range",
+                    format!(
+                        "the stages last {} by the end of this one: longer than 31 days",
+                        Duration(total)
+                    ),
+                );
+                cx.label("ends after 31 days");
+                cx.hint("shorten the stages, or set `max_duration` (at most 744h, 31 days) to stop the run there");
+            }
+        }
+        if !closed
+            && !self
+                .load
+                .stages
+                .iter()
+                .any(|s| matches!(s.level().value, Level::Rate(r) if r > MAX_RATE))
+            && let Err(i) = planned_requests(&self.load.stages)
+        {
+            cx.error::<()>(
+                self.load.stages[i].level().span,
+                "spec::range",
+                "the planned number of requests does not fit in a 64-bit count",
+            );
+            cx.label("the count overflows here");
+            cx.hint("lower the rate or shorten the stage");
+        }
+        if let Some(st) = &self.load.stress {
+            for (r, key) in [(&st.from, "from"), (&st.step, "step"), (&st.until, "until")] {
+                if r.value.0 > MAX_RATE {
+                    cx.error::<()>(
+                        r.span,
+                        "spec::range",
+                        format!("`stress.{key}` is beyond what one process can issue (at most {MAX_RATE}/s)"),
+                    );
+                }
+            }
+            let rungs = crate::engine::search::staircase(st.from.0, st.step.0, st.until.0).len();
+            if total + rungs as f64 * st.every.value.0 > MAX_PLANNED_SECONDS && !cut && !too_long {
+                cx.error::<()>(
+                    st.every.span,
+                    "spec::range",
+                    format!(
+                        "the stress steps last {} ({rungs} steps): longer than 31 days",
+                        Duration(rungs as f64 * st.every.value.0)
+                    ),
+                );
+                cx.hint("shorten `every`, or set `max_duration` (at most 744h, 31 days) to stop the run there");
+            }
+        }
+        for j in &self.journey {
+            let own = j.think_time.map(|t| (t, j.steps.span));
+            let steps = j
+                .steps
+                .iter()
+                .filter_map(|s| s.think_time.map(|t| (t, s.request.span)));
+            for (t, span) in own.into_iter().chain(steps) {
+                if t.max.0 > MAX_THINK_SECONDS {
+                    cx.error::<()>(
+                        span,
+                        "spec::range",
+                        format!("a think time of {} is longer than 1 hour", t.max),
+                    );
+                    cx.label("its think time");
+                    cx.hint("think times model the pause of a user between two requests: seconds, not hours");
+                }
+            }
+        }
+    }
+}
+
+fn check_request(req: &Spanned<Interpolated>, cx: &mut Ctx) {
     let mut parts = req.splitn(2, ' ');
     let method = parts.next().unwrap_or("");
     let path = parts.next().unwrap_or("").trim();

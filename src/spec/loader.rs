@@ -119,12 +119,22 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Vec<Diagnostic>> {
 
 /// Parse a source file into its document tree.
 pub fn parse_source(src: &Arc<SourceFile>) -> Result<Node, Vec<Diagnostic>> {
+    match parse_recovering(src) {
+        (Some(node), diags) if diags.is_empty() => Ok(node),
+        (_, diags) => Err(diags),
+    }
+}
+
+/// [`parse_source`], keeping the tree when its only problems are values out of range, so
+/// that decoding reports every other problem of the file too.
+pub fn parse_recovering(src: &Arc<SourceFile>) -> (Option<Node>, Vec<Diagnostic>) {
     match Format::from_path(&src.path) {
-        Some(Format::Toml) => super::toml_front::parse(src),
-        Some(Format::Yaml) => super::yaml_front::parse(src),
-        None => Err(vec![
-            Diagnostic::error("spec::format", "unknown spec format").in_file(src),
-        ]),
+        Some(Format::Toml) => super::toml_front::parse_recovering(src),
+        Some(Format::Yaml) => super::yaml_front::parse_recovering(src),
+        None => (
+            None,
+            vec![Diagnostic::error("spec::format", "unknown spec format").in_file(src)],
+        ),
     }
 }
 
@@ -212,9 +222,9 @@ pub fn load_file(
             };
         }
     };
-    let mut root = match parse_source(&src) {
-        Ok(r) => r,
-        Err(diagnostics) => {
+    let (mut root, parse_diags) = match parse_recovering(&src) {
+        (Some(r), diags) => (r, diags),
+        (None, diagnostics) => {
             return Loaded {
                 source: Some(src),
                 spec: None,
@@ -229,6 +239,7 @@ pub fn load_file(
         .collect();
     let applied: Vec<bool> = replaced.iter().map(Option::is_some).collect();
     let mut cx = super::decode::Ctx::new(src.clone(), env);
+    cx.diags = parse_diags;
     let decoded = decode_spec(&root, &mut cx);
     // decoders and cross-field checks report in their own order; the reader wants file order
     cx.diags.sort_by_key(|d| d.span.map(|s| s.start));
@@ -302,10 +313,14 @@ pub fn load_file(
         }
         _ => None,
     };
+    let mut diagnostics = cx.diags;
+    for d in &mut diagnostics {
+        d.redact(&cx.secrets);
+    }
     Loaded {
         source: Some(src),
         spec,
-        diagnostics: cx.diags,
+        diagnostics,
         applied,
     }
 }

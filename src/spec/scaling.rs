@@ -23,8 +23,20 @@ spec_table! {
         sweep: opt Sweep,
         load: opt ScalingLoad,
         fault: opt Vec<Fault>,
-        /// Fit-only: a CSV with columns `concurrency` and `throughput` (path relative to the spec).
+        /// Fit-only: a CSV with a load column (`concurrency`, `load`, `N`, `clients`, `users`, `threads` or `replicas`) and a throughput column (`throughput`, `X`, `tput`, `rps`, `qps` or `ops`); path relative to the spec.
         measurements: opt Spanned<String>,
+        /// Fit-only: the CSV's column names when they are not among the usual ones.
+        columns: opt Spanned<MeasurementColumns>,
+    }
+}
+
+spec_table! {
+    /// The columns of a `measurements` CSV: `{ load = "vus", throughput = "req_s" }`.
+    pub struct MeasurementColumns {
+        /// The load level column (concurrency, clients, …).
+        load: opt Spanned<String>,
+        /// The throughput column (operations per second).
+        throughput: opt Spanned<String>,
     }
 }
 
@@ -153,6 +165,14 @@ impl ScalingDoc {
                 );
             }
             return;
+        }
+        if let Some(c) = &self.columns {
+            cx.error::<()>(
+                c.span,
+                "spec::scaling",
+                "`columns` names the columns of a `measurements` CSV (fit-only)",
+            );
+            cx.hint("remove `columns`, or fit a CSV with `measurements`");
         }
         let Some(service) = &self.service else {
             cx.error::<()>(

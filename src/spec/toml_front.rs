@@ -31,10 +31,19 @@ pub const MAX_DEPTH: usize = 64;
 /// Every syntax error is reported (`spec::syntax`); an empty file is `spec::empty`; nesting
 /// deeper than [`MAX_DEPTH`] is `spec::too-deep`; an integer outside `i64` is `spec::range`.
 pub fn parse(src: &Arc<SourceFile>) -> Result<Node, Vec<Diagnostic>> {
+    match parse_recovering(src) {
+        (Some(node), diags) if diags.is_empty() => Ok(node),
+        (_, diags) => Err(diags),
+    }
+}
+
+/// [`parse`], keeping the tree when the only problems are values out of range (an integer
+/// beyond 64 bits, kept as an opaque value): decoding then reports every other problem too.
+pub fn parse_recovering(src: &Arc<SourceFile>) -> (Option<Node>, Vec<Diagnostic>) {
     let text = src.text.as_str();
     let (root, errors) = DeTable::parse_recoverable(text);
     if !errors.is_empty() {
-        return Err(syntax_diagnostics(src, &errors));
+        return (None, syntax_diagnostics(src, &errors));
     }
 
     let mut conv = Converter {
@@ -45,19 +54,19 @@ pub fn parse(src: &Arc<SourceFile>) -> Result<Node, Vec<Diagnostic>> {
     let root_span = Span::new(0, text.len());
     let table = root.into_inner();
     if table.is_empty() {
-        return Err(vec![
-            Diagnostic::error("spec::empty", "the spec file is empty")
-                .at(src, Span::point(0))
-                .label("no keys in this file")
-                .hint("a spec needs at least `kind`, `name` and `slo`"),
-        ]);
+        return (
+            None,
+            vec![
+                Diagnostic::error("spec::empty", "the spec file is empty")
+                    .at(src, Span::point(0))
+                    .label("no keys in this file")
+                    .hint("a spec needs at least `kind`, `name` and `slo`"),
+            ],
+        );
     }
     let node = conv.table(table, root_span, 1);
-    if conv.diags.is_empty() {
-        Ok(node)
-    } else {
-        Err(conv.diags)
-    }
+    let recoverable = conv.diags.iter().all(|d| d.code == "spec::range");
+    (recoverable.then_some(node), conv.diags)
 }
 
 /// Turn `toml`'s errors into diagnostics: sorted by position, exact duplicates removed,
@@ -186,7 +195,8 @@ impl Converter<'_> {
                         .label("out of range")
                         .hint("integers must lie between -9223372036854775808 and 9223372036854775807"),
                     );
-                    return None;
+                    // kept as an opaque value: decoding goes on and reports the other problems
+                    Node::new(Value::Other(self.src.slice(span).to_string()), span)
                 }
             },
             DeValue::Float(f) => Node::new(Value::Float(parse_float(f.as_str())), span),

@@ -51,14 +51,26 @@ const MAX_ANCHOR_COPIES: usize = 1_000_000;
 /// `spec::too-large` (more than [`MAX_NODES`] nodes after alias expansion) and `spec::range`
 /// (an integer outside `i64`).
 pub fn parse(src: &Arc<SourceFile>) -> Result<Node, Vec<Diagnostic>> {
+    match parse_recovering(src) {
+        (Some(node), diags) if diags.is_empty() => Ok(node),
+        (_, diags) => Err(diags),
+    }
+}
+
+/// [`parse`], keeping the tree when the only problems are values out of range (an integer
+/// beyond 64 bits, kept as an opaque value): decoding then reports every other problem too.
+pub fn parse_recovering(src: &Arc<SourceFile>) -> (Option<Node>, Vec<Diagnostic>) {
     let text = src.text.as_str();
     if let Some(pos) = text.find('\0') {
-        return Err(vec![
-            Diagnostic::error("spec::syntax", "the file contains a NUL character")
-                .at(src, Span::new(pos, pos + 1))
-                .label("here")
-                .hint("YAML files are text; remove the NUL byte"),
-        ]);
+        return (
+            None,
+            vec![
+                Diagnostic::error("spec::syntax", "the file contains a NUL character")
+                    .at(src, Span::new(pos, pos + 1))
+                    .label("here")
+                    .hint("YAML files are text; remove the NUL byte"),
+            ],
+        );
     }
     let base = if text.starts_with('\u{feff}') {
         '\u{feff}'.len_utf8()
@@ -69,8 +81,8 @@ pub fn parse(src: &Arc<SourceFile>) -> Result<Node, Vec<Diagnostic>> {
     let root = builder.run(&text[base..]);
     let mut diags = builder.diags;
     match root {
-        Some(root) if diags.is_empty() => Ok(root),
-        Some(_) => Err(diags),
+        Some(root) if diags.iter().all(|d| d.code == "spec::range") => (Some(root), diags),
+        Some(_) => (None, diags),
         None => {
             if diags.is_empty() {
                 diags.push(
@@ -80,7 +92,7 @@ pub fn parse(src: &Arc<SourceFile>) -> Result<Node, Vec<Diagnostic>> {
                         .hint("a spec needs at least `kind`, `name` and `slo`"),
                 );
             }
-            Err(diags)
+            (None, diags)
         }
     }
 }

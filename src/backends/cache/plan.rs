@@ -292,7 +292,7 @@ pub fn plan(doc: &CacheDoc) -> Plan {
         },
         value_size,
         ops: w.ops.as_ref().map(|o| o.value),
-        duration: w.duration.map(|d| d.as_std()),
+        duration: w.duration.as_ref().map(|d| d.as_std()),
         concurrency: w
             .concurrency
             .as_ref()

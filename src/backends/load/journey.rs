@@ -135,6 +135,8 @@ pub struct Plan {
     cumulative: Vec<f64>,
     feeders: Vec<Feeder>,
     secret_headers: Vec<String>,
+    /// Values the spec took from the environment: redacted from every message of an iteration.
+    secrets: Vec<String>,
 }
 
 /// A rendered request.
@@ -498,7 +500,10 @@ impl Plan {
                     }
                 }
                 steps.push(StepPlan {
-                    label: s.name.clone().unwrap_or_else(|| s.request.value.clone()),
+                    label: s
+                        .name
+                        .as_ref()
+                        .map_or_else(|| s.request.written.clone(), |n| n.written.clone()),
                     method,
                     path,
                     query,
@@ -545,7 +550,18 @@ impl Plan {
             cumulative,
             feeders,
             secret_headers,
+            secrets: Vec::new(),
         })
+    }
+
+    /// The plan with `secrets` (the spec's `${env:…}` values) redacted from every message.
+    pub fn with_secrets(mut self, secrets: &[String]) -> Plan {
+        self.secrets = secrets
+            .iter()
+            .filter(|s| s.len() >= MIN_SECRET_LEN)
+            .cloned()
+            .collect();
+        self
     }
 
     /// Pick a journey with probability proportional to its weight.
@@ -603,7 +619,7 @@ impl Plan {
         Ok(Iteration {
             journey,
             ctx,
-            secrets: BTreeSet::new(),
+            secrets: self.secrets.iter().cloned().collect(),
             cookies: Vec::new(),
         })
     }

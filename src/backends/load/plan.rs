@@ -151,7 +151,9 @@ pub fn expected_arrivals(stages: &Stages) -> Result<u64, String> {
 
 /// Compile and resolve a load spec; every problem is a located diagnostic.
 pub fn plan(spec: &Spec, d: &LoadDoc) -> Result<LoadPlan, Vec<Diagnostic>> {
-    let compiled = journey::Plan::compile(d, &spec.file.folder()).map_err(|errors| {
+    let compiled = journey::Plan::compile(d, &spec.file.folder())
+        .map(|p| p.with_secrets(&spec.secrets))
+        .map_err(|errors| {
         errors
             .into_iter()
             .map(|e| {

@@ -115,6 +115,7 @@ mod tests {
             retries: None,
             max_fails: Some(2),
             fail_timeout: Some(Duration(3.0)),
+            broken: Default::default(),
         };
         let urls = [
             "http://127.0.0.1:4001".to_string(),

@@ -28,16 +28,18 @@ pub fn compile(path: &Path) -> Result<Plan, Vec<Diagnostic>> {
             ),
         )]);
     };
-    Plan::compile(doc, &folder_of(path)).map_err(|errors| {
-        errors
-            .into_iter()
-            .map(|e| {
-                Diagnostic::error("load::journey", e.message)
-                    .at(&spec.file, e.span)
-                    .maybe_hint(e.hint)
-            })
-            .collect()
-    })
+    Plan::compile(doc, &folder_of(path))
+        .map(|p| p.with_secrets(&spec.secrets))
+        .map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| {
+                    Diagnostic::error("load::journey", e.message)
+                        .at(&spec.file, e.span)
+                        .maybe_hint(e.hint)
+                })
+                .collect()
+        })
 }
 
 /// Planning: the profile exists, is a load spec and its journeys compile (once: the sweep

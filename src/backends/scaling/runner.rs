@@ -47,7 +47,7 @@ impl Backend for Native {
         let mut checks = Vec::new();
         let mut profile = None;
         match &doc.measurements {
-            Some(m) => checks.extend(check_csv(spec, m)),
+            Some(m) => checks.extend(check_csv(spec, doc, m)),
             None => {
                 match super::profile::check(spec, doc) {
                     Ok(p) => profile = p,
@@ -83,10 +83,12 @@ impl Backend for Native {
         let path = cx.resolve(csv);
         let display = csv.clone();
         cx.progress.update(None, &format!("fitting {display}"));
-        let points = tokio::task::spawn_blocking(move || measurements::read(&path, &display))
-            .await
-            .map_err(|e| BackendError::Unavailable(format!("read measurements: {e}")))?
-            .map_err(|e| BackendError::Unavailable(e.to_string()))?;
+        let cols = columns(doc);
+        let points =
+            tokio::task::spawn_blocking(move || measurements::read(&path, &display, &cols))
+                .await
+                .map_err(|e| BackendError::Unavailable(format!("read measurements: {e}")))?
+                .map_err(|e| BackendError::Unavailable(e.to_string()))?;
         let mut m = tokio::task::spawn_blocking(move || measure(&points))
             .await
             .map_err(|e| BackendError::Failed {
@@ -98,11 +100,15 @@ impl Backend for Native {
     }
 }
 
-/// Fit-only: the measurements file exists.
-fn check_csv(spec: &Spec, m: &crate::spec::source::Spanned<String>) -> Vec<Diagnostic> {
+/// Fit-only: the measurements file exists and its header names the columns.
+fn check_csv(
+    spec: &Spec,
+    doc: &crate::spec::scaling::ScalingDoc,
+    m: &crate::spec::source::Spanned<String>,
+) -> Vec<Diagnostic> {
     let path = crate::spec::source::resolve_in(&spec.file.folder(), &m.value);
     if path.is_file() {
-        return Vec::new();
+        return check_header(spec, doc, m, &path);
     }
     let why = if path.exists() {
         "is not a file"
@@ -119,6 +125,56 @@ fn check_csv(spec: &Spec, m: &crate::spec::source::Spanned<String>) -> Vec<Diagn
         .hint(
             "paths are relative to the spec file; the CSV needs a header `concurrency,throughput`",
         ),
+    ]
+}
+
+/// The CSV columns the spec names (`columns = { load, throughput }`).
+fn columns(doc: &crate::spec::scaling::ScalingDoc) -> measurements::Columns {
+    let c = doc.columns.as_ref();
+    measurements::Columns {
+        load: c.and_then(|c| c.load.as_ref()).map(|l| l.value.clone()),
+        throughput: c
+            .and_then(|c| c.throughput.as_ref())
+            .map(|t| t.value.clone()),
+    }
+}
+
+/// `validate` reads the measurements file's header: a missing or ambiguous column is a
+/// located error (at the `columns` entry that names it, else at `measurements`), listing the
+/// columns the file has. Rows are read at run time.
+fn check_header(
+    spec: &Spec,
+    doc: &crate::spec::scaling::ScalingDoc,
+    m: &crate::spec::source::Spanned<String>,
+    path: &std::path::Path,
+) -> Vec<Diagnostic> {
+    let Err(e) = measurements::check_header(path, &m.value, &columns(doc)) else {
+        return Vec::new();
+    };
+    let named = |role: &str| {
+        let c = doc.columns.as_ref()?;
+        match role {
+            "load" => c.load.as_ref().map(|l| l.span),
+            _ => c.throughput.as_ref().map(|t| t.span),
+        }
+    };
+    let (span, hint) = match &e {
+        measurements::MeasurementsError::Column { role, .. } => (
+            named(role).unwrap_or(m.span),
+            format!(
+                "name the {role} column `{}` (or another usual name), or say which it is: `columns = {{ {role} = \"…\" }}`",
+                if *role == "load" { "concurrency" } else { "throughput" }
+            ),
+        ),
+        _ => (
+            m.span,
+            "the first line must be a header naming the load and throughput columns, e.g. `concurrency,throughput`".to_string(),
+        ),
+    };
+    vec![
+        Diagnostic::error("backend::measurements", e.to_string())
+            .at(&spec.file, span)
+            .hint(hint),
     ]
 }
 
