@@ -5,6 +5,7 @@ mod measurements;
 mod nginx;
 mod profile;
 mod runner;
+mod step;
 mod sweep;
 mod usl_fit;
 
