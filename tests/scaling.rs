@@ -793,7 +793,7 @@ replica = 1
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("steps.toml:12:38: slo::check: step_slo:"),
+        err.contains("steps.toml:12:38: step_slo: unknown metric `eror_rate`"),
         "{err}"
     );
     assert!(err.contains("eror_rate"), "{err}");
@@ -802,9 +802,7 @@ replica = 1
         "{err}"
     );
     assert!(
-        err.contains(
-            "steps.toml:13:17: spec::range: `step_duration` is 200s: a step lasts from 1s to 2m"
-        ),
+        err.contains("steps.toml:13:17: `step_duration` is 200s: a step lasts from 1s to 120s"),
         "{err}"
     );
 }
