@@ -742,3 +742,141 @@ step_duration = "3s"
     let x = scalar(spec, "throughput", &[("replicas", "1")]).unwrap();
     assert!(x > 40.0 && x < 260.0, "{x}");
 }
+
+/// A one-replica rate search (rungs of 100/s up to 800/s, one second each) against the demo
+/// shop started as a command with extra `demo serve` options, judged by `slos` (TOML lines
+/// of `[load]`). Returns the exit code, the spec's result and its notes.
+fn rate_search(shop_args: &str, slos: &str) -> (Option<i32>, serde_json::Value, String) {
+    let toml = format!(
+        r#"
+kind = "scaling"
+name = "rate-search"
+[service]
+command = ["{exe}", "demo", "serve", "--port", "{{port}}", {shop_args}]
+[balancer]
+kind = "client"
+[sweep]
+replicas = [1]
+[load]
+path = "/products"
+mode = "max_rate"
+max_rate = "800/s"
+step_duration = "3s"
+{slos}
+"#,
+        exe = perfspec_exe()
+    );
+    let d = Dir::new(&[("rate.toml", &toml)]);
+    let out = run_cli(&d, &["run", "rate.toml", "--out", "out"]);
+    let spec = results(&d)["specs"][0].clone();
+    let notes = spec["measurements"]["notes"].to_string();
+    eprintln!("{}\n{notes}", stderr(&out));
+    (out.status.code(), spec, notes)
+}
+
+/// The note of the first rung (100/s) of replicas=1.
+fn first_rung(notes: &str) -> &str {
+    let at = notes
+        .find("replicas=1: 100/s offered")
+        .unwrap_or_else(|| panic!("no note of the first rung: {notes}"));
+    let rest = &notes[at..];
+    &rest[..rest.find("\",").unwrap_or(rest.len())]
+}
+
+#[test]
+fn rate_search_judges_p99_as_written() {
+    // 3 of every 100 product lists take 300ms, the others 2ms: p95 is fast, p99 is not
+    let shop = r#""--latency", "*=2ms", "--slow", "products=3%:300ms""#;
+    let (_, spec, notes) = rate_search(shop, r#"latency_slo = "p95(latency) < 100ms""#);
+    let rung = first_rung(&notes);
+    assert!(rung.contains(": held ("), "p95 holds at 100/s: {rung}");
+    assert!(
+        scalar(&spec, "throughput", &[("replicas", "1")]).is_some(),
+        "{spec}"
+    );
+
+    // the same target judged at p99, as written: the first rung already breaks
+    let (_, spec, notes) = rate_search(shop, r#"latency_slo = "p99(latency) < 100ms""#);
+    let rung = first_rung(&notes);
+    assert!(rung.contains(": broke ("), "p99 breaks at 100/s: {rung}");
+    assert!(rung.contains("p99(latency) = 30"), "{rung}");
+    assert!(
+        notes.contains("not even the lowest rate held the step SLOs"),
+        "{notes}"
+    );
+    assert!(
+        scalar(&spec, "throughput", &[("replicas", "1")]).is_none(),
+        "{spec}"
+    );
+}
+
+#[test]
+fn rung_holds_with_error_rate_under_spec_limit() {
+    // exactly 3 of every 100 product lists fail with 500
+    let shop = r#""--latency", "*=2ms", "--error-rate", "products=3%""#;
+    let (code, spec, notes) = rate_search(
+        shop,
+        r#"step_slo = ["p95(latency) < 500ms", "error_rate < 5%"]"#,
+    );
+    assert_eq!(code, Some(0), "{notes}");
+    let rung = first_rung(&notes);
+    assert!(rung.contains(": held ("), "3% errors hold under 5%: {rung}");
+    assert!(rung.contains("error_rate = 3"), "{rung}");
+    assert!(
+        scalar(&spec, "throughput", &[("replicas", "1")]).is_some(),
+        "{spec}"
+    );
+
+    // without an error_rate step SLO the limit is the default `error_rate < 1%`
+    let (_, spec, notes) = rate_search(shop, r#"latency_slo = "p95(latency) < 500ms""#);
+    let rung = first_rung(&notes);
+    assert!(
+        rung.contains(": broke ("),
+        "3% errors break the default 1%: {rung}"
+    );
+    assert!(rung.contains("threshold < 1%"), "{rung}");
+    assert!(
+        scalar(&spec, "throughput", &[("replicas", "1")]).is_none(),
+        "{spec}"
+    );
+}
+
+#[test]
+fn step_slo_typos_and_out_of_range_steps_are_located_validation_errors() {
+    let toml = r#"
+kind = "scaling"
+name = "bad-steps"
+[service]
+embedded = "shop"
+[balancer]
+kind = "client"
+[sweep]
+replicas = [1, 2]
+[load]
+mode = "max_rate"
+step_slo = ["p99(latency) < 200ms", "eror_rate < 5%", "target.cpu < 0.5"]
+step_duration = "200s"
+[[fault]]
+step = 2
+at = "150s"
+action = "kill"
+replica = 1
+"#;
+    let d = Dir::new(&[("steps.toml", toml)]);
+    let out = run_cli(&d, &["validate", "steps.toml"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("steps.toml:12:38: step_slo: unknown metric `eror_rate`"),
+        "{err}"
+    );
+    assert!(err.contains("eror_rate"), "{err}");
+    assert!(
+        err.contains("step_slo: `target.cpu` is not measured in a scaling step"),
+        "{err}"
+    );
+    assert!(
+        err.contains("steps.toml:13:17: `step_duration` is 200s: a step lasts from 1s to 120s"),
+        "{err}"
+    );
+}

@@ -43,8 +43,13 @@ pub struct ServeArgs {
     #[arg(long = "latency", value_name = "ENDPOINT=DIST", value_parser = parse_latency)]
     pub latency: Vec<(EndpointSel, LatencyDist)>,
     /// Share of requests to an endpoint that fail with HTTP 500: `checkout=1%` (repeatable).
+    /// Exactly that share, evenly spread: with 3%, 3 of every 100 requests fail.
     #[arg(long = "error-rate", value_name = "ENDPOINT=RATIO", value_parser = parse_error_rate)]
     pub error_rate: Vec<(EndpointSel, f64)>,
+    /// A latency tail: this share of an endpoint's requests take this long instead of their
+    /// `--latency`, evenly spread like `--error-rate`: `products=3%:300ms` (repeatable).
+    #[arg(long = "slow", value_name = "ENDPOINT=RATIO:DURATION", value_parser = parse_slow)]
+    pub slow: Vec<(EndpointSel, Tail)>,
     /// Every endpoint except `/health` answers after exactly this delay, without database
     /// calls or random latency (deterministic tests).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -220,15 +225,45 @@ fn parse_latency(s: &str) -> Result<(EndpointSel, LatencyDist), String> {
     Ok((endpoint_sel(name)?, LatencyDist::parse(dist)?))
 }
 
-fn parse_error_rate(s: &str) -> Result<(EndpointSel, f64), String> {
-    let (name, ratio) = split_pair(s)?;
-    let r = Quantity::parse_as(ratio, Dimension::Ratio)?;
+fn ratio(s: &str, what: &str) -> Result<f64, String> {
+    let r = Quantity::parse_as(s, Dimension::Ratio)?;
     if !(0.0..=1.0).contains(&r) {
-        return Err(format!(
-            "an error rate is between 0% and 100%, got `{ratio}`"
-        ));
+        return Err(format!("{what} is between 0% and 100%, got `{s}`"));
     }
-    Ok((endpoint_sel(name)?, r))
+    Ok(r)
+}
+
+fn parse_error_rate(s: &str) -> Result<(EndpointSel, f64), String> {
+    let (name, r) = split_pair(s)?;
+    Ok((endpoint_sel(name)?, ratio(r, "an error rate")?))
+}
+
+/// `--slow`: the share of requests that take `latency` (seconds) instead of their own.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tail {
+    pub share: f64,
+    pub latency: f64,
+}
+
+fn parse_slow(s: &str) -> Result<(EndpointSel, Tail), String> {
+    let (name, tail) = split_pair(s)?;
+    let (share, latency) = tail.split_once(':').ok_or_else(|| {
+        format!("expected ENDPOINT=RATIO:DURATION, e.g. products=3%:300ms, got `{s}`")
+    })?;
+    let tail = Tail {
+        share: ratio(share.trim(), "a slow share")?,
+        latency: time(latency)?,
+    };
+    Ok((endpoint_sel(name)?, tail))
+}
+
+/// Whether the `n`-th event (from 0) of a stream is one of the `share` picked, evenly
+/// spread: exactly ⌊n·share⌋ of the first n are (with 3%: the 34th, 67th, 100th, …).
+pub fn spread_pick(n: u64, share: f64) -> bool {
+    // in parts per million, so that 3% is exactly 3 in 100
+    let ppm = (share.clamp(0.0, 1.0) * 1e6).round() as u128;
+    let n = u128::from(n);
+    (n + 1) * ppm / 1_000_000 > n * ppm / 1_000_000
 }
 
 /// Per-endpoint behaviour of the shop, resolved from the command line.
@@ -236,6 +271,7 @@ fn parse_error_rate(s: &str) -> Result<(EndpointSel, f64), String> {
 pub struct EndpointTable {
     latency: BTreeMap<Endpoint, LatencyDist>,
     error_rate: BTreeMap<Endpoint, f64>,
+    slow: BTreeMap<Endpoint, Tail>,
     /// `--fixed-delay`: exact delay, no database, no random latency.
     pub fixed_delay: Option<Duration>,
 }
@@ -267,9 +303,21 @@ impl EndpointTable {
                 }
             }
         }
+        let mut slow = BTreeMap::new();
+        for (sel, t) in &args.slow {
+            match sel {
+                EndpointSel::All => Endpoint::ALL.iter().for_each(|e| {
+                    slow.insert(*e, *t);
+                }),
+                EndpointSel::One(e) => {
+                    slow.insert(*e, *t);
+                }
+            }
+        }
         EndpointTable {
             latency,
             error_rate,
+            slow,
             fixed_delay: args.fixed_delay,
         }
     }
@@ -283,5 +331,10 @@ impl EndpointTable {
 
     pub fn error_rate(&self, e: Endpoint) -> f64 {
         self.error_rate.get(&e).copied().unwrap_or(0.0)
+    }
+
+    /// The `--slow` tail of an endpoint.
+    pub fn slow(&self, e: Endpoint) -> Option<Tail> {
+        self.slow.get(&e).copied()
     }
 }

@@ -12,7 +12,8 @@
 //!
 //! Each endpoint sleeps for its own latency (configurable, `--latency`), then runs its
 //! database queries against the database tier over HTTP (whose pool is bounded), then fails
-//! with HTTP 500 with the configured probability (`--error-rate`). Tokens are stateless
+//! with HTTP 500 for the configured share of requests (`--error-rate`, evenly spread); a
+//! share of requests can take a fixed slow latency instead (`--slow`, a latency tail). Tokens are stateless
 //! (`user.signature`), so a long soak does not grow the shop's memory; carts are kept per
 //! user. Work is sleeps and semaphores, not CPU.
 
@@ -28,10 +29,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use rand::Rng;
 use serde_json::{Value, json};
 
-use super::config::{Endpoint, EndpointTable, ServeArgs};
+use super::config::{Endpoint, EndpointTable, ServeArgs, spread_pick};
 use super::launch;
 
 /// Number of products in the catalog.
@@ -43,6 +43,9 @@ pub struct Shop {
     db: Option<DbClient>,
     requests: [AtomicU64; 6],
     injected: AtomicU64,
+    /// Requests per endpoint that reached the error injection / the slow-tail choice.
+    error_seq: [AtomicU64; 6],
+    slow_seq: [AtomicU64; 6],
     in_flight: AtomicI64,
     orders: AtomicU64,
     carts: Mutex<HashMap<String, Vec<(u64, u64)>>>,
@@ -70,6 +73,8 @@ impl Shop {
             db,
             requests: Default::default(),
             injected: AtomicU64::new(0),
+            error_seq: Default::default(),
+            slow_seq: Default::default(),
             in_flight: AtomicI64::new(0),
             orders: AtomicU64::new(0),
             carts: Mutex::new(HashMap::new()),
@@ -83,7 +88,14 @@ impl Shop {
         if let Some(d) = self.table.fixed_delay {
             tokio::time::sleep(d).await;
         } else {
-            let d = self.table.latency(e).sample(&mut rand::rng());
+            let slow = self.table.slow(e).filter(|t| {
+                let n = self.slow_seq[e as usize].fetch_add(1, Ordering::Relaxed);
+                spread_pick(n, t.share)
+            });
+            let d = match slow {
+                Some(t) => Duration::from_secs_f64(t.latency),
+                None => self.table.latency(e).sample(&mut rand::rng()),
+            };
             if !d.is_zero() {
                 tokio::time::sleep(d).await;
             }
@@ -116,7 +128,12 @@ impl Shop {
             }
         }
         let rate = self.table.error_rate(e);
-        if rate > 0.0 && rand::rng().random_bool(rate.min(1.0)) {
+        if rate > 0.0
+            && spread_pick(
+                self.error_seq[e as usize].fetch_add(1, Ordering::Relaxed),
+                rate,
+            )
+        {
             self.injected.fetch_add(1, Ordering::Relaxed);
             return Err(error(StatusCode::INTERNAL_SERVER_ERROR, "injected failure"));
         }

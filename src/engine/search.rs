@@ -4,8 +4,8 @@
 //!
 //! - [`staircase`], [`step_criteria`], [`judge_step`] and [`step_up`]: raise the arrival
 //!   rate step by step until the SLOs break; the highest rate that held is `max_rate`.
-//! - [`recovery_time`] with [`latency_objective`] / [`error_objective`]: after a spike, how
-//!   long until latency and the error rate are back within the SLO and stay there.
+//! - [`recovery_time`]: after a spike, how long until the seconds hold the SLOs again and
+//!   keep holding them (each second judged with [`judge`]).
 //!
 //! Judging a step evaluates the spec's own SLOs restricted to that step's phase with the
 //! engine's evaluator; backends still never evaluate SLOs themselves.
@@ -14,7 +14,6 @@ use std::future::Future;
 
 use super::metrics::Measurements;
 use super::verdict::{Reason, Slo, evaluate};
-use crate::spec::slo::{Agg, Op, Rhs};
 
 /// Most steps a staircase has (a typo such as `step = "0.001/s"` must not run forever).
 pub const MAX_STEPS: usize = 200;
@@ -46,12 +45,24 @@ pub fn step_criteria(slos: &[Slo]) -> Vec<Slo> {
 /// The criteria `m` breaks when restricted to `phase`: violated or without data, whatever
 /// their severity (a missing baseline does not break a step). Empty when the step held.
 pub fn judge_step(criteria: &[Slo], m: &Measurements, phase: &str) -> Vec<String> {
+    let phased: Vec<Slo> = criteria
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            s.phase = Some(phase.to_string());
+            s
+        })
+        .collect();
+    judge(&phased, m)
+}
+
+/// The criteria `m` breaks, each judged as written (its own phase, if any): violated or
+/// without data, whatever their severity. Empty when all held.
+pub fn judge(criteria: &[Slo], m: &Measurements) -> Vec<String> {
     criteria
         .iter()
         .filter_map(|s| {
-            let mut s = s.clone();
-            s.phase = Some(phase.to_string());
-            let o = evaluate(&s, m, None);
+            let o = evaluate(s, m, None);
             matches!(
                 o.reason,
                 Reason::Violated | Reason::NoData | Reason::InvalidMeasurement
@@ -142,44 +153,6 @@ pub fn recovery_time(
     None
 }
 
-/// The latency objective of a spec: the first `pNN(latency) < X` (or `<=`) SLO without
-/// label selectors, as `(quantile, threshold in seconds)`; one without a phase is preferred
-/// (a phase only says where the SLO is judged, the objective is the same).
-pub fn latency_objective(slos: &[Slo]) -> Option<(f64, f64)> {
-    let objective = |s: &Slo| {
-        let e = &s.expr;
-        let Some((Agg::Percentile(p), _)) = e.agg else {
-            return None;
-        };
-        let Rhs::Literal { value, .. } = e.rhs else {
-            return None;
-        };
-        (e.metric == "latency" && e.selectors.is_empty() && matches!(e.op, Op::Lt | Op::Le))
-            .then_some((p / 100.0, value))
-    };
-    slos.iter()
-        .filter(|s| s.phase.is_none())
-        .find_map(objective)
-        .or_else(|| slos.iter().find_map(objective))
-}
-
-/// The error objective of a spec: the first `error_rate < X` (or `<=`) SLO without label
-/// selectors or phase.
-pub fn error_objective(slos: &[Slo]) -> Option<f64> {
-    slos.iter().find_map(|s| {
-        let e = &s.expr;
-        let Rhs::Literal { value, .. } = e.rhs else {
-            return None;
-        };
-        (e.metric == "error_rate"
-            && e.agg.is_none()
-            && e.selectors.is_empty()
-            && s.phase.is_none()
-            && matches!(e.op, Op::Lt | Op::Le))
-        .then_some(value)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,21 +235,5 @@ mod tests {
         assert_eq!(recovery_time(&p95, 2.0, 3.0, |v| v < 0.25), Some(3.0));
         assert_eq!(recovery_time(&p95, 2.0, 10.0, |v| v < 0.25), None);
         assert_eq!(recovery_time(&p95, 6.0, 1.0, |v| v < 0.25), Some(0.0));
-    }
-
-    #[test]
-    fn objectives_come_from_plain_slos() {
-        let mut phased = slo("p90(latency) < 2s");
-        phased.phase = Some("before".into());
-        let slos = [
-            slo("p99(latency{journey=a}) < 1s"),
-            phased.clone(),
-            slo("p95(latency) < 250ms"),
-            slo("error_rate < 1%"),
-        ];
-        assert_eq!(latency_objective(&slos), Some((0.95, 0.25)));
-        assert_eq!(latency_objective(&[phased]), Some((0.9, 2.0)));
-        assert_eq!(error_objective(&slos), Some(0.01));
-        assert_eq!(latency_objective(&slos[..1]), None);
     }
 }

@@ -90,7 +90,7 @@ spec_table! {
 }
 
 word_enum! {
-    /// `max_rate`: search the highest rate meeting `latency_slo`; `concurrency`: fixed closed load.
+    /// `max_rate`: search the highest rate meeting the step SLOs; `concurrency`: fixed closed load.
     pub enum LoadMode { MaxRate = "max_rate", Concurrency = "concurrency" }
 }
 
@@ -105,10 +105,14 @@ spec_table! {
         mode: opt LoadMode,
         /// For `mode = "concurrency"`.
         concurrency: opt Spanned<u32>,
-        /// The SLO a rate must meet in `max_rate` mode, e.g. `p95(latency) < 200ms`.
+        /// One step SLO (an alias of a one-element `step_slo`), e.g. `p95(latency) < 200ms`.
         latency_slo: opt Spanned<String>,
-        /// Time spent at each sweep step (default `20s`).
-        step_duration: opt Duration,
+        /// The load SLOs a rung of the rate search (and each second of a failover) must
+        /// hold, e.g. `["p99(latency) < 200ms", "error_rate < 5%"]`; without an `error_rate`
+        /// one, `error_rate < 1%` is added ([`DEFAULT_STEP_ERROR_SLO`]).
+        step_slo: opt Vec<Spanned<String>>,
+        /// Time spent at each sweep step (default `20s`, from 1s to 120s).
+        step_duration: opt Spanned<Duration>,
         /// Upper bound of the rate search.
         max_rate: opt Rate,
     }
@@ -131,6 +135,115 @@ spec_table! {
         replica: req Spanned<u32>,
         /// Bring the replica back after this long (SIGCONT or restart).
         restore_after: opt Duration,
+    }
+}
+
+/// Default `step_duration`, in seconds.
+pub const DEFAULT_STEP_SECS: f64 = 20.0;
+/// Shortest and longest `step_duration`, in seconds.
+pub const STEP_SECS_RANGE: (f64, f64) = (1.0, 120.0);
+/// The error limit of a step when no step SLO names `error_rate`.
+pub const DEFAULT_STEP_ERROR_SLO: &str = "error_rate < 1%";
+/// The load metrics a scaling step measures (what a step SLO may name).
+pub const STEP_METRICS: &[&str] = &[
+    "latency",
+    "service_time",
+    "requests",
+    "errors",
+    "error_rate",
+    "throughput",
+    "late",
+    "arrivals",
+    "late_ratio",
+    "generator.slippage",
+];
+
+impl ScalingLoad {
+    /// The step SLOs as written: `latency_slo` (if any), then `step_slo`.
+    pub fn step_slos(&self) -> Vec<&Spanned<String>> {
+        self.latency_slo
+            .iter()
+            .chain(self.step_slo.iter().flatten())
+            .collect()
+    }
+
+    /// `step_duration` in seconds (the default when not set).
+    pub fn step_secs(&self) -> f64 {
+        self.step_duration
+            .as_ref()
+            .map_or(DEFAULT_STEP_SECS, |d| d.value.0)
+    }
+
+    /// Step SLOs parse, check against the load catalog and name a metric a step measures;
+    /// `step_duration` is within [`STEP_SECS_RANGE`].
+    fn validate_step(&self, cx: &mut Ctx) {
+        for slo in self.latency_slo.iter() {
+            check_step_slo(cx, slo, "latency_slo");
+        }
+        for slo in self.step_slo.iter().flatten() {
+            check_step_slo(cx, slo, "step_slo");
+        }
+        if let Some(d) = &self.step_duration {
+            let (lo, hi) = STEP_SECS_RANGE;
+            if !(lo..=hi).contains(&d.value.0) {
+                cx.error::<()>(
+                    d.span,
+                    "spec::range",
+                    format!(
+                        "`step_duration` is {}: a step lasts from {} to {}",
+                        d.value,
+                        Duration(lo),
+                        Duration(hi)
+                    ),
+                );
+                cx.label("out of range");
+                cx.hint(
+                    "sweep more steps rather than longer ones, or use a load spec for a long soak",
+                );
+            }
+        }
+    }
+}
+
+/// One step SLO: its syntax, its units against the load catalog, and a metric a step measures.
+fn check_step_slo(cx: &mut Ctx, slo: &Spanned<String>, key: &str) {
+    let expr = match super::slo::parse(slo) {
+        Err(e) => {
+            let span = slo_span_in(cx, slo, e.span);
+            let mut e = e;
+            e.message = format!("{key}: {}", e.message);
+            return push_slo_error(cx, "slo::syntax", span, e);
+        }
+        Ok(expr) => expr,
+    };
+    if let Err(errors) = super::slo::check(&expr, super::catalog::Kind::Load) {
+        for mut e in errors {
+            let span = slo_span_in(cx, slo, e.span);
+            e.message = format!("{key}: {}", e.message);
+            push_slo_error(cx, "slo::check", span, e);
+        }
+        return;
+    }
+    let problem = if !STEP_METRICS.contains(&expr.metric.as_str()) {
+        Some(format!(
+            "{key}: `{}` is not measured in a scaling step (step metrics: {})",
+            expr.metric,
+            STEP_METRICS.join(", ")
+        ))
+    } else if expr.uses_baseline() {
+        Some(format!(
+            "{key}: a step SLO cannot use `baseline`: each rung is judged on its own"
+        ))
+    } else if expr.labels().contains_key("phase") {
+        Some(format!(
+            "{key}: a step has no phases: remove the `phase` selector"
+        ))
+    } else {
+        None
+    };
+    if let Some(message) = problem {
+        cx.error::<()>(slo.span, "slo::check", message);
+        cx.hint("step SLOs judge the load of one step, e.g. \"p99(latency) < 200ms\" or \"error_rate < 5%\"");
     }
 }
 
@@ -306,24 +419,10 @@ impl ScalingDoc {
             {
                 cx.error::<()>(c.span, "spec::range", "`concurrency` must be at least 1");
             }
-            if let Some(slo) = &load.latency_slo {
-                let errors = match super::slo::parse(slo) {
-                    Err(e) => vec![("slo::syntax", e)],
-                    Ok(expr) => super::slo::check(&expr, super::catalog::Kind::Load)
-                        .err()
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|e| ("slo::check", e))
-                        .collect(),
-                };
-                for (code, mut e) in errors {
-                    let span = slo_span_in(cx, slo, e.span);
-                    e.message = format!("latency_slo: {}", e.message);
-                    push_slo_error(cx, code, span, e);
-                }
-            } else if mode == LoadMode::MaxRate {
+            load.validate_step(cx);
+            if mode == LoadMode::MaxRate && load.step_slos().is_empty() {
                 let message = cx.in_syntax(
-                    "`mode = \"max_rate\"` needs `latency_slo`, e.g. \"p95(latency) < 200ms\"",
+                    "`mode = \"max_rate\"` needs `step_slo` (or `latency_slo`), e.g. [\"p95(latency) < 200ms\"]",
                 );
                 cx.error::<()>(self.name.span, "spec::load", message);
             }
@@ -337,8 +436,7 @@ impl ScalingDoc {
         let step_secs = self
             .load
             .as_ref()
-            .and_then(|l| l.step_duration)
-            .map_or(20.0, |d| d.0);
+            .map_or(DEFAULT_STEP_SECS, ScalingLoad::step_secs);
         let mut faulted = std::collections::BTreeSet::new();
         for f in self.fault.iter().flatten() {
             if !faulted.insert(f.step.value) {

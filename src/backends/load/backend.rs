@@ -12,6 +12,7 @@ use super::schedule::Stages;
 use super::target::{self, Monitor};
 use crate::engine::metrics::{Labels, Measurements};
 use crate::engine::search::{self, StepUp};
+use crate::engine::verdict::{Slo, SloOrigin, observe};
 use crate::engine::{Backend, BackendError, Plan, RunContext};
 use crate::spec::catalog::Kind;
 use crate::spec::diagnostic::Diagnostic;
@@ -215,6 +216,12 @@ impl Backend for Goose {
             }
             stress.interrupted = stress.broke_at.is_none() && stress.held.len() < rungs.len();
         }
+        let spiked = stages.phases.iter().any(|p| p == SPIKE_LABEL);
+        let seconds = if spiked {
+            recorder.seconds(offset)
+        } else {
+            Vec::new()
+        };
         let mut m = recorder.finish(elapsed, &phase_seconds, open, offset, &|s| {
             stages.scheduled_between(s as f64, s as f64 + 1.0)
         });
@@ -224,7 +231,7 @@ impl Backend for Goose {
             }
             notes.push(stress.describe());
         }
-        if let Some(note) = spike_recovery(&mut m, &shared.stages, &spec.slos, offset) {
+        if let Some(note) = spike_recovery(&mut m, &shared.stages, &spec.slos, offset, &seconds) {
             notes.push(note);
         }
         monitor.finish(&mut m).await;
@@ -299,77 +306,104 @@ fn judge_rung(
     search::judge_step(criteria, &m, &r.label)
 }
 
-/// A stage labelled `spike`: how long after it ended the per-second latency and error rate
-/// were back within the objectives and stayed there for 3 s (`recovery_time`). The latency
-/// objective is the spec's `pNN(latency) < X` SLO, or else twice the worst second before
-/// the spike; the error objective is `error_rate < X`, or else 1%.
+/// A stage labelled `spike`: how long after it ended every second held the recovery SLOs
+/// again and kept holding them for 3 s (`recovery_time`). Each second (by completion) is
+/// judged with the evaluator on its own measurements, the SLOs as written (operator,
+/// quantile, threshold); see [`recovery_criteria`] for which SLOs and the defaults.
 fn spike_recovery(
     m: &mut Measurements,
     stages: &Stages,
-    slos: &[crate::engine::verdict::Slo],
+    slos: &[Slo],
     offset: f64,
+    seconds: &[(f64, Measurements)],
 ) -> Option<String> {
     let phase = stages.phases.iter().position(|p| p == SPIKE_LABEL)?;
     let end = offset + stages.phase_end(phase)?;
     let start = end - stages.phase_durations(f64::INFINITY)[phase];
-    let series = |name: &str| {
-        m.series
-            .iter()
-            .find(|s| s.metric == name)
-            .map(|s| s.points.clone())
-            .unwrap_or_default()
+    let Some(criteria) = recovery_criteria(slos, seconds, start) else {
+        return Some(
+            "spike: no latency SLO and no second before the spike to set the default objective: no recovery_time".into(),
+        );
     };
-    let (quantile, objective) = match search::latency_objective(slos) {
-        Some((q, x)) => (q, Some(x)),
-        None => (0.95, None),
-    };
-    let pick = if quantile <= 0.5 {
-        "latency.p50"
-    } else if quantile <= 0.95 {
-        "latency.p95"
-    } else {
-        "latency.p99"
-    };
-    let latency = series(pick);
-    let threshold = objective.or_else(|| {
-        latency
-            .iter()
-            .filter(|(t, _)| *t < start)
-            .map(|(_, v)| 2.0 * *v)
-            .reduce(f64::max)
-    })?;
-    let max_error = search::error_objective(slos).unwrap_or(0.01);
-    let completed = series("completed");
-    let errors = series("errors");
-    // a second is good when its latency quantile and its error rate are within the objectives
-    let good: Vec<(f64, f64)> = latency
+    let good: Vec<(f64, f64)> = seconds
         .iter()
-        .map(|(t, v)| {
-            let done = completed.iter().find(|(u, _)| u == t).map_or(0.0, |p| p.1);
-            let failed = errors.iter().find(|(u, _)| u == t).map_or(0.0, |p| p.1);
-            let ok = *v <= threshold && (done == 0.0 || failed / done <= max_error);
-            (*t, if ok { 1.0 } else { 0.0 })
-        })
+        .map(|(t, sm)| (*t, f64::from(search::judge(&criteria, sm).is_empty())))
         .collect();
     let fmt = |v: f64| crate::spec::units::Dimension::Time.format(v);
+    let texts: Vec<String> = criteria.iter().map(|s| format!("`{}`", s.text)).collect();
+    let texts = texts.join(" and ");
     match search::recovery_time(&good, end, RECOVERY_HOLD, |v| v > 0.5) {
         Some(r) => {
             m.scalar("recovery_time", Labels::new(), r);
             Some(format!(
-                "spike: {} and the error rate were back within {} / {:.2}% {} after the spike ended",
-                pick.trim_start_matches("latency."),
-                fmt(threshold),
-                max_error * 100.0,
+                "spike: {texts} held again every second {} after the spike ended",
                 fmt(r)
             ))
         }
         None => Some(format!(
-            "spike: {} did not get back within {} (and errors within {:.2}%) for {RECOVERY_HOLD:.0}s before the run ended: no recovery_time",
-            pick.trim_start_matches("latency."),
-            fmt(threshold),
-            max_error * 100.0
+            "spike: {texts} did not hold again for {RECOVERY_HOLD:.0}s before the run ended: no recovery_time"
         )),
     }
+}
+
+/// The default error objective of spike recovery when the spec has no `error_rate` SLO.
+pub const DEFAULT_RECOVERY_ERROR_SLO: &str = "error_rate < 1%";
+
+/// The SLOs a second must hold to count as recovered: the spec's SLOs on `latency` and on
+/// `error_rate` without label selectors or `baseline` (for each metric, those restricted to
+/// a phase count only when no unrestricted one exists: the objective is the same, the phase
+/// only says where it is judged). Without a latency SLO: `p95(latency) <=` twice the worst
+/// p95 of a second before the spike (`None` when there is no such second); without an
+/// error one, [`DEFAULT_RECOVERY_ERROR_SLO`].
+fn recovery_criteria(
+    slos: &[Slo],
+    seconds: &[(f64, Measurements)],
+    start: f64,
+) -> Option<Vec<Slo>> {
+    let pick = |metric: &str| -> Vec<Slo> {
+        let plain = |s: &&Slo| {
+            s.expr.metric == metric && s.expr.selectors.is_empty() && !s.expr.uses_baseline()
+        };
+        let free: Vec<Slo> = slos
+            .iter()
+            .filter(plain)
+            .filter(|s| s.phase.is_none())
+            .cloned()
+            .collect();
+        if !free.is_empty() {
+            return free;
+        }
+        slos.iter()
+            .filter(plain)
+            .map(|s| Slo {
+                phase: None,
+                ..s.clone()
+            })
+            .collect()
+    };
+    let default = |text: &str| {
+        Slo::compile(text, Kind::Load).ok().map(|mut s| {
+            s.origin = SloOrigin::Default;
+            s
+        })
+    };
+    let mut criteria = pick("latency");
+    if criteria.is_empty() {
+        let p95 = Slo::compile("p95(latency) < 1s", Kind::Load).ok()?;
+        let worst = seconds
+            .iter()
+            .filter(|(t, _)| *t < start)
+            .filter_map(|(_, sm)| observe(&p95.expr, None, sm))
+            .reduce(f64::max)?;
+        criteria.push(default(&format!("p95(latency) <= {:.3}ms", 2e3 * worst))?);
+    }
+    let errors = pick("error_rate");
+    if errors.is_empty() {
+        criteria.push(default(DEFAULT_RECOVERY_ERROR_SLO)?);
+    } else {
+        criteria.extend(errors);
+    }
+    Some(criteria)
 }
 
 fn describe_plan(plan: &journey::Plan, stages: &Stages, open: bool, users: usize) -> String {

@@ -65,8 +65,8 @@ struct Second {
     started: u64,
 }
 
-/// A finished second: `(second, p50, p95, p99, completed, errors, started)`.
-type SecondRow = (u64, Option<(f64, f64, f64)>, u64, u64, u64);
+/// A finished second: `(second, latency, completed, errors, started)`.
+type SecondRow = (u64, Option<Histogram<u64>>, u64, u64, u64);
 
 /// Names behind the indices of [`Key`].
 #[derive(Debug, Clone)]
@@ -193,6 +193,34 @@ impl Recorder {
         l
     }
 
+    /// Each second so far (by completion time, on the spec's clock with `offset`) as its own
+    /// measurements: `latency` (2 significant digits), `requests`, `errors` and `error_rate`,
+    /// without labels. Spike recovery judges the SLOs on them.
+    pub fn seconds(&self, offset: f64) -> Vec<(f64, Measurements)> {
+        let open = self.open.iter().map(|(s, b)| row(*s, b.clone()));
+        let mut rows: Vec<SecondRow> = self.closed.iter().cloned().chain(open).collect();
+        rows.sort_by_key(|r| r.0);
+        rows.into_iter()
+            .map(|(sec, h, completed, errors, _)| {
+                let mut m = Measurements {
+                    elapsed_s: 1.0,
+                    ..Measurements::default()
+                };
+                if let Some(h) = h {
+                    let mut e = HistogramEntry::micros("latency", Labels::new());
+                    e.hist = h;
+                    m.histograms.push(e);
+                }
+                m.scalar("requests", Labels::new(), completed as f64);
+                m.scalar("errors", Labels::new(), errors as f64);
+                if completed > 0 {
+                    m.scalar("error_rate", Labels::new(), ratio(errors, completed));
+                }
+                (offset + sec as f64, m)
+            })
+            .collect()
+    }
+
     /// Everything measured. `elapsed` is the measured seconds of load, `phase_seconds` how
     /// long each phase ran, `open` whether arrivals were scheduled (open model), `offset` the
     /// seconds between the spec's start and the load's start (series are on the spec's
@@ -255,20 +283,20 @@ impl Recorder {
         self.closed.sort_by_key(|r| r.0);
         let at = |s: u64| offset + s as f64;
         let mut series: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
-        for (sec, q, completed, errors, started) in &self.closed {
-            if let Some((p50, p95, p99)) = q {
+        for (sec, h, completed, errors, started) in &self.closed {
+            if let Some((p50, p95, p99)) = h.as_ref().map(quantiles) {
                 series
                     .entry("latency.p50")
                     .or_default()
-                    .push((at(*sec), *p50));
+                    .push((at(*sec), p50));
                 series
                     .entry("latency.p95")
                     .or_default()
-                    .push((at(*sec), *p95));
+                    .push((at(*sec), p95));
                 series
                     .entry("latency.p99")
                     .or_default()
-                    .push((at(*sec), *p99));
+                    .push((at(*sec), p99));
             }
             series
                 .entry("completed")
@@ -347,11 +375,19 @@ fn ratio(a: u64, b: u64) -> f64 {
 }
 
 fn row(sec: u64, b: Second) -> SecondRow {
-    let q = b.latency.filter(|h| !h.is_empty()).map(|h| {
-        let p = |q: f64| h.value_at_quantile(q) as f64 * 1e-6;
-        (p(0.5), p(0.95), p(0.99))
-    });
-    (sec, q, b.completed, b.errors, b.started)
+    (
+        sec,
+        b.latency.filter(|h| !h.is_empty()),
+        b.completed,
+        b.errors,
+        b.started,
+    )
+}
+
+/// p50, p95 and p99 of a per-second histogram, in seconds.
+fn quantiles(h: &Histogram<u64>) -> (f64, f64, f64) {
+    let p = |q: f64| h.value_at_quantile(q) as f64 * 1e-6;
+    (p(0.5), p(0.95), p(0.99))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod nginx;
 pub mod plan;
 mod profile;
 mod runner;
+mod step;
 mod sweep;
 mod usl_fit;
 

@@ -15,7 +15,6 @@ use crate::spec::scaling::{
 use crate::spec::units::trim_float;
 
 /// `step_duration` when the spec gives none, seconds.
-pub const DEFAULT_STEP_SECS: f64 = 20.0;
 /// `concurrency` (users per replica) when the spec gives none.
 pub const DEFAULT_CONCURRENCY: u32 = 4;
 /// The highest rate a `max_rate` search tries when the spec gives no `max_rate`.
@@ -188,11 +187,8 @@ pub fn plan(
     Ok(ScalingPlan::Sweep(Box::new(SweepPlan {
         axis,
         steps,
-        // as the sweep runs it
-        step_duration_s: load
-            .step_duration
-            .map_or(DEFAULT_STEP_SECS, |d| d.0)
-            .clamp(1.0, super::sweep::MAX_STEP),
+        // validation keeps it within 1 s–2 min
+        step_duration_s: load.step_secs(),
         load: LoadPlan {
             mode: match mode {
                 LoadMode::MaxRate => "max_rate",

@@ -8,7 +8,9 @@
 //! Each iteration of a virtual user is one `GET path`, or one journey of the load spec named
 //! by `profile` (picked by weight; every step is a request through the balancer, with the
 //! journey's templates, data, captures, expectations and think times). Throughput counts
-//! successful requests per second; a request that fails its expectations is an error.
+//! successful requests per second; a request that fails its expectations is an error. A
+//! step is recorded and scheduled by the load engine (see [`super::step`]) and its rungs
+//! are judged by the evaluator against the step SLOs.
 //!
 //! The shop is made sleep-bound (`--latency *=20ms`) and the database pool small (4
 //! connections of 5ms queries), so on a 2-core machine a horizontal sweep measures the
@@ -22,18 +24,21 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::backends::load::journey::Plan;
+use crate::backends::load::recorder::{Key, Recorder, StatusLabel};
+use crate::backends::load::schedule::Stages;
 use crate::backends::load::target::{self, CommandLaunch, Target};
 use crate::demo::launch;
-use crate::engine::metrics::{Labels, Measurements, labels};
+use crate::engine::metrics::{HistogramEntry, Labels, Measurements, Selection, labels};
 use crate::engine::search;
 use crate::engine::verdict::Slo;
 use crate::engine::{BackendError, RunContext};
 use crate::process::{self, NotReady, Probe};
-use crate::spec::catalog::Kind;
+use crate::spec::load::Level;
 use crate::spec::scaling::{BalancerKind, FaultAction, LoadMode, Method, ScalingDoc};
 
 use super::measurements::Point;
 use super::plan::{Axis, SweepPlan};
+use super::step::{self, Judgement};
 
 /// Database tier of the sweep: pool size and query time.
 const DB_POOL: &str = "4";
@@ -44,8 +49,6 @@ const SHOP_LATENCY: &str = "*=20ms";
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Most in-flight requests the load generator ever holds.
 pub(super) const MAX_USERS: u32 = 256;
-/// Longest step.
-pub(super) const MAX_STEP: f64 = 120.0;
 /// Tries to restart a crashed replica on its port.
 const RESTART_ATTEMPTS: usize = 3;
 /// Most rungs of a rate search per step.
@@ -222,56 +225,35 @@ async fn wait_healthy(url: &str, path: &str, cx: &RunContext) -> Result<(), Back
     }
 }
 
-/// Per-second counters of one step (relative to the step's start).
-#[derive(Default, Clone)]
-struct Second {
-    ok: u64,
-    errors: u64,
-    latencies: Vec<f64>,
-}
-
 /// Most distinct error messages kept per step.
 const MAX_ERROR_KINDS: usize = 20;
 
+/// What a step counts besides its recorder: answers and errors per second of completion
+/// (the throughput of the fit counts the answers within the step) and the error messages.
 #[derive(Default)]
-struct Record {
-    seconds: BTreeMap<u64, Second>,
+struct Tally {
+    seconds: BTreeMap<u64, (u64, u64)>,
     /// Error messages and how often each happened.
     errors: BTreeMap<String, u64>,
 }
 
-impl Record {
-    fn add(&mut self, at: f64, latency: Option<f64>) {
+impl Tally {
+    fn add(&mut self, at: f64, error: Option<&str>) {
         let s = self.seconds.entry(at.max(0.0) as u64).or_default();
-        match latency {
-            Some(l) => {
-                s.ok += 1;
-                s.latencies.push(l);
-            }
-            None => s.errors += 1,
-        }
-    }
-
-    fn error(&mut self, at: f64, message: String) {
-        self.add(at, None);
+        let Some(message) = error else {
+            s.0 += 1;
+            return;
+        };
+        s.1 += 1;
         let kinds = self.errors.len();
-        match self.errors.get_mut(&message) {
+        match self.errors.get_mut(message) {
             Some(n) => *n += 1,
             None if kinds < MAX_ERROR_KINDS => {
-                self.errors.insert(message, 1);
+                self.errors.insert(message.to_string(), 1);
             }
             None => {}
         }
     }
-}
-
-fn p95(v: &mut [f64]) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let i = ((v.len() as f64) * 0.95).ceil() as usize;
-    Some(v[i.clamp(1, v.len()) - 1])
 }
 
 /// Status, headers and body of a response.
@@ -342,18 +324,18 @@ impl Balancer {
         &self,
         idempotent: bool,
         make: impl Fn(&str) -> Result<reqwest::RequestBuilder, String>,
-    ) -> Result<Response, String> {
+    ) -> Result<Response, (StatusLabel, String)> {
         let attempts = if self.retries && self.urls.len() > 1 {
             2
         } else {
             1
         };
         let mut avoid = None;
-        let mut last = String::new();
+        let mut last = (StatusLabel::Error, String::new());
         for attempt in 0..attempts {
             let final_try = attempt + 1 == attempts;
             let i = self.pick(avoid);
-            let rb = make(&self.urls[i])?;
+            let rb = make(&self.urls[i]).map_err(|e| (StatusLabel::Error, e))?;
             let outcome = {
                 let _busy = InFlight::new(&self.in_flight[i]);
                 match rb.send().await {
@@ -375,12 +357,19 @@ impl Balancer {
                     if final_try || !(idempotent && matches!(r.0, 502 | 503)) {
                         return Ok(r);
                     }
-                    last = format!("status {}", r.0);
+                    last = (StatusLabel::Code(r.0), format!("status {}", r.0));
                 }
-                Err(e) if e.is_builder() => return Err(target::error_chain(&e)),
+                Err(e) if e.is_builder() => {
+                    return Err((StatusLabel::Error, target::error_chain(&e)));
+                }
                 Err(e) => {
                     self.mark_down(i);
-                    let msg = target::error_chain(&e);
+                    let status = if e.is_timeout() {
+                        StatusLabel::Timeout
+                    } else {
+                        StatusLabel::Error
+                    };
+                    let msg = (status, target::error_chain(&e));
                     if final_try || !e.is_connect() {
                         return Err(msg);
                     }
@@ -418,6 +407,25 @@ enum Work {
     Journeys(Arc<Plan>),
 }
 
+impl Work {
+    /// Journey and step names, as the recorder labels them.
+    fn names(&self) -> Vec<(String, Vec<String>)> {
+        match self {
+            Work::Get(path) => vec![("get".into(), vec![format!("GET {path}")])],
+            Work::Journeys(plan) => plan
+                .journeys
+                .iter()
+                .map(|j| {
+                    (
+                        j.name.clone(),
+                        j.steps.iter().map(|s| s.label.clone()).collect(),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Methods a balancer may send twice (RFC 9110 §9.2.2).
 fn idempotent(m: &reqwest::Method) -> bool {
     use reqwest::Method;
@@ -449,7 +457,11 @@ struct Driver {
     balancer: Arc<Balancer>,
     client: reqwest::Client,
     work: Arc<Work>,
-    record: Mutex<Record>,
+    /// The load engine's recorder: latency from the intended time, service time, arrivals.
+    recorder: Mutex<Recorder>,
+    /// The step's schedule: one stage (phase) per second.
+    stages: Stages,
+    tally: Mutex<Tally>,
     t0: Instant,
     /// Journey iterations started over the whole sweep (`{{ iteration }}` stays unique).
     iterations: Arc<AtomicU64>,
@@ -461,98 +473,131 @@ struct Driver {
 }
 
 impl Driver {
-    fn now(&self) -> f64 {
-        self.t0.elapsed().as_secs_f64()
-    }
-
-    fn ok(&self, sent: Instant) {
-        let at = self.now();
-        self.record
+    /// One request of `journey`'s `step` finished now: `due` is when it was meant to start
+    /// (`latency` counts from there), `sent` when it was sent (`None`: it never was).
+    fn record(
+        &self,
+        (journey, step, phase): (usize, usize, usize),
+        status: StatusLabel,
+        due: Instant,
+        sent: Option<Instant>,
+        error: Option<String>,
+    ) {
+        let end = Instant::now();
+        let times = sent.map(|s| {
+            (
+                end.saturating_duration_since(due).as_secs_f64(),
+                end.saturating_duration_since(s).as_secs_f64(),
+            )
+        });
+        let at = end.saturating_duration_since(self.t0).as_secs_f64();
+        let key = Key {
+            journey,
+            step,
+            status,
+            phase,
+        };
+        self.recorder
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .add(at, Some(sent.elapsed().as_secs_f64()));
-    }
-
-    fn fail(&self, message: String) {
-        let at = self.now();
-        self.record
+            .request(key, times, error.as_deref(), at);
+        self.tally
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .error(at, message);
+            .add(at, error.as_deref());
     }
 
     fn done(&self) -> bool {
         self.stop.is_cancelled() || self.ran_out.is_cancelled()
     }
 
-    /// One iteration: a `GET` or one journey. `pace` (closed users) sleeps the think time
-    /// after the last step too. Returns early when the step stops.
-    async fn iterate(&self, pace: bool) {
-        match &*self.work {
+    /// One iteration, meant to start at `due`, of phase (second) `phase`: a `GET` or one
+    /// journey. As in a load spec, the first request's latency counts from `due`, a later
+    /// step's from when it was due (the end of the previous one plus think time). `pace`
+    /// (closed users) sleeps the think time after the last step too. Returns early when the
+    /// step stops.
+    async fn iterate(&self, due: Instant, phase: usize, pace: bool) {
+        let plan = match &*self.work {
             Work::Get(path) => {
                 let sent = Instant::now();
                 let r = self
                     .balancer
                     .send(true, |base| Ok(self.client.get(join(base, path)?)))
                     .await;
-                match r {
-                    Ok((status, _, _)) if status < 400 => self.ok(sent),
-                    Ok((status, _, _)) => self.fail(format!("GET {path}: status {status}")),
-                    Err(e) => self.fail(format!("GET {path}: {e}")),
-                }
-            }
-            Work::Journeys(plan) => {
-                let k = self.iterations.fetch_add(1, Ordering::Relaxed);
-                let journey = plan.pick();
-                let mut it = match plan.start(journey, k) {
-                    Ok(it) => it,
-                    Err(e) => {
-                        let mut x = self.exhausted.lock().unwrap_or_else(|e| e.into_inner());
-                        x.get_or_insert(e.0);
-                        self.ran_out.cancel();
-                        return;
-                    }
+                let (status, error) = match r {
+                    Ok((code, _, _)) if code < 400 => (StatusLabel::Code(code), None),
+                    Ok((code, _, _)) => (
+                        StatusLabel::Code(code),
+                        Some(format!("GET {path}: status {code}")),
+                    ),
+                    Err((status, e)) => (status, Some(format!("GET {path}: {e}"))),
                 };
-                let steps = &plan.journeys[journey].steps;
-                for (i, step) in steps.iter().enumerate() {
-                    if self.stop.is_cancelled() {
-                        return;
-                    }
-                    let label = &step.label;
-                    let rendered = match plan.render(&mut it, i) {
-                        Ok(r) => r,
-                        Err(e) => return self.fail(it.redact(&format!("{label}: {e}"))),
-                    };
-                    let sent = Instant::now();
-                    let r = self
-                        .balancer
-                        .send(idempotent(&step.method), |base| {
-                            let url = join(base, &rendered.path)?;
-                            Ok(rendered.clone().request(&self.client, step, url))
-                        })
-                        .await;
-                    let checked = r.and_then(|(status, headers, body)| {
-                        plan.check(&mut it, i, status, &headers, &body)
-                    });
-                    match checked {
-                        Ok(()) => self.ok(sent),
-                        Err(e) => return self.fail(it.redact(&format!("{label}: {e}"))),
-                    }
-                    let last = i + 1 == steps.len();
-                    if let Some(think) = step.think
-                        && (pace || !last)
-                    {
-                        let (lo, hi) = (think.min.0, think.max.0);
-                        let secs = if hi > lo {
-                            rand::Rng::random_range(&mut rand::rng(), lo..hi)
-                        } else {
-                            lo
-                        };
-                        tokio::select! {
-                            () = tokio::time::sleep(Duration::from_secs_f64(secs)) => {}
-                            () = self.stop.cancelled() => return,
-                        }
-                    }
+                return self.record((0, 0, phase), status, due, Some(sent), error);
+            }
+            Work::Journeys(plan) => plan,
+        };
+        let k = self.iterations.fetch_add(1, Ordering::Relaxed);
+        let journey = plan.pick();
+        let mut it = match plan.start(journey, k) {
+            Ok(it) => it,
+            Err(e) => {
+                let mut x = self.exhausted.lock().unwrap_or_else(|e| e.into_inner());
+                x.get_or_insert(e.0);
+                self.ran_out.cancel();
+                return;
+            }
+        };
+        let steps = &plan.journeys[journey].steps;
+        let mut due = due;
+        for (i, step) in steps.iter().enumerate() {
+            if self.stop.is_cancelled() {
+                return;
+            }
+            let at = (journey, i, phase);
+            let label = &step.label;
+            let rendered = match plan.render(&mut it, i) {
+                Ok(r) => r,
+                Err(e) => {
+                    let msg = it.redact(&format!("{label}: {e}"));
+                    return self.record(at, StatusLabel::Error, due, None, Some(msg));
+                }
+            };
+            let sent = Instant::now();
+            let r = self
+                .balancer
+                .send(idempotent(&step.method), |base| {
+                    let url = join(base, &rendered.path)?;
+                    Ok(rendered.clone().request(&self.client, step, url))
+                })
+                .await;
+            let (status, error) = match r {
+                Ok((code, headers, body)) => (
+                    StatusLabel::Code(code),
+                    plan.check(&mut it, i, code, &headers, &body).err(),
+                ),
+                Err((status, e)) => (status, Some(e)),
+            };
+            let error = error.map(|e| it.redact(&format!("{label}: {e}")));
+            let failed = error.is_some();
+            self.record(at, status, due, Some(sent), error);
+            if failed {
+                return;
+            }
+            due = Instant::now();
+            let last = i + 1 == steps.len();
+            if let Some(think) = step.think
+                && (pace || !last)
+            {
+                let (lo, hi) = (think.min.0, think.max.0);
+                let secs = if hi > lo {
+                    rand::Rng::random_range(&mut rand::rng(), lo..hi)
+                } else {
+                    lo
+                };
+                due += Duration::from_secs_f64(secs);
+                tokio::select! {
+                    () = tokio::time::sleep_until(due.into()) => {}
+                    () = self.stop.cancelled() => return,
                 }
             }
         }
@@ -561,15 +606,76 @@ impl Driver {
 
 /// What one step measured.
 struct StepResult {
+    /// Answers and errors within the step's time.
     ok: u64,
     errors: u64,
     seconds: f64,
-    record: Record,
+    /// What the recorder measured, with one phase per second (`second-N`).
+    m: Measurements,
+    /// The phases of `m`, in order.
+    phases: Vec<String>,
+    /// Error messages and how often each happened.
+    error_kinds: BTreeMap<String, u64>,
     fault_at: Option<f64>,
     /// Why a faulted replica did not come back, if it did not.
     fault_note: Option<String>,
     /// The `unique` data source that ran out during the step.
     exhausted: Option<String>,
+}
+
+impl StepResult {
+    /// The step's `latency`, all requests merged, labelled `labels`.
+    fn latency(&self, labels: Labels) -> Option<HistogramEntry> {
+        match self.m.select("latency", &Labels::new(), false) {
+            Selection::Histogram(hist, scale) => Some(HistogramEntry {
+                metric: "latency".into(),
+                labels,
+                scale,
+                hist,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Arrivals of the open model at `rate`: each waits for its intended time, then for a free
+/// slot among [`MAX_USERS`] in flight (queueing, so it may start late: `late`, and its
+/// latency counts from the intended time), until the schedule or the step ends.
+async fn arrive(d: Arc<Driver>, cancel: CancellationToken) {
+    let sem = Arc::new(tokio::sync::Semaphore::new(MAX_USERS as usize));
+    let mut inner = Vec::new();
+    let mut k = 0u64;
+    while let Some((at, phase)) = d.stages.arrival(k) {
+        if d.done() || cancel.is_cancelled() {
+            break;
+        }
+        let intended = d.t0 + Duration::from_secs_f64(at);
+        tokio::select! {
+            () = tokio::time::sleep_until(intended.into()) => {}
+            () = d.stop.cancelled() => break,
+        }
+        let permit = tokio::select! {
+            p = sem.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = d.stop.cancelled() => break,
+        };
+        let started = d.t0.elapsed().as_secs_f64();
+        d.recorder
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .arrival(phase, (started - at).max(0.0), started);
+        k += 1;
+        let d = d.clone();
+        inner.push(tokio::spawn(async move {
+            d.iterate(intended, phase, false).await;
+            drop(permit);
+        }));
+    }
+    for t in inner {
+        let _ = t.await;
+    }
 }
 
 /// Run closed load (`users` loops) or open load (`rate` iterations/s) for `secs`, or until
@@ -586,12 +692,19 @@ async fn drive(
     cx: &RunContext,
     fault: Option<FaultPlan>,
 ) -> StepResult {
+    let level = match rate {
+        Some(r) => Level::Rate(r),
+        None => Level::Users(u64::from(users)),
+    };
+    let stages = step::stages(level, secs);
     let t0 = Instant::now();
     let driver = Arc::new(Driver {
         balancer: balancer.clone(),
         client: client.clone(),
         work: work.clone(),
-        record: Mutex::new(Record::default()),
+        recorder: Mutex::new(step::recorder(work.names(), &stages)),
+        stages,
+        tally: Mutex::new(Tally::default()),
         t0,
         iterations: iterations.clone(),
         stop: CancellationToken::new(),
@@ -599,46 +712,16 @@ async fn drive(
         ran_out: CancellationToken::new(),
     });
     let mut tasks = Vec::new();
-    if let Some(rate) = rate {
-        let sem = Arc::new(tokio::sync::Semaphore::new(MAX_USERS as usize));
-        let (d, cancel) = (driver.clone(), cx.cancel.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut k = 0u64;
-            let mut inner = Vec::new();
-            loop {
-                let due = k as f64 / rate.max(0.001);
-                if due >= secs || d.done() || cancel.is_cancelled() {
-                    break;
-                }
-                let wait = due - t0.elapsed().as_secs_f64();
-                if wait > 0.0 {
-                    tokio::time::sleep(Duration::from_secs_f64(wait)).await;
-                }
-                k += 1;
-                let Ok(permit) = sem.clone().try_acquire_owned() else {
-                    d.fail(format!(
-                        "dropped: {MAX_USERS} iterations were already in flight"
-                    ));
-                    // a generator far behind its schedule must not hog a runtime thread
-                    tokio::task::yield_now().await;
-                    continue;
-                };
-                let d = d.clone();
-                inner.push(tokio::spawn(async move {
-                    d.iterate(false).await;
-                    drop(permit);
-                }));
-            }
-            for t in inner {
-                let _ = t.await;
-            }
-        }));
+    if rate.is_some() {
+        tasks.push(tokio::spawn(arrive(driver.clone(), cx.cancel.clone())));
     } else {
         for _ in 0..users.clamp(1, MAX_USERS) {
             let d = driver.clone();
             tasks.push(tokio::spawn(async move {
                 while !d.done() && t0.elapsed().as_secs_f64() < secs {
-                    d.iterate(true).await;
+                    let now = Instant::now();
+                    let phase = d.stages.phase_at(now.duration_since(t0).as_secs_f64());
+                    d.iterate(now, phase, true).await;
                 }
             }));
         }
@@ -660,14 +743,26 @@ async fn drive(
         Some(t) => t.await.unwrap_or((None, None)),
         None => (None, None),
     };
-    let record = std::mem::take(&mut *driver.record.lock().unwrap_or_else(|e| e.into_inner()));
+    let tally = std::mem::take(&mut *driver.tally.lock().unwrap_or_else(|e| e.into_inner()));
     // only answers within the step count (a request in flight at its end may answer later;
-    // those seconds stay in the record for the failover timeline)
-    let (ok, errors) = record
+    // it stays in the recorder, in the second it arrived, for the failover timeline)
+    let (ok, errors) = tally
         .seconds
         .iter()
         .filter(|&(&s, _)| (s as f64) < seconds)
-        .fold((0, 0), |(o, e), (_, s)| (o + s.ok, e + s.errors));
+        .fold((0, 0), |(o, e), (_, c)| (o + c.0, e + c.1));
+    let recorder = {
+        let mut r = driver.recorder.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::replace(&mut *r, step::recorder(Vec::new(), &driver.stages))
+    };
+    let stages = &driver.stages;
+    let m = recorder.finish(
+        seconds,
+        &stages.phase_durations(seconds),
+        rate.is_some(),
+        0.0,
+        &|s| stages.scheduled_between(s as f64, s as f64 + 1.0),
+    );
     let exhausted = driver
         .exhausted
         .lock()
@@ -677,7 +772,9 @@ async fn drive(
         ok,
         errors,
         seconds,
-        record,
+        m,
+        phases: stages.phases.clone(),
+        error_kinds: tally.errors,
         fault_at,
         fault_note,
         exhausted,
@@ -836,20 +933,10 @@ pub async fn run(
         None => "/health".to_string(),
     };
     let mode = load.mode.unwrap_or(LoadMode::MaxRate);
-    let step_secs = load
-        .step_duration
-        .map_or(20.0, |d| d.0)
-        .clamp(1.0, MAX_STEP);
+    // validation keeps `step_duration` within its range: no clamp here
+    let step_secs = load.step_secs();
     let per_unit = load.concurrency.as_ref().map_or(4, |c| c.value);
-    let objective = load
-        .latency_slo
-        .as_ref()
-        .and_then(|s| Slo::compile(s, Kind::Load).ok())
-        .map(|s| vec![s]);
-    let latency_limit = objective
-        .as_deref()
-        .and_then(search::latency_objective)
-        .map(|(_, v)| v);
+    let criteria = step::criteria(load).map_err(unavailable)?;
     let client = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .pool_max_idle_per_host(MAX_USERS as usize)
@@ -883,7 +970,7 @@ pub async fn run(
 
     let mut m = Measurements::default();
     let mut points = Vec::new();
-    let mut lat_labels: Vec<(Labels, Vec<f64>)> = Vec::new();
+    let mut latencies: Vec<HistogramEntry> = Vec::new();
     // (ok, errors) over the sweep
     let mut totals = (0u64, 0u64);
     let iterations = Arc::new(AtomicU64::new(0));
@@ -922,7 +1009,7 @@ pub async fn run(
             mode,
             step_secs,
             per_unit,
-            latency_limit,
+            &criteria,
             &mut m,
             cx,
         )
@@ -931,7 +1018,8 @@ pub async fn run(
             Ok(Some(r)) => r,
             Ok(None) => {
                 m.notes.push(format!(
-                    "{label}={v}: not even the lowest rate held the latency SLO with under 1% errors: no throughput point for this step"
+                    "{label}={v}: not even the lowest rate held the step SLOs ({}): no throughput point for this step",
+                    texts(&criteria)
                 ));
                 continue;
             }
@@ -939,7 +1027,7 @@ pub async fn run(
             Err(e) => {
                 // keep what the earlier steps measured
                 let message = format!("{label}={v}: {e}");
-                let mut partial = finish(points, lat_labels, totals, label, m, cx);
+                let mut partial = finish(points, latencies, totals, label, m, cx);
                 partial.notes.push(message.clone());
                 return Err(BackendError::Failed {
                     message,
@@ -947,7 +1035,7 @@ pub async fn run(
                 });
             }
         };
-        for (msg, count) in &result.record.errors {
+        for (msg, count) in &result.error_kinds {
             m.error_samples_n(msg, step_label.clone(), *count);
         }
         m.scalar("errors", step_label.clone(), result.errors as f64);
@@ -970,14 +1058,7 @@ pub async fn run(
             concurrency: v,
             throughput,
         });
-        let mut all: Vec<f64> = result
-            .record
-            .seconds
-            .values()
-            .flat_map(|s| s.latencies.iter().copied())
-            .collect();
-        all.retain(|x| x.is_finite());
-        lat_labels.push((step_label, all));
+        latencies.extend(result.latency(step_label));
         m.notes.push(format!(
             "{label}={v}: {:.1} req/s ({} ok, {} errors in {:.1}s)",
             throughput, result.ok, result.errors, result.seconds
@@ -986,13 +1067,22 @@ pub async fn run(
             break;
         }
     }
-    Ok(finish(points, lat_labels, totals, label, m, cx))
+    Ok(finish(points, latencies, totals, label, m, cx))
+}
+
+/// The step SLOs, as written, for a note.
+fn texts(criteria: &[Slo]) -> String {
+    criteria
+        .iter()
+        .map(|s| format!("`{}`", s.text))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The fit of the measured points, the latency histograms and what the steps recorded.
 fn finish(
     points: Vec<Point>,
-    lat_labels: Vec<(Labels, Vec<f64>)>,
+    latencies: Vec<HistogramEntry>,
     (ok, errors): (u64, u64),
     label: &str,
     mut m: Measurements,
@@ -1006,12 +1096,7 @@ fn finish(
         );
     }
     let mut fit = super::fit_metrics::measure_labelled(&points, label);
-    for (l, lats) in lat_labels {
-        let h = fit.histogram("latency", l, 1e-6);
-        for x in lats {
-            h.record(x);
-        }
-    }
+    fit.histograms.extend(latencies);
     fit.scalars.append(&mut m.scalars);
     fit.series.append(&mut m.series);
     fit.notes.append(&mut m.notes);
@@ -1045,7 +1130,7 @@ async fn run_step(
     mode: LoadMode,
     step_secs: f64,
     per_unit: u32,
-    latency_limit: Option<f64>,
+    criteria: &[Slo],
     m: &mut Measurements,
     cx: &RunContext,
 ) -> Result<Option<StepResult>, BackendError> {
@@ -1140,23 +1225,21 @@ async fn run_step(
             )
             .await;
             if s.fault.is_some() {
-                failover(m, &r, latency_limit);
+                failover(m, &r, criteria);
             }
             Some(r)
         }
         LoadMode::MaxRate => {
             let top = load.max_rate.map_or(2000.0, |r| r.0);
-            let rungs = search::staircase(top / MAX_RUNGS as f64, top / MAX_RUNGS as f64, top);
-            let rung_secs = (step_secs / 3.0).max(1.0);
-            let limit = latency_limit.unwrap_or(f64::INFINITY);
+            let rung_secs = rung_secs(step_secs);
             let mut best: Option<StepResult> = None;
-            for &rate in rungs.iter().take(MAX_RUNGS) {
+            for rate in step::rungs(top, MAX_RUNGS) {
                 if cx.cancel.is_cancelled() {
                     break;
                 }
                 cx.progress
                     .update(None, &format!("{label}={v}: {rate:.0}/s"));
-                let mut r = drive(
+                let r = drive(
                     &bal,
                     client,
                     work,
@@ -1168,26 +1251,17 @@ async fn run_step(
                     None,
                 )
                 .await;
-                let mut all: Vec<f64> = r
-                    .record
-                    .seconds
-                    .values_mut()
-                    .flat_map(|s| s.latencies.drain(..))
-                    .collect();
-                let p = p95(&mut all).unwrap_or(f64::INFINITY);
-                let err = r.errors as f64 / (r.ok + r.errors).max(1) as f64;
-                let held = p < limit && err < 0.01;
+                let j: Judgement = step::judge(criteria, &r.m, None);
                 m.notes.push(format!(
-                    "{label}={v}: {rate:.0}/s offered: {} ok, {} errors, p95 {:.1}ms: {}",
+                    "{label}={v}: {rate:.0}/s offered: {} ok, {} errors: {}",
                     r.ok,
                     r.errors,
-                    p * 1000.0,
-                    if held { "held" } else { "broke" }
+                    step::describe(&j)
                 ));
-                if !held {
+                if !j.held {
                     // what broke it is worth seeing
                     let l = labels(&[(label, &v.to_string())]);
-                    for (msg, count) in &r.record.errors {
+                    for (msg, count) in &r.error_kinds {
                         m.error_samples_n(msg, l.clone(), *count);
                     }
                     // let the backlog of the broken rung drain before anything else runs
@@ -1220,7 +1294,7 @@ async fn run_step(
                     Some(f),
                 )
                 .await;
-                failover(m, &r, latency_limit);
+                failover(m, &r, criteria);
             }
             best
         }
@@ -1231,8 +1305,15 @@ async fn run_step(
     Ok(result)
 }
 
-/// failover.* from a step with a fault.
-fn failover(m: &mut Measurements, r: &StepResult, latency_limit: Option<f64>) {
+/// A rung of the rate search lasts a third of the step (at least one second).
+fn rung_secs(step_secs: f64) -> f64 {
+    (step_secs / 3.0).max(1.0)
+}
+
+/// failover.* from a step with a fault. Each second of the step (by arrival) is judged by
+/// the step SLOs with the evaluator; `failover.recovery_time` is how long after the fault
+/// they hold again for a second, and `failover.p95` the per-second p95 for the chart.
+fn failover(m: &mut Measurements, r: &StepResult, criteria: &[Slo]) {
     let Some(at) = r.fault_at else {
         m.notes.push(
             r.fault_note
@@ -1244,47 +1325,37 @@ fn failover(m: &mut Measurements, r: &StepResult, latency_limit: Option<f64>) {
     if let Some(note) = &r.fault_note {
         m.notes.push(format!("failover: {note}"));
     }
-    let from = at.floor() as u64;
-    let mut errs = 0;
-    let mut total = 0;
+    let from = at.floor();
+    let (mut errs, mut total) = (0.0, 0.0);
     let mut err_series = Vec::new();
     let mut p95_series = Vec::new();
     let mut bad = Vec::new();
-    for (&s, sec) in &r.record.seconds {
-        let t = s as f64;
-        let mut l = sec.latencies.clone();
-        let p = p95(&mut l);
-        err_series.push((t, sec.errors as f64));
-        if let Some(p) = p {
+    for (i, phase) in r.phases.iter().enumerate() {
+        let t = i as f64;
+        let errors = step::count(&r.m, "errors", phase);
+        err_series.push((t, errors));
+        if let Some(p) = step::latency_quantile(&r.m, Some(phase), 0.95) {
             p95_series.push((t, p));
         }
-        if s >= from {
-            errs += sec.errors;
-            total += sec.errors + sec.ok;
+        if t >= from {
+            errs += errors;
+            total += step::count(&r.m, "requests", phase);
         }
-        let rate = sec.errors as f64 / (sec.ok + sec.errors).max(1) as f64;
-        let lat_ok = match (latency_limit, p) {
-            (Some(lim), Some(p)) => p < lim,
-            (Some(_), None) => false,
-            (None, _) => true,
-        };
-        bad.push((t, if lat_ok && rate < 0.01 { 0.0 } else { 1.0 }));
+        let held = step::judge(criteria, &r.m, Some(phase)).held;
+        bad.push((t, if held { 0.0 } else { 1.0 }));
     }
-    m.scalar("failover.errors", Labels::new(), errs as f64);
-    m.scalar(
-        "failover.error_rate",
-        Labels::new(),
-        errs as f64 / total.max(1) as f64,
-    );
-    match search::recovery_time(&bad, from as f64, 1.0, |v| v == 0.0) {
+    m.scalar("failover.errors", Labels::new(), errs);
+    m.scalar("failover.error_rate", Labels::new(), errs / total.max(1.0));
+    match search::recovery_time(&bad, from, 1.0, |v| v == 0.0) {
         Some(rt) => m.scalar(
             "failover.recovery_time",
             Labels::new(),
-            (rt + from as f64 - at).max(0.0),
+            (rt + from - at).max(0.0),
         ),
-        None => m
-            .notes
-            .push("failover: p95 and the error rate did not recover within the step".into()),
+        None => m.notes.push(format!(
+            "failover: the step SLOs ({}) did not hold again within the step",
+            texts(criteria)
+        )),
     }
     let x = labels(&[("x", "seconds")]);
     m.push_series("failover.errors", x.clone(), err_series);
