@@ -124,7 +124,11 @@ fn kill_and_check(mut perfspec: Child, children: &HashMap<u32, String>) {
 
 #[test]
 fn sigkill_leaves_no_redis_server() {
-    if !require_program("redis-server", on_path("redis-server", &[]), "install the Debian package redis-server") {
+    if !require_program(
+        "redis-server",
+        on_path("redis-server", &[]),
+        "install the Debian package redis-server",
+    ) {
         return;
     }
     let spec = r#"
@@ -147,7 +151,11 @@ slo: [ hit_ratio >= 0.1 ]
 
 #[test]
 fn sigkill_leaves_no_nginx_or_replicas() {
-    if !require_program("nginx", on_path("nginx", &[]), "install the Debian package nginx-light") {
+    if !require_program(
+        "nginx",
+        on_path("nginx", &[]),
+        "install the Debian package nginx-light",
+    ) {
         return;
     }
     let spec = r#"

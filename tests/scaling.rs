@@ -572,7 +572,10 @@ fn series_names(spec: &serde_json::Value) -> Vec<String> {
 }
 
 fn nginx_present() -> bool {
-    on_path("nginx", &["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"])
+    on_path(
+        "nginx",
+        &["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"],
+    )
 }
 
 #[test]

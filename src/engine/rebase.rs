@@ -5,8 +5,8 @@
 //! again against the new baseline (with their stored severity, phase and policies), and the
 //! spec statuses and exit code follow; the other SLOs keep the original run's verdicts.
 
-use crate::results::{Results, SpecResult, SpecStatus};
 use crate::engine::verdict::{Reason, Slo, SloOutcome, evaluate, observe};
+use crate::results::{Results, SpecResult, SpecStatus};
 
 /// Judge a `baseline` SLO again; `None` when it does not use `baseline`, was not run, or
 /// its spec has no measurements.

@@ -10,7 +10,9 @@ use crate::spec::slo::{self, Agg, SloExpr, quote_value};
 use crate::spec::units::Dimension;
 
 // The SLO as a spec states it lives with the spec layer; these names stay here too.
-pub use crate::spec::objective::{MissingBaselinePolicy, NoDataPolicy, Slo, SloOrigin, SloSeverity};
+pub use crate::spec::objective::{
+    MissingBaselinePolicy, NoDataPolicy, Slo, SloOrigin, SloSeverity,
+};
 
 /// The verdict of one SLO. Ordered: `Pass < Warn < Fail`, so the worst is the maximum.
 #[derive(

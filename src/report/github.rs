@@ -1,9 +1,9 @@
 //! GitHub Actions workflow commands: `::error file=…,line=…,title=…::message` at each
 //! failing SLO's line (warnings as `::warning`), escaped per the runner's rules, capped.
 
-use crate::results::{Results, SpecStatus};
 use super::view::delta_text;
 use crate::engine::verdict::Status;
+use crate::results::{Results, SpecStatus};
 
 /// At most this many annotations; the rest are counted in one last notice.
 pub const MAX_ANNOTATIONS: usize = 50;

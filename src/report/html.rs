@@ -1,9 +1,9 @@
 //! `report.html`: one self-contained page (no CDN, no web fonts, no JavaScript), rendered
 //! from `report.html.j2` with HTML auto-escaping; charts are inline SVG.
 
-use crate::results::Results;
 use super::templates::{ReportError, Templates};
 use super::view::View;
+use crate::results::Results;
 
 /// Render report.html.
 pub fn render(r: &Results, templates: &Templates) -> Result<String, ReportError> {

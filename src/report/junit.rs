@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite, XmlString};
 
-use crate::results::{Results, SpecResult, SpecStatus};
 use super::view::delta_text;
 use crate::engine::verdict::{Reason, SloOutcome, Status};
+use crate::results::{Results, SpecResult, SpecStatus};
 
 fn secs(s: f64) -> Duration {
     Duration::try_from_secs_f64(s.max(0.0)).unwrap_or_default()

@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use crate::results::{Results, write_atomic};
 use super::templates::{ReportError, Templates};
 use super::view::View;
+use crate::results::{Results, write_atomic};
 
 pub use super::templates::md_cell;
 pub use super::view::one_line;

@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use super::kinds;
-use crate::results::{Results, SpecResult, SpecStatus};
 use crate::engine::verdict::{Reason, SloOutcome, Status};
+use crate::results::{Results, SpecResult, SpecStatus};
 use crate::spec::units::Dimension;
 
 /// An inline SVG chart (trusted markup produced by [`super::charts`]).

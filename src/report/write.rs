@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::results::{Results, write_atomic};
 use super::templates::{ReportError, Templates};
 use super::{github, html, junit, summary};
+use crate::results::{Results, write_atomic};
 
 /// Where reports come from and go.
 pub struct ReportOptions<'a> {

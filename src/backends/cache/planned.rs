@@ -4,8 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::plan::{Action, LocalPlan, Plan as RunPlan, RedisSource, SharedPlan, Sweep};
 use super::plan::Capacity;
+use super::plan::{Action, LocalPlan, Plan as RunPlan, RedisSource, SharedPlan, Sweep};
 use super::workload::KeyDist;
 use crate::engine::plan::secs;
 use crate::spec::cache::At;

@@ -230,7 +230,12 @@ async fn run_point(
 
 /// Run the workers to the end of the operations (or the time), sampling resident sizes
 /// and counters meanwhile and reporting progress.
-async fn drive(run: &Arc<Run>, plan: &Plan, point: &Point, cx: &RunContext) -> (Samples, Latencies) {
+async fn drive(
+    run: &Arc<Run>,
+    plan: &Plan,
+    point: &Point,
+    cx: &RunContext,
+) -> (Samples, Latencies) {
     let t0 = run.shared.t0;
     let deadline = plan.duration.map(|d| t0 + d);
     let workers: Vec<_> = (0..plan.concurrency)

@@ -154,15 +154,15 @@ pub fn plan(spec: &Spec, d: &LoadDoc) -> Result<LoadPlan, Vec<Diagnostic>> {
     let compiled = journey::Plan::compile(d, &spec.file.folder())
         .map(|p| p.with_secrets(&spec.secrets))
         .map_err(|errors| {
-        errors
-            .into_iter()
-            .map(|e| {
-                Diagnostic::error("load::journey", e.message)
-                    .at(&spec.file, e.span)
-                    .maybe_hint(e.hint)
-            })
-            .collect::<Vec<_>>()
-    })?;
+            errors
+                .into_iter()
+                .map(|e| {
+                    Diagnostic::error("load::journey", e.message)
+                        .at(&spec.file, e.span)
+                        .maybe_hint(e.hint)
+                })
+                .collect::<Vec<_>>()
+        })?;
     let open = d.load.model != Some(ModelKind::Closed);
     let schedule = Stages::new(&all_stages(d), !open);
     let model = if open {

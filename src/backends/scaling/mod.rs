@@ -11,7 +11,7 @@ mod step;
 mod sweep;
 mod usl_fit;
 
-pub use measurements::{MeasurementsError, Point};
 pub use fit_metrics::{measure, measure_labelled};
+pub use measurements::{MeasurementsError, Point};
 pub use runner::Native;
 pub use usl_fit::{Fit, MIN_POINTS, NoFit, Peak, fit};
