@@ -344,6 +344,27 @@ impl Compiler<'_> {
 }
 
 impl Plan {
+    /// [`Plan::compile`] for `spec` (relative paths against `spec_dir`), with the spec's
+    /// secrets to redact and every problem a located diagnostic in `spec`'s file.
+    pub fn compile_spec(
+        spec: &crate::spec::Spec,
+        doc: &LoadDoc,
+        spec_dir: &Path,
+    ) -> Result<Plan, Vec<crate::spec::diagnostic::Diagnostic>> {
+        Plan::compile(doc, spec_dir)
+            .map(|p| p.with_secrets(&spec.secrets))
+            .map_err(|errors| {
+                errors
+                    .into_iter()
+                    .map(|e| {
+                        crate::spec::diagnostic::Diagnostic::error("load::journey", e.message)
+                            .at(&spec.file, e.span)
+                            .maybe_hint(e.hint)
+                    })
+                    .collect()
+            })
+    }
+
     /// Compile every journey of `doc`; data files resolve against `spec_dir`. All problems
     /// are returned together.
     pub fn compile(doc: &LoadDoc, spec_dir: &Path) -> Result<Plan, Vec<PlanError>> {

@@ -151,18 +151,7 @@ pub fn expected_arrivals(stages: &Stages) -> Result<u64, String> {
 
 /// Compile and resolve a load spec; every problem is a located diagnostic.
 pub fn plan(spec: &Spec, d: &LoadDoc) -> Result<LoadPlan, Vec<Diagnostic>> {
-    let compiled = journey::Plan::compile(d, &spec.file.folder())
-        .map(|p| p.with_secrets(&spec.secrets))
-        .map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|e| {
-                    Diagnostic::error("load::journey", e.message)
-                        .at(&spec.file, e.span)
-                        .maybe_hint(e.hint)
-                })
-                .collect::<Vec<_>>()
-        })?;
+    let compiled = journey::Plan::compile_spec(spec, d, &spec.file.folder())?;
     let open = d.load.model != Some(ModelKind::Closed);
     let schedule = Stages::new(&all_stages(d), !open);
     let model = if open {

@@ -28,18 +28,7 @@ pub fn compile(path: &Path) -> Result<Plan, Vec<Diagnostic>> {
             ),
         )]);
     };
-    Plan::compile(doc, &folder_of(path))
-        .map(|p| p.with_secrets(&spec.secrets))
-        .map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|e| {
-                    Diagnostic::error("load::journey", e.message)
-                        .at(&spec.file, e.span)
-                        .maybe_hint(e.hint)
-                })
-                .collect()
-        })
+    Plan::compile_spec(&spec, doc, &folder_of(path))
 }
 
 /// Planning: the profile exists, is a load spec and its journeys compile (once: the sweep
