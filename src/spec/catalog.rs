@@ -439,14 +439,14 @@ static SCALING: &[MetricDef] = &[
         Count,
         Counter,
         &[],
-        "failed requests during the fault window",
+        "failed requests that ended at or after the fault (in flight at the fault included)",
     ),
     m(
         "failover.error_rate",
         Ratio,
         Gauge,
         &[],
-        "failed / all requests during the fault window",
+        "failed / all requests that ended at or after the fault",
     ),
     m(
         "failover.p95",

@@ -225,20 +225,34 @@ async fn wait_healthy(url: &str, path: &str, cx: &RunContext) -> Result<(), Back
     }
 }
 
+/// `Driver::fault_at` before the fault (or without one).
+const NO_FAULT: u64 = u64::MAX;
+
 /// Most distinct error messages kept per step.
 const MAX_ERROR_KINDS: usize = 20;
 
 /// What a step counts besides its recorder: answers and errors per second of completion
-/// (the throughput of the fit counts the answers within the step) and the error messages.
+/// (the throughput of the fit counts the answers within the step), the error messages, and
+/// what ended after the step's fault.
 #[derive(Default)]
 struct Tally {
     seconds: BTreeMap<u64, (u64, u64)>,
     /// Error messages and how often each happened.
     errors: BTreeMap<String, u64>,
+    /// Requests and errors that ended at or after the fault (a request in flight when the
+    /// replica died counts, whenever it started).
+    after_fault: (u64, u64),
 }
 
 impl Tally {
-    fn add(&mut self, at: f64, error: Option<&str>) {
+    /// A request ended `at` seconds into the step; `fault` is when the fault was injected
+    /// (seconds into the step), if it has been.
+    fn add(&mut self, at: f64, error: Option<&str>, fault: Option<f64>) {
+        let after = fault.is_some_and(|f| at >= f);
+        if after {
+            self.after_fault.0 += 1;
+            self.after_fault.1 += u64::from(error.is_some());
+        }
         let s = self.seconds.entry(at.max(0.0) as u64).or_default();
         let Some(message) = error else {
             s.0 += 1;
@@ -463,6 +477,8 @@ struct Driver {
     stages: Stages,
     tally: Mutex<Tally>,
     t0: Instant,
+    /// When the step's fault was injected, µs after `t0` ([`NO_FAULT`] until then).
+    fault_at: Arc<AtomicU64>,
     /// Journey iterations started over the whole sweep (`{{ iteration }}` stays unique).
     iterations: Arc<AtomicU64>,
     /// Set at the end of the step: no new work, think times cut short.
@@ -501,10 +517,14 @@ impl Driver {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .request(key, times, error.as_deref(), at);
+        let fault = match self.fault_at.load(Ordering::Acquire) {
+            NO_FAULT => None,
+            us => Some(us as f64 / 1e6),
+        };
         self.tally
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .add(at, error.as_deref());
+            .add(at, error.as_deref(), fault);
     }
 
     fn done(&self) -> bool {
@@ -619,6 +639,10 @@ struct StepResult {
     fault_at: Option<f64>,
     /// Why a faulted replica did not come back, if it did not.
     fault_note: Option<String>,
+    /// Requests and errors that ended at or after the fault.
+    after_fault: (u64, u64),
+    /// Answers and errors per second of completion (all of them, in the step or after).
+    ended: BTreeMap<u64, (u64, u64)>,
     /// The `unique` data source that ran out during the step.
     exhausted: Option<String>,
 }
@@ -706,6 +730,7 @@ async fn drive(
         stages,
         tally: Mutex::new(Tally::default()),
         t0,
+        fault_at: Arc::new(AtomicU64::new(NO_FAULT)),
         iterations: iterations.clone(),
         stop: CancellationToken::new(),
         exhausted: Mutex::new(None),
@@ -727,7 +752,7 @@ async fn drive(
         }
     }
     let step_end = CancellationToken::new();
-    let fault_task = fault.map(|f| tokio::spawn(f.run(t0, step_end.clone())));
+    let fault_task = fault.map(|f| tokio::spawn(f.run(t0, step_end.clone(), driver.fault_at.clone())));
     tokio::select! {
         () = tokio::time::sleep(Duration::from_secs_f64(secs)) => {}
         () = cx.cancel.cancelled() => {}
@@ -775,6 +800,8 @@ async fn drive(
         m,
         phases: stages.phases.clone(),
         error_kinds: tally.errors,
+        after_fault: tally.after_fault,
+        ended: tally.seconds,
         fault_at,
         fault_note,
         exhausted,
@@ -796,7 +823,13 @@ impl FaultPlan {
     /// The fault time (seconds into the step) if the fault was injected, and a note when the
     /// replica could not be brought back. `step_end` ends every wait: a fault due after the
     /// step is not injected, and a hung replica is let go on at the step's end.
-    async fn run(self, t0: Instant, step_end: CancellationToken) -> (Option<f64>, Option<String>) {
+    /// `fired` gets the fault time in µs after `t0` just before the signal is sent.
+    async fn run(
+        self,
+        t0: Instant,
+        step_end: CancellationToken,
+        fired: Arc<AtomicU64>,
+    ) -> (Option<f64>, Option<String>) {
         let wait = self.at - t0.elapsed().as_secs_f64();
         if wait > 0.0 {
             tokio::select! {
@@ -827,6 +860,7 @@ impl FaultPlan {
             FaultAction::Hang => libc::SIGSTOP,
         };
         let at = t0.elapsed().as_secs_f64();
+        fired.store((at * 1e6) as u64, Ordering::Release);
         process::signal_group(pid, sig);
         let Some(after) = self.restore_after else {
             if self.action == FaultAction::Hang {
@@ -1310,9 +1344,12 @@ fn rung_secs(step_secs: f64) -> f64 {
     (step_secs / 3.0).max(1.0)
 }
 
-/// failover.* from a step with a fault. Each second of the step (by arrival) is judged by
-/// the step SLOs with the evaluator; `failover.recovery_time` is how long after the fault
-/// they hold again for a second, and `failover.p95` the per-second p95 for the chart.
+/// failover.* from a step with a fault. `failover.errors` / `error_rate` count the requests
+/// that ended at or after the fault (one in flight when the replica died counts, whenever it
+/// started), and the `failover.errors` series is per second of completion. Each second of
+/// the step (by arrival) is judged by the step SLOs with the evaluator;
+/// `failover.recovery_time` is how long after the fault they hold again for a second, and
+/// `failover.p95` the per-second p95 (by arrival) for the chart.
 fn failover(m: &mut Measurements, r: &StepResult, criteria: &[Slo]) {
     let Some(at) = r.fault_at else {
         m.notes.push(
@@ -1326,20 +1363,16 @@ fn failover(m: &mut Measurements, r: &StepResult, criteria: &[Slo]) {
         m.notes.push(format!("failover: {note}"));
     }
     let from = at.floor();
-    let (mut errs, mut total) = (0.0, 0.0);
-    let mut err_series = Vec::new();
+    let (total, errs) = (r.after_fault.0 as f64, r.after_fault.1 as f64);
+    let err_series = (0..r.phases.len() as u64)
+        .map(|s| (s as f64, r.ended.get(&s).map_or(0.0, |c| c.1 as f64)))
+        .collect();
     let mut p95_series = Vec::new();
     let mut bad = Vec::new();
     for (i, phase) in r.phases.iter().enumerate() {
         let t = i as f64;
-        let errors = step::count(&r.m, "errors", phase);
-        err_series.push((t, errors));
         if let Some(p) = step::latency_quantile(&r.m, Some(phase), 0.95) {
             p95_series.push((t, p));
-        }
-        if t >= from {
-            errs += errors;
-            total += step::count(&r.m, "requests", phase);
         }
         let held = step::judge(criteria, &r.m, Some(phase)).held;
         bad.push((t, if held { 0.0 } else { 1.0 }));
@@ -1363,4 +1396,26 @@ fn failover(m: &mut Measurements, r: &StepResult, criteria: &[Slo]) {
     m.notes.push(format!(
         "failover: fault at {at:.1}s into the step, {errs} errors of {total} requests after it"
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_after_a_fault_count_by_when_they_ended() {
+        let mut t = Tally::default();
+        // before the fault: neither counts
+        t.add(0.4, None, None);
+        t.add(0.9, Some("GET /: status 502"), None);
+        // the fault fired at 1.02 s: a request that arrived in second 0 and failed at 1.03 s
+        // counts, and so does a later answer; one that ended just before the fault does not
+        t.add(1.01, None, Some(1.02));
+        t.add(1.03, Some("GET /: status 502"), Some(1.02));
+        t.add(2.5, None, Some(1.02));
+        assert_eq!(t.after_fault, (2, 1));
+        assert_eq!(t.seconds[&0], (1, 1));
+        assert_eq!(t.seconds[&1], (1, 1));
+        assert_eq!(t.errors["GET /: status 502"], 2);
+    }
 }
