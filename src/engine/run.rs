@@ -216,6 +216,7 @@ pub fn exit_code(res: &Results) -> i32 {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_one(
     spec: &Spec,
     plan: &Plan,

@@ -9,7 +9,7 @@
 //!   SIGKILL, reap — run by its `Drop` on every exit path;
 //! - [`free_port`] / [`on_free_port`]: a loopback port, retried when another process takes
 //!   it between the probe and the child's bind;
-//! - [`wait_ready`]: readiness (HTTP GET, TCP connect, an announced line, or a custom check)
+//! - readiness, [`wait_ready`] (HTTP GET, TCP connect, an announced line, or a custom check)
 //!   with a timeout, cancellation, and the child's early exit detected;
 //! - [`Program`]: binary lookup on `PATH` (or an environment override) with an install hint;
 //! - [`pin_cpus`] / [`cpu_slice`]: CPU affinity for replicas.

@@ -35,9 +35,16 @@ impl Diagnostic {
             return;
         }
         let r = |s: &str| crate::report::results::redact(s, secrets);
-        self.message = r(&self.message);
-        self.label = self.label.as_deref().map(r);
-        self.hint = self.hint.as_deref().map(r);
+        for text in [
+            Some(&mut self.message),
+            self.label.as_mut(),
+            self.hint.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *text = r(text);
+        }
     }
 
     pub fn error(code: &'static str, message: impl Into<String>) -> Diagnostic {

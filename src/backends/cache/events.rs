@@ -8,9 +8,14 @@ use super::plan::{Action, Plan, PlannedEvent};
 use super::run_state::Run;
 use crate::spec::cache::At;
 
+/// Events due at an operation count, sorted by it.
+pub type CountedEvents = Vec<(u64, PlannedEvent)>;
+/// Events due after a time.
+pub type TimedEvents = Vec<(Duration, PlannedEvent)>;
+
 /// The events of a plan split into those due at an operation count (sorted) and those due
 /// after a time.
-pub fn schedule(plan: &Plan) -> (Vec<(u64, PlannedEvent)>, Vec<(Duration, PlannedEvent)>) {
+pub fn schedule(plan: &Plan) -> (CountedEvents, TimedEvents) {
     let mut due = Vec::new();
     let mut timed = Vec::new();
     for e in &plan.events {

@@ -217,14 +217,14 @@ mod tests {
         assert!(five.held, "{five:?}");
     }
 
-/// A counter (`requests`, `errors`) in `phase`, 0 when nothing was counted.
+    /// A counter (`requests`, `errors`) in `phase`, 0 when nothing was counted.
     fn count(m: &Measurements, metric: &str, phase: &str) -> f64 {
         match m.select(metric, &labels(&[("phase", phase)]), true) {
             Selection::Value(v) => v,
             _ => 0.0,
         }
     }
-    
+
     #[test]
     fn every_second_is_a_phase_and_a_silent_second_breaks() {
         let m = step(0);

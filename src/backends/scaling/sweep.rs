@@ -752,7 +752,8 @@ async fn drive(
         }
     }
     let step_end = CancellationToken::new();
-    let fault_task = fault.map(|f| tokio::spawn(f.run(t0, step_end.clone(), driver.fault_at.clone())));
+    let fault_task =
+        fault.map(|f| tokio::spawn(f.run(t0, step_end.clone(), driver.fault_at.clone())));
     tokio::select! {
         () = tokio::time::sleep(Duration::from_secs_f64(secs)) => {}
         () = cx.cancel.cancelled() => {}
