@@ -2,6 +2,7 @@
 //! one file and one line in [`Registry::standard`].
 
 mod cache;
+mod http;
 mod load;
 mod pending;
 #[cfg(feature = "quantize")]

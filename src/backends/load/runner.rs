@@ -25,10 +25,11 @@ use std::time::{Duration, Instant};
 use goose::prelude::*;
 use tokio_util::sync::CancellationToken;
 
-use super::journey::{Iteration, Plan};
+use super::journey::{Iteration, Plan, Rendered, StepPlan};
 use super::recorder::{Key, Recorder, StatusLabel};
 use super::schedule::Stages;
 use super::target::error_chain;
+use crate::backends::http::{self, Failure, Pacing, Response, Sink, Transport, classify};
 
 /// Which model a run follows.
 pub enum Model {
@@ -209,94 +210,42 @@ impl Shared {
         self.run_journey(user, it, now, phase, false).await;
     }
 
-    /// Run the steps of one journey. The first step's latency counts from `intended`; each
-    /// later step's from the moment it was due (the end of the previous step plus think
-    /// time). A failed step ends the journey. Returns early (recording nothing more) on stop.
+    /// Run the steps of one journey over `user` (see [`http::run_journey`]), counting it in
+    /// flight.
     async fn run_journey(
         &self,
         user: &mut GooseUser,
-        mut it: Iteration,
+        it: Iteration,
         intended: Instant,
         phase: usize,
         open: bool,
     ) {
-        let t0 = self.t0();
         let in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak_in_flight.fetch_max(in_flight, Ordering::Relaxed);
         let _f = Decrement(&self.in_flight);
-        let journey = it.journey;
-        let steps = self.plan.journeys[journey].steps.len();
-        let mut due = intended;
-        for step in 0..steps {
-            if step > 0 {
-                tokio::select! {
-                    () = tokio::time::sleep_until(due.into()) => {}
-                    () = self.stop.cancelled() => return,
-                }
-            }
-            let key = |status| Key {
-                journey,
-                step,
-                status,
-                phase,
-            };
-            let label = &self.plan.journeys[journey].steps[step].label;
-            let rendered = match self.plan.render(&mut it, step) {
-                Ok(r) => r,
-                Err(e) => {
-                    let msg = it.redact(&format!("{label}: {e}"));
-                    let at = t0.elapsed().as_secs_f64();
-                    self.recorder()
-                        .request(key(StatusLabel::Error), None, Some(&msg), at);
-                    return;
-                }
-            };
-            let sent = Instant::now();
-            let outcome = tokio::select! {
-                r = send(user, &self.plan.journeys[journey].steps[step], rendered) => r,
-                () = self.stop.cancelled() => return,
-            };
-            let end = Instant::now();
-            let times = Some((
-                end.duration_since(due).as_secs_f64(),
-                end.duration_since(sent).as_secs_f64(),
-            ));
-            let at = end.duration_since(t0).as_secs_f64();
-            let (status, error) = match outcome {
-                Ok((code, headers, body)) => (
-                    StatusLabel::Code(code),
-                    self.plan.check(&mut it, step, code, &headers, &body).err(),
-                ),
-                Err((status, e)) => (status, Some(e)),
-            };
-            let error = error.map(|e| it.redact(&format!("{label}: {e}")));
-            self.recorder()
-                .request(key(status), times, error.as_deref(), at);
-            if error.is_some() {
-                return;
-            }
-            let think = self.plan.journeys[journey].steps[step].think;
-            let pause = think.map(|r| {
-                let (lo, hi) = (r.min.0, r.max.0);
-                Duration::from_secs_f64(if hi > lo {
-                    rand::Rng::random_range(&mut rand::rng(), lo..hi)
-                } else {
-                    lo
-                })
-            });
-            let last = step + 1 == steps;
-            due = end + pause.unwrap_or_default();
-            if last
-                && !open
-                && let Some(p) = pause
-            {
-                // a closed user paces its loop with the think time after the last step too
-                tokio::select! {
-                    () = tokio::time::sleep(p) => {}
-                    () = self.stop.cancelled() => return,
-                }
-            }
-        }
+        let pacing = Pacing {
+            closed: !open,
+            finish_in_flight: false,
+        };
+        let mut transport = GooseTransport(user);
+        http::run_journey(
+            &self.plan,
+            &mut transport,
+            self,
+            it,
+            intended,
+            phase,
+            pacing,
+            &self.stop,
+        )
+        .await;
+    }
+}
+
+impl Sink for Shared {
+    fn request(&self, key: Key, times: Option<(f64, f64)>, error: Option<&str>, end: Instant) {
+        let at = end.saturating_duration_since(self.t0()).as_secs_f64();
+        self.recorder().request(key, times, error, at);
     }
 }
 
@@ -309,53 +258,41 @@ impl Drop for Decrement<'_> {
     }
 }
 
-/// Status, headers and the whole body of a response.
-type Response = (u16, reqwest::header::HeaderMap, Vec<u8>);
+/// Requests of a goose virtual user. The whole response body is read (latency is to the
+/// full response, not to the first byte as goose records).
+struct GooseTransport<'a>(&'a mut GooseUser);
 
-/// Send one request through the goose user; the whole response body is read (latency is to
-/// the full response, not to the first byte as goose records).
-async fn send(
-    user: &mut GooseUser,
-    step: &super::journey::StepPlan,
-    r: super::journey::Rendered,
-) -> Result<Response, (StatusLabel, String)> {
-    let url = user
-        .build_url(&r.path)
-        .map_err(|e| (StatusLabel::Error, format!("invalid url: {e}")))?;
-    let url =
-        reqwest::Url::parse(&url).map_err(|e| (StatusLabel::Error, format!("invalid url: {e}")))?;
-    let rb = r.request(&user.client, step, url);
-    let response = if goose::goose::goose_method_from_method(step.method.clone()).is_ok() {
-        let req = GooseRequest::builder()
-            .set_request_builder(rb)
-            .name(step.label.as_str())
-            .build();
-        match user.request(req).await {
-            Ok(g) => g.response,
-            Err(e) => return Err((StatusLabel::Error, format!("request failed: {e}"))),
-        }
-    } else {
-        // goose has no OPTIONS: send it with the user's client directly
-        match rb.build() {
-            Ok(req) => user.client.execute(req).await,
-            Err(e) => return Err((StatusLabel::Error, error_chain(&e))),
-        }
-    };
-    let classify = |e: reqwest::Error| {
-        (
-            if e.is_timeout() {
-                StatusLabel::Timeout
-            } else {
-                StatusLabel::Error
-            },
-            error_chain(&e),
-        )
-    };
-    let resp = response.map_err(classify)?;
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp.bytes().await.map_err(classify)?;
-    Ok((status, headers, body.to_vec()))
+impl Transport for GooseTransport<'_> {
+    async fn send(&mut self, step: &StepPlan, r: Rendered) -> Result<Response, Failure> {
+        let user = &mut *self.0;
+        let url = user
+            .build_url(&r.path)
+            .map_err(|e| (StatusLabel::Error, format!("invalid url: {e}")))?;
+        let url = reqwest::Url::parse(&url)
+            .map_err(|e| (StatusLabel::Error, format!("invalid url: {e}")))?;
+        let rb = r.request(&user.client, step, url);
+        let response = if goose::goose::goose_method_from_method(step.method.clone()).is_ok() {
+            let req = GooseRequest::builder()
+                .set_request_builder(rb)
+                .name(step.label.as_str())
+                .build();
+            match user.request(req).await {
+                Ok(g) => g.response,
+                Err(e) => return Err((StatusLabel::Error, format!("request failed: {e}"))),
+            }
+        } else {
+            // goose has no OPTIONS: send it with the user's client directly
+            match rb.build() {
+                Ok(req) => user.client.execute(req).await,
+                Err(e) => return Err((StatusLabel::Error, error_chain(&e))),
+            }
+        };
+        let resp = response.map_err(|e| classify(&e))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(|e| classify(&e))?;
+        Ok((status, headers, body.to_vec()))
+    }
 }
 
 /// The goose attack for this run: configuration (everything goose prints or listens on is

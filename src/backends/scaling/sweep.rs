@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::backends::load::journey::Plan;
+use crate::backends::http::{self, Failure, Pacing, Response, Sink, Transport, classify};
+use crate::backends::load::journey::{Plan, Rendered, StepPlan};
 use crate::backends::load::recorder::{Key, Recorder, StatusLabel};
 use crate::backends::load::schedule::Stages;
 use crate::backends::load::target::{self, CommandLaunch, Target};
@@ -270,9 +271,6 @@ impl Tally {
     }
 }
 
-/// Status, headers and body of a response.
-type Response = (u16, reqwest::header::HeaderMap, Vec<u8>);
-
 /// Client-side balancer over backends (one backend for nginx).
 struct Balancer {
     urls: Vec<String>,
@@ -378,12 +376,7 @@ impl Balancer {
                 }
                 Err(e) => {
                     self.mark_down(i);
-                    let status = if e.is_timeout() {
-                        StatusLabel::Timeout
-                    } else {
-                        StatusLabel::Error
-                    };
-                    let msg = (status, target::error_chain(&e));
+                    let msg = classify(&e);
                     if final_try || !e.is_connect() {
                         return Err(msg);
                     }
@@ -489,42 +482,28 @@ struct Driver {
 }
 
 impl Driver {
-    /// One request of `journey`'s `step` finished now: `due` is when it was meant to start
-    /// (`latency` counts from there), `sent` when it was sent (`None`: it never was).
-    fn record(
+    /// The one `GET path` of an iteration finished now: `due` is when it was meant to
+    /// start (`latency` counts from there), `sent` when it was sent.
+    fn record_get(
         &self,
-        (journey, step, phase): (usize, usize, usize),
+        phase: usize,
         status: StatusLabel,
         due: Instant,
-        sent: Option<Instant>,
+        sent: Instant,
         error: Option<String>,
     ) {
         let end = Instant::now();
-        let times = sent.map(|s| {
-            (
-                end.saturating_duration_since(due).as_secs_f64(),
-                end.saturating_duration_since(s).as_secs_f64(),
-            )
-        });
-        let at = end.saturating_duration_since(self.t0).as_secs_f64();
+        let times = Some((
+            end.saturating_duration_since(due).as_secs_f64(),
+            end.saturating_duration_since(sent).as_secs_f64(),
+        ));
         let key = Key {
-            journey,
-            step,
+            journey: 0,
+            step: 0,
             status,
             phase,
         };
-        self.recorder
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .request(key, times, error.as_deref(), at);
-        let fault = match self.fault_at.load(Ordering::Acquire) {
-            NO_FAULT => None,
-            us => Some(us as f64 / 1e6),
-        };
-        self.tally
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .add(at, error.as_deref(), fault);
+        self.request(key, times, error.as_deref(), end);
     }
 
     fn done(&self) -> bool {
@@ -532,10 +511,9 @@ impl Driver {
     }
 
     /// One iteration, meant to start at `due`, of phase (second) `phase`: a `GET` or one
-    /// journey. As in a load spec, the first request's latency counts from `due`, a later
-    /// step's from when it was due (the end of the previous one plus think time). `pace`
-    /// (closed users) sleeps the think time after the last step too. Returns early when the
-    /// step stops.
+    /// journey, run by the HTTP engine as in a load spec ([`http::run_journey`]). `pace`
+    /// (closed users) sleeps the think time after the last step too. A request in flight
+    /// at the step's end is still recorded (the failover timeline counts it).
     async fn iterate(&self, due: Instant, phase: usize, pace: bool) {
         let plan = match &*self.work {
             Work::Get(path) => {
@@ -552,13 +530,13 @@ impl Driver {
                     ),
                     Err((status, e)) => (status, Some(format!("GET {path}: {e}"))),
                 };
-                return self.record((0, 0, phase), status, due, Some(sent), error);
+                return self.record_get(phase, status, due, sent, error);
             }
             Work::Journeys(plan) => plan,
         };
         let k = self.iterations.fetch_add(1, Ordering::Relaxed);
         let journey = plan.pick();
-        let mut it = match plan.start(journey, k) {
+        let it = match plan.start(journey, k) {
             Ok(it) => it,
             Err(e) => {
                 let mut x = self.exhausted.lock().unwrap_or_else(|e| e.into_inner());
@@ -567,60 +545,62 @@ impl Driver {
                 return;
             }
         };
-        let steps = &plan.journeys[journey].steps;
-        let mut due = due;
-        for (i, step) in steps.iter().enumerate() {
-            if self.stop.is_cancelled() {
-                return;
-            }
-            let at = (journey, i, phase);
-            let label = &step.label;
-            let rendered = match plan.render(&mut it, i) {
-                Ok(r) => r,
-                Err(e) => {
-                    let msg = it.redact(&format!("{label}: {e}"));
-                    return self.record(at, StatusLabel::Error, due, None, Some(msg));
-                }
-            };
-            let sent = Instant::now();
-            let r = self
-                .balancer
-                .send(idempotent(&step.method), |base| {
-                    let url = join(base, &rendered.path)?;
-                    Ok(rendered.clone().request(&self.client, step, url))
-                })
-                .await;
-            let (status, error) = match r {
-                Ok((code, headers, body)) => (
-                    StatusLabel::Code(code),
-                    plan.check(&mut it, i, code, &headers, &body).err(),
-                ),
-                Err((status, e)) => (status, Some(e)),
-            };
-            let error = error.map(|e| it.redact(&format!("{label}: {e}")));
-            let failed = error.is_some();
-            self.record(at, status, due, Some(sent), error);
-            if failed {
-                return;
-            }
-            due = Instant::now();
-            let last = i + 1 == steps.len();
-            if let Some(think) = step.think
-                && (pace || !last)
-            {
-                let (lo, hi) = (think.min.0, think.max.0);
-                let secs = if hi > lo {
-                    rand::Rng::random_range(&mut rand::rng(), lo..hi)
-                } else {
-                    lo
-                };
-                due += Duration::from_secs_f64(secs);
-                tokio::select! {
-                    () = tokio::time::sleep_until(due.into()) => {}
-                    () = self.stop.cancelled() => return,
-                }
-            }
-        }
+        let pacing = Pacing {
+            closed: pace,
+            finish_in_flight: true,
+        };
+        let mut transport = Balanced {
+            balancer: &self.balancer,
+            client: &self.client,
+        };
+        http::run_journey(
+            plan,
+            &mut transport,
+            self,
+            it,
+            due,
+            phase,
+            pacing,
+            &self.stop,
+        )
+        .await;
+    }
+}
+
+impl Sink for Driver {
+    /// Into the recorder, and into the tally by when it ended (for the fit's throughput and
+    /// the failover counts).
+    fn request(&self, key: Key, times: Option<(f64, f64)>, error: Option<&str>, end: Instant) {
+        let at = end.saturating_duration_since(self.t0).as_secs_f64();
+        self.recorder
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .request(key, times, error, at);
+        let fault = match self.fault_at.load(Ordering::Acquire) {
+            NO_FAULT => None,
+            us => Some(us as f64 / 1e6),
+        };
+        self.tally
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(at, error, fault);
+    }
+}
+
+/// Journey requests through the step's balancer (retries and passive checks as configured).
+struct Balanced<'a> {
+    balancer: &'a Balancer,
+    client: &'a reqwest::Client,
+}
+
+impl Transport for Balanced<'_> {
+    async fn send(&mut self, step: &StepPlan, rendered: Rendered) -> Result<Response, Failure> {
+        self.balancer
+            .send(idempotent(&step.method), |base| {
+                let url = join(base, &rendered.path)?;
+                Ok(rendered.clone().request(self.client, step, url))
+            })
+            .await
     }
 }
 
