@@ -34,7 +34,7 @@ pub trait Sink {
 
 /// How an iteration is paced and stopped.
 #[derive(Clone, Copy, Debug)]
-pub struct Pacing {
+pub struct Pacing<'a> {
     /// A closed-model user: the think time after the last step is slept too (it paces the
     /// user's loop); an open-model arrival ends with its last answer.
     pub closed: bool,
@@ -42,6 +42,8 @@ pub struct Pacing {
     /// the answers that come after its end for the failover timeline); otherwise it is
     /// abandoned and nothing more is recorded (a load run's end is its end).
     pub finish_in_flight: bool,
+    /// Ends the iteration early: no new step starts and no think time is slept.
+    pub stop: &'a CancellationToken,
 }
 
 /// A reqwest error as a failure: a timeout is `Timeout`, anything else `Error`, with the
@@ -66,9 +68,9 @@ pub async fn run_journey<T: Transport, S: Sink>(
     mut it: Iteration,
     intended: Instant,
     phase: usize,
-    pacing: Pacing,
-    stop: &CancellationToken,
+    pacing: Pacing<'_>,
 ) {
+    let stop = pacing.stop;
     let journey = it.journey;
     let steps = &plan.journeys[journey].steps;
     let mut due = intended;

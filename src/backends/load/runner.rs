@@ -226,6 +226,7 @@ impl Shared {
         let pacing = Pacing {
             closed: !open,
             finish_in_flight: false,
+            stop: &self.stop,
         };
         let mut transport = GooseTransport(user);
         http::run_journey(
@@ -236,7 +237,6 @@ impl Shared {
             intended,
             phase,
             pacing,
-            &self.stop,
         )
         .await;
     }

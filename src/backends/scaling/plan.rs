@@ -165,7 +165,7 @@ pub fn plan(
                 users: (mode == LoadMode::Concurrency).then(|| {
                     per_unit
                         .saturating_mul(replicas)
-                        .min(super::sweep::MAX_USERS)
+                        .min(super::driver::MAX_USERS)
                 }),
                 fault: doc
                     .fault

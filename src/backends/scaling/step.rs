@@ -109,6 +109,15 @@ pub fn latency_quantile(m: &Measurements, phase: Option<&str>, q: f64) -> Option
     }
 }
 
+/// The step SLOs, as written, for a note.
+pub fn texts(criteria: &[Slo]) -> String {
+    criteria
+        .iter()
+        .map(|s| format!("`{}`", s.text))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The step SLO messages of a judgement in one line.
 pub fn describe(j: &Judgement) -> String {
     let verdict = if j.held { "held" } else { "broke" };
