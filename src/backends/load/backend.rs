@@ -73,56 +73,17 @@ impl Backend for Goose {
         let lp = plan
             .get::<LoadPlan>()
             .ok_or_else(|| crate::engine::plan::wrong_plan("goose"))?;
-        let (open, users, tolerance) = match lp.model {
-            Model::Open {
-                max_in_flight,
-                late_tolerance_s,
-                ..
-            } => (true, max_in_flight, late_tolerance_s),
-            Model::Closed { users } => (
-                false,
-                users,
-                d.load
-                    .late_tolerance
-                    .map_or(DEFAULT_LATE_TOLERANCE, |t| t.0),
-            ),
-        };
+        let (open, users, tolerance) = model_settings(lp, d);
         let stages = lp.schedule.clone();
         let rungs = &lp.rungs;
         let criteria = search::step_criteria(&spec.slos);
         let mut stress = StepUp::default();
-        let names = Names {
-            journeys: lp
-                .compiled
-                .journeys
-                .iter()
-                .map(|j| j.name.clone())
-                .collect(),
-            steps: lp
-                .compiled
-                .journeys
-                .iter()
-                .map(|j| j.steps.iter().map(|s| s.label.clone()).collect())
-                .collect(),
-            phases: stages.phases.clone(),
-        };
+        let names = names(lp);
         let mut notes = vec![describe_plan(&lp.compiled, &stages, open, users)];
 
         let mut target = target::start(&d.target, cx).await?;
         runner::silence_goose_logger();
-        let monitor = d.monitor.as_ref();
-        let interval = monitor
-            .and_then(|m| m.interval)
-            .map_or(DEFAULT_INTERVAL, |i| {
-                i.as_std().max(Duration::from_millis(100))
-            });
-        let monitor = Monitor::start(
-            target.pid(),
-            monitor.and_then(|m| m.prometheus.clone()),
-            &target.base_url,
-            interval,
-            cx.started,
-        );
+        let monitor = start_monitor(d, &target, cx);
         let shared = Arc::new(Shared::new(
             lp.compiled.clone(),
             stages,
@@ -133,58 +94,21 @@ impl Backend for Goose {
             .map_err(|e| BackendError::Unavailable(format!("cannot configure goose: {e}")))?;
 
         let cpu0 = (target::self_cpu_seconds(), Instant::now());
-        let silenced = runner::StdoutSilenced::new();
-        let exec = attack.execute();
-        tokio::pin!(exec);
-        let mut tick = tokio::time::interval(Duration::from_millis(50));
-        let mut stopped_at: Option<Instant> = None;
-        let mut target_exit: Option<String> = None;
-        let mut last_progress = Instant::now();
-        let goose_result = loop {
-            tokio::select! {
-                r = &mut exec => break Some(r),
-                _ = tick.tick() => {}
-            }
-            if cx.cancel.is_cancelled() || shared.finished() {
-                shared.stop.cancel();
-            }
-            if shared.stop.is_cancelled() {
-                let since = *stopped_at.get_or_insert_with(Instant::now);
-                // goose resets the killswitch when its run starts: pull it until goose stops
-                goose::trigger_killswitch("perfspec: the load is complete");
-                if since.elapsed() > STOP_GRACE {
-                    notes.push("goose did not stop within 8s of the end of the load; its last users were abandoned".into());
-                    break None;
-                }
-            }
-            if let Some(t0) = shared.started()
-                && stress.broke_at.is_none()
-            {
-                let elapsed = t0.elapsed().as_secs_f64();
-                while let Some(r) = rungs
-                    .get(stress.held.len())
-                    .filter(|r| elapsed >= r.end + STEP_GRACE)
-                {
-                    let broken = judge_rung(&shared, r, &criteria, elapsed, open);
-                    if broken.is_empty() {
-                        stress.held.push(r.rate);
-                    } else {
-                        stress.broke_at = Some((r.rate, broken));
-                        shared.stop.cancel();
-                        break;
-                    }
-                }
-            }
-            if target_exit.is_none() {
-                target_exit = target.exited();
-            }
-            if last_progress.elapsed() >= Duration::from_secs(1) {
-                last_progress = Instant::now();
-                cx.progress
-                    .update(Some(shared.progress()), &progress_line(&shared));
-            }
+        let watch = Watch {
+            shared: &shared,
+            rungs,
+            criteria: &criteria,
+            open,
         };
-        drop(silenced);
+        let driven = watch.drive(attack, &mut target, &mut stress, cx).await;
+        if driven.abandoned {
+            notes.push(
+                "goose did not stop within 8s of the end of the load; its last users were abandoned"
+                    .into(),
+            );
+        }
+        let (goose_result, stopped_at, target_exit) =
+            (driven.result, driven.stopped_at, driven.target_exit);
         let ended = stopped_at.unwrap_or_else(Instant::now);
         let cpu1 = (target::self_cpu_seconds(), Instant::now());
         goose::reset_killswitch();
@@ -202,18 +126,7 @@ impl Backend for Goose {
         let stages = &shared.stages;
         if !rungs.is_empty() && stress.broke_at.is_none() {
             // steps that ran to their end since the last judgement (the run ends at the last)
-            while let Some(r) = rungs
-                .get(stress.held.len())
-                .filter(|r| elapsed >= r.end - 1e-6)
-            {
-                let broken = judge_rung(&shared, r, &criteria, elapsed, open);
-                if broken.is_empty() {
-                    stress.held.push(r.rate);
-                } else {
-                    stress.broke_at = Some((r.rate, broken));
-                    break;
-                }
-            }
+            watch.judge_ended(&mut stress, elapsed, -1e-6);
             stress.interrupted = stress.broke_at.is_none() && stress.held.len() < rungs.len();
         }
         let spiked = stages.phases.iter().any(|p| p == SPIKE_LABEL);
@@ -279,6 +192,152 @@ impl Backend for Goose {
             }),
             _ => Ok(m),
         }
+    }
+}
+
+/// Open or closed, the most users (workers) goose runs, and the late tolerance.
+fn model_settings(lp: &LoadPlan, d: &LoadDoc) -> (bool, usize, f64) {
+    match lp.model {
+        Model::Open {
+            max_in_flight,
+            late_tolerance_s,
+            ..
+        } => (true, max_in_flight, late_tolerance_s),
+        Model::Closed { users } => (
+            false,
+            users,
+            d.load
+                .late_tolerance
+                .map_or(DEFAULT_LATE_TOLERANCE, |t| t.0),
+        ),
+    }
+}
+
+/// The recorder's names: journeys, their steps, the stage labels.
+fn names(lp: &LoadPlan) -> Names {
+    let journeys = &lp.compiled.journeys;
+    Names {
+        journeys: journeys.iter().map(|j| j.name.clone()).collect(),
+        steps: journeys
+            .iter()
+            .map(|j| j.steps.iter().map(|s| s.label.clone()).collect())
+            .collect(),
+        phases: lp.schedule.phases.clone(),
+    }
+}
+
+/// The target's resource monitor (`[monitor]`, sampled every second by default).
+fn start_monitor(d: &LoadDoc, target: &target::Target, cx: &RunContext) -> Monitor {
+    let monitor = d.monitor.as_ref();
+    let interval = monitor
+        .and_then(|m| m.interval)
+        .map_or(DEFAULT_INTERVAL, |i| {
+            i.as_std().max(Duration::from_millis(100))
+        });
+    Monitor::start(
+        target.pid(),
+        monitor.and_then(|m| m.prometheus.clone()),
+        &target.base_url,
+        interval,
+        cx.started,
+    )
+}
+
+/// How goose's run ended.
+struct Driven {
+    /// goose's own result; `None` when its last users were abandoned.
+    result: Option<Result<goose::metrics::GooseMetrics, goose::GooseError>>,
+    abandoned: bool,
+    /// When perfspec stopped the load, if it did.
+    stopped_at: Option<Instant>,
+    /// How the target exited during the run, if it did.
+    target_exit: Option<String>,
+}
+
+/// What the run loop watches while goose runs.
+struct Watch<'a> {
+    shared: &'a Shared,
+    rungs: &'a [Rung],
+    criteria: &'a [Slo],
+    open: bool,
+}
+
+impl Watch<'_> {
+    /// Run `attack` to its end: every 50 ms stop it when the schedule is done or the run is
+    /// cancelled, judge the stress steps that have ended (stop at the first that breaks),
+    /// watch the target, and report progress every second.
+    async fn drive(
+        &self,
+        attack: goose::GooseAttack,
+        target: &mut target::Target,
+        stress: &mut StepUp,
+        cx: &RunContext,
+    ) -> Driven {
+        let shared = self.shared;
+        let silenced = runner::StdoutSilenced::new();
+        let exec = attack.execute();
+        tokio::pin!(exec);
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        let mut stopped_at: Option<Instant> = None;
+        let mut target_exit: Option<String> = None;
+        let mut last_progress = Instant::now();
+        let result = loop {
+            tokio::select! {
+                r = &mut exec => break Some(r),
+                _ = tick.tick() => {}
+            }
+            if cx.cancel.is_cancelled() || shared.finished() {
+                shared.stop.cancel();
+            }
+            if shared.stop.is_cancelled() {
+                let since = *stopped_at.get_or_insert_with(Instant::now);
+                // goose resets the killswitch when its run starts: pull it until goose stops
+                goose::trigger_killswitch("perfspec: the load is complete");
+                if since.elapsed() > STOP_GRACE {
+                    break None;
+                }
+            }
+            if let Some(t0) = shared.started()
+                && stress.broke_at.is_none()
+                && self.judge_ended(stress, t0.elapsed().as_secs_f64(), STEP_GRACE)
+            {
+                shared.stop.cancel();
+            }
+            if target_exit.is_none() {
+                target_exit = target.exited();
+            }
+            if last_progress.elapsed() >= Duration::from_secs(1) {
+                last_progress = Instant::now();
+                cx.progress
+                    .update(Some(shared.progress()), &progress_line(shared));
+            }
+        };
+        drop(silenced);
+        Driven {
+            abandoned: result.is_none(),
+            result,
+            stopped_at,
+            target_exit,
+        }
+    }
+
+    /// Judge, in order, every stress step that ended `grace` seconds before `elapsed` and
+    /// was not judged yet; true when one broke (it is the last judged).
+    fn judge_ended(&self, stress: &mut StepUp, elapsed: f64, grace: f64) -> bool {
+        while let Some(r) = self
+            .rungs
+            .get(stress.held.len())
+            .filter(|r| elapsed >= r.end + grace)
+        {
+            let broken = judge_rung(self.shared, r, self.criteria, elapsed, self.open);
+            if broken.is_empty() {
+                stress.held.push(r.rate);
+            } else {
+                stress.broke_at = Some((r.rate, broken));
+                return true;
+            }
+        }
+        false
     }
 }
 
