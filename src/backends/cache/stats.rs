@@ -283,9 +283,17 @@ pub struct RunStats {
 impl RunStats {
     /// Emit every scalar of the run with each label suffix (`{}` and/or `{capacity=…}`).
     pub fn emit(&self, m: &mut Measurements, suffixes: &[Labels]) {
+        self.emit_hit_ratios(m, suffixes);
+        self.emit_staleness(m, suffixes);
+        self.emit_ops_and_errors(m, suffixes);
+        self.emit_throughput_and_origin(m, suffixes);
+        self.emit_residency(m, suffixes);
+        self.emit_bounds_and_warmups(m, suffixes);
+    }
+
+    /// The hit ratios: overall (any tier) and per tier.
+    fn emit_hit_ratios(&self, m: &mut Measurements, suffixes: &[Labels]) {
         let s = &self.instances;
-        let total = Snapshot::sum(s);
-        let n = s.len();
         let tier = |t: &str| ("tier", t.to_string());
         // hit ratios: overall (any tier) and per tier
         ratio(
@@ -317,6 +325,12 @@ impl RunStats {
                     .collect::<Vec<_>>(),
             );
         }
+    }
+
+    /// Stale reads: overall over all reads; per tier over the reads that tier served.
+    fn emit_staleness(&self, m: &mut Measurements, suffixes: &[Labels]) {
+        let s = &self.instances;
+        let tier = |t: &str| ("tier", t.to_string());
         // staleness: overall over all reads; per tier over the reads that tier served
         count(
             m,
@@ -370,6 +384,12 @@ impl RunStats {
                     .collect::<Vec<_>>(),
             );
         }
+    }
+
+    /// Operations and errors, overall, per op and for the shared tier.
+    fn emit_ops_and_errors(&self, m: &mut Measurements, suffixes: &[Labels]) {
+        let s = &self.instances;
+        let tier = |t: &str| ("tier", t.to_string());
         // operations and errors
         count(
             m,
@@ -425,6 +445,11 @@ impl RunStats {
                 &s.iter().map(|x| x.invalidations).collect::<Vec<_>>(),
             );
         }
+    }
+
+    /// Throughput, origin calls and the origin load the cache took away.
+    fn emit_throughput_and_origin(&self, m: &mut Measurements, suffixes: &[Labels]) {
+        let total = Snapshot::sum(&self.instances);
         for suffix in suffixes {
             let e = self.elapsed_s.max(1e-9);
             m.scalar("throughput", suffix.clone(), total.ops_total() as f64 / e);
@@ -441,6 +466,12 @@ impl RunStats {
                 );
             }
         }
+    }
+
+    /// What the tiers hold at the end: evictions, resident entries and bytes, peaks.
+    fn emit_residency(&self, m: &mut Measurements, suffixes: &[Labels]) {
+        let n = self.instances.len();
+        let tier = |t: &str| ("tier", t.to_string());
         // what the tiers hold
         if self.has_l1 && self.l1_end.len() == n {
             let ends = &self.l1_end;
@@ -520,6 +551,10 @@ impl RunStats {
                 m.scalar("resident_bytes", suffix.clone(), (l1.2 + l2.2) as f64);
             }
         }
+    }
+
+    /// The reference bounds on the same trace, and warm-up times of restarted instances.
+    fn emit_bounds_and_warmups(&self, m: &mut Measurements, suffixes: &[Labels]) {
         // reference bounds on the same trace
         if let Ok(bounds) = &self.bounds {
             let lru: Vec<(u64, u64)> = bounds.iter().map(|b| (b.lru_hits, b.reads)).collect();
