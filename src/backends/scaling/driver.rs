@@ -18,7 +18,7 @@ use crate::engine::metrics::{HistogramEntry, Labels, Measurements, Selection};
 use crate::spec::load::Level;
 
 use super::balancer::{Balanced, Balancer, join};
-use super::faults::FaultPlan;
+use super::faults::Injection;
 use super::step::{self};
 
 /// Most in-flight requests the load generator ever holds.
@@ -305,7 +305,7 @@ pub(super) async fn drive(
     rate: Option<f64>,
     secs: f64,
     cx: &RunContext,
-    fault: Option<FaultPlan>,
+    fault: Option<Injection>,
 ) -> StepResult {
     let level = match rate {
         Some(r) => Level::Rate(r),

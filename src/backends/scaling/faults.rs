@@ -23,7 +23,7 @@ use super::step::{self};
 pub(super) const RESTART_ATTEMPTS: usize = 3;
 
 /// A fault to inject during one step.
-pub(super) struct FaultPlan {
+pub(super) struct Injection {
     pub(super) at: f64,
     pub(super) action: FaultAction,
     pub(super) restore_after: Option<f64>,
@@ -33,7 +33,7 @@ pub(super) struct FaultPlan {
     pub(super) cx: RunContext,
 }
 
-impl FaultPlan {
+impl Injection {
     /// The fault time (seconds into the step) if the fault was injected, and a note when the
     /// replica could not be brought back. `step_end` ends every wait: a fault due after the
     /// step is not injected, and a hung replica is let go on at the step's end.

@@ -64,6 +64,8 @@ pub struct SweepPlan {
     #[serde(skip)]
     pub service_spec: Service,
     #[serde(skip)]
+    pub balancer_spec: Option<crate::spec::scaling::Balancer>,
+    #[serde(skip)]
     pub load_spec: ScalingLoad,
     /// The `profile`'s journeys, compiled once.
     #[serde(skip)]
@@ -87,6 +89,9 @@ pub struct StepPlan {
 pub struct FaultPlan {
     /// `kill` or `hang`.
     pub action: &'static str,
+    /// The signal, for the runner.
+    #[serde(skip)]
+    pub kind: FaultAction,
     /// 1-based replica index.
     pub replica: u32,
     /// Seconds into the step.
@@ -177,6 +182,7 @@ pub fn plan(
                             FaultAction::Kill => "kill",
                             FaultAction::Hang => "hang",
                         },
+                        kind: f.action,
                         replica: f.replica.value,
                         at_s: f.at.value.0,
                         restore_after_s: f.restore_after.map(|d| d.0),
@@ -211,6 +217,7 @@ pub fn plan(
         },
         balancer: balancer(doc, axis),
         service_spec: service.clone(),
+        balancer_spec: doc.balancer.clone(),
         load_spec: load.clone(),
         profile: profile.map(Arc::new),
     })))

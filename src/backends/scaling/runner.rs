@@ -77,7 +77,7 @@ impl Backend for Native {
             .get::<ScalingPlan>()
             .ok_or_else(|| crate::engine::plan::wrong_plan("native"))?
         {
-            ScalingPlan::Sweep(sweep) => return super::sweep::run(sweep, doc, cx).await,
+            ScalingPlan::Sweep(sweep) => return super::sweep::run(sweep, cx).await,
             ScalingPlan::FitOnly { csv } => csv,
         };
         let path = cx.resolve(csv);

@@ -28,12 +28,14 @@ use crate::backends::load::target;
 use crate::engine::metrics::{HistogramEntry, Labels, Measurements, labels};
 use crate::engine::verdict::Slo;
 use crate::engine::{BackendError, RunContext};
-use crate::spec::scaling::{BalancerKind, LoadMode, ScalingDoc};
+use crate::process;
+use crate::spec::scaling::{BalancerKind, LoadMode, Service};
 
 use super::balancer::Balancer;
 use super::driver::{MAX_USERS, StepResult, Work, drive};
-use super::faults::{FaultPlan, failover};
+use super::faults::{Injection, failover};
 use super::measurements::Point;
+use super::nginx::Nginx;
 use super::plan::{Axis, SweepPlan};
 use super::replicas::{LaunchKind, Launcher, Replica, start_db, unavailable, wait_healthy};
 use super::step::{self, Judgement};
@@ -45,17 +47,13 @@ const REQUEST_TIMEOUT: Duration = Duration::from_millis(1000);
 const MAX_RUNGS: usize = 8;
 
 /// Everything one sweep spec reports: the sweep of `plan`, with the spec's balancer and faults.
-pub async fn run(
-    plan: &SweepPlan,
-    doc: &ScalingDoc,
-    cx: &RunContext,
-) -> Result<Measurements, BackendError> {
+pub async fn run(plan: &SweepPlan, cx: &RunContext) -> Result<Measurements, BackendError> {
     let label = plan.axis.label();
     let horizontal = plan.axis == Axis::Replicas;
     let values: Vec<u32> = plan.steps.iter().map(|s| s.value).collect();
     let cpus: Option<Vec<u32>> = plan.steps.iter().map(|s| s.cpus).collect();
     let service = &plan.service_spec;
-    let balancer = doc.balancer.as_ref();
+    let balancer = plan.balancer_spec.as_ref();
     let nginx_kind = balancer.is_some_and(|b| b.kind == BalancerKind::Nginx);
     let nginx_bin = if nginx_kind && horizontal {
         Some(super::nginx::find().map_err(unavailable)?)
@@ -63,21 +61,8 @@ pub async fn run(
         None
     };
     let load = &plan.load_spec;
-    let work = Arc::new(match &plan.profile {
-        Some(journeys) => Work::Journeys(journeys.clone()),
-        None => Work::Get(match (&load.path, &service.command) {
-            (Some(p), _) => p.value.clone(),
-            (None, Some(_)) => "/".into(),
-            (None, None) => "/products".into(),
-        }),
-    });
-    let ready_path = match &service.command {
-        Some(_) => service
-            .ready
-            .clone()
-            .unwrap_or_else(|| target::DEFAULT_READY.to_string()),
-        None => "/health".to_string(),
-    };
+    let work = Arc::new(work(plan));
+    let ready_path = ready_path(service);
     let mode = load.mode.unwrap_or(LoadMode::MaxRate);
     // validation keeps `step_duration` within its range: no clamp here
     let step_secs = load.step_secs();
@@ -89,40 +74,16 @@ pub async fn run(
         .build()
         .map_err(|e| unavailable(e.to_string()))?;
 
-    // the shop's shared database tier; a user's command brings its own backends
-    let (_db, kind) = match &service.command {
-        Some(argv) => (
-            None,
-            LaunchKind::Command {
-                argv: argv.value.clone(),
-                env: service.env.clone(),
-                ready: ready_path.clone(),
-                ready_timeout: Duration::from_secs_f64(
-                    service
-                        .ready_timeout
-                        .map_or(target::DEFAULT_READY_TIMEOUT, |d| d.0),
-                ),
-            },
-        ),
-        None => {
-            cx.progress.update(None, "starting the database tier");
-            let (db, db_port) = tokio::task::spawn_blocking(start_db)
-                .await
-                .map_err(|e| unavailable(e.to_string()))??;
-            (Some(db), LaunchKind::Shop { db_port })
-        }
-    };
+    let (_db, kind) = launch_kind(service, &ready_path, cx).await?;
     let base_threads = service.threads.as_ref().map_or(2, |t| t.value);
 
-    let mut m = Measurements::default();
-    let mut points = Vec::new();
-    let mut latencies: Vec<HistogramEntry> = Vec::new();
-    // (ok, errors) over the sweep
-    let mut totals = (0u64, 0u64);
+    let mut acc = Sweep::default();
     let iterations = Arc::new(AtomicU64::new(0));
     for (step_index, &v) in values.iter().enumerate() {
         if cx.cancel.is_cancelled() {
-            m.notes.push("interrupted: the sweep stopped early".into());
+            acc.m
+                .notes
+                .push("interrupted: the sweep stopped early".into());
             break;
         }
         let (n, threads) = if horizontal {
@@ -149,31 +110,31 @@ pub async fn run(
                 work: &work,
                 iterations: &iterations,
                 balancer,
-                fault: doc.fault.iter().flatten().find(|f| f.step.value == v),
+                fault: plan.steps[step_index].fault.as_ref(),
             },
             load,
             mode,
             step_secs,
             per_unit,
             &criteria,
-            &mut m,
+            &mut acc.m,
             cx,
         )
         .await;
         let result = match outcome {
             Ok(Some(r)) => r,
             Ok(None) => {
-                m.notes.push(format!(
+                acc.m.notes.push(format!(
                     "{label}={v}: not even the lowest rate held the step SLOs ({}): no throughput point for this step",
                     step::texts(&criteria)
                 ));
                 continue;
             }
-            Err(e) if points.is_empty() => return Err(e),
+            Err(e) if acc.points.is_empty() => return Err(e),
             Err(e) => {
                 // keep what the earlier steps measured
                 let message = format!("{label}={v}: {e}");
-                let mut partial = finish(points, latencies, totals, label, m, cx);
+                let mut partial = acc.finish(label, cx);
                 partial.notes.push(message.clone());
                 return Err(BackendError::Failed {
                     message,
@@ -181,6 +142,83 @@ pub async fn run(
                 });
             }
         };
+        if acc.add(label, v, step_label, result) {
+            break;
+        }
+    }
+    Ok(acc.finish(label, cx))
+}
+
+/// What one iteration of a virtual user sends: the `profile`'s journeys, or one `GET`.
+fn work(plan: &SweepPlan) -> Work {
+    match &plan.profile {
+        Some(journeys) => Work::Journeys(journeys.clone()),
+        None => Work::Get(match (&plan.load_spec.path, &plan.service_spec.command) {
+            (Some(p), _) => p.value.clone(),
+            (None, Some(_)) => "/".into(),
+            (None, None) => "/products".into(),
+        }),
+    }
+}
+
+/// Where a replica answers when it is ready.
+fn ready_path(service: &Service) -> String {
+    match &service.command {
+        Some(_) => service
+            .ready
+            .clone()
+            .unwrap_or_else(|| target::DEFAULT_READY.to_string()),
+        None => "/health".to_string(),
+    }
+}
+
+/// How replicas start: the user's command, or the shop with its shared database tier,
+/// started here (held by the caller for the whole sweep).
+async fn launch_kind(
+    service: &Service,
+    ready_path: &str,
+    cx: &RunContext,
+) -> Result<(Option<process::Child>, LaunchKind), BackendError> {
+    match &service.command {
+        // a user's command brings its own backends
+        Some(argv) => Ok((
+            None,
+            LaunchKind::Command {
+                argv: argv.value.clone(),
+                env: service.env.clone(),
+                ready: ready_path.to_string(),
+                ready_timeout: Duration::from_secs_f64(
+                    service
+                        .ready_timeout
+                        .map_or(target::DEFAULT_READY_TIMEOUT, |d| d.0),
+                ),
+            },
+        )),
+        None => {
+            cx.progress.update(None, "starting the database tier");
+            let (db, db_port) = tokio::task::spawn_blocking(start_db)
+                .await
+                .map_err(|e| unavailable(e.to_string()))??;
+            Ok((Some(db), LaunchKind::Shop { db_port }))
+        }
+    }
+}
+
+/// What the steps of a sweep measured so far.
+#[derive(Default)]
+struct Sweep {
+    m: Measurements,
+    points: Vec<Point>,
+    latencies: Vec<HistogramEntry>,
+    /// (ok, errors) over the sweep.
+    totals: (u64, u64),
+}
+
+impl Sweep {
+    /// Add what step `label=v` measured: its errors, its throughput point and latency.
+    /// True when a `unique` data source ran out (later steps are not run).
+    fn add(&mut self, label: &str, v: u32, step_label: Labels, result: StepResult) -> bool {
+        let m = &mut self.m;
         for (msg, count) in &result.error_kinds {
             m.error_samples_n(msg, step_label.clone(), *count);
         }
@@ -190,56 +228,51 @@ pub async fn run(
             step_label.clone(),
             result.errors as f64 / (result.ok + result.errors).max(1) as f64,
         );
-        totals.0 += result.ok;
-        totals.1 += result.errors;
-        let used_up = result.exhausted.clone();
-        if let Some(source) = &used_up {
+        self.totals.0 += result.ok;
+        self.totals.1 += result.errors;
+        if let Some(source) = &result.exhausted {
             m.notes.push(format!(
                 "{label}={v}: the data source `{source}` (mode unique) ran out of rows after {:.1}s: the step ended there, and later steps were not run",
                 result.seconds
             ));
         }
         let throughput = result.ok as f64 / result.seconds;
-        points.push(Point {
+        self.points.push(Point {
             concurrency: v,
             throughput,
         });
-        latencies.extend(result.latency(step_label));
+        self.latencies.extend(result.latency(step_label));
         m.notes.push(format!(
             "{label}={v}: {:.1} req/s ({} ok, {} errors in {:.1}s)",
             throughput, result.ok, result.errors, result.seconds
         ));
-        if used_up.is_some() {
-            break;
-        }
+        result.exhausted.is_some()
     }
-    Ok(finish(points, latencies, totals, label, m, cx))
-}
 
-/// The fit of the measured points, the latency histograms and what the steps recorded.
-fn finish(
-    points: Vec<Point>,
-    latencies: Vec<HistogramEntry>,
-    (ok, errors): (u64, u64),
-    label: &str,
-    mut m: Measurements,
-    cx: &RunContext,
-) -> Measurements {
-    if ok + errors > 0 {
-        m.scalar(
-            "error_rate",
-            Labels::new(),
-            errors as f64 / (ok + errors) as f64,
-        );
+    /// The fit of the measured points, the latency histograms and what the steps recorded.
+    fn finish(self, label: &str, cx: &RunContext) -> Measurements {
+        let Sweep {
+            mut m,
+            points,
+            latencies,
+            totals: (ok, errors),
+        } = self;
+        if ok + errors > 0 {
+            m.scalar(
+                "error_rate",
+                Labels::new(),
+                errors as f64 / (ok + errors) as f64,
+            );
+        }
+        let mut fit = super::fit_metrics::measure_labelled(&points, label);
+        fit.histograms.extend(latencies);
+        fit.scalars.append(&mut m.scalars);
+        fit.series.append(&mut m.series);
+        fit.notes.append(&mut m.notes);
+        fit.error_samples.append(&mut m.error_samples);
+        fit.elapsed_s = cx.elapsed();
+        fit
     }
-    let mut fit = super::fit_metrics::measure_labelled(&points, label);
-    fit.histograms.extend(latencies);
-    fit.scalars.append(&mut m.scalars);
-    fit.series.append(&mut m.series);
-    fit.notes.append(&mut m.notes);
-    fit.error_samples.append(&mut m.error_samples);
-    fit.elapsed_s = cx.elapsed();
-    fit
 }
 
 /// What one sweep step needs besides the load settings.
@@ -256,21 +289,15 @@ struct StepSetup<'a> {
     work: &'a Arc<Work>,
     iterations: &'a Arc<AtomicU64>,
     balancer: Option<&'a crate::spec::scaling::Balancer>,
-    fault: Option<&'a crate::spec::scaling::Fault>,
+    fault: Option<&'a super::plan::FaultPlan>,
 }
 
-/// Start the step's replicas (and nginx), run its load (and fault), stop them.
-#[allow(clippy::too_many_arguments)]
-async fn run_step(
-    s: StepSetup<'_>,
-    load: &crate::spec::scaling::ScalingLoad,
-    mode: LoadMode,
-    step_secs: f64,
-    per_unit: u32,
-    criteria: &[Slo],
-    m: &mut Measurements,
+/// A step's replicas (all healthy), the nginx in front of them if the spec has one, and the
+/// URLs the load goes to (nginx's, or every replica's).
+async fn start_replicas(
+    s: &StepSetup<'_>,
     cx: &RunContext,
-) -> Result<Option<StepResult>, BackendError> {
+) -> Result<(Arc<Mutex<Vec<Replica>>>, Option<Nginx>, Vec<String>), BackendError> {
     let (label, v, n) = (s.label, s.v, s.n);
     let pinned = s
         .launcher
@@ -295,10 +322,9 @@ async fn run_step(
     }
     let urls: Vec<String> = reps.iter().map(Replica::url).collect();
     let replicas = Arc::new(Mutex::new(reps));
-    let balancer = s.balancer;
     let nginx = match s.nginx_bin {
         Some(bin) => {
-            let b = balancer.ok_or_else(|| unavailable("no [balancer]"))?;
+            let b = s.balancer.ok_or_else(|| unavailable("no [balancer]"))?;
             let ng = super::nginx::start(bin, &urls, b)
                 .await
                 .map_err(unavailable)?;
@@ -311,15 +337,33 @@ async fn run_step(
         Some(ng) => vec![ng.url.clone()],
         None => urls,
     };
+    Ok((replicas, nginx, targets))
+}
+
+/// Start the step's replicas (and nginx), run its load (and fault), stop them.
+#[allow(clippy::too_many_arguments)]
+async fn run_step(
+    s: StepSetup<'_>,
+    load: &crate::spec::scaling::ScalingLoad,
+    mode: LoadMode,
+    step_secs: f64,
+    per_unit: u32,
+    criteria: &[Slo],
+    m: &mut Measurements,
+    cx: &RunContext,
+) -> Result<Option<StepResult>, BackendError> {
+    let (label, v, n) = (s.label, s.v, s.n);
+    let (replicas, nginx, targets) = start_replicas(&s, cx).await?;
+    let balancer = s.balancer;
     let bal = Arc::new(Balancer::new(targets, balancer));
-    let plan = |fault: Option<&crate::spec::scaling::Fault>| {
-        fault.map(|f| FaultPlan {
-            at: f.at.value.0,
-            action: f.action,
-            restore_after: f.restore_after.map(|d| d.0),
+    let plan = |fault: Option<&super::plan::FaultPlan>| {
+        fault.map(|f| Injection {
+            at: f.at_s,
+            action: f.kind,
+            restore_after: f.restore_after_s,
             replicas: replicas.clone(),
             index: if s.horizontal {
-                (f.replica.value.max(1) - 1) as usize
+                (f.replica.max(1) - 1) as usize
             } else {
                 0
             },
