@@ -3,6 +3,7 @@
 mod cache;
 mod cli;
 mod corpus;
+mod import;
 mod load;
 mod plan;
 mod processes;

@@ -30,6 +30,7 @@ impl Registry {
     pub fn standard() -> Registry {
         let mut backends: Vec<Box<dyn Backend>> = vec![
             Box::new(load::Goose),
+            Box::new(load::Import),
             Box::new(cache::Native),
             Box::new(scaling::Native),
             Box::new(quantize_caps::Quantize::new("flex")),

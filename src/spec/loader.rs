@@ -298,9 +298,13 @@ pub fn load_file(
                 kind,
                 name,
                 description,
-                backend: backend
-                    .as_ref()
-                    .map_or_else(|| kind.default_backend().to_string(), |b| b.value.clone()),
+                backend: backend.as_ref().map_or_else(
+                    || match body {
+                        Body::Import(_) => "import".to_string(),
+                        _ => kind.default_backend().to_string(),
+                    },
+                    |b| b.value.clone(),
+                ),
                 backend_span: backend.map(|b| b.span),
                 slos,
                 max_duration,

@@ -4,6 +4,7 @@ pub mod cache;
 pub mod catalog;
 pub mod decode;
 pub mod diagnostic;
+pub mod import;
 pub mod load;
 pub mod loader;
 pub mod model;

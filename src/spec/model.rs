@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::cache::CacheDoc;
 use super::catalog::Kind;
 use super::decode::{Ctx, Decode, Duration, Table, one_of};
+use super::import::ImportDoc;
 use super::load::LoadDoc;
 use super::node::{Node, Value};
 use super::quantize::QuantizeDoc;
@@ -253,6 +254,8 @@ impl schemars::JsonSchema for SloEntry {
 #[derive(Debug, Clone)]
 pub enum Body {
     Load(Box<LoadDoc>),
+    /// A load spec with `[import]`: another tool's results, judged by the load catalog.
+    Import(Box<ImportDoc>),
     Cache(Box<CacheDoc>),
     Scaling(Box<ScalingDoc>),
     Quantize(Box<QuantizeDoc>),
@@ -312,13 +315,20 @@ pub fn decode_spec(root: &Node, cx: &mut Ctx) -> Option<(Kind, Body)> {
     let kind_word = one_of(kind_node, cx, &["load", "cache", "scaling", "quantize"])?;
     let kind = Kind::parse(kind_word)?;
     cx.kind = Some(kind);
+    let import = kind == Kind::Load && root.get("import").is_some();
     cx.top_level_keys = match kind {
+        Kind::Load if import => ImportDoc::KEYS,
         Kind::Load => LoadDoc::KEYS,
         Kind::Cache => CacheDoc::KEYS,
         Kind::Scaling => ScalingDoc::KEYS,
         Kind::Quantize => QuantizeDoc::KEYS,
     };
     let body = match kind {
+        Kind::Load if import => {
+            let d = ImportDoc::decode(root, cx)?;
+            d.validate(cx);
+            Body::Import(Box::new(d))
+        }
         Kind::Load => {
             let d = LoadDoc::decode(root, cx)?;
             d.validate(cx);
@@ -357,6 +367,7 @@ impl Body {
     ) {
         match self {
             Body::Load(d) => common!(d),
+            Body::Import(d) => common!(d),
             Body::Cache(d) => common!(d),
             Body::Scaling(d) => common!(d),
             Body::Quantize(d) => common!(d),

@@ -1,6 +1,7 @@
 //! The JSON Schema of spec files (`perfspec schema`), for editors.
 
 use super::cache::CacheDoc;
+use super::import::ImportDoc;
 use super::load::LoadDoc;
 use super::quantize::QuantizeDoc;
 use super::scaling::ScalingDoc;
@@ -12,6 +13,7 @@ pub fn spec_schema() -> serde_json::Value {
     let mut variants = Vec::new();
     for (kind, schema) in [
         ("load", generator.subschema_for::<LoadDoc>()),
+        ("load", generator.subschema_for::<ImportDoc>()),
         ("cache", generator.subschema_for::<CacheDoc>()),
         ("scaling", generator.subschema_for::<ScalingDoc>()),
         ("quantize", generator.subschema_for::<QuantizeDoc>()),

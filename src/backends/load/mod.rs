@@ -1,6 +1,7 @@
-//! `kind = "load"` on goose: targets, the arrival schedule, journeys, recording.
+//! `kind = "load"`: on goose (targets, the arrival schedule, journeys, recording) or imported from k6 and JMeter results.
 
 pub(crate) mod backend;
+pub(crate) mod import;
 pub(crate) mod journey;
 pub mod plan;
 pub(crate) mod recorder;
@@ -9,3 +10,4 @@ pub(crate) mod schedule;
 pub(crate) mod target;
 
 pub use backend::Goose;
+pub use import::Import;

@@ -1,0 +1,143 @@
+//! `backend = "import"`: measurements another tool already took, read into the load
+//! engine's recorder so that the spec's SLOs, baselines and reports work exactly as for a
+//! run.
+//!
+//! Exact formats carry every sample (k6's `--out json`, JMeter's CSV JTL): each becomes one
+//! request of the recorder (HDR histograms at the recorder's precision), so percentiles,
+//! label filters and per-second series are computed as if perfspec had sent the requests.
+//! These tools measure from the actual send, like perfspec's closed model, so `latency` and
+//! `service_time` are the same samples; `late` and `arrivals` are unknown and absent.
+
+mod backend;
+mod jmeter;
+mod k6;
+mod time;
+
+pub use backend::Import;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::backends::load::recorder::{Key, Names, Recorder, StatusLabel};
+use crate::engine::metrics::Measurements;
+use crate::spec::import::ImportFormat;
+
+/// One request another tool measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// When it ended, seconds since the Unix epoch.
+    pub end_s: f64,
+    /// How long it took, seconds.
+    pub elapsed_s: f64,
+    /// The `journey` label (a k6 group or scenario, a JMeter thread group).
+    pub journey: String,
+    /// The `step` label (a k6 request name, a JMeter sampler label).
+    pub step: String,
+    /// The HTTP status, when there was one.
+    pub status: Option<u16>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+}
+
+/// A problem at one line of an imported file (1-based).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for ImportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// Read every sample of `text` (the contents of one file) in `format`.
+pub fn read(format: ImportFormat, text: &str) -> Result<Vec<Sample>, Vec<ImportError>> {
+    match format {
+        ImportFormat::K6Json => k6::read(text),
+        ImportFormat::JmeterJtl => jmeter::read(text),
+    }
+}
+
+/// Read `path` in `format`; errors carry `path:line`.
+pub fn read_file(format: ImportFormat, path: &Path) -> Result<Vec<Sample>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    read(format, &text).map_err(|errors| {
+        let mut lines: Vec<String> = errors
+            .iter()
+            .take(5)
+            .map(|e| format!("{}:{}: {}", path.display(), e.line, e.message))
+            .collect();
+        if errors.len() > 5 {
+            lines.push(format!("… and {} more", errors.len() - 5));
+        }
+        lines.join("\n")
+    })
+}
+
+/// The measurements of `samples`, as the load engine's recorder computes them for a closed
+/// model: latency and service time, requests, errors, error rates and throughput per
+/// journey, step and status, per-second series. Seconds count from the first request's start.
+pub fn measure(mut samples: Vec<Sample>) -> Measurements {
+    samples.sort_by(|a, b| a.end_s.total_cmp(&b.end_s));
+    let t0 = samples
+        .iter()
+        .map(|s| s.end_s - s.elapsed_s)
+        .fold(f64::INFINITY, f64::min);
+    let end = samples
+        .iter()
+        .map(|s| s.end_s)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let elapsed = if samples.is_empty() {
+        0.0
+    } else {
+        (end - t0).max(1e-3)
+    };
+    // journeys and their steps in order of first appearance
+    let mut journeys: Vec<String> = Vec::new();
+    let mut steps: Vec<Vec<String>> = Vec::new();
+    let mut index: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+    for s in &samples {
+        let key = (s.journey.clone(), s.step.clone());
+        if index.contains_key(&key) {
+            continue;
+        }
+        let j = match journeys.iter().position(|j| *j == s.journey) {
+            Some(j) => j,
+            None => {
+                journeys.push(s.journey.clone());
+                steps.push(Vec::new());
+                journeys.len() - 1
+            }
+        };
+        steps[j].push(s.step.clone());
+        index.insert(key, (j, steps[j].len() - 1));
+    }
+    let names = Names {
+        journeys,
+        steps,
+        phases: vec![PHASE.to_string()],
+    };
+    let mut recorder = Recorder::new(names, f64::INFINITY);
+    for s in &samples {
+        let (journey, step) = index[&(s.journey.clone(), s.step.clone())];
+        let key = Key {
+            journey,
+            step,
+            status: s.status.map_or(StatusLabel::Error, StatusLabel::Code),
+            phase: 0,
+        };
+        let times = Some((s.elapsed_s, s.elapsed_s));
+        recorder.request(key, times, s.error.as_deref(), s.end_s - t0);
+    }
+    let mut m = recorder.finish(elapsed, &[elapsed], false, 0.0, &|_| 0.0);
+    // the source does not say when requests were meant to start
+    m.scalars
+        .retain(|s| !matches!(s.metric.as_str(), "late" | "late_ratio"));
+    m
+}
+
+/// The one phase of an import.
+pub const PHASE: &str = "imported";
