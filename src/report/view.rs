@@ -32,6 +32,8 @@ pub struct Section {
     pub tables: Vec<Table>,
     /// Set when nothing could be drawn: says what was missing.
     pub empty: Option<String>,
+    /// Shown folded (`<details>`): long reference material such as every measured value.
+    pub collapsed: bool,
 }
 
 impl Section {
@@ -41,6 +43,7 @@ impl Section {
             charts: Vec::new(),
             tables: Vec::new(),
             empty: None,
+            collapsed: false,
         }
     }
 
@@ -258,10 +261,7 @@ pub fn slo_row(spec: &SpecResult, o: &SloOutcome) -> SloRow {
         reason: o.reason.as_str(),
         observed: o.observed_text.clone().unwrap_or_else(dash),
         threshold: o.threshold_text.clone().unwrap_or_else(dash),
-        baseline: o
-            .baseline
-            .map(|b| o.dimension.format(b))
-            .unwrap_or_else(dash),
+        baseline: o.baseline.map(|b| o.shown().format(b)).unwrap_or_else(dash),
         delta: delta_text(o.delta_pct),
         file: spec.file.clone(),
         line: o.line,
@@ -348,7 +348,9 @@ fn spec_view(s: &SpecResult) -> SpecView {
         artifacts_dir: s.artifacts_dir.clone(),
         measured: m.is_some(),
         slos,
-        sections: m.map(|m| kinds::sections(s.kind, m)).unwrap_or_default(),
+        sections: m
+            .map(|m| kinds::sections(s.kind, m, &s.slos))
+            .unwrap_or_default(),
         error_samples: m
             .map(|m| {
                 m.error_samples
