@@ -150,6 +150,38 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// The thresholds close enough to the data to draw without squashing it (within twice the
+/// data's extent), and a note for the others.
+fn near_thresholds(
+    ths: &[Threshold],
+    data: impl Iterator<Item = f64>,
+    unit: Unit,
+) -> (Vec<Threshold>, Option<String>) {
+    let (lo, hi) = data
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    let extent = (hi - lo).max(hi.abs()).max(lo.abs());
+    let (near, far): (Vec<Threshold>, Vec<Threshold>) = ths
+        .iter()
+        .filter(|t| t.value.is_finite())
+        .cloned()
+        .partition(|t| {
+            !lo.is_finite() || (t.value >= lo - 2.0 * extent && t.value <= hi + 2.0 * extent)
+        });
+    let note = (!far.is_empty()).then(|| {
+        let labels: Vec<&str> = far.iter().map(|t| t.label.as_str()).collect();
+        format!(
+            "Off the chart: {} (the data stay within {} – {}).",
+            labels.join(", "),
+            unit.format(lo),
+            unit.format(hi)
+        )
+    });
+    (near, note)
+}
+
 fn is_integer(v: f64) -> bool {
     v.fract() == 0.0
 }
@@ -346,15 +378,15 @@ pub fn line_chart(c: &LineChart) -> Option<String> {
         && pts().all(|(x, _)| is_integer(x));
     let y_int = c.y_unit == Unit::Dim(crate::spec::units::Dimension::Count)
         && pts().all(|(_, y)| is_integer(y));
+    let (ths, far) = near_thresholds(&c.thresholds, pts().map(|(_, y)| y), c.y_unit);
     let (y0, y1) = axis::range(
-        pts()
-            .map(|(_, y)| y)
-            .chain(c.thresholds.iter().map(|t| t.value)),
+        pts().map(|(_, y)| y).chain(ths.iter().map(|t| t.value)),
         c.y_unit,
         y_int,
     );
+    let notes: Vec<String> = c.notes.iter().cloned().chain(far).collect();
     let mut out = String::new();
-    let top = open(&mut out, &c.title, &c.notes);
+    let top = open(&mut out, &c.title, &notes);
     let f = Frame {
         left: left_margin(c.y_unit, y0, y1, y_int),
         top,
@@ -364,7 +396,7 @@ pub fn line_chart(c: &LineChart) -> Option<String> {
         y0,
         y1,
     };
-    y_axis(&mut out, &f, c.y_unit, y_int, &c.thresholds);
+    y_axis(&mut out, &f, c.y_unit, y_int, &ths);
     x_ticks(&mut out, &f, c.x_unit, x_int);
     let _ = write!(
         out,
@@ -499,13 +531,11 @@ pub fn bar_chart(c: &BarChart) -> Option<String> {
     }
     let y_int =
         c.y_unit == Unit::Dim(crate::spec::units::Dimension::Count) && values().all(is_integer);
-    let (y0, y1) = axis::range(
-        values().chain(c.thresholds.iter().map(|t| t.value)),
-        c.y_unit,
-        y_int,
-    );
+    let (ths, far) = near_thresholds(&c.thresholds, values(), c.y_unit);
+    let (y0, y1) = axis::range(values().chain(ths.iter().map(|t| t.value)), c.y_unit, y_int);
+    let notes: Vec<String> = c.notes.iter().cloned().chain(far).collect();
     let mut out = String::new();
-    let top = open(&mut out, &c.title, &c.notes);
+    let top = open(&mut out, &c.title, &notes);
     let f = Frame {
         left: left_margin(c.y_unit, y0, y1, y_int),
         top,
@@ -515,7 +545,7 @@ pub fn bar_chart(c: &BarChart) -> Option<String> {
         y0,
         y1,
     };
-    y_axis(&mut out, &f, c.y_unit, y_int, &c.thresholds);
+    y_axis(&mut out, &f, c.y_unit, y_int, &ths);
     let group_w = (f.right() - f.left) / c.categories.len() as f64;
     let n = c.series.len().max(1) as f64;
     let bar_w = (group_w * 0.8 / n).min(48.0);
