@@ -230,6 +230,7 @@ mod tests {
             r_squared: None,
             points: 6,
             kappa_matters: true,
+            unconstrained: None,
         };
         let (curve, ideal) = chart(&fit, 8);
         assert!(
