@@ -1067,6 +1067,12 @@ pub async fn run(
             break;
         }
     }
+    if mode == LoadMode::Concurrency {
+        let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+        m.notes.extend(super::fit_metrics::offered_load_warning(
+            &points, label, per_unit, cpus,
+        ));
+    }
     Ok(finish(points, latencies, totals, label, m, cx))
 }
 
