@@ -175,11 +175,20 @@ fn near_thresholds(
         format!(
             "Off the chart: {} (the data stay within {} – {}).",
             labels.join(", "),
-            unit.format(lo),
-            unit.format(hi)
+            unit.format(sig3(lo)),
+            unit.format(sig3(hi))
         )
     });
     (near, note)
+}
+
+/// `v` to three significant digits, for notes.
+fn sig3(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let mag = 10f64.powi(2 - v.abs().log10().floor() as i32);
+    (v * mag).round() / mag
 }
 
 fn is_integer(v: f64) -> bool {
