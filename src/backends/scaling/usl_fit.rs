@@ -262,12 +262,15 @@ fn best_lambda(points: &[Point], sigma: f64, kappa: f64) -> Option<(f64, f64)> {
     (lambda.is_finite() && lambda > 0.0 && sse.is_finite()).then_some((lambda, sse))
 }
 
+/// One boundary face of the constrained fit: the exponent range of its free coefficient's
+/// grid and the `(σ, κ)` at a value of it.
+type Face = (f64, f64, fn(f64) -> (f64, f64));
+
 /// The best fit with σ ≥ 0, κ ≥ 0 on the boundary (σ = 0 with κ free, or κ = 0 with σ
 /// free): each a one-dimensional search over a logarithmic grid refined by golden-section
 /// search, λ in closed form. `(σ, κ, λ)`.
 fn constrained(points: &[Point]) -> Option<(f64, f64, f64)> {
-    let faces: [(f64, f64, fn(f64) -> (f64, f64)); 2] =
-        [(-10.0, 1.0, |k| (0.0, k)), (-8.0, 2.0, |s| (s, 0.0))];
+    let faces: [Face; 2] = [(-10.0, 1.0, |k| (0.0, k)), (-8.0, 2.0, |s| (s, 0.0))];
     let mut best: Option<(f64, f64, f64, f64)> = None;
     for (lo_exp, hi_exp, at) in faces {
         let sse = |v: f64| {
