@@ -193,6 +193,9 @@ fn crowded() -> Results {
     );
     scaling.scalar("usl.peak_concurrency", Labels::new(), 52.0);
     scaling.scalar("usl.max_throughput", Labels::new(), usl(52.0));
+    scaling
+        .notes
+        .push("warning: the offered load grew with the replicas".into());
     let mut s = spec("web-tier", SpecStatus::Pass, vec![], Some(scaling), None);
     s.kind = Kind::Scaling;
     r.specs.push(s);
@@ -216,6 +219,10 @@ fn chart_labels_are_never_cut_or_overlapping_and_scaling_axes_stay_near_the_data
         html.contains("The fitted peak N* = 52")
             && html.contains("lies outside the measured range (1–6 replicas)"),
         "the far peak is not noted"
+    );
+    assert!(
+        html.contains(r#"<li class="warning">warning: the offered load grew"#),
+        "warning notes are not highlighted"
     );
     for (title, svg) in charts(&html) {
         if title == "Throughput vs replicas" && svg.contains("N* = 52") {
