@@ -9,6 +9,7 @@ mod plan;
 mod processes;
 #[cfg(feature = "quantize")]
 mod quantize;
+mod report_charts;
 mod reports;
 mod results_schema;
 mod scaling;

@@ -106,7 +106,7 @@ fn load_measurements() -> Measurements {
     m
 }
 
-fn spec(
+pub(crate) fn spec(
     name: &str,
     status: SpecStatus,
     slos: Vec<SloOutcome>,
@@ -437,7 +437,7 @@ fn quantize_measurements() -> Measurements {
 }
 
 /// A report with one spec of every kind, with data.
-fn every_kind() -> Results {
+pub(crate) fn every_kind() -> Results {
     let mut r = passing();
     for (kind, m) in [
         (Kind::Cache, cache_measurements()),

@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod baseline;
+pub mod display;
 pub mod metrics;
 pub mod plan;
 pub mod progress;

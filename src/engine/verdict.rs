@@ -121,6 +121,14 @@ pub struct SloOutcome {
     pub on_missing_baseline: MissingBaselinePolicy,
 }
 
+impl SloOutcome {
+    /// The unit its values are shown in: the threshold's as written (see
+    /// [`crate::engine::display::Unit::written`]).
+    pub fn shown(&self) -> crate::engine::display::Unit {
+        crate::engine::display::Unit::of_text(&self.expr, self.dimension)
+    }
+}
+
 /// The label selector of an SLO: its own labels plus `phase=<phase>`.
 pub fn selector(expr: &SloExpr, phase: Option<&str>) -> Labels {
     let mut labels = expr.labels();
@@ -222,6 +230,7 @@ fn signed_pct(d: f64) -> String {
 pub fn evaluate(slo: &Slo, m: &Measurements, baseline: Option<&Measurements>) -> SloOutcome {
     let expr = &slo.expr;
     let dim = slo.dim;
+    let shown = crate::engine::display::Unit::written(expr, &slo.text, dim);
     let phase = slo.phase.as_deref();
     let labels = selector(expr, phase);
     let lhs = match phase {
@@ -244,15 +253,15 @@ pub fn evaluate(slo: &Slo, m: &Measurements, baseline: Option<&Measurements>) ->
         baseline: base,
         delta_pct: observed.zip(base).and_then(|(o, b)| delta_pct(o, b)),
         dimension: dim,
-        observed_text: observed.map(|v| dim.format(v)),
-        threshold_text: threshold.map(|v| dim.format(v)),
+        observed_text: observed.map(|v| shown.format(v)),
+        threshold_text: threshold.map(|v| shown.format(v)),
         message: String::new(),
         no_data: slo.no_data,
         on_missing_baseline: slo.on_missing_baseline,
     };
     let base_note = match (base, out.delta_pct) {
-        (Some(b), Some(d)) => format!(" (baseline {}, {})", dim.format(b), signed_pct(d)),
-        (Some(b), None) => format!(" (baseline {})", dim.format(b)),
+        (Some(b), Some(d)) => format!(" (baseline {}, {})", shown.format(b), signed_pct(d)),
+        (Some(b), None) => format!(" (baseline {})", shown.format(b)),
         _ => String::new(),
     };
 
@@ -279,14 +288,14 @@ pub fn evaluate(slo: &Slo, m: &Measurements, baseline: Option<&Measurements>) ->
             (
                 status,
                 Reason::NoBaseline,
-                format!("{lhs} = {}, no baseline: {why}", dim.format(obs)),
+                format!("{lhs} = {}, no baseline: {why}", shown.format(obs)),
             )
         } else if let Some(thr) = threshold {
             let sentence = format!(
                 "{lhs} = {}, threshold {} {}{base_note}",
-                dim.format(obs),
+                shown.format(obs),
                 expr.op,
-                dim.format(thr)
+                shown.format(thr)
             );
             if expr.op.holds(obs, thr) {
                 (Status::Pass, Reason::Met, sentence)
@@ -299,7 +308,7 @@ pub fn evaluate(slo: &Slo, m: &Measurements, baseline: Option<&Measurements>) ->
                 Reason::InvalidMeasurement,
                 format!(
                     "{lhs} = {}, but the threshold could not be computed (division by zero)",
-                    dim.format(obs)
+                    shown.format(obs)
                 ),
             )
         }

@@ -59,9 +59,7 @@ pub fn annotations(r: &Results) -> Vec<String> {
             if o.baseline.is_some() && !msg.contains("baseline") {
                 msg.push_str(&format!(
                     " (baseline {}, {})",
-                    o.baseline
-                        .map(|b| o.dimension.format(b))
-                        .unwrap_or_default(),
+                    o.baseline.map(|b| o.shown().format(b)).unwrap_or_default(),
                     delta_text(o.delta_pct)
                 ));
             }

@@ -16,7 +16,6 @@ fn secs(s: f64) -> Duration {
 }
 
 fn details(spec: &SpecResult, o: &SloOutcome) -> String {
-    let dim = o.dimension;
     let mut out = format!("{}\n", o.message);
     out.push_str(&format!("expression: {}\n", o.expr));
     if let Some(p) = &o.phase {
@@ -34,7 +33,7 @@ fn details(spec: &SpecResult, o: &SloOutcome) -> String {
         let d = delta_text(o.delta_pct);
         out.push_str(&format!(
             "baseline: {}{}\n",
-            dim.format(b),
+            o.shown().format(b),
             if d.is_empty() {
                 String::new()
             } else {

@@ -32,6 +32,8 @@ pub struct Section {
     pub tables: Vec<Table>,
     /// Set when nothing could be drawn: says what was missing.
     pub empty: Option<String>,
+    /// Shown folded (`<details>`): long reference material such as every measured value.
+    pub collapsed: bool,
 }
 
 impl Section {
@@ -41,6 +43,7 @@ impl Section {
             charts: Vec::new(),
             tables: Vec::new(),
             empty: None,
+            collapsed: false,
         }
     }
 
@@ -70,7 +73,13 @@ pub struct Verdict {
     pub icon: &'static str,
     /// One sentence on why.
     pub why: String,
+    /// Why each SLO that did not pass did not: `spec: expr — message`, at most
+    /// [`MAX_REASONS`] (the last says how many more).
+    pub reasons: Vec<String>,
 }
+
+/// Most reasons in the banner.
+pub const MAX_REASONS: usize = 8;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Meta {
@@ -103,6 +112,10 @@ pub struct SloRow {
     pub threshold: String,
     pub baseline: String,
     pub delta: String,
+    /// How bad the change against the baseline is for this SLO: `worse-3` (≥ 50 % in the
+    /// failing direction), `worse-2` (≥ 20 %), `worse-1` (≥ 5 %), `better` (≥ 5 % the other
+    /// way) or empty.
+    pub delta_class: &'static str,
     pub file: String,
     pub line: usize,
     /// `file:line`, or the file alone for a built-in SLO.
@@ -147,6 +160,10 @@ pub struct SpecView {
 /// Everything a template sees.
 #[derive(Debug, Clone, Serialize)]
 pub struct View {
+    /// What was tested: the spec names, for the page title.
+    pub title: String,
+    /// Whether any SLO has a baseline (the table's baseline columns are shown only then).
+    pub has_baseline: bool,
     pub verdict: Verdict,
     pub one_line: String,
     pub meta: Meta,
@@ -243,6 +260,37 @@ pub fn delta_text(d: Option<f64>) -> String {
         .unwrap_or_default()
 }
 
+/// The size class of a change against the baseline: the direction an SLO fails in is the
+/// one its operator forbids (`<` fails upwards, `>` downwards).
+pub fn delta_class(expr: &str, delta_pct: Option<f64>) -> &'static str {
+    use crate::spec::slo::Op;
+    let (Some(d), Ok(e)) = (delta_pct, crate::spec::slo::parse(expr)) else {
+        return "";
+    };
+    let worse = match e.op {
+        Op::Lt | Op::Le => d,
+        Op::Gt | Op::Ge => -d,
+        Op::Eq => d.abs(),
+    };
+    match worse {
+        w if w >= 50.0 => "worse-3",
+        w if w >= 20.0 => "worse-2",
+        w if w >= 5.0 => "worse-1",
+        w if w <= -5.0 => "better",
+        _ => "",
+    }
+}
+
+/// The status word a row shows: an SLO whose spec never ran is `not-run` (JUnit's
+/// `skipped`), whatever it counts as for the exit code.
+fn row_status(o: &SloOutcome) -> &'static str {
+    if o.reason == Reason::NotRun {
+        "not-run"
+    } else {
+        o.status.as_str()
+    }
+}
+
 pub fn slo_row(spec: &SpecResult, o: &SloOutcome) -> SloRow {
     let dash = || "—".to_string();
     SloRow {
@@ -254,15 +302,13 @@ pub fn slo_row(spec: &SpecResult, o: &SloOutcome) -> SloRow {
             crate::engine::verdict::SloSeverity::Warn => "warn",
         },
         phase: o.phase.clone(),
-        status: o.status.as_str(),
+        status: row_status(o),
         reason: o.reason.as_str(),
         observed: o.observed_text.clone().unwrap_or_else(dash),
         threshold: o.threshold_text.clone().unwrap_or_else(dash),
-        baseline: o
-            .baseline
-            .map(|b| o.dimension.format(b))
-            .unwrap_or_else(dash),
+        baseline: o.baseline.map(|b| o.shown().format(b)).unwrap_or_else(dash),
         delta: delta_text(o.delta_pct),
+        delta_class: delta_class(&o.expr, o.delta_pct),
         file: spec.file.clone(),
         line: o.line,
         location: if o.line > 0 {
@@ -317,7 +363,47 @@ fn verdict(r: &Results, counts: &Counts) -> Verdict {
             None => format!("exit code {}", r.exit_code),
         },
     };
-    Verdict { word, icon, why }
+    Verdict {
+        word,
+        icon,
+        why,
+        reasons: reasons(r),
+    }
+}
+
+/// One line per SLO that did not pass, with what to do about a missing baseline.
+fn reasons(r: &Results) -> Vec<String> {
+    let mut all: Vec<String> = r
+        .specs
+        .iter()
+        .flat_map(|s| s.slos.iter().map(move |o| (s, o)))
+        .filter(|(_, o)| o.status != Status::Pass)
+        .map(|(s, o)| {
+            let hint = match o.reason {
+                Reason::NoBaseline => {
+                    " (a first run has nothing to compare with: pass an earlier run's results.json with --baseline)"
+                }
+                _ => "",
+            };
+            format!("{}: {} — {}{hint}", s.name, o.expr, o.message)
+        })
+        .collect();
+    if all.len() > MAX_REASONS {
+        let more = all.len() - (MAX_REASONS - 1);
+        all.truncate(MAX_REASONS - 1);
+        all.push(format!("… and {more} more (see the SLO table)"));
+    }
+    all
+}
+
+/// The spec names for the page title: up to three, then how many more.
+fn title(r: &Results) -> String {
+    let names: Vec<&str> = r.specs.iter().map(|s| s.name.as_str()).collect();
+    match names.len() {
+        0 => "no specs".into(),
+        1..=3 => names.join(", "),
+        n => format!("{} and {} more", names[..2].join(", "), n - 2),
+    }
 }
 
 fn labels_text(l: &crate::engine::metrics::Labels) -> String {
@@ -348,7 +434,9 @@ fn spec_view(s: &SpecResult) -> SpecView {
         artifacts_dir: s.artifacts_dir.clone(),
         measured: m.is_some(),
         slos,
-        sections: m.map(|m| kinds::sections(s.kind, m)).unwrap_or_default(),
+        sections: m
+            .map(|m| kinds::sections(s.kind, m, &s.slos))
+            .unwrap_or_default(),
         error_samples: m
             .map(|m| {
                 m.error_samples
@@ -385,7 +473,8 @@ fn rank(status: &str) -> u8 {
     match status {
         "fail" => 0,
         "warn" => 1,
-        _ => 2,
+        "not-run" => 2,
+        _ => 3,
     }
 }
 
@@ -461,6 +550,8 @@ impl View {
             interrupted: r.interrupted,
         };
         View {
+            title: title(r),
+            has_baseline: slos.iter().any(|s| s.baseline != "—"),
             verdict: verdict(r, &counts),
             one_line: one_line(r),
             meta,

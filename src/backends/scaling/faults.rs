@@ -192,7 +192,8 @@ pub(super) fn failover(m: &mut Measurements, r: &StepResult, criteria: &[Slo]) {
             texts(criteria)
         )),
     }
-    let x = labels(&[("x", "seconds")]);
+    // the fault's time rides on the series so that a report can mark it on the timeline
+    let x = labels(&[("x", "seconds"), ("fault_at", &format!("{at:.3}"))]);
     m.push_series("failover.errors", x.clone(), err_series);
     m.push_series("failover.p95", x, p95_series);
     m.notes.push(format!(

@@ -58,10 +58,10 @@ pub fn measure_labelled(points: &[Point], label: &str) -> Measurements {
             m.push_series("usl.ideal", x, ideal);
             m.notes.push(fit.summary());
             if let Some(peak) = fit.peak
-                && peak.concurrency > max_measured.saturating_mul(4)
+                && peak.concurrency > max_measured
             {
                 m.notes.push(format!(
-                    "the fitted peak N* = {} lies far beyond the highest measured concurrency ({max_measured}): it is an extrapolation",
+                    "warning: the fitted peak N* = {} lies beyond the highest measured {label} ({max_measured}): usl.peak_concurrency and usl.max_throughput are an extrapolation of the fit, not measurements",
                     peak.concurrency
                 ));
             }
@@ -71,6 +71,40 @@ pub fn measure_labelled(points: &[Point], label: &str) -> Measurements {
         )),
     }
     m
+}
+
+/// Efficiency at or above which a sweep whose load grew with it saturated nothing.
+const UNSATURATED: f64 = 0.9;
+
+/// The honesty warning of a sweep whose offered load grew with the replicas (`mode =
+/// "concurrency"`: `per_unit` users per replica): when throughput kept pace with it up to
+/// the last step, the sweep measured the load it offered, not what the replicas can do —
+/// nothing saturated. `cpus` (0: unknown) says whether the replicas outnumber the cores.
+pub fn offered_load_warning(
+    points: &[Point],
+    label: &str,
+    per_unit: u32,
+    cpus: usize,
+) -> Option<String> {
+    let levels = mean_per_level(points);
+    let (&(n0, x0), &(n, x)) = (levels.first()?, levels.last()?);
+    if n <= n0 || x0 <= 0.0 {
+        return None;
+    }
+    let efficiency = (x / x0) / (f64::from(n) / f64::from(n0));
+    if efficiency < UNSATURATED {
+        return None;
+    }
+    let cores = if cpus > 0 && n as usize > cpus {
+        format!(" on a host with {cpus} CPUs")
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "warning: the offered load grew with the {label} ({per_unit} users per replica, {} users at {label}={n}) and throughput kept pace (efficiency {:.1}% at {label}={n}{cores}): nothing saturated, so the sweep measured the load it offered, not how far the service scales; use mode = \"max_rate\" (a rate search per step) to find the limit",
+        per_unit.saturating_mul(n),
+        efficiency * 100.0
+    ))
 }
 
 /// `(concurrency, mean throughput)` per distinct level, ascending.
@@ -218,6 +252,26 @@ mod tests {
     }
 
     #[test]
+    fn load_that_grew_with_the_replicas_and_never_saturated_is_called_out() {
+        // each replica brought its own users and throughput grew with them: 100.5 % at 6
+        let grew = points(&[(1, 100.0), (2, 201.0), (4, 402.0), (6, 603.0)]);
+        let w = offered_load_warning(&grew, "replicas", 8, 2).unwrap();
+        assert!(w.starts_with("warning: the offered load grew"), "{w}");
+        assert!(
+            w.contains("efficiency 100.5% at replicas=6 on a host with 2 CPUs"),
+            "{w}"
+        );
+        assert!(w.contains("48 users at replicas=6"), "{w}");
+        // saturation (efficiency 50 %) is a real measurement of where scaling stops
+        let saturated = points(&[(1, 100.0), (2, 180.0), (4, 250.0), (6, 300.0)]);
+        assert_eq!(offered_load_warning(&saturated, "replicas", 8, 2), None);
+        assert_eq!(
+            offered_load_warning(&points(&[(1, 5.0)]), "replicas", 8, 2),
+            None
+        );
+    }
+
+    #[test]
     fn chart_is_bounded_for_far_peaks() {
         let fit = Fit {
             sigma: 0.0,
@@ -230,6 +284,7 @@ mod tests {
             r_squared: None,
             points: 6,
             kappa_matters: true,
+            unconstrained: None,
         };
         let (curve, ideal) = chart(&fit, 8);
         assert!(

@@ -146,6 +146,15 @@ pub async fn run(plan: &SweepPlan, cx: &RunContext) -> Result<Measurements, Back
             break;
         }
     }
+    if mode == LoadMode::Concurrency {
+        let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+        acc.m.notes.extend(super::fit_metrics::offered_load_warning(
+            &acc.points,
+            label,
+            per_unit,
+            cpus,
+        ));
+    }
     Ok(acc.finish(label, cx))
 }
 

@@ -8,6 +8,12 @@
 //! [`MIN_POINTS`] measurements and panics when the solver fails, so inputs are checked here
 //! first and the call runs under `catch_unwind` as a last resort.
 //!
+//! The coefficients are constrained to σ ≥ 0 and κ ≥ 0, as R's `usl` package does: a
+//! negative σ or κ (superlinear or noisy data) has no physical meaning, so when the
+//! unconstrained solution has one, the fit is redone with that coefficient held at its
+//! bound 0 and the others fitted by least squares ([`constrained`]), and the report says
+//! which bound is active.
+//!
 //! Peak: `N* = ⌊√((1−σ)/κ)⌋` (the crate's `max_concurrency`, Gunther's equation), at least 1,
 //! and `X_max = X(N*)` (for the reference data √((1−σ)/κ) = 35.6, so N* = 35 although X(36)
 //! is marginally higher: the published convention is kept). When κ ≤ 0 the fitted curve has
@@ -46,6 +52,9 @@ pub struct Fit {
     /// Whether the coherency term changes the fitted throughput by more than one part in a
     /// million somewhere in the measured range.
     pub kappa_matters: bool,
+    /// `Some((σ, κ))` of the unconstrained solution when it had a negative coefficient and
+    /// the fit was redone with a bound active (σ = 0 or κ = 0).
+    pub unconstrained: Option<(f64, f64)>,
 }
 
 /// Where the fitted throughput peaks.
@@ -91,8 +100,18 @@ impl Fit {
                  so usl.peak_concurrency and usl.max_throughput are not reported",
             ),
         }
-        if self.sigma < -NEGLIGIBLE || (self.kappa < 0.0 && self.kappa_matters) {
-            s.push_str("; a negative coefficient means the data scale superlinearly or are too noisy for the USL: treat the fit with caution");
+        if let Some((us, uk)) = self.unconstrained {
+            let mut held = Vec::new();
+            if self.sigma == 0.0 {
+                held.push("σ");
+            }
+            if self.kappa == 0.0 {
+                held.push("κ");
+            }
+            s.push_str(&format!(
+                "; fitted with σ ≥ 0 and κ ≥ 0, and the bound {} = 0 is active: the unconstrained fit gave σ = {us:.6}, κ = {uk:.6e}, which means the data scale superlinearly or are too noisy for the USL: treat the fit with caution",
+                held.join(" = ")
+            ));
         }
         match self.r_squared {
             Some(r2) => s.push_str(&format!("; R² = {r2:.4}")),
@@ -152,11 +171,29 @@ pub fn fit(points: &[Point]) -> Result<Fit, NoFit> {
                 .unwrap_or("the solver panicked");
             NoFit::Failed(why.to_string())
         })?;
-    let (sigma, kappa, lambda) = (model.sigma, model.kappa, model.lambda);
+    let (mut sigma, mut kappa, mut lambda) = (model.sigma, model.kappa, model.lambda);
     if !(sigma.is_finite() && kappa.is_finite() && lambda.is_finite()) {
         return Err(NoFit::Failed(format!(
             "the solver gave non-finite coefficients (σ = {sigma}, κ = {kappa}, λ = {lambda})"
         )));
+    }
+    let mut unconstrained = None;
+    let n_top = f64::from(levels[levels.len() - 1]);
+    let kappa_negative = kappa < 0.0
+        && (kappa * n_top * (n_top - 1.0)).abs()
+            > NEGLIGIBLE * (1.0 + (sigma * (n_top - 1.0)).abs());
+    if sigma < -NEGLIGIBLE || kappa_negative {
+        let Some(c) = constrained(points) else {
+            return Err(NoFit::Failed(format!(
+                "the unconstrained fit gave σ = {sigma}, κ = {kappa} and no fit with σ ≥ 0, κ ≥ 0 was found"
+            )));
+        };
+        unconstrained = Some((sigma, kappa));
+        (sigma, kappa, lambda) = c;
+    } else {
+        // a negative coefficient too small to change the curve is solver noise: 0
+        sigma = sigma.max(0.0);
+        kappa = kappa.max(0.0);
     }
     if lambda <= 0.0 {
         return Err(NoFit::Failed(format!(
@@ -205,7 +242,66 @@ pub fn fit(points: &[Point]) -> Result<Fit, NoFit> {
         r_squared,
         points: points.len(),
         kappa_matters,
+        unconstrained,
     })
+}
+
+/// Least-squares λ and the residual sum of squares for fixed σ, κ: `X = λ·g(N)` with
+/// `g(N) = N / (1 + σ(N−1) + κN(N−1))` is linear in λ, so `λ = Σ X·g / Σ g²`.
+fn best_lambda(points: &[Point], sigma: f64, kappa: f64) -> Option<(f64, f64)> {
+    let g = |n: f64| n / (1.0 + sigma * (n - 1.0) + kappa * n * (n - 1.0));
+    let (xg, gg) = points.iter().fold((0.0, 0.0), |(a, b), p| {
+        let gn = g(f64::from(p.concurrency));
+        (a + p.throughput * gn, b + gn * gn)
+    });
+    let lambda = xg / gg;
+    let sse = points
+        .iter()
+        .map(|p| (p.throughput - lambda * g(f64::from(p.concurrency))).powi(2))
+        .sum::<f64>();
+    (lambda.is_finite() && lambda > 0.0 && sse.is_finite()).then_some((lambda, sse))
+}
+
+/// One boundary face of the constrained fit: the exponent range of its free coefficient's
+/// grid and the `(σ, κ)` at a value of it.
+type Face = (f64, f64, fn(f64) -> (f64, f64));
+
+/// The best fit with σ ≥ 0, κ ≥ 0 on the boundary (σ = 0 with κ free, or κ = 0 with σ
+/// free): each a one-dimensional search over a logarithmic grid refined by golden-section
+/// search, λ in closed form. `(σ, κ, λ)`.
+fn constrained(points: &[Point]) -> Option<(f64, f64, f64)> {
+    let faces: [Face; 2] = [(-10.0, 1.0, |k| (0.0, k)), (-8.0, 2.0, |s| (s, 0.0))];
+    let mut best: Option<(f64, f64, f64, f64)> = None;
+    for (lo_exp, hi_exp, at) in faces {
+        let sse = |v: f64| {
+            let (s, k) = at(v);
+            best_lambda(points, s, k).map_or(f64::INFINITY, |(_, e)| e)
+        };
+        let grid: Vec<f64> = std::iter::once(0.0)
+            .chain((0..=120).map(|i| 10f64.powf(lo_exp + (hi_exp - lo_exp) * f64::from(i) / 120.0)))
+            .collect();
+        let i = (0..grid.len()).min_by(|&a, &b| sse(grid[a]).total_cmp(&sse(grid[b])))?;
+        let (mut a, mut b) = (grid[i.saturating_sub(1)], grid[(i + 1).min(grid.len() - 1)]);
+        let phi = (5f64.sqrt() - 1.0) / 2.0;
+        for _ in 0..100 {
+            let (c, d) = (b - phi * (b - a), a + phi * (b - a));
+            if sse(c) <= sse(d) {
+                b = d;
+            } else {
+                a = c;
+            }
+        }
+        let v = [grid[i], (a + b) / 2.0]
+            .into_iter()
+            .min_by(|x, y| sse(*x).total_cmp(&sse(*y)))?;
+        let (s, k) = at(v);
+        if let Some((lambda, e)) = best_lambda(points, s, k)
+            && best.is_none_or(|b| e < b.3)
+        {
+            best = Some((s, k, lambda, e));
+        }
+    }
+    best.map(|(s, k, l, _)| (s, k, l))
 }
 
 #[cfg(test)]
@@ -403,7 +499,7 @@ pub(crate) mod tests {
         // κ ≈ 1e-10 is solver noise, not a peak at N ≈ 64000
         assert_eq!(linear.peak, None, "{linear:?}");
         assert!(!linear.kappa_matters);
-        assert_eq!(linear.r_squared, Some(1.0));
+        assert!((linear.r_squared.unwrap() - 1.0).abs() < 1e-9, "{linear:?}");
         let summary = linear.summary();
         assert!(
             summary.contains("no throughput peak") && !summary.contains("caution"),
@@ -440,9 +536,46 @@ pub(crate) mod tests {
                 .collect::<Vec<_>>(),
         ))
         .unwrap();
+        // σ ≥ 0 like R's `usl`: the bound is active and the summary says so
         assert!(
-            superlinear.sigma < 0.0 && superlinear.summary().contains("caution"),
+            superlinear.sigma == 0.0 && superlinear.kappa >= 0.0,
             "{superlinear:?}"
         );
+        let (us, _) = superlinear.unconstrained.expect("a bound is active");
+        assert!(us < 0.0, "{superlinear:?}");
+        let summary = superlinear.summary();
+        assert!(
+            summary.contains("bound σ = κ = 0 is active") && summary.contains("caution"),
+            "{summary}"
+        );
+        assert!(linear.unconstrained.is_none() || linear.sigma >= 0.0);
+    }
+
+    #[test]
+    fn a_bounded_fit_is_the_least_squares_fit_on_the_bound() {
+        // Amdahl data (κ = 0 exactly) with noise that pushes κ slightly negative
+        let data: Vec<(u32, f64)> = (1..=10)
+            .map(|n| {
+                let x = 100.0 * f64::from(n) / (1.0 + 0.1 * f64::from(n - 1));
+                (
+                    n,
+                    x * if n % 2 == 0 { 1.002 } else { 0.998 } + f64::from(n * n) * 0.05,
+                )
+            })
+            .collect();
+        let f = fit(&points(&data)).unwrap();
+        assert!(f.sigma >= 0.0 && f.kappa >= 0.0, "{f:?}");
+        if f.unconstrained.is_some() {
+            // no feasible point nearby fits better
+            let sse = |s: f64, k: f64| best_lambda(&points(&data), s, k).unwrap().1;
+            let here = sse(f.sigma, f.kappa);
+            for (ds, dk) in [(1e-3, 0.0), (0.0, 1e-5), (-1e-3, 0.0)] {
+                let (s, k) = (f.sigma + ds, f.kappa + dk);
+                if s >= 0.0 && k >= 0.0 {
+                    assert!(sse(s, k) >= here * (1.0 - 1e-9), "{f:?}");
+                }
+            }
+        }
+        assert!(f.r_squared.unwrap() > 0.99, "{f:?}");
     }
 }

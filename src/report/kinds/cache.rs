@@ -1,20 +1,40 @@
 //! Cache section: hit ratio per tier against the LRU and optimal (Bélády) bounds, the
 //! hit-ratio-vs-capacity curve of a sweep, operation latency, residency vs capacity.
 
-use super::common::{distribution, histogram_table, labels_text, scalars, sort_label_values};
+use super::common::{
+    distribution, histogram_table, labels_text, scalars, sort_label_values, thresholds,
+};
 use crate::engine::metrics::Measurements;
+use crate::engine::verdict::SloOutcome;
 use crate::report::charts::{self, BarChart, Line, LineChart};
 use crate::report::view::Section;
 use crate::spec::units::Dimension;
 
-pub fn sections(m: &Measurements, used: &mut Vec<String>) -> Vec<Section> {
+pub fn sections(m: &Measurements, slos: &[SloOutcome], used: &mut Vec<String>) -> Vec<Section> {
     let _ = used;
-    vec![hit_ratio(m), capacity_curve(m), latency(m)]
+    vec![
+        hit_ratio(m, slos),
+        capacity_curve(m, slos),
+        latency(m, slos),
+    ]
+}
+
+/// Why the LRU and optimal bounds were not measured: the backend's note, or a default.
+fn bounds_missing(m: &Measurements) -> String {
+    const NOTE: &str = "lru_hit_ratio and optimal_hit_ratio: ";
+    let why = m
+        .notes
+        .iter()
+        .find_map(|n| n.split_once(NOTE).map(|(_, why)| why.to_string()))
+        .unwrap_or_else(|| {
+            "the results hold no lru_hit_ratio or optimal_hit_ratio values (the key trace was not replayed)".into()
+        });
+    format!("The LRU and optimal (Bélády) bounds are not shown: {why}.")
 }
 
 /// Bars: one group per tier plus the two bounds; one series per capacity (or one for the
 /// run). Only run-wide values (no `instance` label).
-fn hit_ratio(m: &Measurements) -> Section {
+fn hit_ratio(m: &Measurements, slos: &[SloOutcome]) -> Section {
     let mut sec = Section::new("Hit ratio against the LRU and optimal bounds");
     let run_wide =
         |metric: &'static str| scalars(m, metric).filter(|s| !s.labels.contains_key("instance"));
@@ -43,7 +63,7 @@ fn hit_ratio(m: &Measurements) -> Section {
     let mut categories = tiers.clone();
     categories.push("LRU bound".into());
     categories.push("optimal (Bélády)".into());
-    let series = capacities
+    let series: Vec<(String, Vec<Option<f64>>)> = capacities
         .iter()
         .map(|cap| {
             let at = |metric: &'static str, tier: Option<&str>| {
@@ -72,16 +92,24 @@ fn hit_ratio(m: &Measurements) -> Section {
     } else {
         series
     };
+    let mut series = series;
+    let mut notes = Vec::new();
+    let bounds_measured = series
+        .iter()
+        .any(|(_, v)| v[tiers.len()..].iter().any(Option::is_some));
+    if !bounds_measured {
+        // no empty bars: say why they are missing instead
+        categories.truncate(tiers.len());
+        for (_, v) in &mut series {
+            v.truncate(tiers.len());
+        }
+        notes.push(bounds_missing(m));
+    }
     let title = "Hit ratio per tier vs LRU and optimal bounds";
-    sec.chart(
-        title,
-        charts::bar_chart(&BarChart {
-            title: title.into(),
-            y_dim: Dimension::Ratio,
-            categories,
-            series,
-        }),
-    );
+    let mut chart = BarChart::new(title, Dimension::Ratio, categories, series);
+    chart.thresholds = thresholds(slos, &["hit_ratio"], Dimension::Ratio);
+    chart.notes = notes;
+    sec.chart(title, charts::bar_chart(&chart));
     let bad: Vec<String> = m
         .invalid
         .iter()
@@ -99,7 +127,7 @@ fn hit_ratio(m: &Measurements) -> Section {
 }
 
 /// Lines over the `capacity` label: hit ratio per tier, LRU and optimal bounds (dashed).
-fn capacity_curve(m: &Measurements) -> Section {
+fn capacity_curve(m: &Measurements, slos: &[SloOutcome]) -> Section {
     let mut sec = Section::new("Hit ratio vs capacity");
     let mut lines: Vec<Line> = Vec::new();
     let mut add = |metric: &str,
@@ -135,24 +163,24 @@ fn capacity_curve(m: &Measurements) -> Section {
     add("optimal_hit_ratio", &|_| "optimal (Bélády)".into(), true);
     if lines.iter().map(|l| l.points.len()).max().unwrap_or(0) >= 2 {
         let title = "Hit ratio vs capacity";
-        sec.chart(
+        let mut c = LineChart::new(
             title,
-            charts::line_chart(&LineChart {
-                title: title.into(),
-                x_label: "capacity (entries)".into(),
-                x_dim: Dimension::Count,
-                y_dim: Dimension::Ratio,
-                lines,
-            }),
+            "capacity (entries)",
+            Dimension::Count,
+            Dimension::Ratio,
+            lines,
         );
+        c.thresholds = thresholds(slos, &["hit_ratio"], Dimension::Ratio);
+        sec.chart(title, charts::line_chart(&c));
     }
     sec.or_empty("no capacity sweep (values labelled `capacity` at two or more capacities)")
 }
 
-fn latency(m: &Measurements) -> Section {
+fn latency(m: &Measurements, slos: &[SloOutcome]) -> Section {
     let mut sec = Section::new("Operation latency");
     distribution(
         m,
+        slos,
         "latency",
         "Latency per operation and tier (p50, p90, p99, max)",
         &mut sec,

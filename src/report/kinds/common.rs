@@ -1,7 +1,8 @@
 //! Selection and formatting helpers shared by the chart builders.
 
 use crate::engine::metrics::{HistogramEntry, Labels, Measurements, Scalar, Series};
-use crate::report::charts::{self, BarChart, Line, LineChart};
+use crate::engine::verdict::SloOutcome;
+use crate::report::charts::{self, BarChart, Line, LineChart, Marker, Threshold, Unit};
 use crate::report::view::{Section, Table};
 use crate::spec::catalog::{self, Kind};
 use crate::spec::units::Dimension;
@@ -9,6 +10,23 @@ use crate::spec::units::Dimension;
 /// The dimension the catalog gives a metric (`Count` for unknown names).
 pub fn dim(kind: Kind, metric: &str) -> Dimension {
     catalog::lookup(kind, metric).map_or(Dimension::Count, |d| d.dim)
+}
+
+/// How values of `metric` are shown: in the unit of an SLO on it as written, else a ratio
+/// that reads as a multiplier (`speedup`, `latency_ratio`, `size_ratio`) as `6x`, R² as a
+/// plain number, everything else in its catalog dimension.
+pub fn shown(kind: Kind, metric: &str, slos: &[SloOutcome]) -> Unit {
+    let d = dim(kind, metric);
+    if let Some(o) = slos.iter().find(|o| {
+        o.dimension == d && crate::spec::slo::parse(&o.expr).is_ok_and(|e| e.metric == metric)
+    }) {
+        return o.shown();
+    }
+    match metric {
+        "speedup" | "latency_ratio" | "size_ratio" | "usl.speedup" => Unit::Times,
+        "usl.r_squared" => Unit::Plain,
+        _ => d.into(),
+    }
 }
 
 /// `k=v, k=v`, or `all` for no labels.
@@ -62,19 +80,71 @@ pub fn series_line(s: &Series, with_metric: bool) -> Line {
 }
 
 /// A chart of time series (x = seconds since the spec started).
-pub fn time_chart(title: &str, y_dim: Dimension, lines: Vec<Line>) -> Option<String> {
-    charts::line_chart(&LineChart {
-        title: title.to_string(),
-        x_label: "time since start".into(),
-        x_dim: Dimension::Time,
-        y_dim,
-        lines,
-    })
+pub fn time_chart(title: &str, y_unit: impl Into<Unit>, lines: Vec<Line>) -> LineChart {
+    LineChart::new(title, "time since start", Dimension::Time, y_unit, lines)
+}
+
+/// Most threshold lines on one chart.
+const MAX_THRESHOLDS: usize = 4;
+
+/// The thresholds of the SLOs on any of `metrics` whose values are in `dim`, as lines for a
+/// chart of those metrics: `p95 < 250ms`, in the unit the SLO was written in.
+pub fn thresholds(slos: &[SloOutcome], metrics: &[&str], dim: Dimension) -> Vec<Threshold> {
+    let mut out: Vec<Threshold> = Vec::new();
+    for o in slos.iter().filter(|o| o.dimension == dim) {
+        let (Ok(expr), Some(value)) = (crate::spec::slo::parse(&o.expr), o.threshold) else {
+            continue;
+        };
+        if !metrics.contains(&expr.metric.as_str()) || !value.is_finite() {
+            continue;
+        }
+        let what = match &expr.agg {
+            Some((agg, _)) => agg.to_string(),
+            None => "SLO".into(),
+        };
+        let label = format!("{what} {} {}", expr.op, o.shown().format(value));
+        if out.len() < MAX_THRESHOLDS && !out.iter().any(|t| t.label == label) {
+            out.push(Threshold {
+                value,
+                label,
+                title: o.expr.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Events a backend wrote as notes `[prefix: ]at 3.00s: what` (cache restarts and faults),
+/// as markers on the run's time axis. A note with a prefix (one point of a capacity sweep)
+/// is on that point's own timeline and is left out.
+pub fn note_markers(m: &Measurements) -> Vec<Marker> {
+    m.notes
+        .iter()
+        .filter_map(|n| {
+            let rest = n.strip_prefix("at ")?;
+            let (t, what) = rest.split_once("s: ")?;
+            Some(Marker {
+                x: t.parse().ok()?,
+                label: what
+                    .chars()
+                    .take_while(|c| *c != ';' && *c != '(')
+                    .collect::<String>()
+                    .trim()
+                    .to_string(),
+            })
+        })
+        .collect()
 }
 
 /// Latency distribution: p50/p90/p99/max per label set of one histogram metric, as bars,
 /// from each histogram's own summary.
-pub fn distribution(m: &Measurements, metric: &str, title: &str, section: &mut Section) {
+pub fn distribution(
+    m: &Measurements,
+    slos: &[SloOutcome],
+    metric: &str,
+    title: &str,
+    section: &mut Section,
+) {
     let hs: Vec<&HistogramEntry> = histograms(m, metric).take(12).collect();
     if hs.is_empty() {
         return;
@@ -84,17 +154,18 @@ pub fn distribution(m: &Measurements, metric: &str, title: &str, section: &mut S
     let pick = |f: fn(&crate::engine::metrics::HistogramSummary) -> f64| {
         sums.iter().map(|s| Some(f(s))).collect::<Vec<_>>()
     };
-    let chart = BarChart {
-        title: title.to_string(),
-        y_dim: Dimension::Time,
+    let mut chart = BarChart::new(
+        title,
+        Dimension::Time,
         categories,
-        series: vec![
+        vec![
             ("p50".into(), pick(|s| s.p50)),
             ("p90".into(), pick(|s| s.p90)),
             ("p99".into(), pick(|s| s.p99)),
             ("max".into(), pick(|s| s.max)),
         ],
-    };
+    );
+    chart.thresholds = thresholds(slos, &[metric], Dimension::Time);
     section.chart(title, charts::bar_chart(&chart));
 }
 
@@ -138,7 +209,12 @@ pub fn round_sig(v: f64) -> f64 {
 }
 
 /// Charts for every series no kind builder used, one chart per metric.
-pub fn other_series(kind: Kind, m: &Measurements, used: &[String]) -> Vec<Section> {
+pub fn other_series(
+    kind: Kind,
+    m: &Measurements,
+    slos: &[SloOutcome],
+    used: &[String],
+) -> Vec<Section> {
     let mut metrics: Vec<&str> = Vec::new();
     for s in &m.series {
         if !used.iter().any(|u| u == &s.metric) && !metrics.contains(&s.metric.as_str()) {
@@ -153,13 +229,16 @@ pub fn other_series(kind: Kind, m: &Measurements, used: &[String]) -> Vec<Sectio
         let lines: Vec<Line> = series_of(m, |x| x == metric)
             .map(|s| series_line(s, false))
             .collect();
-        sec.chart(metric, time_chart(metric, dim(kind, metric), lines));
+        let mut c = time_chart(metric, dim(kind, metric), lines);
+        c.thresholds = thresholds(slos, &[metric], dim(kind, metric));
+        c.markers = note_markers(m);
+        sec.chart(metric, charts::line_chart(&c));
     }
     vec![sec.or_empty("the series hold no finite points")]
 }
 
 /// Every scalar, formatted in its unit.
-pub fn values_table(kind: Kind, m: &Measurements) -> Section {
+pub fn values_table(kind: Kind, m: &Measurements, slos: &[SloOutcome]) -> Section {
     let mut sec = Section::new("Measured values");
     sec.tables.push(Table {
         title: format!(
@@ -180,11 +259,12 @@ pub fn values_table(kind: Kind, m: &Measurements) -> Section {
                 vec![
                     s.metric.clone(),
                     labels,
-                    dim(kind, &s.metric).format(round_sig(s.value)),
+                    shown(kind, &s.metric, slos).format(round_sig(s.value)),
                 ]
             })
             .collect(),
     });
+    sec.collapsed = true;
     sec.or_empty("no scalar values were measured")
 }
 

@@ -1,20 +1,22 @@
 //! Kind → chart builder.
 
 use crate::engine::metrics::Measurements;
+use crate::engine::verdict::SloOutcome;
 use crate::report::view::Section;
 use crate::spec::catalog::Kind;
 
 /// The sections of a spec's report for its kind, followed by the generic ones (other time
-/// series, every measured value).
-pub fn sections(kind: Kind, m: &Measurements) -> Vec<Section> {
+/// series, every measured value). `slos` are the spec's outcomes: their thresholds are
+/// drawn on the charts of their metrics, and their values shown in the units written.
+pub fn sections(kind: Kind, m: &Measurements, slos: &[SloOutcome]) -> Vec<Section> {
     let mut used: Vec<String> = Vec::new();
     let mut out = match kind {
-        Kind::Load => super::load::sections(m, &mut used),
-        Kind::Cache => super::cache::sections(m, &mut used),
-        Kind::Scaling => super::scaling::sections(m, &mut used),
-        Kind::Quantize => super::quantize::sections(m, &mut used),
+        Kind::Load => super::load::sections(m, slos, &mut used),
+        Kind::Cache => super::cache::sections(m, slos, &mut used),
+        Kind::Scaling => super::scaling::sections(m, slos, &mut used),
+        Kind::Quantize => super::quantize::sections(m, slos, &mut used),
     };
-    out.extend(super::common::other_series(kind, m, &used));
-    out.push(super::common::values_table(kind, m));
+    out.extend(super::common::other_series(kind, m, slos, &used));
+    out.push(super::common::values_table(kind, m, slos));
     out
 }

@@ -3,9 +3,11 @@
 
 use super::common::{
     self, dim, distribution, histogram_table, labels_text, round_sig, series_line, series_of,
-    time_chart,
+    thresholds, time_chart,
 };
 use crate::engine::metrics::{Labels, Measurements, Selection};
+use crate::engine::verdict::SloOutcome;
+use crate::report::charts::{self, Line};
 use crate::report::view::{Section, Table};
 use crate::spec::catalog::Kind;
 use crate::spec::units::Dimension;
@@ -19,61 +21,86 @@ fn is_latency(metric: &str) -> bool {
     })
 }
 
-fn is_throughput(metric: &str) -> bool {
-    matches!(
-        metric,
-        "throughput" | "sent" | "completed" | "target_rate" | "arrivals" | "rate" | "requests"
-    ) || metric.starts_with("throughput")
+/// Requests per second: what the target answered.
+fn is_request_rate(metric: &str) -> bool {
+    matches!(metric, "throughput" | "completed" | "rate" | "requests")
+        || metric.starts_with("throughput")
+}
+
+/// Journey starts per second: what the generator started, against the schedule.
+fn is_start_rate(metric: &str) -> bool {
+    matches!(metric, "sent" | "target_rate" | "arrivals")
+}
+
+/// The legend name of a rate series: what it counts, not the series' internal name.
+fn rate_name(metric: &str) -> Option<&'static str> {
+    Some(match metric {
+        "completed" => "requests completed",
+        "sent" => "journeys started",
+        "target_rate" => "target (scheduled starts)",
+        "arrivals" => "arrivals",
+        _ => return None,
+    })
 }
 
 fn is_error(metric: &str) -> bool {
     matches!(metric, "errors" | "error_rate" | "late" | "late_ratio")
 }
 
-pub fn sections(m: &Measurements, used: &mut Vec<String>) -> Vec<Section> {
-    let mut over_time = Section::new("Over time");
-    let mut latency_lines = Vec::new();
-    for s in series_of(m, is_latency) {
-        used.push(s.metric.clone());
-        latency_lines.push(series_line(s, true));
-    }
-    over_time.chart(
-        "Latency percentiles over time",
-        time_chart(
-            "Latency percentiles over time",
-            Dimension::Time,
-            latency_lines,
-        ),
-    );
-    let mut tp_lines = Vec::new();
-    for s in series_of(m, is_throughput) {
-        used.push(s.metric.clone());
-        tp_lines.push(series_line(s, true));
-    }
-    over_time.chart(
-        "Throughput: sent, completed, target",
-        time_chart(
-            "Throughput: sent, completed, target",
-            Dimension::Rate,
-            tp_lines,
-        ),
-    );
+/// One line per series of the metrics `pick` selects, recorded in `used`.
+fn lines_of(m: &Measurements, pick: fn(&str) -> bool, used: &mut Vec<String>) -> Vec<Line> {
+    series_of(m, pick)
+        .map(|s| {
+            used.push(s.metric.clone());
+            let mut l = series_line(s, true);
+            if let Some(name) = rate_name(&s.metric).filter(|_| s.labels.is_empty()) {
+                l.name = name.into();
+            }
+            l
+        })
+        .collect()
+}
+
+fn over_time(m: &Measurements, slos: &[SloOutcome], used: &mut Vec<String>) -> Section {
+    let mut sec = Section::new("Over time");
+    let title = "Latency percentiles over time";
+    let mut c = time_chart(title, Dimension::Time, lines_of(m, is_latency, used));
+    c.thresholds = thresholds(slos, &["latency"], Dimension::Time);
+    sec.chart(title, charts::line_chart(&c));
+    // requests and journey starts are different things (a journey has several requests):
+    // one chart each, never one axis
+    let title = "Requests per second";
+    let mut c = time_chart(title, Dimension::Rate, lines_of(m, is_request_rate, used));
+    c.thresholds = thresholds(slos, &["throughput"], Dimension::Rate);
+    sec.chart(title, charts::line_chart(&c));
+    let title = "Journey starts per second: started vs scheduled";
+    let c = time_chart(title, Dimension::Rate, lines_of(m, is_start_rate, used));
+    sec.chart(title, charts::line_chart(&c));
     for metric in ["errors", "error_rate", "late", "late_ratio"] {
         let lines: Vec<_> = series_of(m, |x| x == metric && is_error(x))
             .map(|s| series_line(s, true))
             .collect();
         if !lines.is_empty() {
             used.push(metric.to_string());
-            let title = format!("{metric} over time");
-            over_time.chart(&title, time_chart(&title, dim(Kind::Load, metric), lines));
+            let title = match metric {
+                "errors" => "Errors per second".to_string(),
+                _ => format!("{metric} over time"),
+            };
+            let d = dim(Kind::Load, metric);
+            let mut c = time_chart(&title, d, lines);
+            c.thresholds = thresholds(slos, &[metric], d);
+            sec.chart(&title, charts::line_chart(&c));
         }
     }
-    let over_time = over_time
-        .or_empty("no time series were recorded (latency, throughput or errors per second)");
+    sec.or_empty("no time series were recorded (latency, throughput or errors per second)")
+}
 
+pub fn sections(m: &Measurements, slos: &[SloOutcome], used: &mut Vec<String>) -> Vec<Section> {
+    let over_time = over_time(m, slos, used);
     let mut dist = Section::new("Latency distribution");
     distribution(
         m,
+        slos,
         "latency",
         "Latency by label set (p50, p90, p99, max)",
         &mut dist,

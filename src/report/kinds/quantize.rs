@@ -4,10 +4,14 @@
 //! per-`batch` values also exist), `sqnr` per `scheme`, `layer`, `tensor`, `sensitivity` per
 //! `scheme`, `layer`.
 
-use super::common::{distribution, histogram_table, round_sig, scalars, sort_label_values};
+use super::common::{
+    distribution, histogram_table, round_sig, scalars, shown, sort_label_values, thresholds,
+};
 use crate::engine::metrics::Measurements;
+use crate::engine::verdict::SloOutcome;
 use crate::report::charts::{self, BarChart};
 use crate::report::view::{Section, Table};
+use crate::spec::catalog::Kind;
 use crate::spec::units::Dimension;
 
 /// Only labels `scheme` and optionally `mode`: one value per scheme (and mode), not the
@@ -17,7 +21,14 @@ fn is_aggregate(l: &crate::engine::metrics::Labels) -> bool {
 }
 
 /// Bars of `metric` per scheme, one series per `mode` (or one series).
-fn per_scheme(m: &Measurements, metric: &str, title: &str, dim: Dimension, sec: &mut Section) {
+fn per_scheme(
+    m: &Measurements,
+    slos: &[SloOutcome],
+    metric: &str,
+    title: &str,
+    dim: Dimension,
+    sec: &mut Section,
+) {
     let mut schemes: Vec<String> = Vec::new();
     let mut modes: Vec<String> = Vec::new();
     for s in scalars(m, metric).filter(|s| is_aggregate(&s.labels)) {
@@ -58,22 +69,17 @@ fn per_scheme(m: &Measurements, metric: &str, title: &str, dim: Dimension, sec: 
             )
         })
         .collect();
-    sec.chart(
-        title,
-        charts::bar_chart(&BarChart {
-            title: title.into(),
-            y_dim: dim,
-            categories: schemes,
-            series,
-        }),
-    );
+    let mut chart = BarChart::new(title, shown(Kind::Quantize, metric, slos), schemes, series);
+    chart.thresholds = thresholds(slos, &[metric], dim);
+    sec.chart(title, charts::bar_chart(&chart));
 }
 
-pub fn sections(m: &Measurements, used: &mut Vec<String>) -> Vec<Section> {
+pub fn sections(m: &Measurements, slos: &[SloOutcome], used: &mut Vec<String>) -> Vec<Section> {
     let _ = used;
     let mut sec = Section::new("Size, accuracy and latency per scheme");
     per_scheme(
         m,
+        slos,
         "size",
         "Model size per scheme",
         Dimension::Bytes,
@@ -81,6 +87,7 @@ pub fn sections(m: &Measurements, used: &mut Vec<String>) -> Vec<Section> {
     );
     per_scheme(
         m,
+        slos,
         "accuracy",
         "Accuracy per scheme",
         Dimension::Ratio,
@@ -88,6 +95,7 @@ pub fn sections(m: &Measurements, used: &mut Vec<String>) -> Vec<Section> {
     );
     per_scheme(
         m,
+        slos,
         "latency_ratio",
         "Latency vs fp32 per scheme and mode",
         Dimension::Ratio,
@@ -95,6 +103,7 @@ pub fn sections(m: &Measurements, used: &mut Vec<String>) -> Vec<Section> {
     );
     distribution(
         m,
+        slos,
         "latency",
         "Inference latency per scheme and mode (p50, p90, p99, max)",
         &mut sec,
