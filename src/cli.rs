@@ -59,6 +59,9 @@ pub enum Command {
         /// Bound on the whole run, e.g. `10m`.
         #[arg(long, value_parser = parse_duration)]
         timeout: Option<std::time::Duration>,
+        /// Run every selected spec N times (1 to 100), whatever its `repeat` says.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+        repeat: Option<u32>,
         /// Validate and print the plan of every selected spec without executing anything.
         #[arg(long)]
         dry_run: bool,
@@ -126,6 +129,7 @@ pub fn main_with(cli: Cli) -> i32 {
             baseline,
             set,
             timeout,
+            repeat,
             dry_run,
             format,
             quiet,
@@ -137,6 +141,7 @@ pub fn main_with(cli: Cli) -> i32 {
             baseline,
             set,
             timeout,
+            repeat,
             dry_run,
             format,
             quiet,
@@ -385,6 +390,7 @@ struct RunArgs {
     baseline: Option<PathBuf>,
     set: Vec<Override>,
     timeout: Option<std::time::Duration>,
+    repeat: Option<u32>,
     dry_run: bool,
     format: OutputFormat,
     quiet: bool,
@@ -448,6 +454,7 @@ fn run(args: RunArgs) -> i32 {
         baseline,
         timeout: args.timeout,
         command: std::env::args().collect(),
+        repeat: args.repeat,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

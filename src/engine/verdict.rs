@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::metrics::{InvalidMeasurement, Labels, Measurements, Selection, matches};
+use crate::engine::noise::{self, Comparison, NotCompared};
 use crate::spec::catalog::{self, Kind, Shape};
 use crate::spec::slo::{self, Agg, SloExpr, quote_value};
 use crate::spec::units::Dimension;
@@ -61,6 +62,9 @@ pub enum Reason {
     NoData,
     /// The SLO uses `baseline` and the baseline has no data for it.
     NoBaseline,
+    /// A `confidence` SLO: too few repeats (in this run or the baseline) to reach that
+    /// confidence at all. Follows `on_missing_baseline`.
+    TooFewRepeats,
     /// The backend flagged the measurement as impossible or untrustworthy, or the
     /// threshold could not be computed.
     InvalidMeasurement,
@@ -76,6 +80,7 @@ impl Reason {
             Reason::Violated => "violated",
             Reason::NoData => "no-data",
             Reason::NoBaseline => "no-baseline",
+            Reason::TooFewRepeats => "too-few-repeats",
             Reason::InvalidMeasurement => "invalid-measurement",
             Reason::NotRun => "not-run",
         }
@@ -119,6 +124,55 @@ pub struct SloOutcome {
     /// What a missing baseline yields.
     #[serde(default)]
     pub on_missing_baseline: MissingBaselinePolicy,
+    /// The left-hand side in each repeat (`repeat = N`); `null` where a repeat had no data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repeats: Vec<Option<f64>>,
+    /// `confidence` as written, as a fraction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    /// The noise-aware comparison of a `confidence` SLO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+}
+
+/// What the baseline offers one SLO.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BaseInput {
+    /// No `--baseline` was given.
+    NotGiven,
+    /// A baseline was given: its value of the SLO's left-hand side (`None`: no data) and
+    /// its per-repeat values (empty: it has only the one value).
+    Given {
+        value: Option<f64>,
+        samples: Vec<f64>,
+    },
+}
+
+impl BaseInput {
+    /// The input from a baseline's pooled measurements and its repeats' ones.
+    pub fn from_measurements(
+        slo: &Slo,
+        pooled: Option<&Measurements>,
+        repeats: &[&Measurements],
+    ) -> BaseInput {
+        match pooled {
+            None => BaseInput::NotGiven,
+            Some(b) => BaseInput::Given {
+                value: observe(&slo.expr, slo.phase.as_deref(), b),
+                samples: super::repeats::per_repeat(slo, repeats)
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            },
+        }
+    }
+
+    fn value(&self) -> Option<f64> {
+        match self {
+            BaseInput::NotGiven => None,
+            BaseInput::Given { value, .. } => *value,
+        }
+    }
 }
 
 /// The label selector of an SLO: its own labels plus `phase=<phase>`.
@@ -144,7 +198,7 @@ fn selector_text(metric: &str, labels: &Labels) -> String {
 
 /// Whether a metric is a counter (whose label sets are summed). The catalog entries of one
 /// name agree across kinds, so any kind that knows the name decides.
-fn is_counter(metric: &str) -> bool {
+pub(crate) fn is_counter(metric: &str) -> bool {
     Kind::ALL
         .into_iter()
         .filter_map(|k| catalog::lookup(k, metric))
@@ -220,6 +274,22 @@ fn signed_pct(d: f64) -> String {
 /// Evaluate one SLO against a run's measurements and, optionally, the baseline's (the
 /// same spec in `--baseline`).
 pub fn evaluate(slo: &Slo, m: &Measurements, baseline: Option<&Measurements>) -> SloOutcome {
+    judge(
+        slo,
+        m,
+        &[],
+        &BaseInput::from_measurements(slo, baseline, &[]),
+    )
+}
+
+/// Evaluate one SLO on a run's (pooled) measurements, with its per-repeat values
+/// (`repeats`, empty for a single run) and what the baseline offers.
+pub fn judge(
+    slo: &Slo,
+    m: &Measurements,
+    repeats: &[Option<f64>],
+    baseline: &BaseInput,
+) -> SloOutcome {
     let expr = &slo.expr;
     let dim = slo.dim;
     let phase = slo.phase.as_deref();
@@ -230,7 +300,7 @@ pub fn evaluate(slo: &Slo, m: &Measurements, baseline: Option<&Measurements>) ->
     };
 
     let observed = observe(expr, phase, m);
-    let base = baseline.and_then(|b| observe(expr, phase, b));
+    let base = baseline.value();
     let threshold = slo::eval_rhs(&expr.rhs, base);
     let mut out = SloOutcome {
         expr: slo.text.clone(),
@@ -249,6 +319,9 @@ pub fn evaluate(slo: &Slo, m: &Measurements, baseline: Option<&Measurements>) ->
         message: String::new(),
         no_data: slo.no_data,
         on_missing_baseline: slo.on_missing_baseline,
+        repeats: repeats.to_vec(),
+        confidence: slo.confidence,
+        comparison: None,
     };
     let base_note = match (base, out.delta_pct) {
         (Some(b), Some(d)) => format!(" (baseline {}, {})", dim.format(b), signed_pct(d)),
@@ -266,8 +339,8 @@ pub fn evaluate(slo: &Slo, m: &Measurements, baseline: Option<&Measurements>) ->
     } else if let Some(obs) = observed {
         if expr.uses_baseline() && base.is_none() {
             let why = match baseline {
-                None => "no baseline results were given".to_string(),
-                Some(_) => format!(
+                BaseInput::NotGiven => "no baseline results were given".to_string(),
+                BaseInput::Given { .. } => format!(
                     "the baseline has no data for {}",
                     selector_text(&expr.metric, &labels)
                 ),
@@ -281,6 +354,53 @@ pub fn evaluate(slo: &Slo, m: &Measurements, baseline: Option<&Measurements>) ->
                 Reason::NoBaseline,
                 format!("{lhs} = {}, no baseline: {why}", dim.format(obs)),
             )
+        } else if let (Some(c), BaseInput::Given { samples, .. }, Some(_)) =
+            (slo.confidence, baseline, threshold)
+        {
+            let current: Vec<f64> = match repeats.iter().flatten().copied().collect::<Vec<_>>() {
+                v if v.is_empty() => vec![obs],
+                v => v,
+            };
+            let base_values = match samples {
+                v if v.is_empty() => base.into_iter().collect(),
+                v => v.clone(),
+            };
+            let bound = |b: f64| slo::eval_rhs(&expr.rhs, Some(b));
+            match noise::compare(expr.op, &current, &base_values, bound, c) {
+                Ok(cmp) => {
+                    let sentence = format!(
+                        "{lhs} = {}, {}",
+                        dim.format(obs),
+                        cmp.sentence(|v| dim.format(v))
+                    );
+                    let verdict = if cmp.regressed {
+                        (failing(slo.severity), Reason::Violated, sentence)
+                    } else {
+                        (Status::Pass, Reason::Met, sentence)
+                    };
+                    out.comparison = Some(cmp);
+                    verdict
+                }
+                Err(NotCompared::TooFewRepeats {
+                    current,
+                    baseline,
+                    need,
+                }) => {
+                    let status = match slo.on_missing_baseline {
+                        MissingBaselinePolicy::Warn => Status::Warn,
+                        MissingBaselinePolicy::Fail => failing(slo.severity),
+                    };
+                    (
+                        status,
+                        Reason::TooFewRepeats,
+                        format!(
+                            "{lhs} = {}, too few repeats for {}% confidence: {current} in this run, {baseline} in the baseline (set `repeat` to at least {need} in both)",
+                            dim.format(obs),
+                            crate::spec::units::trim_float(c * 100.0)
+                        ),
+                    )
+                }
+            }
         } else if let Some(thr) = threshold {
             let sentence = format!(
                 "{lhs} = {}, threshold {} {}{base_note}",
@@ -346,6 +466,9 @@ pub fn not_run(slo: &Slo, why: &str) -> SloOutcome {
         message: format!("not run: {why}"),
         no_data: slo.no_data,
         on_missing_baseline: slo.on_missing_baseline,
+        repeats: Vec::new(),
+        confidence: slo.confidence,
+        comparison: None,
     }
 }
 
