@@ -4,6 +4,7 @@ mod cache;
 mod cli;
 mod corpus;
 mod load;
+mod noise;
 mod plan;
 mod processes;
 #[cfg(feature = "quantize")]

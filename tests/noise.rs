@@ -1,0 +1,90 @@
+//! Repeats and noise-aware baseline comparisons end to end: the real CLI against the demo
+//! shop (`perfspec demo serve --fixed-delay`, started by the spec on a port the OS picks),
+//! every repeat a fresh shop. Named `timing_*`: nextest runs them in the `serial` group.
+
+use std::process::{Output, Stdio};
+
+use crate::cli::{Dir, bin};
+
+const BIN: &str = env!("CARGO_BIN_EXE_perfspec");
+
+/// A spec of 5 repeats of 1.5 s at 40/s against a shop that answers after `delay`.
+fn spec(delay: &str) -> String {
+    format!(
+        "kind = \"load\"\nname = \"noise\"\nrepeat = 5\n\
+         slo = [{{ expr = \"p50(latency) <= baseline * 1.10\", confidence = \"95%\" }}, \"error_rate < 1%\"]\n\
+         [target]\ncommand = [\"{BIN}\", \"demo\", \"serve\", \"--port\", \"{{port}}\", \"--fixed-delay\", \"{delay}\"]\n\
+         [load]\nstages = [{{ hold = \"40/s\", for = \"1500ms\" }}]\n\
+         [[journey]]\nname = \"item\"\nsteps = [{{ request = \"GET /products/1\", expect = {{ status = 200 }} }}]\n"
+    )
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Two runs of the same shop pass "within noise"; the shop 30% slower fails "regressed".
+#[test]
+fn timing_repeats_judge_a_30_percent_slowdown_as_regressed_and_the_same_shop_as_noise() {
+    let d = Dir::new(&[
+        ("a/noise.toml", &spec("20ms")),
+        ("b/noise.toml", &spec("26ms")),
+    ]);
+    // the baseline: 5 repeats, per-repeat values kept, no baseline yet (a warning)
+    let (o, base) = run_dir(&d, "a", "base", None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s = &base["specs"][0];
+    assert_eq!(s["repeats"].as_array().unwrap().len(), 5, "{s}");
+    let slo = &s["slos"][0];
+    assert_eq!(slo["reason"], "no-baseline");
+    assert_eq!(slo["repeats"].as_array().unwrap().len(), 5);
+    assert!(stderr(&o).contains("repeat 5/5"), "{}", stderr(&o));
+    let summary = std::fs::read_to_string(d.join("base/summary.md")).unwrap();
+    assert!(summary.contains("over 5 repeats"), "{summary}");
+
+    // the same shop again: within noise
+    let (o, res) = run_dir(&d, "a", "same", Some("base"));
+    let slo = &res["specs"][0]["slos"][0];
+    assert_eq!(o.status.code(), Some(0), "{}\n{slo}", stderr(&o));
+    assert!(
+        slo["message"].as_str().unwrap().contains("within noise"),
+        "{slo}"
+    );
+    assert_eq!(slo["comparison"]["regressed"], false);
+
+    // 26 ms instead of 20 ms: regressed
+    let (o, res) = run_dir(&d, "b", "slow", Some("base"));
+    let slo = &res["specs"][0]["slos"][0];
+    assert_eq!(o.status.code(), Some(1), "{}\n{slo}", stderr(&o));
+    let msg = slo["message"].as_str().unwrap();
+    assert!(msg.contains("regressed: +"), "{slo}");
+    let change = slo["comparison"]["change"].as_f64().unwrap();
+    assert!((15.0..=45.0).contains(&change), "{slo}");
+    eprintln!("same shop: within noise; 26ms vs 20ms: {msg}");
+}
+
+/// `perfspec run DIR/spec_dir --out DIR/out [--baseline DIR/baseline/results.json]`.
+fn run_dir(
+    d: &Dir,
+    spec_dir: &str,
+    out: &str,
+    baseline: Option<&str>,
+) -> (Output, serde_json::Value) {
+    let mut c = bin();
+    c.arg("run")
+        .arg(d.join(spec_dir))
+        .arg("--out")
+        .arg(d.join(out))
+        .arg("--timeout")
+        .arg("90s")
+        .stdin(Stdio::null());
+    if let Some(b) = baseline {
+        c.arg("--baseline").arg(d.join(b).join("results.json"));
+    }
+    let o = c.output().expect("perfspec runs");
+    let res = serde_json::from_slice(
+        &std::fs::read(d.join(out).join("results.json")).expect("results.json"),
+    )
+    .unwrap();
+    (o, res)
+}
