@@ -2,7 +2,9 @@
 //! shop (`perfspec demo serve --fixed-delay`, started by the spec on a port the OS picks),
 //! every repeat a fresh shop. Named `timing_*`: nextest runs them in the `serial` group.
 
+use std::io::{BufRead, BufReader};
 use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::cli::{Dir, bin};
 
@@ -87,4 +89,62 @@ fn run_dir(
     )
     .unwrap();
     (o, res)
+}
+
+/// Ctrl-C during repeat 2 of 4 keeps repeat 1 and what repeat 2 measured, judged; exit 130.
+#[test]
+fn sigint_during_a_repeat_keeps_the_repeats_so_far() {
+    let d = Dir::new(&[(
+        "a/noise.toml",
+        &spec("5ms")
+            .replace("repeat = 5", "repeat = 4")
+            .replace("for = \"1500ms\"", "for = \"3s\""),
+    )]);
+    let mut child = bin()
+        .arg("run")
+        .arg(d.join("a"))
+        .arg("--out")
+        .arg(d.join("out"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // wait for "repeat 2/4" on stderr (bounded), then stop in the middle of repeat 2
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut log = String::new();
+    while Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            log.push_str(&l);
+            log.push('\n');
+            if l.contains("repeat 2/4") {
+                break;
+            }
+        }
+    }
+    assert!(log.contains("repeat 2/4"), "{log}");
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill(2) on a pid this test started
+    unsafe { kill(child.id() as i32, 2) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{log}");
+    let res: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("out/results.json")).unwrap()).unwrap();
+    let s = &res["specs"][0];
+    assert_eq!(s["status"], "interrupted");
+    let repeats = s["repeats"].as_array().unwrap();
+    assert_eq!(repeats.len(), 2, "{log}");
+    assert_eq!(repeats[0]["index"], 1);
+    assert_eq!(s["slos"][1]["repeats"].as_array().unwrap().len(), 2);
+}
+
+unsafe extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
 }

@@ -749,6 +749,50 @@ mod tests {
     }
 
     #[test]
+    fn confidence_slos_use_per_repeat_values_and_refuse_too_few() {
+        let mut s = load("p95(latency) <= baseline * 1.05");
+        s.confidence = Some(0.95);
+        let base = |v: &[f64]| BaseInput::Given {
+            value: Some(v[0]),
+            samples: v.to_vec(),
+        };
+        let reps = |v: &[f64]| v.iter().map(|x| Some(*x)).collect::<Vec<_>>();
+        let b = [0.200, 0.204, 0.196, 0.202, 0.198];
+        let slow = [0.240, 0.236, 0.246, 0.238, 0.242];
+        let o = judge(&s, &latency_run(240.0), &reps(&slow), &base(&b));
+        assert_eq!(
+            (o.status, o.reason),
+            (Status::Fail, Reason::Violated),
+            "{}",
+            o.message
+        );
+        assert!(o.message.contains("regressed: +20."), "{}", o.message);
+        assert!(o.comparison.as_ref().is_some_and(|c| c.regressed));
+        let same = [0.201, 0.199, 0.203, 0.197, 0.205];
+        let o = judge(&s, &latency_run(201.0), &reps(&same), &base(&b));
+        assert_eq!(
+            (o.status, o.reason),
+            (Status::Pass, Reason::Met),
+            "{}",
+            o.message
+        );
+        assert!(o.message.contains("within noise: "), "{}", o.message);
+        // a single run against a single baseline value cannot reach 95%: no silent pass
+        let o = judge(&s, &latency_run(300.0), &[], &base(&[0.2]));
+        assert_eq!((o.status, o.reason), (Status::Warn, Reason::TooFewRepeats));
+        assert!(o.message.contains("at least 3"), "{}", o.message);
+        s.on_missing_baseline = MissingBaselinePolicy::Fail;
+        let o = judge(&s, &latency_run(300.0), &[], &base(&[0.2]));
+        assert_eq!((o.status, o.reason), (Status::Fail, Reason::TooFewRepeats));
+        // without a baseline it is `no-baseline`, as without `confidence`
+        let o = judge(&s, &latency_run(300.0), &reps(&slow), &BaseInput::NotGiven);
+        assert_eq!(o.reason, Reason::NoBaseline);
+        let json = serde_json::to_value(&o).unwrap();
+        assert_eq!(json["confidence"], 0.95);
+        assert_eq!(json["repeats"].as_array().unwrap().len(), 5);
+    }
+
+    #[test]
     fn deltas_are_reported_without_baseline_terms() {
         let o = evaluate(
             &load("p95(latency) < 1s"),
