@@ -10,11 +10,13 @@ use crate::cli::{Dir, bin};
 
 const BIN: &str = env!("CARGO_BIN_EXE_perfspec");
 
-/// A spec of 5 repeats of 1.5 s at 40/s against a shop that answers after `delay`.
+/// A spec of 5 repeats of 1.5 s at 40/s against a shop that answers after `delay`. The
+/// lateness limit is loose: on a busy 2-core machine the generator falls behind now and
+/// then, and this test is about the comparison, not about lateness.
 fn spec(delay: &str) -> String {
     format!(
         "kind = \"load\"\nname = \"noise\"\nrepeat = 5\n\
-         slo = [{{ expr = \"p50(latency) <= baseline * 1.10\", confidence = \"95%\" }}, \"error_rate < 1%\"]\n\
+         slo = [{{ expr = \"p50(latency) <= baseline * 1.10\", confidence = \"95%\" }}, \"error_rate < 1%\", \"late_ratio < 20%\"]\n\
          [target]\ncommand = [\"{BIN}\", \"demo\", \"serve\", \"--port\", \"{{port}}\", \"--fixed-delay\", \"{delay}\"]\n\
          [load]\nstages = [{{ hold = \"40/s\", for = \"1500ms\" }}]\n\
          [[journey]]\nname = \"item\"\nsteps = [{{ request = \"GET /products/1\", expect = {{ status = 200 }} }}]\n"

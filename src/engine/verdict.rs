@@ -345,62 +345,17 @@ pub fn judge(
                     selector_text(&expr.metric, &labels)
                 ),
             };
-            let status = match slo.on_missing_baseline {
-                MissingBaselinePolicy::Warn => Status::Warn,
-                MissingBaselinePolicy::Fail => failing(slo.severity),
-            };
             (
-                status,
+                missing_baseline(slo),
                 Reason::NoBaseline,
                 format!("{lhs} = {}, no baseline: {why}", dim.format(obs)),
             )
         } else if let (Some(c), BaseInput::Given { samples, .. }, Some(_)) =
             (slo.confidence, baseline, threshold)
         {
-            let current: Vec<f64> = match repeats.iter().flatten().copied().collect::<Vec<_>>() {
-                v if v.is_empty() => vec![obs],
-                v => v,
-            };
-            let base_values = match samples {
-                v if v.is_empty() => base.into_iter().collect(),
-                v => v.clone(),
-            };
-            let bound = |b: f64| slo::eval_rhs(&expr.rhs, Some(b));
-            match noise::compare(expr.op, &current, &base_values, bound, c) {
-                Ok(cmp) => {
-                    let sentence = format!(
-                        "{lhs} = {}, {}",
-                        dim.format(obs),
-                        cmp.sentence(|v| dim.format(v))
-                    );
-                    let verdict = if cmp.regressed {
-                        (failing(slo.severity), Reason::Violated, sentence)
-                    } else {
-                        (Status::Pass, Reason::Met, sentence)
-                    };
-                    out.comparison = Some(cmp);
-                    verdict
-                }
-                Err(NotCompared::TooFewRepeats {
-                    current,
-                    baseline,
-                    need,
-                }) => {
-                    let status = match slo.on_missing_baseline {
-                        MissingBaselinePolicy::Warn => Status::Warn,
-                        MissingBaselinePolicy::Fail => failing(slo.severity),
-                    };
-                    (
-                        status,
-                        Reason::TooFewRepeats,
-                        format!(
-                            "{lhs} = {}, too few repeats for {}% confidence: {current} in this run, {baseline} in the baseline (set `repeat` to at least {need} in both)",
-                            dim.format(obs),
-                            crate::spec::units::trim_float(c * 100.0)
-                        ),
-                    )
-                }
-            }
+            let (verdict, cmp) = judge_noise(slo, obs, repeats, samples, base, c, &lhs);
+            out.comparison = cmp;
+            verdict
         } else if let Some(thr) = threshold {
             let sentence = format!(
                 "{lhs} = {}, threshold {} {}{base_note}",
@@ -444,6 +399,69 @@ pub fn judge(
     out.reason = reason;
     out.message = message;
     out
+}
+
+/// What a missing baseline (or too few repeats) yields: its policy.
+fn missing_baseline(slo: &Slo) -> Status {
+    match slo.on_missing_baseline {
+        MissingBaselinePolicy::Warn => Status::Warn,
+        MissingBaselinePolicy::Fail => failing(slo.severity),
+    }
+}
+
+/// The verdict of a `confidence` SLO from this run's per-repeat values (or its one value
+/// `obs`) and the baseline's (or its one value `base`).
+fn judge_noise(
+    slo: &Slo,
+    obs: f64,
+    repeats: &[Option<f64>],
+    samples: &[f64],
+    base: Option<f64>,
+    c: f64,
+    lhs: &str,
+) -> ((Status, Reason, String), Option<Comparison>) {
+    let (expr, dim) = (&slo.expr, slo.dim);
+    let current: Vec<f64> = match repeats.iter().flatten().copied().collect::<Vec<_>>() {
+        v if v.is_empty() => vec![obs],
+        v => v,
+    };
+    let base_values: Vec<f64> = if samples.is_empty() {
+        base.into_iter().collect()
+    } else {
+        samples.to_vec()
+    };
+    let bound = |b: f64| slo::eval_rhs(&expr.rhs, Some(b));
+    match noise::compare(expr.op, &current, &base_values, bound, c) {
+        Ok(cmp) => {
+            let sentence = format!(
+                "{lhs} = {}, {}",
+                dim.format(obs),
+                cmp.sentence(|v| dim.format(v))
+            );
+            let verdict = if cmp.regressed {
+                (failing(slo.severity), Reason::Violated, sentence)
+            } else {
+                (Status::Pass, Reason::Met, sentence)
+            };
+            (verdict, Some(cmp))
+        }
+        Err(NotCompared::TooFewRepeats {
+            current,
+            baseline,
+            need,
+        }) => (
+            (
+                missing_baseline(slo),
+                Reason::TooFewRepeats,
+                format!(
+                    "{lhs} = {}, too few repeats for {}% confidence: {current} in this run, {baseline} in the baseline (set `repeat` to at least {need} in both)",
+                    dim.format(obs),
+                    crate::spec::units::trim_float(c * 100.0)
+                ),
+            ),
+            None,
+        ),
+    }
 }
 
 /// The outcome of an SLO whose spec did not run: fail (warn for a `warn` SLO), reason
