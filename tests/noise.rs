@@ -150,3 +150,91 @@ fn sigint_during_a_repeat_keeps_the_repeats_so_far() {
 unsafe extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
 }
+
+const TESTKIT: &str = r#"
+kind = "load"
+name = "tk"
+backend = "testkit"
+repeat = 3
+slo = [{ expr = "p50(latency) <= baseline * 1.05", confidence = "95%" }]
+[target]
+url = "http://127.0.0.1:9"
+[load]
+stages = [{ hold = "10/s", for = "300ms" }]
+[[journey]]
+name = "j"
+steps = [{ request = "GET /" }]
+"#;
+
+fn history_run(d: &Dir, out: &str, extra: &[&str]) -> std::process::Child {
+    bin()
+        .env("PERFSPEC_TESTKIT", "1")
+        .env("GITHUB_REF_NAME", "main")
+        .env("GITHUB_SHA", "0123456789abcdef")
+        .arg("run")
+        .arg(d.join("a.toml"))
+        .arg("--out")
+        .arg(d.join(out))
+        .arg("--history")
+        .arg(d.join("h.db"))
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Two runs appending to one history at the same time both land; the history then serves
+/// as the baseline (`history:main~2`) and prints as a table.
+#[test]
+fn two_concurrent_runs_append_to_one_history_which_then_serves_as_baseline() {
+    let d = Dir::new(&[("a.toml", TESTKIT)]);
+    let (a, b) = (history_run(&d, "o1", &[]), history_run(&d, "o2", &[]));
+    for c in [a, b] {
+        let o = c.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("history"), "{}", stderr(&o));
+    }
+    let table = bin()
+        .args(["history", "--history"])
+        .arg(d.join("h.db"))
+        .args(["--spec", "tk"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert_eq!(table.status.code(), Some(0), "{}", stderr(&table));
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("p50(latency)"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(
+        rows.iter()
+            .all(|r| r.contains("main") && r.contains("0123456789")),
+        "{text}"
+    );
+    let o = history_run(&d, "o3", &["--baseline", "history:main~2"])
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let res: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("o3/results.json")).unwrap()).unwrap();
+    let slo = &res["specs"][0]["slos"][0];
+    assert_eq!(slo["comparison"]["baseline_n"], 6, "{slo}");
+    assert!(
+        slo["message"].as_str().unwrap().contains("within noise"),
+        "{slo}"
+    );
+    // a history baseline needs the database
+    let o = bin()
+        .env("PERFSPEC_TESTKIT", "1")
+        .env_remove("PERFSPEC_HISTORY")
+        .arg("run")
+        .arg(d.join("a.toml"))
+        .args(["--baseline", "history:main"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--history"), "{}", stderr(&o));
+}

@@ -9,26 +9,49 @@ use crate::results::{Results, SpecResult};
 
 pub struct Baseline {
     pub path: String,
-    pub results: Results,
+    pub source: Source,
+}
+
+/// Where baseline values come from.
+pub enum Source {
+    /// A `results.json`.
+    File(Results),
+    /// The last runs of a branch in `--history` (`history:main~10`).
+    History(crate::history::HistoryBaseline),
 }
 
 impl Baseline {
     pub fn load(path: &Path) -> Result<Baseline, String> {
         Ok(Baseline {
             path: path.display().to_string(),
-            results: Results::read(path)?,
+            source: Source::File(Results::read(path)?),
         })
     }
 
-    /// The measurements of the spec with this name, if the baseline ran it.
+    /// `history:BRANCH[~N]` read from the history database `db`.
+    pub fn from_history(db: &Path, branch: &str, n: usize) -> Result<Baseline, String> {
+        Ok(Baseline {
+            path: format!("history:{branch}~{n} in {}", db.display()),
+            source: Source::History(crate::history::baseline(db, branch, n)?),
+        })
+    }
+
+    /// The measurements of the spec with this name, if the baseline is a results file
+    /// that ran it.
     pub fn measurements(&self, spec_name: &str) -> Option<&Measurements> {
-        self.results.spec(spec_name)?.measurements.as_ref()
+        match &self.source {
+            Source::File(r) => r.spec(spec_name)?.measurements.as_ref(),
+            Source::History(_) => None,
+        }
     }
 
     /// What the baseline offers `slo` of the spec `spec_name`: its value and per-repeat
     /// values.
     pub fn input(&self, spec_name: &str, slo: &Slo) -> BaseInput {
-        spec_input(self.results.spec(spec_name), slo)
+        match &self.source {
+            Source::File(r) => spec_input(r.spec(spec_name), slo),
+            Source::History(h) => h.input(spec_name, slo),
+        }
     }
 }
 
