@@ -134,11 +134,14 @@ pub fn parse_ref(s: &str) -> Option<Result<(String, usize), String>> {
     Some(Ok((branch.to_string(), n)))
 }
 
+/// One SLO of one run in the history: `(spec, lhs, phase, value, per-repeat values)`.
+type Row = (String, String, Option<String>, Option<f64>, Vec<f64>);
+
 /// The baseline values of one SLO: its value in each of the last `n` runs of `branch`.
 #[derive(Debug, Clone, Default)]
 pub struct HistoryBaseline {
-    /// `(spec, lhs, phase)` → per run (newest first): the value and the per-repeat values.
-    rows: Vec<(String, String, Option<String>, Option<f64>, Vec<f64>)>,
+    /// Per SLO and run, newest run first.
+    rows: Vec<Row>,
 }
 
 /// Read the last `n` runs of `branch`.
@@ -249,4 +252,31 @@ pub fn table(path: &Path, spec: Option<&str>, metric: Option<&str>) -> Result<St
         out.push_str("(no runs match)\n");
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_refs_name_a_branch_and_a_count() {
+        assert_eq!(parse_ref("results.json"), None);
+        assert_eq!(parse_ref("history:main"), Some(Ok(("main".into(), 1))));
+        assert_eq!(parse_ref("history:main~10"), Some(Ok(("main".into(), 10))));
+        assert_eq!(
+            parse_ref("history:feat~x~3"),
+            Some(Ok(("feat~x".into(), 3)))
+        );
+        assert!(matches!(parse_ref("history:main~0"), Some(Err(_))));
+        assert!(matches!(parse_ref("history:main~"), Some(Err(_))));
+        assert!(matches!(parse_ref("history:"), Some(Err(_))));
+    }
+
+    #[test]
+    fn a_missing_database_is_an_error_not_an_empty_baseline() {
+        let d = tempfile::tempdir().unwrap();
+        let e = baseline(&d.path().join("none.db"), "main", 1).unwrap_err();
+        assert!(e.contains("does not exist"), "{e}");
+        assert!(table(&d.path().join("none.db"), None, None).is_err());
+    }
 }

@@ -15,7 +15,7 @@ pub struct Baseline {
 /// Where baseline values come from.
 pub enum Source {
     /// A `results.json`.
-    File(Results),
+    File(Box<Results>),
     /// The last runs of a branch in `--history` (`history:main~10`).
     History(crate::history::HistoryBaseline),
 }
@@ -24,7 +24,7 @@ impl Baseline {
     pub fn load(path: &Path) -> Result<Baseline, String> {
         Ok(Baseline {
             path: path.display().to_string(),
-            source: Source::File(Results::read(path)?),
+            source: Source::File(Box::new(Results::read(path)?)),
         })
     }
 
