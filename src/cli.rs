@@ -50,15 +50,22 @@ pub enum Command {
         /// Output folder.
         #[arg(long, default_value = "perfspec-out")]
         out: PathBuf,
-        /// A results.json from an earlier run: `baseline` terms and deltas refer to it.
+        /// A results.json from an earlier run: `baseline` terms and deltas refer to it; or
+        /// `history:BRANCH` / `history:BRANCH~N`: the last (N) runs of BRANCH in `--history`.
         #[arg(long)]
         baseline: Option<PathBuf>,
+        /// Append this run to a SQLite history database (created when missing).
+        #[arg(long, value_name = "FILE.db", env = "PERFSPEC_HISTORY")]
+        history: Option<PathBuf>,
         /// Override a spec value: `--set load.max_in_flight=100` (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<Override>,
         /// Bound on the whole run, e.g. `10m`.
         #[arg(long, value_parser = parse_duration)]
         timeout: Option<std::time::Duration>,
+        /// Run every selected spec N times (1 to 100), whatever its `repeat` says.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+        repeat: Option<u32>,
         /// Validate and print the plan of every selected spec without executing anything.
         #[arg(long)]
         dry_run: bool,
@@ -94,6 +101,18 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::demo::DemoCommand,
     },
+    /// Print the runs in a `--history` database: one line per SLO and run, oldest first.
+    History {
+        /// The database (default: `PERFSPEC_HISTORY`).
+        #[arg(long, value_name = "FILE.db", env = "PERFSPEC_HISTORY")]
+        history: PathBuf,
+        /// Only this spec.
+        #[arg(long)]
+        spec: Option<String>,
+        /// Only this SLO: its expression or its left-hand side, e.g. `p95(latency)`.
+        #[arg(long)]
+        metric: Option<String>,
+    },
     /// Print the JSON Schema of spec files (or of results.json).
     Schema {
         #[arg(long)]
@@ -124,8 +143,10 @@ pub fn main_with(cli: Cli) -> i32 {
             filter,
             out,
             baseline,
+            history,
             set,
             timeout,
+            repeat,
             dry_run,
             format,
             quiet,
@@ -135,8 +156,10 @@ pub fn main_with(cli: Cli) -> i32 {
             filter,
             out,
             baseline,
+            history,
             set,
             timeout,
+            repeat,
             dry_run,
             format,
             quiet,
@@ -149,6 +172,17 @@ pub fn main_with(cli: Cli) -> i32 {
             baseline,
         } => report(&results, &out, templates.as_deref(), baseline.as_deref()),
         Command::List { paths } => list(paths),
+        Command::History {
+            history,
+            spec,
+            metric,
+        } => match crate::history::table(&history, spec.as_deref(), metric.as_deref()) {
+            Ok(t) => print_stdout(&t),
+            Err(e) => {
+                eprintln!("perfspec: {e}");
+                exit::INVALID
+            }
+        },
         Command::Demo { command } => match command {
             crate::demo::DemoCommand::Serve(args) => crate::demo::shop::main(args),
             crate::demo::DemoCommand::Db(args) => crate::demo::db::main(args),
@@ -383,8 +417,10 @@ struct RunArgs {
     filter: Option<String>,
     out: PathBuf,
     baseline: Option<PathBuf>,
+    history: Option<PathBuf>,
     set: Vec<Override>,
     timeout: Option<std::time::Duration>,
+    repeat: Option<u32>,
     dry_run: bool,
     format: OutputFormat,
     quiet: bool,
@@ -429,14 +465,16 @@ fn run(args: RunArgs) -> i32 {
             OutputFormat::Json => plan_json(&specs),
         });
     }
-    let baseline = match &args.baseline {
-        Some(p) => match Baseline::load(p) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                eprintln!("perfspec: --baseline: {e}");
-                return exit::INVALID;
-            }
-        },
+    let baseline = match args
+        .baseline
+        .as_deref()
+        .map(|p| load_baseline(p, args.history.as_deref()))
+    {
+        Some(Ok(b)) => Some(b),
+        Some(Err(e)) => {
+            eprintln!("perfspec: --baseline: {e}");
+            return exit::INVALID;
+        }
         None => None,
     };
     if let Err(e) = std::fs::create_dir_all(&args.out) {
@@ -448,6 +486,7 @@ fn run(args: RunArgs) -> i32 {
         baseline,
         timeout: args.timeout,
         command: std::env::args().collect(),
+        repeat: args.repeat,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -478,10 +517,33 @@ fn run(args: RunArgs) -> i32 {
     if let Err(e) = write_reports(&results, &args.out, args.templates.as_deref()) {
         eprintln!("perfspec: cannot write reports: {e}");
     }
+    if let Some(db) = &args.history
+        && let Err(e) = crate::history::append(db, &results)
+    {
+        eprintln!("perfspec: cannot append to the history: {e}");
+    }
     eprintln!("{}", crate::report::summary::one_line(&results));
     eprintln!("perfspec: results in {}", args.out.display());
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     results.exit_code
+}
+
+/// `--baseline`: a results.json, or `history:BRANCH[~N]` from the `--history` database.
+fn load_baseline(
+    p: &std::path::Path,
+    history: Option<&std::path::Path>,
+) -> Result<Baseline, String> {
+    let text = p.to_string_lossy();
+    match crate::history::parse_ref(&text) {
+        None => Baseline::load(p),
+        Some(Err(e)) => Err(e),
+        Some(Ok((branch, n))) => match history {
+            Some(db) => Baseline::from_history(db, &branch, n),
+            None => Err(format!(
+                "`{text}` reads the history: give `--history FILE.db` (or PERFSPEC_HISTORY)"
+            )),
+        },
+    }
 }
 
 /// The first of SIGINT / SIGTERM / SIGHUP that stopped the run (0: none).

@@ -91,7 +91,13 @@ pub struct SpecResult {
     /// `--out`; absent when the spec wrote none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifacts_dir: Option<String>,
+    /// With `repeat = N` (N > 1), the pooled measurements of every repeat (see
+    /// `repeats`); otherwise the one run's.
     pub measurements: Option<Measurements>,
+    /// Each repeat's own measurements, in order; empty without `repeat`. An interrupted run
+    /// keeps the repeats it finished and what the interrupted one measured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repeats: Vec<crate::engine::repeats::RepeatRun>,
     pub slos: Vec<SloOutcome>,
 }
 
@@ -113,6 +119,7 @@ impl SpecResult {
             timed_out: false,
             artifacts_dir: None,
             measurements: None,
+            repeats: Vec::new(),
             slos: Vec::new(),
         }
     }

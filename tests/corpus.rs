@@ -25,6 +25,11 @@ const MAX_RUN: Duration = Duration::from_secs(10);
 /// The key diagnostic of every fixture: `(file, "LINE:COL", code)`. Each must occur among
 /// the file's diagnostics; each fixture must have a row. Checked by hand against the file.
 const CASES: &[(&str, &str, &str)] = &[
+    // repeats and noise-aware comparisons
+    ("repeat-out-of-range.toml", "4:10", "spec::range"),
+    ("repeat-out-of-range.yaml", "4:9", "spec::range"),
+    ("slo-confidence-out-of-range.toml", "5:65", "spec::range"),
+    ("slo-confidence-out-of-range.yaml", "6:60", "spec::range"),
     // syntax and structure
     ("syntax-error.toml", "3:6", "spec::syntax"),
     ("syntax-error.yaml", "5:7", "spec::syntax"),

@@ -5,6 +5,7 @@ mod cli;
 mod corpus;
 mod import;
 mod load;
+mod noise;
 mod plan;
 mod processes;
 #[cfg(feature = "quantize")]

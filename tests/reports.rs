@@ -56,6 +56,9 @@ fn outcome(
         },
         no_data: Default::default(),
         on_missing_baseline: Default::default(),
+        repeats: Vec::new(),
+        confidence: None,
+        comparison: None,
     }
 }
 
@@ -128,6 +131,7 @@ pub(crate) fn spec(
         timed_out: false,
         artifacts_dir: None,
         measurements,
+        repeats: Vec::new(),
         slos,
     }
 }

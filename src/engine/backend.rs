@@ -40,8 +40,39 @@ pub struct RunContext {
     /// what was measured so far.
     pub cancel: CancellationToken,
     pub progress: Arc<Progress>,
-    /// When this spec's run started.
+    /// When this spec's run started (this repeat's, with `repeat`).
     pub started: Instant,
+    /// Which repeat of the spec this run is.
+    pub repeat: Repeat,
+}
+
+/// The repeat a backend run belongs to: `index` of `count` (1-based). Every repeat is a
+/// fresh [`Backend::run`]: fresh target, caches and state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repeat {
+    pub index: u32,
+    pub count: u32,
+    /// `reseed = true`: every repeat draws from another seed.
+    pub reseed: bool,
+}
+
+impl Repeat {
+    /// A spec run once.
+    pub const ONCE: Repeat = Repeat {
+        index: 1,
+        count: 1,
+        reseed: false,
+    };
+
+    /// The seed this repeat uses for a spec's `seed`: the same one, or with `reseed`,
+    /// `seed + index − 1` (repeat 1 always reproduces a run without repeats).
+    pub fn seed(&self, seed: u64) -> u64 {
+        if self.reseed {
+            seed.wrapping_add(u64::from(self.index) - 1)
+        } else {
+            seed
+        }
+    }
 }
 
 impl RunContext {

@@ -4,23 +4,72 @@
 use std::path::Path;
 
 use super::metrics::Measurements;
-use crate::results::Results;
+use super::verdict::{BaseInput, Slo};
+use crate::results::{Results, SpecResult};
 
 pub struct Baseline {
     pub path: String,
-    pub results: Results,
+    pub source: Source,
+}
+
+/// Where baseline values come from.
+pub enum Source {
+    /// A `results.json`.
+    File(Box<Results>),
+    /// The last runs of a branch in `--history` (`history:main~10`).
+    History(crate::history::HistoryBaseline),
 }
 
 impl Baseline {
     pub fn load(path: &Path) -> Result<Baseline, String> {
         Ok(Baseline {
             path: path.display().to_string(),
-            results: Results::read(path)?,
+            source: Source::File(Box::new(Results::read(path)?)),
         })
     }
 
-    /// The measurements of the spec with this name, if the baseline ran it.
+    /// `history:BRANCH[~N]` read from the history database `db`.
+    pub fn from_history(db: &Path, branch: &str, n: usize) -> Result<Baseline, String> {
+        Ok(Baseline {
+            path: format!("history:{branch}~{n} in {}", db.display()),
+            source: Source::History(crate::history::baseline(db, branch, n)?),
+        })
+    }
+
+    /// The measurements of the spec with this name, if the baseline is a results file
+    /// that ran it.
     pub fn measurements(&self, spec_name: &str) -> Option<&Measurements> {
-        self.results.spec(spec_name)?.measurements.as_ref()
+        match &self.source {
+            Source::File(r) => r.spec(spec_name)?.measurements.as_ref(),
+            Source::History(_) => None,
+        }
+    }
+
+    /// What the baseline offers `slo` of the spec `spec_name`: its value and per-repeat
+    /// values.
+    pub fn input(&self, spec_name: &str, slo: &Slo) -> BaseInput {
+        match &self.source {
+            Source::File(r) => spec_input(r.spec(spec_name), slo),
+            Source::History(h) => h.input(spec_name, slo),
+        }
+    }
+}
+
+/// What a baseline spec result offers `slo` (a baseline without the spec, or without
+/// measurements of it, has no data for it).
+pub fn spec_input(spec: Option<&SpecResult>, slo: &Slo) -> BaseInput {
+    let Some(spec) = spec else {
+        return BaseInput::Given {
+            value: None,
+            samples: Vec::new(),
+        };
+    };
+    let repeats: Vec<&Measurements> = spec.repeats.iter().map(|r| &r.measurements).collect();
+    match BaseInput::from_measurements(slo, spec.measurements.as_ref(), &repeats) {
+        BaseInput::NotGiven => BaseInput::Given {
+            value: None,
+            samples: Vec::new(),
+        },
+        given => given,
     }
 }

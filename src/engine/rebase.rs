@@ -5,16 +5,13 @@
 //! again against the new baseline (with their stored severity, phase and policies), and the
 //! spec statuses and exit code follow; the other SLOs keep the original run's verdicts.
 
-use crate::engine::verdict::{Reason, Slo, SloOutcome, evaluate, observe};
+use crate::engine::baseline::spec_input;
+use crate::engine::verdict::{Reason, Slo, SloOutcome, judge, observe};
 use crate::results::{Results, SpecResult, SpecStatus};
 
 /// Judge a `baseline` SLO again; `None` when it does not use `baseline`, was not run, or
 /// its spec has no measurements.
-fn rejudge(
-    o: &SloOutcome,
-    spec: &SpecResult,
-    base: Option<&crate::engine::metrics::Measurements>,
-) -> Option<SloOutcome> {
+fn rejudge(o: &SloOutcome, spec: &SpecResult, base: Option<&SpecResult>) -> Option<SloOutcome> {
     if o.reason == Reason::NotRun {
         return None;
     }
@@ -27,7 +24,9 @@ fn rejudge(
     slo.line = o.line;
     slo.no_data = o.no_data;
     slo.on_missing_baseline = o.on_missing_baseline;
-    Some(evaluate(&slo, spec.measurements.as_ref()?, base))
+    slo.confidence = o.confidence;
+    let input = spec_input(base, &slo);
+    Some(judge(&slo, spec.measurements.as_ref()?, &o.repeats, &input))
 }
 
 /// Set `baseline` and `delta_pct` of every SLO from `baseline` (cleared where it has no
@@ -35,12 +34,11 @@ fn rejudge(
 pub fn apply(results: &mut Results, baseline: &Results, path: &str) {
     results.baseline = Some(path.to_string());
     for spec in &mut results.specs {
-        let base_m = baseline
-            .spec(&spec.name)
-            .and_then(|b| b.measurements.as_ref());
+        let base_spec = baseline.spec(&spec.name);
+        let base_m = base_spec.and_then(|b| b.measurements.as_ref());
         let mut rejudged = false;
         for i in 0..spec.slos.len() {
-            if let Some(new) = rejudge(&spec.slos[i], spec, base_m) {
+            if let Some(new) = rejudge(&spec.slos[i], spec, base_spec) {
                 spec.slos[i] = new;
                 rejudged = true;
             }

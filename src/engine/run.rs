@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::backend::{BackendError, RunContext};
+use super::backend::{BackendError, Repeat, RunContext};
 use super::baseline::Baseline;
 use super::metrics::Measurements;
 use super::plan::{Plan, Planned};
 use super::progress::Progress;
-use super::verdict::{Status, evaluate, not_run};
+use super::repeats::{self, RepeatRun};
+use super::verdict::{BaseInput, Status, judge, not_run};
 use crate::backends::Registry;
 use crate::exit;
 use crate::results::{self, Results, SpecResult, SpecStatus};
@@ -24,6 +25,8 @@ pub struct RunOptions {
     /// Bound on the whole run.
     pub timeout: Option<Duration>,
     pub command: Vec<String>,
+    /// `--repeat N`: run every spec N times, whatever its `repeat` says.
+    pub repeat: Option<u32>,
 }
 
 /// Why a run stopped early.
@@ -104,26 +107,31 @@ pub async fn run_specs(
             r
         } else {
             let started = std::time::SystemTime::now();
-            progress.start(&format!(
+            let prefix = format!(
                 "[{}/{total}] {} ({} / {})",
                 i + 1,
                 spec.name,
                 spec.kind,
                 spec.backend
-            ));
+            );
+            let count = spec.repeat_count(opts.repeat);
+            progress.start(&if count > 1 {
+                format!("{prefix} repeat 1/{count}")
+            } else {
+                prefix.clone()
+            });
             progress.set_secrets(&spec.secrets);
             let folder = &folders[i];
-            let mut r = run_one(
-                spec,
-                plan,
+            let one = SpecRun {
                 registry,
                 opts,
                 folder,
-                &interrupt,
-                &run_cancel,
-                &progress,
-            )
-            .await;
+                prefix,
+                interrupt: &interrupt,
+                run_cancel: &run_cancel,
+                progress: &progress,
+            };
+            let mut r = run_one(spec, plan, &one).await;
             if written_since(&opts.out_dir.join(folder), started) {
                 r.artifacts_dir = Some(folder.clone());
             }
@@ -216,105 +224,102 @@ pub fn exit_code(res: &Results) -> i32 {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_one(
-    spec: &Spec,
-    plan: &Plan,
-    registry: &Registry,
-    opts: &RunOptions,
-    folder: &str,
-    interrupt: &CancellationToken,
-    run_cancel: &CancellationToken,
-    progress: &Arc<Progress>,
-) -> SpecResult {
+/// One spec's run: what [`run_one`] needs besides the spec.
+struct SpecRun<'a> {
+    registry: &'a Registry,
+    opts: &'a RunOptions,
+    folder: &'a str,
+    /// The progress prefix of this spec, e.g. `[1/3] checkout (load / goose)`.
+    prefix: String,
+    interrupt: &'a CancellationToken,
+    run_cancel: &'a CancellationToken,
+    progress: &'a Arc<Progress>,
+}
+
+/// What the repeats of one spec measured.
+struct Repeated {
+    runs: Vec<RepeatRun>,
+    errors: Vec<String>,
+    /// The spec's `max_duration` passed.
+    timed_out: bool,
+}
+
+/// The result of a spec whose SLOs are all `why`: not run.
+fn unjudged(mut result: SpecResult, spec: &Spec, status: SpecStatus, why: &str) -> SpecResult {
+    result.status = status;
+    result.slos = spec.slos.iter().map(|s| not_run(s, why)).collect();
+    result
+}
+
+async fn run_one(spec: &Spec, plan: &Plan, r: &SpecRun<'_>) -> SpecResult {
     let started_at = results::now_rfc3339();
     let t0 = Instant::now();
-    let spec_cancel = run_cancel.child_token();
-    let cx = RunContext {
-        out_dir: opts.out_dir.join(folder),
-        spec_dir: spec.file.folder(),
-        cancel: spec_cancel.clone(),
-        progress: progress.clone(),
-        started: t0,
-    };
     let mut result = SpecResult::new(spec, started_at);
-    let Some(backend) = registry.get(spec.kind, &spec.backend) else {
+    let Some(backend) = r.registry.get(spec.kind, &spec.backend) else {
         // validation rejects unknown backends; this guards library users
-        result.status = SpecStatus::Error;
         result.error = Some(format!(
             "no backend `{}` for kind {}",
             spec.backend, spec.kind
         ));
-        result.slos = spec
-            .slos
-            .iter()
-            .map(|s| not_run(s, "the backend is unknown"))
-            .collect();
-        return result;
+        return unjudged(result, spec, SpecStatus::Error, "the backend is unknown");
     };
-    let max = spec.max_duration.map(|d| d.as_std());
-    let fut = backend.run(spec, plan, &cx);
-    tokio::pin!(fut);
-    let deadline = async {
-        match max {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
+    let count = spec.repeat_count(r.opts.repeat);
+    let done = match run_repeats(backend, spec, plan, r, count).await {
+        Ok(done) => done,
+        Err(msg) => {
+            result.duration_s = t0.elapsed().as_secs_f64();
+            result.error = Some(results::redact(&msg, &spec.secrets));
+            return unjudged(
+                result,
+                spec,
+                SpecStatus::Error,
+                "the backend could not start",
+            );
         }
-    };
-    tokio::pin!(deadline);
-    let mut timed_out = false;
-    let outcome = tokio::select! {
-        r = &mut fut => r,
-        () = &mut deadline => {
-            timed_out = true;
-            spec_cancel.cancel();
-            wait_grace(&mut fut).await
-        }
-        () = run_cancel.cancelled() => wait_grace(&mut fut).await,
     };
     result.duration_s = t0.elapsed().as_secs_f64();
-    let interrupted = interrupt.is_cancelled();
-    let run_timeout = !interrupted && run_cancel.is_cancelled();
-    let measured: Option<Measurements> = match outcome {
-        Ok(m) => Some(m),
-        Err(BackendError::Unavailable(msg)) => {
-            result.status = SpecStatus::Error;
-            result.error = Some(results::redact(&msg, &spec.secrets));
-            result.slos = spec
-                .slos
-                .iter()
-                .map(|s| not_run(s, "the backend could not start"))
-                .collect();
-            return result;
-        }
-        Err(BackendError::Failed { message, partial }) => {
-            result.error = Some(results::redact(&message, &spec.secrets));
-            partial.map(|b| *b)
-        }
-    };
-    let Some(mut m) = measured else {
-        result.status = if interrupted {
+    let interrupted = r.interrupt.is_cancelled();
+    let run_timeout = !interrupted && r.run_cancel.is_cancelled();
+    if !done.errors.is_empty() {
+        result.error = Some(results::redact(&done.errors.join("; "), &spec.secrets));
+    }
+    if done.runs.is_empty() {
+        let status = if interrupted {
             SpecStatus::Interrupted
         } else {
             SpecStatus::Fail
         };
-        result.slos = spec
-            .slos
-            .iter()
-            .map(|s| not_run(s, "nothing was measured"))
-            .collect();
-        return result;
-    };
-    for e in &mut m.error_samples {
-        e.message = results::redact(&e.message, &spec.secrets);
+        return unjudged(result, spec, status, "nothing was measured");
     }
-    let base = opts
-        .baseline
-        .as_ref()
-        .and_then(|b| b.measurements(&spec.name));
-    result.slos = spec.slos.iter().map(|s| evaluate(s, &m, base)).collect();
-    result.measurements = Some(m);
-    let timed_out = timed_out || run_timeout;
+    let mut runs = done.runs;
+    for run in &mut runs {
+        for e in &mut run.measurements.error_samples {
+            e.message = results::redact(&e.message, &spec.secrets);
+        }
+    }
+    let each: Vec<&Measurements> = runs.iter().map(|x| &x.measurements).collect();
+    let pooled = repeats::pool(&each);
+    result.slos = spec
+        .slos
+        .iter()
+        .map(|s| {
+            let values = if count > 1 {
+                repeats::per_repeat(s, &each)
+            } else {
+                Vec::new()
+            };
+            let base = match &r.opts.baseline {
+                Some(b) => b.input(&spec.name, s),
+                None => BaseInput::NotGiven,
+            };
+            judge(s, &pooled, &values, &base)
+        })
+        .collect();
+    result.measurements = Some(pooled);
+    if count > 1 {
+        result.repeats = runs;
+    }
+    let timed_out = done.timed_out || run_timeout;
     result.timed_out = timed_out;
     if timed_out {
         let msg = if run_timeout {
@@ -337,6 +342,112 @@ async fn run_one(
         SpecResult::verdict(&result.slos, timed_out)
     };
     result
+}
+
+/// Run the backend `count` times, each a fresh [`Backend::run`](super::Backend::run), under
+/// one `max_duration` for all of them. Stops after a repeat that failed or was cancelled
+/// (Ctrl-C, `--timeout`, `max_duration`), keeping what the repeats so far measured. `Err`:
+/// the first repeat could not start.
+async fn run_repeats(
+    backend: &dyn super::Backend,
+    spec: &Spec,
+    plan: &Plan,
+    r: &SpecRun<'_>,
+    count: u32,
+) -> Result<Repeated, String> {
+    let spec_cancel = r.run_cancel.child_token();
+    let deadline = spec
+        .max_duration
+        .map(|d| tokio::time::Instant::now() + d.as_std());
+    let mut done = Repeated {
+        runs: Vec::new(),
+        errors: Vec::new(),
+        timed_out: false,
+    };
+    let tag = |index: u32, msg: String| {
+        if count > 1 {
+            format!("repeat {index}/{count}: {msg}")
+        } else {
+            msg
+        }
+    };
+    for index in 1..=count {
+        if index > 1 {
+            if spec_cancel.is_cancelled() {
+                break;
+            }
+            r.progress
+                .start(&format!("{} repeat {index}/{count}", r.prefix));
+        }
+        let t0 = Instant::now();
+        let cx = RunContext {
+            out_dir: r.opts.out_dir.join(r.folder),
+            spec_dir: spec.file.folder(),
+            cancel: spec_cancel.clone(),
+            progress: r.progress.clone(),
+            started: t0,
+            repeat: Repeat {
+                index,
+                count,
+                reseed: spec.reseed,
+            },
+        };
+        let (outcome, hit) =
+            run_backend_once(backend, spec, plan, &cx, deadline, r.run_cancel).await;
+        done.timed_out |= hit;
+        let duration_s = t0.elapsed().as_secs_f64();
+        let (measurements, error) = match outcome {
+            Ok(m) => (Some(m), None),
+            Err(BackendError::Unavailable(msg)) if done.runs.is_empty() => return Err(msg),
+            Err(BackendError::Unavailable(msg)) => (None, Some(tag(index, msg))),
+            Err(BackendError::Failed { message, partial }) => {
+                (partial.map(|b| *b), Some(tag(index, message)))
+            }
+        };
+        let failed = error.is_some();
+        done.errors.extend(error.clone());
+        if let Some(measurements) = measurements {
+            done.runs.push(RepeatRun {
+                index,
+                duration_s,
+                error,
+                measurements,
+            });
+        }
+        if failed {
+            break;
+        }
+    }
+    Ok(done)
+}
+
+/// One backend run under the spec's deadline and the run's cancellation; `true` when the
+/// deadline passed.
+async fn run_backend_once(
+    backend: &dyn super::Backend,
+    spec: &Spec,
+    plan: &Plan,
+    cx: &RunContext,
+    deadline: Option<tokio::time::Instant>,
+    run_cancel: &CancellationToken,
+) -> (Result<Measurements, BackendError>, bool) {
+    let fut = backend.run(spec, plan, cx);
+    tokio::pin!(fut);
+    let limit = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(limit);
+    tokio::select! {
+        r = &mut fut => (r, false),
+        () = &mut limit => {
+            cx.cancel.cancel();
+            (wait_grace(&mut fut).await, true)
+        }
+        () = run_cancel.cancelled() => (wait_grace(&mut fut).await, false),
+    }
 }
 
 async fn wait_grace<F: std::future::Future<Output = Result<Measurements, BackendError>> + Unpin>(

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::metrics::{InvalidMeasurement, Labels, Measurements, Selection, matches};
+use crate::engine::noise::{self, Comparison, NotCompared};
 use crate::spec::catalog::{self, Kind, Shape};
 use crate::spec::slo::{self, Agg, SloExpr, quote_value};
 use crate::spec::units::Dimension;
@@ -61,6 +62,9 @@ pub enum Reason {
     NoData,
     /// The SLO uses `baseline` and the baseline has no data for it.
     NoBaseline,
+    /// A `confidence` SLO: too few repeats (in this run or the baseline) to reach that
+    /// confidence at all. Follows `on_missing_baseline`.
+    TooFewRepeats,
     /// The backend flagged the measurement as impossible or untrustworthy, or the
     /// threshold could not be computed.
     InvalidMeasurement,
@@ -76,6 +80,7 @@ impl Reason {
             Reason::Violated => "violated",
             Reason::NoData => "no-data",
             Reason::NoBaseline => "no-baseline",
+            Reason::TooFewRepeats => "too-few-repeats",
             Reason::InvalidMeasurement => "invalid-measurement",
             Reason::NotRun => "not-run",
         }
@@ -119,6 +124,55 @@ pub struct SloOutcome {
     /// What a missing baseline yields.
     #[serde(default)]
     pub on_missing_baseline: MissingBaselinePolicy,
+    /// The left-hand side in each repeat (`repeat = N`); `null` where a repeat had no data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repeats: Vec<Option<f64>>,
+    /// `confidence` as written, as a fraction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    /// The noise-aware comparison of a `confidence` SLO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+}
+
+/// What the baseline offers one SLO.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BaseInput {
+    /// No `--baseline` was given.
+    NotGiven,
+    /// A baseline was given: its value of the SLO's left-hand side (`None`: no data) and
+    /// its per-repeat values (empty: it has only the one value).
+    Given {
+        value: Option<f64>,
+        samples: Vec<f64>,
+    },
+}
+
+impl BaseInput {
+    /// The input from a baseline's pooled measurements and its repeats' ones.
+    pub fn from_measurements(
+        slo: &Slo,
+        pooled: Option<&Measurements>,
+        repeats: &[&Measurements],
+    ) -> BaseInput {
+        match pooled {
+            None => BaseInput::NotGiven,
+            Some(b) => BaseInput::Given {
+                value: observe(&slo.expr, slo.phase.as_deref(), b),
+                samples: super::repeats::per_repeat(slo, repeats)
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            },
+        }
+    }
+
+    fn value(&self) -> Option<f64> {
+        match self {
+            BaseInput::NotGiven => None,
+            BaseInput::Given { value, .. } => *value,
+        }
+    }
 }
 
 impl SloOutcome {
@@ -152,7 +206,7 @@ fn selector_text(metric: &str, labels: &Labels) -> String {
 
 /// Whether a metric is a counter (whose label sets are summed). The catalog entries of one
 /// name agree across kinds, so any kind that knows the name decides.
-fn is_counter(metric: &str) -> bool {
+pub(crate) fn is_counter(metric: &str) -> bool {
     Kind::ALL
         .into_iter()
         .filter_map(|k| catalog::lookup(k, metric))
@@ -228,6 +282,22 @@ fn signed_pct(d: f64) -> String {
 /// Evaluate one SLO against a run's measurements and, optionally, the baseline's (the
 /// same spec in `--baseline`).
 pub fn evaluate(slo: &Slo, m: &Measurements, baseline: Option<&Measurements>) -> SloOutcome {
+    judge(
+        slo,
+        m,
+        &[],
+        &BaseInput::from_measurements(slo, baseline, &[]),
+    )
+}
+
+/// Evaluate one SLO on a run's (pooled) measurements, with its per-repeat values
+/// (`repeats`, empty for a single run) and what the baseline offers.
+pub fn judge(
+    slo: &Slo,
+    m: &Measurements,
+    repeats: &[Option<f64>],
+    baseline: &BaseInput,
+) -> SloOutcome {
     let expr = &slo.expr;
     let dim = slo.dim;
     let shown = crate::engine::display::Unit::written(expr, &slo.text, dim);
@@ -239,7 +309,7 @@ pub fn evaluate(slo: &Slo, m: &Measurements, baseline: Option<&Measurements>) ->
     };
 
     let observed = observe(expr, phase, m);
-    let base = baseline.and_then(|b| observe(expr, phase, b));
+    let base = baseline.value();
     let threshold = slo::eval_rhs(&expr.rhs, base);
     let mut out = SloOutcome {
         expr: slo.text.clone(),
@@ -258,6 +328,9 @@ pub fn evaluate(slo: &Slo, m: &Measurements, baseline: Option<&Measurements>) ->
         message: String::new(),
         no_data: slo.no_data,
         on_missing_baseline: slo.on_missing_baseline,
+        repeats: repeats.to_vec(),
+        confidence: slo.confidence,
+        comparison: None,
     };
     let base_note = match (base, out.delta_pct) {
         (Some(b), Some(d)) => format!(" (baseline {}, {})", shown.format(b), signed_pct(d)),
@@ -275,21 +348,23 @@ pub fn evaluate(slo: &Slo, m: &Measurements, baseline: Option<&Measurements>) ->
     } else if let Some(obs) = observed {
         if expr.uses_baseline() && base.is_none() {
             let why = match baseline {
-                None => "no baseline results were given".to_string(),
-                Some(_) => format!(
+                BaseInput::NotGiven => "no baseline results were given".to_string(),
+                BaseInput::Given { .. } => format!(
                     "the baseline has no data for {}",
                     selector_text(&expr.metric, &labels)
                 ),
             };
-            let status = match slo.on_missing_baseline {
-                MissingBaselinePolicy::Warn => Status::Warn,
-                MissingBaselinePolicy::Fail => failing(slo.severity),
-            };
             (
-                status,
+                missing_baseline(slo),
                 Reason::NoBaseline,
                 format!("{lhs} = {}, no baseline: {why}", shown.format(obs)),
             )
+        } else if let (Some(c), BaseInput::Given { samples, .. }, Some(_)) =
+            (slo.confidence, baseline, threshold)
+        {
+            let (verdict, cmp) = judge_noise(slo, obs, repeats, samples, base, c, &lhs);
+            out.comparison = cmp;
+            verdict
         } else if let Some(thr) = threshold {
             let sentence = format!(
                 "{lhs} = {}, threshold {} {}{base_note}",
@@ -335,6 +410,69 @@ pub fn evaluate(slo: &Slo, m: &Measurements, baseline: Option<&Measurements>) ->
     out
 }
 
+/// What a missing baseline (or too few repeats) yields: its policy.
+fn missing_baseline(slo: &Slo) -> Status {
+    match slo.on_missing_baseline {
+        MissingBaselinePolicy::Warn => Status::Warn,
+        MissingBaselinePolicy::Fail => failing(slo.severity),
+    }
+}
+
+/// The verdict of a `confidence` SLO from this run's per-repeat values (or its one value
+/// `obs`) and the baseline's (or its one value `base`).
+fn judge_noise(
+    slo: &Slo,
+    obs: f64,
+    repeats: &[Option<f64>],
+    samples: &[f64],
+    base: Option<f64>,
+    c: f64,
+    lhs: &str,
+) -> ((Status, Reason, String), Option<Comparison>) {
+    let (expr, dim) = (&slo.expr, slo.dim);
+    let current: Vec<f64> = match repeats.iter().flatten().copied().collect::<Vec<_>>() {
+        v if v.is_empty() => vec![obs],
+        v => v,
+    };
+    let base_values: Vec<f64> = if samples.is_empty() {
+        base.into_iter().collect()
+    } else {
+        samples.to_vec()
+    };
+    let bound = |b: f64| slo::eval_rhs(&expr.rhs, Some(b));
+    match noise::compare(expr.op, &current, &base_values, bound, c) {
+        Ok(cmp) => {
+            let sentence = format!(
+                "{lhs} = {}, {}",
+                dim.format(obs),
+                cmp.sentence(|v| dim.format(v))
+            );
+            let verdict = if cmp.regressed {
+                (failing(slo.severity), Reason::Violated, sentence)
+            } else {
+                (Status::Pass, Reason::Met, sentence)
+            };
+            (verdict, Some(cmp))
+        }
+        Err(NotCompared::TooFewRepeats {
+            current,
+            baseline,
+            need,
+        }) => (
+            (
+                missing_baseline(slo),
+                Reason::TooFewRepeats,
+                format!(
+                    "{lhs} = {}, too few repeats for {}% confidence: {current} in this run, {baseline} in the baseline (set `repeat` to at least {need} in both)",
+                    dim.format(obs),
+                    crate::spec::units::trim_float(c * 100.0)
+                ),
+            ),
+            None,
+        ),
+    }
+}
+
 /// The outcome of an SLO whose spec did not run: fail (warn for a `warn` SLO), reason
 /// [`Reason::NotRun`], `why` in the message.
 pub fn not_run(slo: &Slo, why: &str) -> SloOutcome {
@@ -355,6 +493,9 @@ pub fn not_run(slo: &Slo, why: &str) -> SloOutcome {
         message: format!("not run: {why}"),
         no_data: slo.no_data,
         on_missing_baseline: slo.on_missing_baseline,
+        repeats: Vec::new(),
+        confidence: slo.confidence,
+        comparison: None,
     }
 }
 
@@ -632,6 +773,50 @@ mod tests {
         s.on_missing_baseline = MissingBaselinePolicy::Warn;
         let o = evaluate(&s, &cur, None);
         assert_eq!((o.status, o.reason), (Status::Fail, Reason::NoData));
+    }
+
+    #[test]
+    fn confidence_slos_use_per_repeat_values_and_refuse_too_few() {
+        let mut s = load("p95(latency) <= baseline * 1.05");
+        s.confidence = Some(0.95);
+        let base = |v: &[f64]| BaseInput::Given {
+            value: Some(v[0]),
+            samples: v.to_vec(),
+        };
+        let reps = |v: &[f64]| v.iter().map(|x| Some(*x)).collect::<Vec<_>>();
+        let b = [0.200, 0.204, 0.196, 0.202, 0.198];
+        let slow = [0.240, 0.236, 0.246, 0.238, 0.242];
+        let o = judge(&s, &latency_run(240.0), &reps(&slow), &base(&b));
+        assert_eq!(
+            (o.status, o.reason),
+            (Status::Fail, Reason::Violated),
+            "{}",
+            o.message
+        );
+        assert!(o.message.contains("regressed: +20."), "{}", o.message);
+        assert!(o.comparison.as_ref().is_some_and(|c| c.regressed));
+        let same = [0.201, 0.199, 0.203, 0.197, 0.205];
+        let o = judge(&s, &latency_run(201.0), &reps(&same), &base(&b));
+        assert_eq!(
+            (o.status, o.reason),
+            (Status::Pass, Reason::Met),
+            "{}",
+            o.message
+        );
+        assert!(o.message.contains("within noise: "), "{}", o.message);
+        // a single run against a single baseline value cannot reach 95%: no silent pass
+        let o = judge(&s, &latency_run(300.0), &[], &base(&[0.2]));
+        assert_eq!((o.status, o.reason), (Status::Warn, Reason::TooFewRepeats));
+        assert!(o.message.contains("at least 3"), "{}", o.message);
+        s.on_missing_baseline = MissingBaselinePolicy::Fail;
+        let o = judge(&s, &latency_run(300.0), &[], &base(&[0.2]));
+        assert_eq!((o.status, o.reason), (Status::Fail, Reason::TooFewRepeats));
+        // without a baseline it is `no-baseline`, as without `confidence`
+        let o = judge(&s, &latency_run(300.0), &reps(&slow), &BaseInput::NotGiven);
+        assert_eq!(o.reason, Reason::NoBaseline);
+        let json = serde_json::to_value(&o).unwrap();
+        assert_eq!(json["confidence"], 0.95);
+        assert_eq!(json["repeats"].as_array().unwrap().len(), 5);
     }
 
     #[test]

@@ -121,6 +121,8 @@ pub struct SloRow {
     /// `file:line`, or the file alone for a built-in SLO.
     pub location: String,
     pub message: String,
+    /// With `repeat`: `min 190ms · median 200ms · max 230ms over 5 repeats` (empty without).
+    pub spread: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -317,6 +319,21 @@ pub fn slo_row(spec: &SpecResult, o: &SloOutcome) -> SloRow {
             format!("{} (default)", spec.file)
         },
         message: o.message.clone(),
+        spread: spread_text(o),
+    }
+}
+
+/// The spread of an SLO's per-repeat values, for humans.
+fn spread_text(o: &SloOutcome) -> String {
+    match crate::engine::repeats::spread(&o.repeats) {
+        Some((lo, mid, hi)) => format!(
+            "min {} · median {} · max {} over {} repeats",
+            o.dimension.format(lo),
+            o.dimension.format(mid),
+            o.dimension.format(hi),
+            o.repeats.len()
+        ),
+        None => String::new(),
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::decode::{Ctx, Decode, Duration, Range, Ratio, Size, spec_table, word_enum};
-use super::model::{SloList, SpecName};
+use super::model::{RepeatCount, SloList, SpecName};
 use super::node::{Node, Value};
 use super::source::Spanned;
 
@@ -16,6 +16,10 @@ spec_table! {
         /// Backend that runs the spec (default `native`: perfspec's own cache harness).
         backend: opt Spanned<String>,
         max_duration: opt Duration,
+        /// Run the spec this many times (1 to 100, default 1): a fresh backend run each time; SLOs are judged on the pooled data and the report shows the spread.
+        repeat: opt RepeatCount,
+        /// With `repeat`: a different seed in every repeat (the spec's seed + k − 1) instead of the same one.
+        reseed: opt bool,
         slo: opt SloList,
         topology: req Topology,
         /// The database behind the cache.

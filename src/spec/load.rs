@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::decode::{
     Ctx, Decode, Duration, Interpolated, Rate, Ratio, Table, and_list, spec_table, word_enum,
 };
-use super::model::{SloList, SpecName};
+use super::model::{RepeatCount, SloList, SpecName};
 use super::node::{Node, Value};
 use super::source::Spanned;
 
@@ -21,6 +21,10 @@ spec_table! {
         backend: opt Spanned<String>,
         /// Bound on this spec's run time; exceeding it is an error with a verdict on what was measured.
         max_duration: opt Duration,
+        /// Run the spec this many times (1 to 100, default 1): a fresh backend run each time; SLOs are judged on the pooled data and the report shows the spread.
+        repeat: opt RepeatCount,
+        /// With `repeat`: a different seed in every repeat (the spec's seed + k − 1) instead of the same one.
+        reseed: opt bool,
         /// SLOs: expressions, or tables with `expr`, `severity`, `phase`, `no_data`, `on_missing_baseline`.
         slo: opt SloList,
         /// The service under test.

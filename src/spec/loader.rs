@@ -279,6 +279,7 @@ pub fn load_file(
     let spec = match decoded {
         Some((kind, body)) if !has_errors => {
             let (name, description, backend, mut slos, max_duration) = body.common();
+            let (repeat, reseed) = body.repeats();
             if let Body::Load(doc) = &body {
                 if !slos.iter().any(|s| s.expr.metric == "late_ratio") {
                     slos.push(default_slo("late_ratio < 1%", kind));
@@ -308,6 +309,8 @@ pub fn load_file(
                 backend_span: backend.map(|b| b.span),
                 slos,
                 max_duration,
+                repeat,
+                reseed,
                 body,
                 hash: hex(&sha2::Sha256::digest(src.text.as_bytes())),
                 resolved: redact_headers(root.to_json()),

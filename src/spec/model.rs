@@ -52,6 +52,39 @@ impl schemars::JsonSchema for SpecName {
     }
 }
 
+/// `repeat`: how many times a spec runs, 1 to 100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepeatCount(pub u32);
+
+/// The most repeats a spec may ask for.
+pub const MAX_REPEAT: u32 = 100;
+
+impl Decode for RepeatCount {
+    fn decode(node: &Node, cx: &mut Ctx) -> Option<Self> {
+        let n = i64::decode(node, cx)?;
+        if !(1..=i64::from(MAX_REPEAT)).contains(&n) {
+            cx.error::<()>(
+                node.span,
+                "spec::range",
+                format!("`repeat` must be between 1 and {MAX_REPEAT} (found {n})"),
+            );
+            cx.label("out of range");
+            cx.hint("5 repeats are enough for a 95% confidence comparison; 1 runs the spec once");
+            return None;
+        }
+        Some(RepeatCount(n as u32))
+    }
+}
+
+impl schemars::JsonSchema for RepeatCount {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RepeatCount".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "integer", "minimum": 1, "maximum": MAX_REPEAT})
+    }
+}
+
 /// An SLO as written: an expression string, or a table with `expr` and options. Parsed and
 /// checked against the kind's metric catalog while decoding.
 #[derive(Debug, Clone)]
@@ -67,6 +100,7 @@ impl Decode for SloEntry {
         );
         // a bad option is reported, and the expression is still checked
         let mut options_ok = true;
+        let mut confidence = None;
         let expr_node = match &node.value {
             Value::Str { .. } => node,
             Value::Table(_) => {
@@ -105,6 +139,10 @@ impl Decode for SloEntry {
                         None => options_ok = false,
                     }
                 }
+                if let Some(n) = t.get("confidence") {
+                    confidence = Some((decode_confidence(n, cx), n.span));
+                    options_ok &= confidence.is_some_and(|(c, _)| c.is_some());
+                }
                 t.finish(cx);
                 e?
             }
@@ -130,6 +168,20 @@ impl Decode for SloEntry {
                 return None;
             }
         };
+        if let Some((Some(_), span)) = confidence
+            && (!expr.uses_baseline() || expr.op == slo::Op::Eq)
+        {
+            cx.error::<()>(
+                span,
+                "slo::confidence",
+                "`confidence` applies to a comparison with `baseline` by <, <=, > or >=",
+            );
+            cx.label("no `baseline` bound to be confident about");
+            cx.hint(cx.in_syntax(
+                "write `{ expr = \"p95(latency) <= baseline * 1.05\", confidence = \"95%\" }`, or drop `confidence`",
+            ));
+            return None;
+        }
         if !options_ok {
             return None;
         }
@@ -142,10 +194,52 @@ impl Decode for SloEntry {
             phase,
             no_data,
             on_missing_baseline: on_missing,
+            confidence: confidence.and_then(|(c, _)| c),
             line,
             origin: SloOrigin::Spec,
         }))
     }
+}
+
+/// `confidence`: `"95%"` or `0.95`, from 50% to 99.9%, as a fraction.
+fn decode_confidence(node: &Node, cx: &mut Ctx) -> Option<f64> {
+    let value = match &node.value {
+        Value::Str { .. } => {
+            let text = String::decode(node, cx)?;
+            match text
+                .trim()
+                .strip_suffix('%')
+                .map(|p| p.trim().parse::<f64>())
+            {
+                Some(Ok(p)) => p / 100.0,
+                _ => {
+                    cx.error::<()>(
+                        node.span,
+                        "spec::type",
+                        format!("expected a percentage such as \"95%\", found `{text}`"),
+                    );
+                    cx.label("not a percentage");
+                    return None;
+                }
+            }
+        }
+        Value::Int(_) | Value::Float(_) => f64::decode(node, cx)?,
+        _ => return cx.type_error(node, "a percentage such as \"95%\""),
+    };
+    if !(0.5..=0.999).contains(&value) || !value.is_finite() {
+        cx.error::<()>(
+            node.span,
+            "spec::range",
+            format!(
+                "`confidence` must be between 50% and 99.9% (found {})",
+                crate::spec::units::trim_float(value * 100.0) + "%"
+            ),
+        );
+        cx.label("out of range");
+        cx.hint("95% is the usual choice; 99% for fewer false alarms at the price of more repeats");
+        return None;
+    }
+    Some(value)
 }
 
 /// The `slo` list. An entry that does not parse or check is reported and left out, so that a
@@ -243,7 +337,14 @@ impl schemars::JsonSchema for SloEntry {
                     "severity": {"enum": ["fail", "warn"]},
                     "phase": {"type": "string", "description": "only measurements of the stage with this label"},
                     "no_data": {"enum": ["fail", "warn", "pass"]},
-                    "on_missing_baseline": {"enum": ["warn", "fail"]}
+                    "on_missing_baseline": {"enum": ["warn", "fail"]},
+                    "confidence": {
+                        "description": "on a `baseline` SLO: fail only when worse than the bound with this confidence, from the per-repeat values of both runs",
+                        "anyOf": [
+                            {"type": "string", "pattern": "^[0-9.]+ ?%$"},
+                            {"type": "number", "minimum": 0.5, "maximum": 0.999}
+                        ]
+                    }
                 }}
             ]
         })
@@ -271,6 +372,10 @@ pub struct Spec {
     pub backend_span: Option<Span>,
     pub slos: Vec<Slo>,
     pub max_duration: Option<Duration>,
+    /// How many times the spec runs (`repeat`, or `--repeat`), at least 1.
+    pub repeat: u32,
+    /// A different seed in every repeat.
+    pub reseed: bool,
     pub body: Body,
     pub file: Arc<SourceFile>,
     /// SHA-256 of the file's bytes, hex.
@@ -353,7 +458,37 @@ pub fn decode_spec(root: &Node, cx: &mut Ctx) -> Option<(Kind, Body)> {
     Some((kind, body))
 }
 
+macro_rules! repeats {
+    ($doc:expr) => {{
+        let d = &$doc;
+        (d.repeat.map_or(1, |r| r.0), d.reseed.unwrap_or(false))
+    }};
+}
+
+impl Spec {
+    /// How many times this spec runs, `--repeat` given as `cli`: an import reads the same
+    /// files every time, so it runs once.
+    pub fn repeat_count(&self, cli: Option<u32>) -> u32 {
+        if matches!(self.body, Body::Import(_)) {
+            return 1;
+        }
+        cli.unwrap_or(self.repeat).max(1)
+    }
+}
+
 impl Body {
+    /// `(repeat, reseed)` as the spec states them (1 and `false` when absent).
+    pub(crate) fn repeats(&self) -> (u32, bool) {
+        match self {
+            Body::Load(d) => repeats!(d),
+            // an import reads the same files each time: once
+            Body::Import(_) => (1, false),
+            Body::Cache(d) => repeats!(d),
+            Body::Scaling(d) => repeats!(d),
+            Body::Quantize(d) => repeats!(d),
+        }
+    }
+
     /// `(name, description, backend, slos, max_duration)` common to every kind.
     #[expect(clippy::type_complexity, reason = "a private tuple of the common keys")]
     pub(crate) fn common(

@@ -78,6 +78,9 @@ pub struct Slo {
     pub no_data: NoDataPolicy,
     /// What a missing baseline yields (only for SLOs that use `baseline`).
     pub on_missing_baseline: MissingBaselinePolicy,
+    /// `confidence = "95%"` on a `baseline` SLO: fail only when the per-repeat values of
+    /// this run are worse than the bound with this confidence (a fraction, e.g. 0.95).
+    pub confidence: Option<f64>,
     /// 1-based line in the spec file (0 when it has none, e.g. a built-in SLO).
     pub line: usize,
     /// Written in the spec, or added by perfspec.
@@ -99,6 +102,7 @@ impl Slo {
             phase: None,
             no_data: NoDataPolicy::Fail,
             on_missing_baseline: MissingBaselinePolicy::Warn,
+            confidence: None,
             line: 0,
             origin: SloOrigin::Spec,
         })

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::decode::{Ctx, Duration, Points, Ratio, spec_table, word_enum};
-use super::model::{SloList, SpecName};
+use super::model::{RepeatCount, SloList, SpecName};
 use super::source::Spanned;
 
 spec_table! {
@@ -16,6 +16,10 @@ spec_table! {
         /// burn CPU backend: `flex` (default) or `ndarray`.
         backend: opt Spanned<String>,
         max_duration: opt Duration,
+        /// Run the spec this many times (1 to 100, default 1): a fresh backend run each time; SLOs are judged on the pooled data and the report shows the spread.
+        repeat: opt RepeatCount,
+        /// With `repeat`: a different seed in every repeat (the spec's seed + k − 1) instead of the same one.
+        reseed: opt bool,
         slo: opt SloList,
         model: req Model,
         dataset: req Spanned<Dataset>,

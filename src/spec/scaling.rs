@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::decode::{Ctx, Duration, Rate, and_list, spec_table, word_enum};
-use super::model::{SloList, SpecName, push_slo_error, slo_span_in};
+use super::model::{RepeatCount, SloList, SpecName, push_slo_error, slo_span_in};
 use super::source::Spanned;
 
 spec_table! {
@@ -16,6 +16,10 @@ spec_table! {
         /// Backend that runs the spec (default `native`).
         backend: opt Spanned<String>,
         max_duration: opt Duration,
+        /// Run the spec this many times (1 to 100, default 1): a fresh backend run each time; SLOs are judged on the pooled data and the report shows the spread.
+        repeat: opt RepeatCount,
+        /// With `repeat`: a different seed in every repeat (the spec's seed + k − 1) instead of the same one.
+        reseed: opt bool,
         slo: opt SloList,
         /// The service to replicate; omit with `measurements` (fit-only).
         service: opt Service,

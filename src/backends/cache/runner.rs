@@ -165,13 +165,12 @@ async fn run_point(
         notes.push("the origin waits on the tokio timer, which ends each wait on a millisecond tick: a wait lasts up to about 1 ms longer than drawn (latency{tier=origin} shows what was served)".into());
     }
     let t0 = Instant::now();
+    let trace = super::workload::TraceSpec {
+        seed: cx.repeat.seed(plan.trace.seed),
+        ..plan.trace.clone()
+    };
     let shared = Shared {
-        origin: Origin::new(
-            plan.trace.keys,
-            plan.latency,
-            plan.value_size,
-            plan.trace.seed,
-        ),
+        origin: Origin::new(plan.trace.keys, plan.latency, plan.value_size, trace.seed),
         read_through: plan.read_through,
         write_invalidate: plan.write_invalidate,
         channel: wiring
@@ -187,7 +186,7 @@ async fn run_point(
         shared,
         instances,
         feed: Mutex::new(Feed {
-            generator: Generator::new(plan.trace.clone()),
+            generator: Generator::new(trace),
             limit: plan.ops,
             due: due.into(),
         }),

@@ -193,10 +193,11 @@ impl Runner<'_> {
             batch_size: t
                 .and_then(|t| t.batch_size.as_ref())
                 .map_or(64, |b| b.value as usize),
-            seed: t
-                .and_then(|t| t.seed)
-                .or(self.doc.dataset.seed)
-                .unwrap_or(0),
+            seed: self.cx.repeat.seed(
+                t.and_then(|t| t.seed)
+                    .or(self.doc.dataset.seed)
+                    .unwrap_or(0),
+            ),
         };
         let started = Instant::now();
         let cancel = || self.cancelled();
@@ -220,7 +221,7 @@ impl Runner<'_> {
         self.progress(0.0, "loading data");
         let data = self.dataset().map_err(Stop::Unavailable)?;
         let ds = &self.plan.dataset;
-        let split = data::split(&data, ds.test_split, ds.seed);
+        let split = data::split(&data, ds.test_split, self.cx.repeat.seed(ds.seed));
         m.notes.push(format!(
             "dataset: {} samples, {} for training, {} for testing",
             data.len(),
