@@ -220,11 +220,17 @@ pub fn check_paths(
     let mut diagnostics = Vec::new();
     let mut invalid_files = 0;
     let mut applied = vec![false; overrides.len()];
+    let mut set_problems: Vec<Option<String>> = vec![None; overrides.len()];
     let mut names: std::collections::BTreeMap<String, String> = Default::default();
     for f in &files {
         let loaded = load_file(f, overrides, &env);
         for (a, b) in applied.iter_mut().zip(&loaded.applied) {
             *a |= *b;
+        }
+        for (p, why) in set_problems.iter_mut().zip(&loaded.set_problems) {
+            if p.is_none() {
+                p.clone_from(why);
+            }
         }
         let mut file_diags = loaded.diagnostics;
         if let Some(spec) = loaded.spec {
@@ -267,12 +273,22 @@ pub fn check_paths(
         }
         diagnostics.extend(file_diags);
     }
-    for (ov, used) in overrides.iter().zip(applied) {
+    for ((ov, used), why) in overrides.iter().zip(applied).zip(set_problems) {
         if !used && !files.is_empty() {
-            diagnostics.push(
-                Diagnostic::error("usage::set", format!("`--set {}` matches no spec: no spec has a `{}` key", ov.path, ov.path.split('.').next().unwrap_or("")))
-                    .hint("the first part of the path must be a top-level key of the spec, e.g. `load.max_in_flight`"),
-            );
+            let first = ov.path.split('.').next().unwrap_or("");
+            let d = match why {
+                Some(why) => Diagnostic::error(
+                    "usage::set",
+                    format!("`--set {}` cannot be applied: {why}", ov.path),
+                )
+                .hint("paths follow the spec's keys; numbers index arrays, e.g. `--set load.stages.1.for=3s`"),
+                None => Diagnostic::error(
+                    "usage::set",
+                    format!("`--set {}` matches no spec: no spec has a top-level `{first}` key", ov.path),
+                )
+                .hint("the first part of the path must be a top-level key of the spec, e.g. `load.max_in_flight`"),
+            };
+            diagnostics.push(d);
             invalid_files += 1;
         }
     }

@@ -367,6 +367,51 @@ fn set_overrides_values_and_rejects_unknown_paths() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
+/// Regression (issue 18): `--set load.stages.1.for=3s` said "no spec has a `load` key".
+#[test]
+fn set_indexes_arrays_and_says_why_a_path_does_not_apply() {
+    let spec = TESTKIT_LOAD.replace(
+        "stages = [{ hold = \"10/s\", for = \"1s\" }]",
+        "stages = [{ hold = \"10/s\", for = \"1s\" }, { hold = \"20/s\", for = \"1s\" }]",
+    );
+    let d = Dir::new(&[("a.toml", &spec)]);
+    let validate = |set: &str| {
+        run(bin()
+            .env("PERFSPEC_TESTKIT", "1")
+            .args(["validate", "--format", "json", "--set", set])
+            .arg(d.path()))
+    };
+    // an index into an array applies, and a bad value it sets is located at the element
+    let out = validate("load.stages.1.for=3s");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = validate("load.stages.1.for=3 parsecs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stdout).contains("replaced by --set load.stages.1.for"),
+        "{}",
+        text(&out.stdout)
+    );
+    // out of range, not a number, through a scalar: each says what is wrong
+    for (set, says) in [
+        ("load.stages.2.for=3s", "`load.stages` has 2 element(s)"),
+        (
+            "load.stages.first.for=3s",
+            "`load.stages` is an array: index it with a number",
+        ),
+        ("target.url.host=x", "`target.url` is a string"),
+        ("nosuch.key=1", "no spec has a top-level `nosuch` key"),
+    ] {
+        let out = validate(set);
+        assert_eq!(out.status.code(), Some(2), "{set}");
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains(says), "{set}: {stdout}");
+        assert!(
+            !stdout.contains("no spec has a `load` key"),
+            "{set}: {stdout}"
+        );
+    }
+}
+
 #[test]
 fn env_interpolation_and_redaction() {
     let spec = TESTKIT_LOAD.replace("steps = [{ request = \"GET /\" }]", "steps = [{ request = \"GET /\", headers = { authorization = \"Bearer ${env:PERFSPEC_TEST_TOKEN}\" } }]");
