@@ -15,7 +15,7 @@ use crate::engine::run::{RunOptions, run_specs};
 use crate::exit;
 use crate::results::Results;
 use crate::spec::diagnostic::Diagnostic;
-use crate::spec::loader::{Override, discover, load_file};
+use crate::spec::loader::{Override, discover, load_file_with};
 
 #[derive(Parser, Debug)]
 #[command(name = "perfspec", version, about = "Declarative performance specs with SLO gates", long_about = None)]
@@ -65,9 +65,13 @@ pub enum Command {
         /// `--dry-run` output: human text, or a JSON array with one object per spec.
         #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
         format: OutputFormat,
-        /// No progress output.
+        /// No progress output (failing SLOs are still printed).
         #[arg(long, short)]
         quiet: bool,
+        /// Quick check that the specs work: every load stage (and cache phase) lasts at most
+        /// 1 s. The results are not a performance measurement.
+        #[arg(long)]
+        smoke: bool,
         /// Folder of template overrides (`report.html.j2`, `summary.md.j2`, `kinds/*.html.j2`).
         #[arg(long, value_name = "DIR")]
         templates: Option<PathBuf>,
@@ -129,6 +133,7 @@ pub fn main_with(cli: Cli) -> i32 {
             dry_run,
             format,
             quiet,
+            smoke,
             templates,
         } => run(RunArgs {
             paths,
@@ -140,6 +145,7 @@ pub fn main_with(cli: Cli) -> i32 {
             dry_run,
             format,
             quiet,
+            smoke,
             templates,
         }),
         Command::Report {
@@ -213,6 +219,7 @@ pub fn check_paths(
     paths: &[PathBuf],
     overrides: &[Override],
     registry: &Registry,
+    smoke: bool,
 ) -> Result<Checked, Box<Diagnostic>> {
     let files = discover(paths)?;
     let env = |name: &str| std::env::var(name).ok();
@@ -223,7 +230,7 @@ pub fn check_paths(
     let mut set_problems: Vec<Option<String>> = vec![None; overrides.len()];
     let mut names: std::collections::BTreeMap<String, String> = Default::default();
     for f in &files {
-        let loaded = load_file(f, overrides, &env);
+        let loaded = load_file_with(f, overrides, &env, smoke);
         for (a, b) in applied.iter_mut().zip(&loaded.applied) {
             *a |= *b;
         }
@@ -303,7 +310,7 @@ pub fn check_paths(
 fn validate(paths: Vec<PathBuf>, format: OutputFormat, set: &[Override]) -> i32 {
     let paths = default_paths(paths);
     let registry = Registry::standard();
-    let checked = match check_paths(&paths, set, &registry) {
+    let checked = match check_paths(&paths, set, &registry, false) {
         Ok(c) => c,
         Err(d) => {
             match format {
@@ -366,7 +373,7 @@ fn validate(paths: Vec<PathBuf>, format: OutputFormat, set: &[Override]) -> i32 
 
 fn list(paths: Vec<PathBuf>) -> i32 {
     let registry = Registry::standard();
-    let checked = match check_paths(&default_paths(paths), &[], &registry) {
+    let checked = match check_paths(&default_paths(paths), &[], &registry, false) {
         Ok(c) => c,
         Err(d) => {
             print_diagnostics(&[*d]);
@@ -404,12 +411,13 @@ struct RunArgs {
     dry_run: bool,
     format: OutputFormat,
     quiet: bool,
+    smoke: bool,
     templates: Option<PathBuf>,
 }
 
 fn run(args: RunArgs) -> i32 {
     let registry = Registry::standard();
-    let checked = match check_paths(&default_paths(args.paths), &args.set, &registry) {
+    let checked = match check_paths(&default_paths(args.paths), &args.set, &registry, args.smoke) {
         Ok(c) => c,
         Err(d) => {
             print_diagnostics(&[*d]);

@@ -648,7 +648,7 @@ fn truncated_and_mutilated_inputs_never_panic() {
             let file = d.join(&format!("v{i}.{ext}"));
             std::fs::write(&file, variant).unwrap();
             let checked_files =
-                perfspec::cli::check_paths(std::slice::from_ref(&file), &[], &registry)
+                perfspec::cli::check_paths(std::slice::from_ref(&file), &[], &registry, false)
                     .unwrap_or_else(|d| panic!("{}: usage error {d}", path.display()));
             for diag in &checked_files.diagnostics {
                 assert!(

@@ -243,6 +243,16 @@ pub fn load_file(
     overrides: &[Override],
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Loaded {
+    load_file_with(path, overrides, env, false)
+}
+
+/// [`load_file`]; with `smoke`, every stage is shortened first ([`super::smoke`]).
+pub fn load_file_with(
+    path: &Path,
+    overrides: &[Override],
+    env: &dyn Fn(&str) -> Option<String>,
+    smoke: bool,
+) -> Loaded {
     let src = match read_source(path) {
         Ok(s) => s,
         Err(diagnostics) => {
@@ -267,6 +277,9 @@ pub fn load_file(
             };
         }
     };
+    if smoke {
+        super::smoke::shorten(&mut root);
+    }
     let outcomes: Vec<Result<Span, SetMiss>> = overrides
         .iter()
         .map(|o| apply_override(&mut root, o))

@@ -15,6 +15,7 @@ pub mod quantize;
 pub mod scaling;
 pub mod schema;
 pub mod slo;
+pub mod smoke;
 pub mod source;
 pub mod toml_front;
 pub mod units;
