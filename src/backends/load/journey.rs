@@ -352,6 +352,8 @@ impl Compiler<'_> {
 /// by earlier steps, globals, `journey` and `iteration`.
 struct Names<'a> {
     feeders: &'a [Feeder],
+    /// Every data source the spec declares, also those whose file could not be read.
+    declared: &'a BTreeSet<String>,
     captured: &'a BTreeSet<String>,
     globals: &'a BTreeSet<String>,
 }
@@ -390,7 +392,8 @@ impl Names<'_> {
                 _ => Ok(Some(top.to_string())),
             };
         }
-        if self.captured.contains(top)
+        if self.declared.contains(top)
+            || self.captured.contains(top)
             || self.globals.contains(top)
             || top == "journey"
             || top == "iteration"
@@ -403,9 +406,9 @@ impl Names<'_> {
             .skip(si)
             .any(|x| x.capture.iter().flatten().any(|(n, _)| n == top));
         let known: Vec<&str> = self
-            .feeders
+            .declared
             .iter()
-            .map(|f| f.name.as_str())
+            .map(String::as_str)
             .chain(self.captured.iter().map(String::as_str))
             .chain(["journey", "iteration"])
             .collect();
@@ -475,6 +478,8 @@ impl Plan {
                 }),
             }
         }
+        let declared: BTreeSet<String> =
+            doc.data.iter().flatten().map(|(n, _)| n.clone()).collect();
         let globals: BTreeSet<String> = env.globals().map(|(n, _)| n.to_string()).collect();
         let mut secret_headers: Vec<String> =
             SECRET_HEADERS.iter().map(|s| s.to_string()).collect();
@@ -525,6 +530,7 @@ impl Plan {
                 let used = std::mem::take(&mut c.used);
                 let names = Names {
                     feeders: &feeders,
+                    declared: &declared,
                     captured: &captured,
                     globals: &globals,
                 };
