@@ -98,6 +98,8 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::demo::DemoCommand,
     },
+    /// Write a commented starter spec (`--url` of your service, or the embedded demo shop).
+    Init(crate::init::InitArgs),
     /// Print the JSON Schema of spec files (or of results.json).
     Schema {
         #[arg(long)]
@@ -155,6 +157,7 @@ pub fn main_with(cli: Cli) -> i32 {
             baseline,
         } => report(&results, &out, templates.as_deref(), baseline.as_deref()),
         Command::List { paths } => list(paths),
+        Command::Init(args) => crate::init::main(&args),
         Command::Demo { command } => match command {
             crate::demo::DemoCommand::Serve(args) => crate::demo::shop::main(args),
             crate::demo::DemoCommand::Db(args) => crate::demo::db::main(args),

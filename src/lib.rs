@@ -7,6 +7,7 @@ pub mod cli;
 pub mod demo;
 pub mod engine;
 pub mod exit;
+pub mod init;
 pub mod process;
 pub mod report;
 pub mod results;
