@@ -505,7 +505,19 @@ fn run(args: RunArgs) -> i32 {
     if let Err(e) = write_reports(&results, &args.out, args.templates.as_deref()) {
         eprintln!("perfspec: cannot write reports: {e}");
     }
+    if args.quiet {
+        // quiet drops progress, never which SLO failed
+        for r in &results.specs {
+            if let Some(line) = crate::engine::run::failing_line(r) {
+                eprintln!("{line}");
+            }
+        }
+    }
     eprintln!("{}", crate::report::summary::one_line(&results));
+    let report = args.out.join("report.html");
+    if report.is_file() {
+        eprintln!("perfspec: report {}", report.display());
+    }
     eprintln!("perfspec: results in {}", args.out.display());
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     results.exit_code

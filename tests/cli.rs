@@ -412,6 +412,47 @@ fn set_indexes_arrays_and_says_why_a_path_does_not_apply() {
     }
 }
 
+/// Issue 18: the end of a run lists every SLO with its value and the report's path; `--quiet`
+/// still names the SLOs that did not pass; a target that never answers is one cause line.
+#[test]
+fn run_end_lists_every_slo_and_quiet_keeps_the_failing_ones() {
+    let d = Dir::new(&[("a.toml", TESTKIT_LOAD)]);
+    let run_with = |extra: &[&str]| {
+        run(bin()
+            .env("PERFSPEC_TESTKIT", "1")
+            .arg("run")
+            .args(extra)
+            .arg(d.path())
+            .arg("--out")
+            .arg(d.join("out")))
+    };
+    let out = run_with(&[]);
+    let err = text(&out.stderr);
+    assert!(err.contains("✓ p50(latency) = "), "{err}");
+    assert!(err.contains("! p99(latency) = "), "{err}");
+    assert!(
+        err.contains(&format!("report {}", d.join("out/report.html").display())),
+        "{err}"
+    );
+    let out = run_with(&["--quiet"]);
+    let err = text(&out.stderr);
+    assert!(err.contains("! p99(latency) = "), "{err}");
+    assert!(!err.contains('✓'), "{err}");
+
+    let dead = TESTKIT_LOAD.replace("backend = \"testkit\"\n", "");
+    let d = Dir::new(&[("dead.toml", &dead)]);
+    let out = run(bin()
+        .arg("run")
+        .arg(d.path())
+        .arg("--out")
+        .arg(d.join("out")));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert_eq!(err.matches("not run").count(), 1, "{err}");
+    // three written SLOs and the default `late_ratio < 1%`
+    assert!(err.contains("4 SLO(s) not run"), "{err}");
+}
+
 #[test]
 fn env_interpolation_and_redaction() {
     let spec = TESTKIT_LOAD.replace("steps = [{ request = \"GET /\" }]", "steps = [{ request = \"GET /\", headers = { authorization = \"Bearer ${env:PERFSPEC_TEST_TOKEN}\" } }]");
