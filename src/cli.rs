@@ -466,7 +466,7 @@ fn run(args: RunArgs) -> i32 {
         },
         None => None,
     };
-    if let Err(e) = std::fs::create_dir_all(&args.out) {
+    if let Err(e) = crate::results::create_dir_public(&args.out) {
         eprintln!("perfspec: cannot create `{}`: {e}", args.out.display());
         return exit::INVALID;
     }
@@ -625,7 +625,7 @@ fn report(
             }
         }
     }
-    if let Err(e) = std::fs::create_dir_all(out) {
+    if let Err(e) = crate::results::create_dir_public(out) {
         eprintln!("perfspec: cannot create `{}`: {e}", out.display());
         return exit::INVALID;
     }

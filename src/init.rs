@@ -144,6 +144,8 @@ fn starter(args: &InitArgs) -> Result<String, String> {
 fn write(path: &Path, text: &str, force: bool) -> Result<(), String> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
     if force {
         options.create(true).truncate(true);
     } else {

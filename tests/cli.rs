@@ -453,6 +453,30 @@ fn run_end_lists_every_slo_and_quiet_keeps_the_failing_ones() {
     assert!(err.contains("4 SLO(s) not run"), "{err}");
 }
 
+/// Issue 18: outputs are readable by others (0644 files, 0755 folders) whatever the umask
+/// did to a temp file.
+#[cfg(unix)]
+#[test]
+fn output_files_are_0644_and_folders_0755() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Dir::new(&[("a.toml", TESTKIT_LOAD)]);
+    let out_dir = d.join("nested/out");
+    let out = run(bin()
+        .env("PERFSPEC_TESTKIT", "1")
+        .arg("run")
+        .arg(d.join("a.toml"))
+        .arg("--out")
+        .arg(&out_dir));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for dir in [d.join("nested"), out_dir.clone()] {
+        assert_eq!(mode(&dir), 0o755, "{}", dir.display());
+    }
+    for file in ["results.json", "report.html", "junit.xml", "summary.md"] {
+        assert_eq!(mode(&out_dir.join(file)), 0o644, "{file}");
+    }
+}
+
 #[test]
 fn env_interpolation_and_redaction() {
     let spec = TESTKIT_LOAD.replace("steps = [{ request = \"GET /\" }]", "steps = [{ request = \"GET /\", headers = { authorization = \"Bearer ${env:PERFSPEC_TEST_TOKEN}\" } }]");
