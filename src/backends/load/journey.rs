@@ -361,7 +361,6 @@ struct Names<'a> {
 impl Names<'_> {
     /// Check one variable `var` (maybe an attribute chain `users.name`) used in `field` of
     /// step `si` of `journey`: the data source it reads, or the message and hint of an error.
-    #[expect(clippy::type_complexity, reason = "a private (message, hint) pair")]
     fn check(
         &self,
         var: &str,
