@@ -188,6 +188,8 @@ const CASES: &[(&str, &str, &str)] = &[
     ("slo-k6-vocabulary.yaml", "5:5", "slo::syntax"),
     ("k6-stages.toml", "10:11", "spec::stage"),
     ("k6-stages.yaml", "11:7", "spec::stage"),
+    ("yaml-sequence-on-key-line.yaml", "4:6", "spec::syntax"),
+    ("yaml-key-without-colon.yaml", "5:11", "spec::syntax"),
     // several problems in one file
     ("several-problems.toml", "15:1", "spec::unknown-key"),
     ("several-problems.yaml", "16:3", "spec::unknown-key"),
