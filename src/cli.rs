@@ -68,7 +68,7 @@ pub enum Command {
         /// No progress output (failing SLOs are still printed).
         #[arg(long, short)]
         quiet: bool,
-        /// Quick check that the specs work: every load stage (and cache phase) lasts at most
+        /// Quick check that the specs work: every load stage (and cache `duration`) lasts at most
         /// 1 s. The results are not a performance measurement.
         #[arg(long)]
         smoke: bool,
