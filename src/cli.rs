@@ -15,7 +15,7 @@ use crate::engine::run::{RunOptions, run_specs};
 use crate::exit;
 use crate::results::Results;
 use crate::spec::diagnostic::Diagnostic;
-use crate::spec::loader::{Override, discover, load_file};
+use crate::spec::loader::{Override, discover, load_file_with};
 
 #[derive(Parser, Debug)]
 #[command(name = "perfspec", version, about = "Declarative performance specs with SLO gates", long_about = None)]
@@ -72,9 +72,13 @@ pub enum Command {
         /// `--dry-run` output: human text, or a JSON array with one object per spec.
         #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
         format: OutputFormat,
-        /// No progress output.
+        /// No progress output (failing SLOs are still printed).
         #[arg(long, short)]
         quiet: bool,
+        /// Quick check that the specs work: every load stage (and cache `duration`) lasts at most
+        /// 1 s. The results are not a performance measurement.
+        #[arg(long)]
+        smoke: bool,
         /// Folder of template overrides (`report.html.j2`, `summary.md.j2`, `kinds/*.html.j2`).
         #[arg(long, value_name = "DIR")]
         templates: Option<PathBuf>,
@@ -113,6 +117,8 @@ pub enum Command {
         #[arg(long)]
         metric: Option<String>,
     },
+    /// Write a commented starter spec (`--url` of your service, or the embedded demo shop).
+    Init(crate::init::InitArgs),
     /// Print the JSON Schema of spec files (or of results.json).
     Schema {
         #[arg(long)]
@@ -150,6 +156,7 @@ pub fn main_with(cli: Cli) -> i32 {
             dry_run,
             format,
             quiet,
+            smoke,
             templates,
         } => run(RunArgs {
             paths,
@@ -163,6 +170,7 @@ pub fn main_with(cli: Cli) -> i32 {
             dry_run,
             format,
             quiet,
+            smoke,
             templates,
         }),
         Command::Report {
@@ -183,6 +191,7 @@ pub fn main_with(cli: Cli) -> i32 {
                 exit::INVALID
             }
         },
+        Command::Init(args) => crate::init::main(&args),
         Command::Demo { command } => match command {
             crate::demo::DemoCommand::Serve(args) => crate::demo::shop::main(args),
             crate::demo::DemoCommand::Db(args) => crate::demo::db::main(args),
@@ -247,6 +256,7 @@ pub fn check_paths(
     paths: &[PathBuf],
     overrides: &[Override],
     registry: &Registry,
+    smoke: bool,
 ) -> Result<Checked, Box<Diagnostic>> {
     let files = discover(paths)?;
     let env = |name: &str| std::env::var(name).ok();
@@ -254,11 +264,17 @@ pub fn check_paths(
     let mut diagnostics = Vec::new();
     let mut invalid_files = 0;
     let mut applied = vec![false; overrides.len()];
+    let mut set_problems: Vec<Option<String>> = vec![None; overrides.len()];
     let mut names: std::collections::BTreeMap<String, String> = Default::default();
     for f in &files {
-        let loaded = load_file(f, overrides, &env);
+        let loaded = load_file_with(f, overrides, &env, smoke);
         for (a, b) in applied.iter_mut().zip(&loaded.applied) {
             *a |= *b;
+        }
+        for (p, why) in set_problems.iter_mut().zip(&loaded.set_problems) {
+            if p.is_none() {
+                p.clone_from(why);
+            }
         }
         let mut file_diags = loaded.diagnostics;
         if let Some(spec) = loaded.spec {
@@ -301,12 +317,22 @@ pub fn check_paths(
         }
         diagnostics.extend(file_diags);
     }
-    for (ov, used) in overrides.iter().zip(applied) {
+    for ((ov, used), why) in overrides.iter().zip(applied).zip(set_problems) {
         if !used && !files.is_empty() {
-            diagnostics.push(
-                Diagnostic::error("usage::set", format!("`--set {}` matches no spec: no spec has a `{}` key", ov.path, ov.path.split('.').next().unwrap_or("")))
-                    .hint("the first part of the path must be a top-level key of the spec, e.g. `load.max_in_flight`"),
-            );
+            let first = ov.path.split('.').next().unwrap_or("");
+            let d = match why {
+                Some(why) => Diagnostic::error(
+                    "usage::set",
+                    format!("`--set {}` cannot be applied: {why}", ov.path),
+                )
+                .hint("paths follow the spec's keys; numbers index arrays, e.g. `--set load.stages.1.for=3s`"),
+                None => Diagnostic::error(
+                    "usage::set",
+                    format!("`--set {}` matches no spec: no spec has a top-level `{first}` key", ov.path),
+                )
+                .hint("the first part of the path must be a top-level key of the spec, e.g. `load.max_in_flight`"),
+            };
+            diagnostics.push(d);
             invalid_files += 1;
         }
     }
@@ -321,7 +347,7 @@ pub fn check_paths(
 fn validate(paths: Vec<PathBuf>, format: OutputFormat, set: &[Override]) -> i32 {
     let paths = default_paths(paths);
     let registry = Registry::standard();
-    let checked = match check_paths(&paths, set, &registry) {
+    let checked = match check_paths(&paths, set, &registry, false) {
         Ok(c) => c,
         Err(d) => {
             match format {
@@ -384,7 +410,7 @@ fn validate(paths: Vec<PathBuf>, format: OutputFormat, set: &[Override]) -> i32 
 
 fn list(paths: Vec<PathBuf>) -> i32 {
     let registry = Registry::standard();
-    let checked = match check_paths(&default_paths(paths), &[], &registry) {
+    let checked = match check_paths(&default_paths(paths), &[], &registry, false) {
         Ok(c) => c,
         Err(d) => {
             print_diagnostics(&[*d]);
@@ -424,12 +450,13 @@ struct RunArgs {
     dry_run: bool,
     format: OutputFormat,
     quiet: bool,
+    smoke: bool,
     templates: Option<PathBuf>,
 }
 
 fn run(args: RunArgs) -> i32 {
     let registry = Registry::standard();
-    let checked = match check_paths(&default_paths(args.paths), &args.set, &registry) {
+    let checked = match check_paths(&default_paths(args.paths), &args.set, &registry, args.smoke) {
         Ok(c) => c,
         Err(d) => {
             print_diagnostics(&[*d]);
@@ -477,7 +504,7 @@ fn run(args: RunArgs) -> i32 {
         }
         None => None,
     };
-    if let Err(e) = std::fs::create_dir_all(&args.out) {
+    if let Err(e) = crate::results::create_dir_public(&args.out) {
         eprintln!("perfspec: cannot create `{}`: {e}", args.out.display());
         return exit::INVALID;
     }
@@ -522,7 +549,19 @@ fn run(args: RunArgs) -> i32 {
     {
         eprintln!("perfspec: cannot append to the history: {e}");
     }
+    if args.quiet {
+        // quiet drops progress, never which SLO failed
+        for r in &results.specs {
+            if let Some(line) = crate::engine::run::failing_line(r) {
+                eprintln!("{line}");
+            }
+        }
+    }
     eprintln!("{}", crate::report::summary::one_line(&results));
+    let report = args.out.join("report.html");
+    if report.is_file() {
+        eprintln!("perfspec: report {}", report.display());
+    }
     eprintln!("perfspec: results in {}", args.out.display());
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     results.exit_code
@@ -648,7 +687,7 @@ fn report(
             }
         }
     }
-    if let Err(e) = std::fs::create_dir_all(out) {
+    if let Err(e) = crate::results::create_dir_public(out) {
         eprintln!("perfspec: cannot create `{}`: {e}", out.display());
         return exit::INVALID;
     }

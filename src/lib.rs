@@ -8,6 +8,7 @@ pub mod demo;
 pub mod engine;
 pub mod exit;
 pub mod history;
+pub mod init;
 pub mod process;
 pub mod report;
 pub mod results;

@@ -145,14 +145,52 @@ impl SpecResult {
     }
 }
 
-/// Write a file atomically: a temp file in the same folder, then rename.
+/// Mode of the files perfspec writes: readable by others, like files other tools write
+/// (a temp file alone would be 0600).
+#[cfg(unix)]
+const FILE_MODE: u32 = 0o644;
+/// Mode of the folders perfspec creates.
+#[cfg(unix)]
+const DIR_MODE: u32 = 0o755;
+
+/// `create_dir_all`, with the folders it creates set to 0755 whatever the umask.
+pub fn create_dir_public(dir: &Path) -> std::io::Result<()> {
+    let mut missing = Vec::new();
+    let mut cur = Some(dir);
+    while let Some(d) = cur.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        missing.push(d.to_path_buf());
+        cur = d.parent();
+    }
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    for d in missing {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(DIR_MODE))?;
+    }
+    Ok(())
+}
+
+/// Write a file atomically: a temp file in the same folder, then rename. The file is 0644.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    create_dir_public(dir)?;
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(FILE_MODE));
+    }
+    let mut tmp = builder.tempfile_in(dir)?;
+    // the mode given at creation is masked by the umask: set it as meant
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(FILE_MODE))?;
+    }
     std::io::Write::write_all(&mut tmp, bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;

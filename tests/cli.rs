@@ -367,6 +367,116 @@ fn set_overrides_values_and_rejects_unknown_paths() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
+/// Regression (issue 18): `--set load.stages.1.for=3s` said "no spec has a `load` key".
+#[test]
+fn set_indexes_arrays_and_says_why_a_path_does_not_apply() {
+    let spec = TESTKIT_LOAD.replace(
+        "stages = [{ hold = \"10/s\", for = \"1s\" }]",
+        "stages = [{ hold = \"10/s\", for = \"1s\" }, { hold = \"20/s\", for = \"1s\" }]",
+    );
+    let d = Dir::new(&[("a.toml", &spec)]);
+    let validate = |set: &str| {
+        run(bin()
+            .env("PERFSPEC_TESTKIT", "1")
+            .args(["validate", "--format", "json", "--set", set])
+            .arg(d.path()))
+    };
+    // an index into an array applies, and a bad value it sets is located at the element
+    let out = validate("load.stages.1.for=3s");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = validate("load.stages.1.for=3 parsecs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stdout).contains("replaced by --set load.stages.1.for"),
+        "{}",
+        text(&out.stdout)
+    );
+    // out of range, not a number, through a scalar: each says what is wrong
+    for (set, says) in [
+        ("load.stages.2.for=3s", "`load.stages` has 2 element(s)"),
+        (
+            "load.stages.first.for=3s",
+            "`load.stages` is an array: index it with a number",
+        ),
+        ("target.url.host=x", "`target.url` is a string"),
+        ("nosuch.key=1", "no spec has a top-level `nosuch` key"),
+    ] {
+        let out = validate(set);
+        assert_eq!(out.status.code(), Some(2), "{set}");
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains(says), "{set}: {stdout}");
+        assert!(
+            !stdout.contains("no spec has a `load` key"),
+            "{set}: {stdout}"
+        );
+    }
+}
+
+/// Issue 18: the end of a run lists every SLO with its value and the report's path; `--quiet`
+/// still names the SLOs that did not pass; a target that never answers is one cause line.
+#[test]
+fn run_end_lists_every_slo_and_quiet_keeps_the_failing_ones() {
+    let d = Dir::new(&[("a.toml", TESTKIT_LOAD)]);
+    let run_with = |extra: &[&str]| {
+        run(bin()
+            .env("PERFSPEC_TESTKIT", "1")
+            .arg("run")
+            .args(extra)
+            .arg(d.path())
+            .arg("--out")
+            .arg(d.join("out")))
+    };
+    let out = run_with(&[]);
+    let err = text(&out.stderr);
+    assert!(err.contains("✓ p50(latency) = "), "{err}");
+    assert!(err.contains("! p99(latency) = "), "{err}");
+    assert!(
+        err.contains(&format!("report {}", d.join("out/report.html").display())),
+        "{err}"
+    );
+    let out = run_with(&["--quiet"]);
+    let err = text(&out.stderr);
+    assert!(err.contains("! p99(latency) = "), "{err}");
+    assert!(!err.contains('✓'), "{err}");
+
+    let dead = TESTKIT_LOAD.replace("backend = \"testkit\"\n", "");
+    let d = Dir::new(&[("dead.toml", &dead)]);
+    let out = run(bin()
+        .arg("run")
+        .arg(d.path())
+        .arg("--out")
+        .arg(d.join("out")));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert_eq!(err.matches("not run").count(), 1, "{err}");
+    // three written SLOs and the default `late_ratio < 1%`
+    assert!(err.contains("4 SLO(s) not run"), "{err}");
+}
+
+/// Issue 18: outputs are readable by others (0644 files, 0755 folders) whatever the umask
+/// did to a temp file.
+#[cfg(unix)]
+#[test]
+fn output_files_are_0644_and_folders_0755() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Dir::new(&[("a.toml", TESTKIT_LOAD)]);
+    let out_dir = d.join("nested/out");
+    let out = run(bin()
+        .env("PERFSPEC_TESTKIT", "1")
+        .arg("run")
+        .arg(d.join("a.toml"))
+        .arg("--out")
+        .arg(&out_dir));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for dir in [d.join("nested"), out_dir.clone()] {
+        assert_eq!(mode(&dir), 0o755, "{}", dir.display());
+    }
+    for file in ["results.json", "report.html", "junit.xml", "summary.md"] {
+        assert_eq!(mode(&out_dir.join(file)), 0o644, "{file}");
+    }
+}
+
 #[test]
 fn env_interpolation_and_redaction() {
     let spec = TESTKIT_LOAD.replace("steps = [{ request = \"GET /\" }]", "steps = [{ request = \"GET /\", headers = { authorization = \"Bearer ${env:PERFSPEC_TEST_TOKEN}\" } }]");

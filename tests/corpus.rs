@@ -178,6 +178,23 @@ const CASES: &[(&str, &str, &str)] = &[
     ("slo-block-scalar.yaml", "5:5", "slo::check"),
     ("unicode-before-error.toml", "4:51", "slo::check"),
     ("unicode-before-error.yaml", "5:46", "slo::check"),
+    // silent mistakes of a newcomer: names that match nothing, k6 habits
+    ("csv-column-typo.toml", "17:22", "load::journey"),
+    ("csv-column-typo.yaml", "17:18", "load::journey"),
+    ("slo-unknown-step.toml", "4:26", "slo::unknown-name"),
+    ("slo-unknown-step.yaml", "5:22", "slo::unknown-name"),
+    ("slo-unknown-journey.toml", "4:29", "slo::unknown-name"),
+    ("slo-unknown-journey.yaml", "5:25", "slo::unknown-name"),
+    ("slo-unknown-phase.toml", "4:49", "slo::unknown-name"),
+    ("slo-unknown-phase.yaml", "5:42", "slo::unknown-name"),
+    ("slo-bare-ratio-one.toml", "4:22", "slo::check"),
+    ("slo-bare-ratio-one.yaml", "5:18", "slo::check"),
+    ("slo-k6-vocabulary.toml", "4:9", "slo::syntax"),
+    ("slo-k6-vocabulary.yaml", "5:5", "slo::syntax"),
+    ("k6-stages.toml", "10:11", "spec::stage"),
+    ("k6-stages.yaml", "11:7", "spec::stage"),
+    ("yaml-sequence-on-key-line.yaml", "4:6", "spec::syntax"),
+    ("yaml-key-without-colon.yaml", "5:11", "spec::syntax"),
     // several problems in one file
     ("several-problems.toml", "15:1", "spec::unknown-key"),
     ("several-problems.yaml", "16:3", "spec::unknown-key"),
@@ -638,7 +655,7 @@ fn truncated_and_mutilated_inputs_never_panic() {
             let file = d.join(&format!("v{i}.{ext}"));
             std::fs::write(&file, variant).unwrap();
             let checked_files =
-                perfspec::cli::check_paths(std::slice::from_ref(&file), &[], &registry)
+                perfspec::cli::check_paths(std::slice::from_ref(&file), &[], &registry, false)
                     .unwrap_or_else(|d| panic!("{}: usage error {d}", path.display()));
             for diag in &checked_files.diagnostics {
                 assert!(

@@ -658,3 +658,60 @@ workload: { keys: 100, ops: 100 }
         "error messages carry [redacted]"
     );
 }
+
+/// Issue 18: from "I have a URL" to a passing run: `init --url` writes a starter spec that
+/// validates and runs (`--smoke`), and a second `init` does not overwrite it.
+#[test]
+fn init_writes_a_starter_spec_that_runs_against_a_url() {
+    let _g = serial();
+    let shop = Shop::start(&[]);
+    let d = Dir::new(&[]);
+    let spec = d.join("first.toml");
+    let init = |extra: &[&str]| {
+        bin()
+            .args(["init", "--url", &shop.url, "--out"])
+            .arg(&spec)
+            .args(extra)
+            .stdin(Stdio::null())
+            .output()
+            .expect("perfspec runs")
+    };
+    let out = init(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(&spec).unwrap();
+    assert!(
+        written.contains(&format!("url = \"{}\"", shop.url)),
+        "{written}"
+    );
+    // a second init refuses to overwrite, `--force` replaces
+    std::fs::write(&spec, "# mine\n").unwrap();
+    let out = init(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("not overwritten"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&spec).unwrap(), "# mine\n");
+    let out = init(&["--force"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // it runs, and measured real requests against the shop
+    let out = bin()
+        .args(["run", "--smoke", "--out"])
+        .arg(d.join("out"))
+        .arg(&spec)
+        .stdin(Stdio::null())
+        .output()
+        .expect("perfspec runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let res = results_in(&d.join("out"));
+    let spec = &res["specs"][0];
+    assert_eq!(spec["name"], "first-test");
+    let m = measurements(spec);
+    assert!(value(&m, "requests", &Labels::new()) >= 1.0);
+    assert_eq!(value(&m, "errors", &Labels::new()), 0.0);
+}
+
+fn results_in(dir: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap()
+}

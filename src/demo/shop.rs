@@ -333,6 +333,11 @@ async fn checkout(State(shop): State<Arc<Shop>>, headers: HeaderMap) -> Response
         .into_response()
 }
 
+/// A short page naming the routes, so that a first spec's `GET /` gets an answer.
+async fn index() -> &'static str {
+    "perfspec demo shop: GET /products, GET /products/{id}, POST /login, POST /cart, POST /checkout, GET /health, GET /metrics\n"
+}
+
 async fn health(State(shop): State<Arc<Shop>>) -> Response {
     shop.requests[Endpoint::Health as usize].fetch_add(1, Ordering::Relaxed);
     "ok".into_response()
@@ -352,6 +357,7 @@ async fn metrics(State(shop): State<Arc<Shop>>) -> Response {
 /// The shop's routes.
 pub fn router(shop: Arc<Shop>) -> Router {
     Router::new()
+        .route("/", get(index))
         .route("/health", get(health))
         .route("/products", get(products))
         .route("/products/{id}", get(product_item))

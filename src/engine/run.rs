@@ -462,7 +462,10 @@ async fn wait_grace<F: std::future::Future<Output = Result<Measurements, Backend
     }
 }
 
-fn outcome_line(r: &SpecResult) -> String {
+/// The verdict of one spec for the terminal: its status, every SLO marked `✓` (met), `!`
+/// (warn) or `✗` (fail) with its value, or — when the spec did not run — its error on one
+/// line and the count of SLOs not judged (not one "not run" line per SLO).
+pub fn outcome_line(r: &SpecResult) -> String {
     let word = match r.status {
         SpecStatus::Pass => "PASS",
         SpecStatus::Warn => "WARN",
@@ -471,20 +474,56 @@ fn outcome_line(r: &SpecResult) -> String {
         SpecStatus::Interrupted => "INTERRUPTED",
     };
     let mut line = format!("{word:>11} {} ({:.1}s)", r.name, r.duration_s);
-    for s in &r.slos {
-        if s.status != Status::Pass {
-            let status = if s.status == Status::Fail {
-                "fail"
-            } else {
-                "warn"
-            };
-            line.push_str(&format!("\n              {status}: {}", s.message));
-        }
-    }
     if let Some(e) = &r.error {
         line.push_str(&format!("\n              error: {e}"));
     }
+    let not_run = r
+        .slos
+        .iter()
+        .filter(|s| s.reason == crate::engine::verdict::Reason::NotRun)
+        .count();
+    for s in r
+        .slos
+        .iter()
+        .filter(|s| s.reason != crate::engine::verdict::Reason::NotRun)
+    {
+        let mark = match s.status {
+            Status::Pass => "✓",
+            Status::Warn => "!",
+            Status::Fail => "✗",
+        };
+        line.push_str(&format!("\n              {mark} {}", s.message));
+    }
+    if not_run > 0 {
+        let why = r
+            .slos
+            .iter()
+            .find(|s| s.reason == crate::engine::verdict::Reason::NotRun)
+            .map(|s| s.message.trim_start_matches("not run: ").to_string())
+            .unwrap_or_default();
+        let same_as_error = r.error.as_deref().is_some_and(|e| e.contains(why.as_str()));
+        let why = if same_as_error || why.is_empty() {
+            String::new()
+        } else {
+            format!(": {why}")
+        };
+        line.push_str(&format!("\n              ✗ {not_run} SLO(s) not run{why}"));
+    }
     line
+}
+
+/// [`outcome_line`] with only the SLOs that did not pass (for `--quiet`); `None` for a spec
+/// that passed.
+pub fn failing_line(r: &SpecResult) -> Option<String> {
+    if r.status == SpecStatus::Pass {
+        return None;
+    }
+    let full = outcome_line(r);
+    let kept: Vec<&str> = full
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('✓'))
+        .collect();
+    Some(kept.join("\n"))
 }
 
 #[cfg(test)]

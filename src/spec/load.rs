@@ -175,6 +175,9 @@ impl Decode for Stage {
                 for_: for_?,
                 label,
             })
+        } else if t.has("duration") || t.has("target") {
+            k6_stage(&mut t, cx);
+            None
         } else {
             let span = t.head_span(cx);
             cx.error::<()>(
@@ -192,6 +195,44 @@ impl Decode for Stage {
         t.finish(cx);
         stage
     }
+}
+
+/// A k6-style stage `{ duration, target }`: one error that says how perfspec writes it.
+fn k6_stage(t: &mut Table, cx: &mut Ctx) {
+    let span = t.head_span(cx);
+    let text = |n: Option<&Node>, default: &str| {
+        n.map_or(default.to_string(), |n| match &n.value {
+            Value::Str { value, .. } => value.clone(),
+            Value::Int(i) => i.to_string(),
+            _ => default.to_string(),
+        })
+    };
+    let over = text(t.get("duration"), "30s");
+    let target = text(t.get("target"), "10");
+    for k in ["ramp_to", "over", "hold", "for", "label"] {
+        t.get(k);
+    }
+    cx.error::<()>(
+        span,
+        "spec::stage",
+        "`duration` and `target` are k6's stage keys: perfspec stages ramp or hold",
+    );
+    cx.label("a k6-style stage");
+    let users = target.parse::<u64>().is_ok();
+    let example = if users {
+        format!("{{ ramp_to = {target}, over = \"{over}\" }}")
+    } else {
+        format!("{{ ramp_to = \"{target}\", over = \"{over}\" }}")
+    };
+    let model = if users {
+        "; a number is virtual users, which needs `model = \"closed\"` under `load` (or write a rate such as \"20/s\")"
+    } else {
+        ""
+    };
+    let hint = format!(
+        "k6's `{{ duration, target }}` is `{example}` here (or `hold` + `for` for a flat stage){model}"
+    );
+    cx.hint(cx.in_syntax(&hint));
 }
 
 spec_table! {
@@ -281,6 +322,7 @@ pub const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HE
 impl LoadDoc {
     /// Cross-field checks the table decoders cannot express.
     pub fn validate(&self, cx: &mut Ctx) {
+        super::load_names::check(self, cx);
         let t = &self.target;
         let set = [t.url.is_some(), t.command.is_some(), t.embedded.is_some()]
             .iter()

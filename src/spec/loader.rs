@@ -138,45 +138,75 @@ pub fn parse_recovering(src: &Arc<SourceFile>) -> (Option<Node>, Vec<Diagnostic>
     }
 }
 
-/// Set `path` in a document tree; returns false when the first key is absent (the override
-/// is not for this spec).
+/// Why a `--set` did not apply to a file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SetMiss {
+    /// The file has no such top-level key: the override is for other specs.
+    NotHere,
+    /// The path starts in this file but cannot be followed: what went wrong.
+    Bad(String),
+}
+
 /// Apply one `--set`; the span of the value it replaced (where diagnostics about the new
-/// value point), or `None` when the override does not apply to this file.
-fn apply_override(root: &mut Node, ov: &Override) -> Option<Span> {
+/// value point). Numeric parts index arrays (`load.stages.1.for`); a missing table key is
+/// added, a missing array element is not.
+fn apply_override(root: &mut Node, ov: &Override) -> Result<Span, SetMiss> {
     let parts: Vec<&str> = ov.path.split('.').collect();
-    root.get(parts[0])?;
+    if root.get(parts[0]).is_none() {
+        return Err(SetMiss::NotHere);
+    }
     let mut cur = root;
     for (i, part) in parts.iter().enumerate() {
-        let last = i + 1 == parts.len();
+        let here = parts[..i].join(".");
         let span = cur.span;
-        let Value::Table(entries) = &mut cur.value else {
-            return None;
-        };
-        let pos = match entries.iter().position(|(k, _)| k.name == *part) {
-            Some(p) => p,
-            None => {
-                let empty = Node::new(Value::Table(Vec::new()), Span::point(span.start));
-                entries.push((
-                    Key {
-                        name: part.to_string(),
-                        span: Span::point(span.start),
-                    },
-                    empty,
-                ));
-                entries.len() - 1
+        let type_name = cur.type_name();
+        let node = match &mut cur.value {
+            Value::Table(entries) => {
+                let pos = match entries.iter().position(|(k, _)| k.name == *part) {
+                    Some(p) => p,
+                    None => {
+                        let empty = Node::new(Value::Table(Vec::new()), Span::point(span.start));
+                        let key = Key {
+                            name: part.to_string(),
+                            span: Span::point(span.start),
+                        };
+                        entries.push((key, empty));
+                        entries.len() - 1
+                    }
+                };
+                &mut entries[pos].1
+            }
+            Value::Array(items) => {
+                let len = items.len();
+                let Ok(index) = part.parse::<usize>() else {
+                    return Err(SetMiss::Bad(format!(
+                        "`{here}` is an array: index it with a number from 0 to {}, e.g. `{here}.0`",
+                        len.saturating_sub(1)
+                    )));
+                };
+                match items.get_mut(index) {
+                    Some(n) => n,
+                    None => {
+                        return Err(SetMiss::Bad(format!(
+                            "`{here}` has {len} element(s): `{here}.{index}` is out of range (indices count from 0)"
+                        )));
+                    }
+                }
+            }
+            _ => {
+                return Err(SetMiss::Bad(format!(
+                    "`{here}` is {}, not a table or an array: it has no `{part}`",
+                    type_name
+                )));
             }
         };
-        let node = &mut entries[pos].1;
-        if last {
+        if i + 1 == parts.len() {
             node.value = override_value(&ov.value);
-            return Some(node.span);
-        }
-        if !matches!(node.value, Value::Table(_)) {
-            return None;
+            return Ok(node.span);
         }
         cur = node;
     }
-    None
+    Err(SetMiss::NotHere)
 }
 
 /// `--set` values: integers, floats and booleans as such, anything else a string.
@@ -202,6 +232,8 @@ pub struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
     /// Which overrides applied to this file.
     pub applied: Vec<bool>,
+    /// For each override that did not apply, why (when the file has its first key).
+    pub set_problems: Vec<Option<String>>,
 }
 
 /// Read, parse, override and decode one spec file. Backend capability checks are added by
@@ -211,6 +243,16 @@ pub fn load_file(
     overrides: &[Override],
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Loaded {
+    load_file_with(path, overrides, env, false)
+}
+
+/// [`load_file`]; with `smoke`, every stage is shortened first ([`super::smoke`]).
+pub fn load_file_with(
+    path: &Path,
+    overrides: &[Override],
+    env: &dyn Fn(&str) -> Option<String>,
+    smoke: bool,
+) -> Loaded {
     let src = match read_source(path) {
         Ok(s) => s,
         Err(diagnostics) => {
@@ -219,6 +261,7 @@ pub fn load_file(
                 spec: None,
                 diagnostics,
                 applied: vec![false; overrides.len()],
+                set_problems: vec![None; overrides.len()],
             };
         }
     };
@@ -230,13 +273,25 @@ pub fn load_file(
                 spec: None,
                 diagnostics,
                 applied: vec![false; overrides.len()],
+                set_problems: vec![None; overrides.len()],
             };
         }
     };
-    let replaced: Vec<Option<Span>> = overrides
+    if smoke {
+        super::smoke::shorten(&mut root);
+    }
+    let outcomes: Vec<Result<Span, SetMiss>> = overrides
         .iter()
         .map(|o| apply_override(&mut root, o))
         .collect();
+    let set_problems: Vec<Option<String>> = outcomes
+        .iter()
+        .map(|r| match r {
+            Err(SetMiss::Bad(why)) => Some(why.clone()),
+            _ => None,
+        })
+        .collect();
+    let replaced: Vec<Option<Span>> = outcomes.into_iter().map(Result::ok).collect();
     let applied: Vec<bool> = replaced.iter().map(Option::is_some).collect();
     let mut cx = super::decode::Ctx::new(src.clone(), env);
     cx.diags = parse_diags;
@@ -329,6 +384,7 @@ pub fn load_file(
         spec,
         diagnostics,
         applied,
+        set_problems,
     }
 }
 

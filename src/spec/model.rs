@@ -88,7 +88,17 @@ impl schemars::JsonSchema for RepeatCount {
 /// An SLO as written: an expression string, or a table with `expr` and options. Parsed and
 /// checked against the kind's metric catalog while decoding.
 #[derive(Debug, Clone)]
-pub struct SloEntry(pub Slo);
+pub struct SloEntry(pub Slo, pub SloAt);
+
+/// Where the parts of an SLO entry are written in the file, for checks against the rest of
+/// the spec (a `step=` value that names no step, a `phase` that is no stage label).
+#[derive(Debug, Clone, Default)]
+pub struct SloAt {
+    /// The span of each selector's value, in the order of [`slo::SloExpr::selectors`].
+    pub values: Vec<Span>,
+    /// The span of the `phase` option's value.
+    pub phase: Option<Span>,
+}
 
 impl Decode for SloEntry {
     fn decode(node: &Node, cx: &mut Ctx) -> Option<Self> {
@@ -101,6 +111,7 @@ impl Decode for SloEntry {
         // a bad option is reported, and the expression is still checked
         let mut options_ok = true;
         let mut confidence = None;
+        let mut phase_span = None;
         let expr_node = match &node.value {
             Value::Str { .. } => node,
             Value::Table(_) => {
@@ -122,7 +133,9 @@ impl Decode for SloEntry {
                     }
                 }
                 let phase_given = t.has("phase");
-                phase = t.opt::<String>(cx, "phase");
+                let phase_node = t.get("phase");
+                phase_span = phase_node.map(|n| n.span);
+                phase = phase_node.and_then(|n| String::decode(n, cx));
                 options_ok &= !phase_given || phase.is_some();
                 if let Some(n) = t.get("no_data") {
                     match one_of(n, cx, &["fail", "warn", "pass"]) {
@@ -149,9 +162,11 @@ impl Decode for SloEntry {
             _ => return cx.type_error(node, "an SLO expression string or a table with `expr`"),
         };
         let text = String::decode(expr_node, cx)?;
+        let k6 = super::k6::hint(&text);
         let expr = match slo::parse(&text) {
             Ok(e) => e,
-            Err(e) => {
+            Err(mut e) => {
+                e.hint = k6.or(e.hint);
                 let span = map_span(expr_node, e.span);
                 push_slo_error(cx, "slo::syntax", span, e);
                 return None;
@@ -160,7 +175,10 @@ impl Decode for SloEntry {
         let kind = cx.kind?;
         let dim = match slo::check(&expr, kind) {
             Ok(d) => d,
-            Err(errors) => {
+            Err(mut errors) => {
+                if let (Some(first), Some(k6)) = (errors.first_mut(), k6) {
+                    first.hint = Some(k6);
+                }
                 for e in errors {
                     let span = map_span(expr_node, e.span);
                     push_slo_error(cx, "slo::check", span, e);
@@ -186,18 +204,29 @@ impl Decode for SloEntry {
             return None;
         }
         let line = cx.src.line_col(expr_node.span.start).0;
-        Some(SloEntry(Slo {
-            text,
-            expr,
-            dim,
-            severity,
-            phase,
-            no_data,
-            on_missing_baseline: on_missing,
-            confidence: confidence.and_then(|(c, _)| c),
-            line,
-            origin: SloOrigin::Spec,
-        }))
+        let at = SloAt {
+            values: expr
+                .selectors
+                .iter()
+                .map(|s| map_span(expr_node, s.value_span))
+                .collect(),
+            phase: phase_span,
+        };
+        Some(SloEntry(
+            Slo {
+                text,
+                expr,
+                dim,
+                severity,
+                phase,
+                no_data,
+                on_missing_baseline: on_missing,
+                confidence: confidence.and_then(|(c, _)| c),
+                line,
+                origin: SloOrigin::Spec,
+            },
+            at,
+        ))
     }
 }
 

@@ -1511,11 +1511,59 @@ pub fn check(expr: &SloExpr, kind: Kind) -> Result<Dimension, Vec<SloError>> {
         }
     }
 
+    if let Some(e) = bare_ratio_of_one_or_more(expr, lhs_dim) {
+        errors.push(e);
+    }
+
     if errors.is_empty() {
         Ok(lhs_dim)
     } else {
         Err(errors)
     }
+}
+
+/// Metrics that are fractions of a whole (0 … 1): a bare threshold of 1 or more on them is
+/// almost surely meant as a percentage.
+fn is_fraction_metric(metric: &str) -> bool {
+    ["error_rate", "_ratio", "hit_ratio"]
+        .iter()
+        .any(|suffix| metric.ends_with(suffix))
+        && !metric.ends_with("size_ratio")
+        && !metric.ends_with("latency_ratio")
+        && !metric.ends_with("peak_resident_ratio")
+}
+
+/// `error_rate < 1` reads as 100% and always passes: a bare threshold ≥ 1 on a fraction.
+fn bare_ratio_of_one_or_more(expr: &SloExpr, lhs_dim: Dimension) -> Option<SloError> {
+    let Rhs::Literal {
+        value,
+        dim: None,
+        span,
+    } = expr.rhs
+    else {
+        return None;
+    };
+    if lhs_dim != Dimension::Ratio || !is_fraction_metric(&expr.metric) || value < 1.0 {
+        return None;
+    }
+    let v = trim_float(value);
+    Some(
+        SloError::new(
+            format!(
+                "`{v}` is {}% for a ratio: `{}` is a fraction from 0 to 1",
+                trim_float(value * 100.0),
+                expr.metric
+            ),
+            span,
+            "a bare ratio of 1 or more",
+        )
+        .hint(format!(
+            "did you mean `{v}%`? write `{} {} {v}%` (or a fraction such as `{}`)",
+            expr.lhs_text(),
+            expr.op,
+            trim_float(value / 100.0)
+        )),
+    )
 }
 
 /// The dimension of `rhs` (`Some(None)` for a bare number), or `None` after reporting a

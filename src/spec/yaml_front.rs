@@ -632,6 +632,21 @@ impl<'a> Builder<'a> {
                 "a value containing `: ` must be quoted; otherwise check this line's indentation"
                     .into(),
             )
+        } else if info.contains("block sequence entries are not allowed") {
+            Some(
+                "a `- ` item starts its own line, indented under its key: `slo:` then `  - p95(latency) < 250ms`"
+                    .into(),
+            )
+        } else if info.contains("expect ':'") || info.contains("expected ':'") {
+            Some(
+                "a key needs `: ` after it; if this line continues the previous value, indent it more than its key"
+                    .into(),
+            )
+        } else if info.contains("expected '-'") {
+            Some(
+                "the items of one list start with `- ` in the same column: check the indentation"
+                    .into(),
+            )
         } else if info.contains("did not find expected key") || info.contains("invalid indentation")
         {
             Some("check the indentation: keys of one mapping must start in the same column".into())

@@ -122,6 +122,8 @@ pub struct JourneyPlan {
 /// A CSV data source.
 struct Feeder {
     name: String,
+    /// The CSV header's column names, in file order.
+    columns: Vec<String>,
     rows: Vec<Value>,
     mode: FeedMode,
     next: AtomicUsize,
@@ -272,7 +274,9 @@ pub fn json_pointer(path: &str) -> Result<String, String> {
 /// Compiles one journey's strings, remembering the variables they use.
 struct Compiler<'a> {
     env: &'a mut minijinja::Environment<'static>,
-    used: BTreeSet<String>,
+    /// Variables the templates use, with attribute chains (`users.name`), and the field
+    /// (`json`, `headers`…) of each.
+    used: BTreeSet<(String, String)>,
     errors: &'a mut Vec<PlanError>,
     span: Span,
     prefix: String,
@@ -288,9 +292,10 @@ impl Compiler<'_> {
                 let vars = self
                     .env
                     .get_template(&name)
-                    .map(|t| t.undeclared_variables(false))
+                    .map(|t| t.undeclared_variables(true))
                     .unwrap_or_default();
-                self.used.extend(vars);
+                self.used
+                    .extend(vars.into_iter().map(|v| (v, field.to_string())));
                 Some(name)
             }
             Err(e) => {
@@ -343,6 +348,82 @@ impl Compiler<'_> {
     }
 }
 
+/// The names a step's templates may use: data sources (and their columns), values captured
+/// by earlier steps, globals, `journey` and `iteration`.
+struct Names<'a> {
+    feeders: &'a [Feeder],
+    /// Every data source the spec declares, also those whose file could not be read.
+    declared: &'a BTreeSet<String>,
+    captured: &'a BTreeSet<String>,
+    globals: &'a BTreeSet<String>,
+}
+
+impl Names<'_> {
+    /// Check one variable `var` (maybe an attribute chain `users.name`) used in `field` of
+    /// step `si` of `journey`: the data source it reads, or the message and hint of an error.
+    fn check(
+        &self,
+        var: &str,
+        field: &str,
+        journey: &crate::spec::load::Journey,
+        si: usize,
+    ) -> Result<Option<String>, (String, Option<String>)> {
+        let (top, attr) = match var.split_once('.') {
+            Some((t, rest)) => (t, Some(rest.split('.').next().unwrap_or(rest))),
+            None => (var, None),
+        };
+        if let Some(f) = self.feeders.iter().find(|f| f.name == top) {
+            return match attr {
+                Some(col) if !f.columns.iter().any(|c| c == col) => {
+                    let list = f.columns.join(", ");
+                    let hint = match crate::spec::diagnostic::did_you_mean(
+                        col,
+                        f.columns.iter().map(String::as_str),
+                    ) {
+                        Some(s) => format!("did you mean `{top}.{s}`? columns of `{top}`: {list}"),
+                        None => format!("columns of `{top}` (its CSV header): {list}"),
+                    };
+                    Err((
+                        format!("`{top}` has no column `{col}` (in `{field}`)"),
+                        Some(hint),
+                    ))
+                }
+                _ => Ok(Some(top.to_string())),
+            };
+        }
+        if self.declared.contains(top)
+            || self.captured.contains(top)
+            || self.globals.contains(top)
+            || top == "journey"
+            || top == "iteration"
+        {
+            return Ok(None);
+        }
+        let later = journey
+            .steps
+            .iter()
+            .skip(si)
+            .any(|x| x.capture.iter().flatten().any(|(n, _)| n == top));
+        let known: Vec<&str> = self
+            .declared
+            .iter()
+            .map(String::as_str)
+            .chain(self.captured.iter().map(String::as_str))
+            .chain(["journey", "iteration"])
+            .collect();
+        let hint = if later {
+            Some(format!(
+                "`{top}` is captured by this or a later step; a step can use values captured by earlier steps"
+            ))
+        } else {
+            crate::spec::diagnostic::did_you_mean(top, known.iter().copied())
+                .map(|s| format!("did you mean `{s}`?"))
+                .or_else(|| Some(format!("known here: {}", known.join(", "))))
+        };
+        Err((format!("unknown template variable `{top}`"), hint))
+    }
+}
+
 impl Plan {
     /// [`Plan::compile`] for `spec` (relative paths against `spec_dir`), with the spec's
     /// secrets to redact and every problem a located diagnostic in `spec`'s file.
@@ -374,13 +455,14 @@ impl Plan {
         for (name, src) in doc.data.iter().flatten() {
             let path = spec_dir.join(&src.csv.value);
             match read_csv(&path) {
-                Ok(rows) if rows.is_empty() => errors.push(PlanError {
+                Ok((_, rows)) if rows.is_empty() => errors.push(PlanError {
                     span: src.csv.span,
                     message: format!("the data file `{}` has no rows", src.csv.value),
                     hint: Some("a CSV data source needs a header line and at least one row".into()),
                 }),
-                Ok(rows) => feeders.push(Feeder {
+                Ok((columns, rows)) => feeders.push(Feeder {
                     name: name.clone(),
+                    columns,
                     rows,
                     mode: src.mode.unwrap_or(FeedMode::Sequence),
                     next: AtomicUsize::new(0),
@@ -395,7 +477,7 @@ impl Plan {
                 }),
             }
         }
-        let feeder_names: BTreeSet<String> =
+        let declared: BTreeSet<String> =
             doc.data.iter().flatten().map(|(n, _)| n.clone()).collect();
         let globals: BTreeSet<String> = env.globals().map(|(n, _)| n.to_string()).collect();
         let mut secret_headers: Vec<String> =
@@ -445,39 +527,26 @@ impl Plan {
                     BodyT::None
                 };
                 let used = std::mem::take(&mut c.used);
-                for var in &used {
-                    if feeder_names.contains(var) {
-                        used_feeders.insert(var.clone());
-                    } else if !captured.contains(var)
-                        && !globals.contains(var)
-                        && var != "journey"
-                        && var != "iteration"
-                    {
-                        let later = j
-                            .steps
-                            .iter()
-                            .skip(si)
-                            .any(|x| x.capture.iter().flatten().any(|(n, _)| n == var));
-                        let known: Vec<&str> = feeder_names
-                            .iter()
-                            .chain(captured.iter())
-                            .map(String::as_str)
-                            .chain(["journey", "iteration"])
-                            .collect();
-                        let hint = if later {
-                            Some(format!(
-                                "`{var}` is captured by this or a later step; a step can use values captured by earlier steps"
-                            ))
-                        } else {
-                            crate::spec::diagnostic::did_you_mean(var, known.iter().copied())
-                                .map(|s| format!("did you mean `{s}`?"))
-                                .or_else(|| Some(format!("known here: {}", known.join(", "))))
-                        };
-                        errors.push(PlanError {
+                let names = Names {
+                    feeders: &feeders,
+                    declared: &declared,
+                    captured: &captured,
+                    globals: &globals,
+                };
+                let mut reported = BTreeSet::new();
+                for (var, field) in &used {
+                    match names.check(var, field, j, si) {
+                        Ok(Some(feeder)) => {
+                            used_feeders.insert(feeder);
+                        }
+                        Ok(None) => {}
+                        // one error per name and step, however many fields use it
+                        Err((message, _)) if !reported.insert(message.clone()) => {}
+                        Err((message, hint)) => errors.push(PlanError {
                             span: s.request.span,
-                            message: format!("unknown template variable `{var}`"),
+                            message,
                             hint,
-                        });
+                        }),
                     }
                 }
                 let mut captures = Vec::new();
@@ -872,7 +941,8 @@ impl Iteration {
     }
 }
 
-fn read_csv(path: &Path) -> Result<Vec<Value>, String> {
+/// The header's column names and the rows of a CSV file.
+fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Value>), String> {
     let mut r = csv::Reader::from_path(path).map_err(|e| csv_error(&e))?;
     let headers: Vec<String> = r
         .headers()
@@ -890,7 +960,7 @@ fn read_csv(path: &Path) -> Result<Vec<Value>, String> {
             .collect();
         rows.push(Value::from(row));
     }
-    Ok(rows)
+    Ok((headers, rows))
 }
 
 fn csv_error(e: &csv::Error) -> String {
