@@ -230,6 +230,12 @@ fn sigterm_writes_results_and_reports() {
     assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
     assert_eq!(out.status.code(), Some(143), "{err}");
     assert!(err.contains("terminated (SIGTERM)"), "{err}");
+    // the summary line says it once (it said "1 interrupted, interrupted")
+    let summary = err
+        .lines()
+        .find(|l| l.contains("spec(s) —"))
+        .unwrap_or_else(|| panic!("no summary line: {err}"));
+    assert_eq!(summary.matches("interrupted").count(), 1, "{summary}");
     let res = results(&d);
     assert_eq!(res["interrupted"], true);
     assert_eq!(res["exit_code"], 143);

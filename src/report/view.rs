@@ -224,7 +224,12 @@ pub fn one_line(r: &Results) -> String {
             parts.push(format!("{n} {}", spec_status_word(s)));
         }
     }
-    let interrupted = if r.interrupted { ", interrupted" } else { "" };
+    // a run stopped early says so once: by the count of interrupted specs, or else here
+    let interrupted = if r.interrupted && count(SpecStatus::Interrupted) == 0 {
+        ", interrupted"
+    } else {
+        ""
+    };
     format!(
         "perfspec: {} spec(s) — {}{interrupted} (exit {})",
         r.specs.len(),
