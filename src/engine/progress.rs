@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
     last_line: Mutex<Option<Instant>>,
+    /// When the running spec started (elapsed and ETA of the plain lines).
+    started: Mutex<Instant>,
     quiet: bool,
     /// The running spec's `${env:…}` values, redacted from every line.
     secrets: Mutex<Vec<String>>,
@@ -20,7 +22,7 @@ impl Progress {
             let b = indicatif::ProgressBar::new(1000);
             b.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "{spinner} {prefix:.bold} [{bar:30}] {msg}",
+                    "{spinner} {prefix:.bold} [{bar:30}] {elapsed} (ETA {eta}) {msg}",
                 )
                 .expect("valid template")
                 .progress_chars("=> "),
@@ -31,6 +33,7 @@ impl Progress {
         Progress {
             bar,
             last_line: Mutex::new(None),
+            started: Mutex::new(Instant::now()),
             quiet,
             secrets: Mutex::new(Vec::new()),
         }
@@ -41,6 +44,7 @@ impl Progress {
         Progress {
             bar: None,
             last_line: Mutex::new(None),
+            started: Mutex::new(Instant::now()),
             quiet: true,
             secrets: Mutex::new(Vec::new()),
         }
@@ -58,6 +62,7 @@ impl Progress {
 
     /// Start a new spec.
     pub fn start(&self, prefix: &str) {
+        *self.started.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         let prefix = &self.redact(prefix);
         if let Some(b) = &self.bar {
             b.set_prefix(prefix.to_string());
@@ -88,8 +93,18 @@ impl Progress {
             return;
         }
         *last = Some(Instant::now());
+        let elapsed = self
+            .started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+            .as_secs_f64();
         match fraction {
-            Some(f) => eprintln!("perfspec:   {:>3.0}% {message}", f * 100.0),
+            Some(f) => eprintln!(
+                "perfspec:   {:>3.0}% {} {message}",
+                f * 100.0,
+                times(elapsed, f)
+            ),
             None => eprintln!("perfspec:   {message}"),
         }
     }
@@ -108,5 +123,38 @@ impl Progress {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+    }
+}
+
+/// `12s, ~30s left` (the left part once a tenth is done, from the pace so far).
+fn times(elapsed: f64, fraction: f64) -> String {
+    let clock = |s: f64| {
+        let s = s.max(0.0).round() as u64;
+        if s >= 3600 {
+            format!("{}h{:02}m", s / 3600, s % 3600 / 60)
+        } else if s >= 60 {
+            format!("{}m{:02}s", s / 60, s % 60)
+        } else {
+            format!("{s}s")
+        }
+    };
+    if (0.1..1.0).contains(&fraction) {
+        let left = elapsed * (1.0 - fraction) / fraction;
+        format!("{}, ~{} left —", clock(elapsed), clock(left))
+    } else {
+        format!("{} —", clock(elapsed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::times;
+
+    #[test]
+    fn elapsed_and_time_left() {
+        assert_eq!(times(12.0, 0.5), "12s, ~12s left —");
+        assert_eq!(times(3.0, 0.05), "3s —");
+        assert_eq!(times(90.0, 0.75), "1m30s, ~30s left —");
+        assert_eq!(times(4000.0, 1.0), "1h06m —");
     }
 }

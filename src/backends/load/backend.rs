@@ -281,6 +281,7 @@ impl Watch<'_> {
         let mut stopped_at: Option<Instant> = None;
         let mut target_exit: Option<String> = None;
         let mut last_progress = Instant::now();
+        let mut prev = (Instant::now(), 0u64);
         let result = loop {
             tokio::select! {
                 r = &mut exec => break Some(r),
@@ -309,7 +310,7 @@ impl Watch<'_> {
             if last_progress.elapsed() >= Duration::from_secs(1) {
                 last_progress = Instant::now();
                 cx.progress
-                    .update(Some(shared.progress()), &progress_line(shared));
+                    .update(Some(shared.progress()), &progress_line(shared, &mut prev));
             }
         };
         drop(silenced);
@@ -488,14 +489,31 @@ fn describe_plan(plan: &journey::Plan, stages: &Stages, open: bool, users: usize
     }
 }
 
-fn progress_line(shared: &Shared) -> String {
-    let r = shared.recorder.lock().unwrap_or_else(|e| e.into_inner());
-    let (requests, errors) = r.totals();
-    let p95 = r.p95().map_or_else(
+/// The progress line of a load run: the stage, the completion rate since the last line,
+/// requests, errors and p95 so far. `prev` is the previous line's time and request count.
+fn progress_line(shared: &Shared, prev: &mut (Instant, u64)) -> String {
+    let ((requests, errors), p95) = {
+        let r = shared.recorder.lock().unwrap_or_else(|e| e.into_inner());
+        (r.totals(), r.p95())
+    };
+    let p95 = p95.map_or_else(
         || "-".to_string(),
         |p| crate::spec::units::Dimension::Time.format(p),
     );
-    format!("{requests} requests, {errors} errors, p95 {p95}")
+    let now = Instant::now();
+    let dt = now.duration_since(prev.0).as_secs_f64();
+    let rate = if dt > 0.0 {
+        requests.saturating_sub(prev.1) as f64 / dt
+    } else {
+        0.0
+    };
+    *prev = (now, requests);
+    let stage = shared.started().map(|t0| {
+        let phase = shared.stages.phase_at(t0.elapsed().as_secs_f64());
+        shared.stages.phases.get(phase).cloned().unwrap_or_default()
+    });
+    let stage = stage.map(|s| format!("{s}: ")).unwrap_or_default();
+    format!("{stage}{rate:.0} req/s, {requests} requests, {errors} errors, p95 {p95}")
 }
 
 #[cfg(test)]
