@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::backends::load::journey::{Iteration, Plan, Rendered, StepPlan};
-use crate::backends::load::recorder::{Key, StatusLabel};
+use crate::backends::http::journey::{Iteration, Plan, Rendered, StepPlan};
+use crate::backends::http::recorder::{Key, StatusLabel};
 use crate::backends::load::target::error_chain;
 
 /// Status, headers and the whole body of a response.

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::journey;
 use super::plan::{DEFAULT_LATE_TOLERANCE, LoadPlan, Model, Rung};
-use super::recorder::{Names, Recorder};
 use super::runner::{self, Shared};
-use super::schedule::Stages;
 use super::target::{self, Monitor};
+use crate::backends::http::journey;
+use crate::backends::http::recorder::{Names, Recorder};
+use crate::backends::http::schedule::Stages;
 use crate::engine::metrics::{Labels, Measurements};
 use crate::engine::search::{self, StepUp};
 use crate::engine::verdict::{Slo, SloOrigin, observe};
@@ -524,7 +524,7 @@ mod tests {
     /// Every scalar and histogram the backend emits is in the load catalog, with its labels.
     #[test]
     fn emitted_metrics_are_in_the_catalog() {
-        use super::super::recorder::{Key, StatusLabel};
+        use crate::backends::http::recorder::{Key, StatusLabel};
         let names = Names {
             journeys: vec!["j".into()],
             steps: vec![vec!["s".into()]],

@@ -2,11 +2,8 @@
 
 pub(crate) mod backend;
 pub(crate) mod import;
-pub(crate) mod journey;
 pub mod plan;
-pub(crate) mod recorder;
 mod runner;
-pub(crate) mod schedule;
 pub(crate) mod target;
 
 pub use backend::Goose;

@@ -5,8 +5,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::journey;
-use super::schedule::Stages;
+use crate::backends::http::journey;
+use crate::backends::http::schedule::Stages;
 use crate::engine::plan::secs;
 use crate::engine::search;
 use crate::spec::Spec;

@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 use goose::prelude::*;
 use tokio_util::sync::CancellationToken;
 
-use super::journey::{Iteration, Plan, Rendered, StepPlan};
-use super::recorder::{Key, Recorder, StatusLabel};
-use super::schedule::Stages;
 use super::target::error_chain;
+use crate::backends::http::journey::{Iteration, Plan, Rendered, StepPlan};
+use crate::backends::http::recorder::{Key, Recorder, StatusLabel};
+use crate::backends::http::schedule::Stages;
 use crate::backends::http::{self, Failure, Pacing, Response, Sink, Transport, classify};
 
 /// Which model a run follows.

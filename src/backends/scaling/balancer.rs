@@ -6,9 +6,9 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
+use crate::backends::http::journey::{Rendered, StepPlan};
+use crate::backends::http::recorder::StatusLabel;
 use crate::backends::http::{Failure, Response, Transport, classify};
-use crate::backends::load::journey::{Rendered, StepPlan};
-use crate::backends::load::recorder::StatusLabel;
 use crate::backends::load::target;
 use crate::spec::scaling::{Balancer as BalancerSpec, Method};
 

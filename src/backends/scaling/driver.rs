@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::backends::http::journey::Plan;
+use crate::backends::http::recorder::{Key, Recorder, StatusLabel};
+use crate::backends::http::schedule::Stages;
 use crate::backends::http::{self, Pacing, Sink};
-use crate::backends::load::journey::Plan;
-use crate::backends::load::recorder::{Key, Recorder, StatusLabel};
-use crate::backends::load::schedule::Stages;
 use crate::engine::RunContext;
 use crate::engine::metrics::{HistogramEntry, Labels, Measurements, Selection};
 use crate::spec::load::Level;

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::backends::load::journey;
+use crate::backends::http::journey;
 use crate::engine::plan::secs;
 use crate::spec::Spec;
 use crate::spec::diagnostic::Diagnostic;

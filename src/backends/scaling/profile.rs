@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::backends::load::journey::Plan;
+use crate::backends::http::journey::Plan;
 use crate::spec::diagnostic::Diagnostic;
 use crate::spec::scaling::ScalingDoc;
 use crate::spec::source::{folder_of, resolve_in};

@@ -5,9 +5,9 @@
 //! evaluator against the step SLOs as written (`step_slo`, `latency_slo`), plus
 //! [`DEFAULT_STEP_ERROR_SLO`] when none of them names `error_rate`.
 
+use crate::backends::http::recorder::{Names, Recorder};
+use crate::backends::http::schedule::Stages;
 use crate::backends::load::plan::DEFAULT_LATE_TOLERANCE;
-use crate::backends::load::recorder::{Names, Recorder};
-use crate::backends::load::schedule::Stages;
 use crate::engine::metrics::{Measurements, Selection, labels};
 use crate::engine::search;
 use crate::engine::verdict::{Reason, Slo, SloOrigin, evaluate};
@@ -136,7 +136,7 @@ pub fn rungs(top: f64, rungs: usize) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backends::load::recorder::{Key, StatusLabel};
+    use crate::backends::http::recorder::{Key, StatusLabel};
 
     fn load(toml_slos: &[&str], latency_slo: Option<&str>) -> ScalingLoad {
         let span = Span::default();

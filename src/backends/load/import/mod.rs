@@ -18,7 +18,7 @@ pub use backend::Import;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::backends::load::recorder::{Key, Names, Recorder, StatusLabel};
+use crate::backends::http::recorder::{Key, Names, Recorder, StatusLabel};
 use crate::engine::metrics::Measurements;
 use crate::spec::import::ImportFormat;
 
