@@ -323,6 +323,13 @@ impl LoadDoc {
     /// Cross-field checks the table decoders cannot express.
     pub fn validate(&self, cx: &mut Ctx) {
         super::load_names::check(self, cx);
+        self.validate_target(cx);
+        self.validate_load(cx);
+        self.validate_journeys(cx);
+    }
+
+    /// Exactly one kind of target, a well-formed url or command; monitors it allows.
+    fn validate_target(&self, cx: &mut Ctx) {
         let t = &self.target;
         let set = [t.url.is_some(), t.command.is_some(), t.embedded.is_some()]
             .iter()
@@ -385,6 +392,10 @@ impl LoadDoc {
                 "`rss_growth_limit` needs a target perfspec starts (`command` or `embedded`): a `url` target's memory cannot be sampled",
             );
         }
+    }
+
+    /// Stages that fit the model, the bounds, `max_in_flight`.
+    fn validate_load(&self, cx: &mut Ctx) {
         let closed = self.load.model == Some(ModelKind::Closed);
         let stages = &self.load.stages;
         if stages.is_empty() {
@@ -437,6 +448,10 @@ impl LoadDoc {
                 cx.label("no request could ever start");
             }
         }
+    }
+
+    /// Unique, weighted journeys with steps; each step checked by [`check_step`].
+    fn validate_journeys(&self, cx: &mut Ctx) {
         if self.journey.is_empty() {
             cx.error::<()>(
                 self.name.span,
@@ -470,50 +485,55 @@ impl LoadDoc {
                 );
             }
             for step in j.steps.iter() {
-                check_request(&step.request, cx);
-                let bodies: Vec<&str> = [
-                    (step.json.is_some(), "`json`"),
-                    (step.form.is_some(), "`form`"),
-                    (step.body.is_some(), "`body`"),
-                ]
-                .into_iter()
-                .filter_map(|(set, key)| set.then_some(key))
-                .collect();
-                if bodies.len() > 1 {
-                    cx.error::<()>(
-                        step.request.span,
-                        "spec::body",
-                        "a step takes at most one of `json`, `form` and `body`",
-                    );
-                    cx.label(format!("this request has {}", and_list(&bodies)));
-                    cx.hint("send one body per request; keep the one the endpoint reads");
-                }
-                if let Some(e) = &step.expect
-                    && let Some(s) = &e.status
-                    && !(100..=599).contains(&s.value)
-                {
-                    cx.error::<()>(
-                        s.span,
-                        "spec::range",
-                        "an HTTP status is between 100 and 599",
-                    );
-                }
-                for c in step.capture.iter().flat_map(|c| c.values()) {
-                    let ok = c.starts_with('$')
-                        || c.starts_with('/')
-                        || c.starts_with("header:")
-                        || c.starts_with("regex:");
-                    if !ok {
-                        cx.error::<()>(
-                            c.span,
-                            "spec::capture",
-                            format!("unknown capture source `{}`", c.value),
-                        );
-                        cx.label("unknown source");
-                        cx.hint("use a JSON path `$.token`, a JSON pointer `/token`, `header:NAME` or `regex:PATTERN`");
-                    }
-                }
+                check_step(step, cx);
             }
+        }
+    }
+}
+
+/// One step: its request line, at most one body, a valid status, known capture sources.
+fn check_step(step: &Step, cx: &mut Ctx) {
+    check_request(&step.request, cx);
+    let bodies: Vec<&str> = [
+        (step.json.is_some(), "`json`"),
+        (step.form.is_some(), "`form`"),
+        (step.body.is_some(), "`body`"),
+    ]
+    .into_iter()
+    .filter_map(|(set, key)| set.then_some(key))
+    .collect();
+    if bodies.len() > 1 {
+        cx.error::<()>(
+            step.request.span,
+            "spec::body",
+            "a step takes at most one of `json`, `form` and `body`",
+        );
+        cx.label(format!("this request has {}", and_list(&bodies)));
+        cx.hint("send one body per request; keep the one the endpoint reads");
+    }
+    if let Some(e) = &step.expect
+        && let Some(s) = &e.status
+        && !(100..=599).contains(&s.value)
+    {
+        cx.error::<()>(
+            s.span,
+            "spec::range",
+            "an HTTP status is between 100 and 599",
+        );
+    }
+    for c in step.capture.iter().flat_map(|c| c.values()) {
+        let ok = c.starts_with('$')
+            || c.starts_with('/')
+            || c.starts_with("header:")
+            || c.starts_with("regex:");
+        if !ok {
+            cx.error::<()>(
+                c.span,
+                "spec::capture",
+                format!("unknown capture source `{}`", c.value),
+            );
+            cx.label("unknown source");
+            cx.hint("use a JSON path `$.token`, a JSON pointer `/token`, `header:NAME` or `regex:PATTERN`");
         }
     }
 }
