@@ -38,13 +38,26 @@ CREATE INDEX IF NOT EXISTS slos_by_lhs ON slos(spec, lhs);
 
 /// Open (and create) a history database.
 pub fn open(path: &Path) -> Result<Connection, String> {
-    let fail = |e: rusqlite::Error| format!("history `{}`: {e}", path.display());
+    let fail = failure(path);
     let c = Connection::open(path).map_err(fail)?;
     c.busy_timeout(std::time::Duration::from_secs(30))
         .map_err(fail)?;
     c.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
     c.execute_batch(SCHEMA).map_err(fail)?;
     Ok(c)
+}
+
+/// A history that must exist already (reading one never creates it).
+fn open_existing(path: &Path) -> Result<Connection, String> {
+    if !path.exists() {
+        return Err(format!("history `{}` does not exist", path.display()));
+    }
+    open(path)
+}
+
+/// A database error of the history at `path`, as a message.
+fn failure(path: &Path) -> impl Fn(rusqlite::Error) -> String + Copy + '_ {
+    move |e| format!("history `{}`: {e}", path.display())
 }
 
 /// The branch of this run: `GITHUB_HEAD_REF` (a pull request) or `GITHUB_REF_NAME`, else
@@ -76,7 +89,7 @@ fn lhs_of(spec_kind: crate::spec::catalog::Kind, expr: &str) -> String {
 /// Append a run, in one transaction.
 pub fn append(path: &Path, res: &Results) -> Result<(), String> {
     let mut c = open(path)?;
-    let fail = |e: rusqlite::Error| format!("history `{}`: {e}", path.display());
+    let fail = failure(path);
     let tx = c
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(fail)?;
@@ -146,11 +159,8 @@ pub struct HistoryBaseline {
 
 /// Read the last `n` runs of `branch`.
 pub fn baseline(path: &Path, branch: &str, n: usize) -> Result<HistoryBaseline, String> {
-    if !path.exists() {
-        return Err(format!("history `{}` does not exist", path.display()));
-    }
-    let c = open(path)?;
-    let fail = |e: rusqlite::Error| format!("history `{}`: {e}", path.display());
+    let c = open_existing(path)?;
+    let fail = failure(path);
     let mut q = c
         .prepare(
             "SELECT s.spec, s.lhs, s.phase, s.value, s.repeats FROM slos s
@@ -205,11 +215,8 @@ impl HistoryBaseline {
 
 /// `perfspec history`: one line per SLO and run, oldest first.
 pub fn table(path: &Path, spec: Option<&str>, metric: Option<&str>) -> Result<String, String> {
-    if !path.exists() {
-        return Err(format!("history `{}` does not exist", path.display()));
-    }
-    let c = open(path)?;
-    let fail = |e: rusqlite::Error| format!("history `{}`: {e}", path.display());
+    let c = open_existing(path)?;
+    let fail = failure(path);
     let mut q = c
         .prepare(
             "SELECT r.id, r.started_at, COALESCE(substr(r.commit_sha, 1, 10), '—'),
