@@ -93,19 +93,7 @@ impl Backend for Import {
                 imp.file.value
             )));
         }
-        let mut journeys: Vec<(String, Vec<String>)> = Vec::new();
-        for s in &data {
-            let i = match journeys.iter().position(|(j, _)| *j == s.journey) {
-                Some(i) => i,
-                None => {
-                    journeys.push((s.journey.clone(), Vec::new()));
-                    journeys.len() - 1
-                }
-            };
-            if !journeys[i].1.contains(&s.step) {
-                journeys[i].1.push(s.step.clone());
-            }
-        }
+        let journeys = super::journeys(&data);
         Ok(Plan::new(ImportPlan {
             format: format.as_str(),
             files: files.iter().map(|p| p.display().to_string()).collect(),

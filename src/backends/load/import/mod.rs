@@ -95,34 +95,25 @@ pub fn measure(mut samples: Vec<Sample>) -> Measurements {
     } else {
         (end - t0).max(1e-3)
     };
-    // journeys and their steps in order of first appearance
-    let mut journeys: Vec<String> = Vec::new();
-    let mut steps: Vec<Vec<String>> = Vec::new();
-    let mut index: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
-    for s in &samples {
-        let key = (s.journey.clone(), s.step.clone());
-        if index.contains_key(&key) {
-            continue;
-        }
-        let j = match journeys.iter().position(|j| *j == s.journey) {
-            Some(j) => j,
-            None => {
-                journeys.push(s.journey.clone());
-                steps.push(Vec::new());
-                journeys.len() - 1
-            }
-        };
-        steps[j].push(s.step.clone());
-        index.insert(key, (j, steps[j].len() - 1));
-    }
+    let named = journeys(&samples);
+    let index: BTreeMap<(&str, &str), (usize, usize)> = named
+        .iter()
+        .enumerate()
+        .flat_map(|(j, (journey, steps))| {
+            steps
+                .iter()
+                .enumerate()
+                .map(move |(k, step)| ((journey.as_str(), step.as_str()), (j, k)))
+        })
+        .collect();
     let names = Names {
-        journeys,
-        steps,
+        journeys: named.iter().map(|(j, _)| j.clone()).collect(),
+        steps: named.iter().map(|(_, s)| s.clone()).collect(),
         phases: vec![PHASE.to_string()],
     };
     let mut recorder = Recorder::new(names, f64::INFINITY);
     for s in &samples {
-        let (journey, step) = index[&(s.journey.clone(), s.step.clone())];
+        let (journey, step) = index[&(s.journey.as_str(), s.step.as_str())];
         let key = Key {
             journey,
             step,
@@ -137,6 +128,25 @@ pub fn measure(mut samples: Vec<Sample>) -> Measurements {
     m.scalars
         .retain(|s| !matches!(s.metric.as_str(), "late" | "late_ratio"));
     m
+}
+
+/// The journeys of `samples` and the steps of each, in order of first appearance: the
+/// values of the `journey` and `step` labels.
+pub fn journeys(samples: &[Sample]) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for s in samples {
+        let i = match out.iter().position(|(j, _)| *j == s.journey) {
+            Some(i) => i,
+            None => {
+                out.push((s.journey.clone(), Vec::new()));
+                out.len() - 1
+            }
+        };
+        if !out[i].1.contains(&s.step) {
+            out[i].1.push(s.step.clone());
+        }
+    }
+    out
 }
 
 /// The one phase of an import.
