@@ -121,8 +121,12 @@ pub enum Command {
     Init(crate::init::InitArgs),
     /// Print the JSON Schema of spec files (or of results.json).
     Schema {
-        #[arg(long)]
+        /// The schema of results.json instead.
+        #[arg(long, conflicts_with = "exec")]
         results: bool,
+        /// The schema of the document an `exec` spec's command prints.
+        #[arg(long)]
+        exec: bool,
     },
 }
 
@@ -196,9 +200,11 @@ pub fn main_with(cli: Cli) -> i32 {
             crate::demo::DemoCommand::Serve(args) => crate::demo::shop::main(args),
             crate::demo::DemoCommand::Db(args) => crate::demo::db::main(args),
         },
-        Command::Schema { results } => {
+        Command::Schema { results, exec } => {
             let schema = if results {
                 crate::results::json_schema()
+            } else if exec {
+                crate::backends::exec::document::json_schema()
             } else {
                 crate::spec::schema::spec_schema()
             };

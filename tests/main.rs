@@ -3,6 +3,7 @@
 mod cache;
 mod cli;
 mod corpus;
+mod exec;
 mod import;
 mod load;
 mod noise;

@@ -2,6 +2,7 @@
 //! one file and one line in [`Registry::standard`].
 
 mod cache;
+pub mod exec;
 mod http;
 mod load;
 mod pending;
@@ -36,6 +37,9 @@ impl Registry {
             Box::new(quantize_caps::Quantize::new("flex")),
             Box::new(quantize_caps::Quantize::new("ndarray")),
         ];
+        for kind in Kind::ALL {
+            backends.push(Box::new(exec::Exec { kind }));
+        }
         if std::env::var(TESTKIT_ENV).is_ok_and(|v| v == "1") {
             for kind in Kind::ALL {
                 backends.push(Box::new(testkit::Testkit { kind }));

@@ -214,6 +214,10 @@ pub struct Measurements {
     /// Free-form facts a report should state (e.g. "int8 execution dequantizes per matmul").
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Counters outside the catalog (declared by an `exec` spec): their label sets are
+    /// summed like the catalog's counters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counters: Vec<String>,
 }
 
 /// Maximum distinct error messages kept per run.

@@ -74,6 +74,11 @@ pub fn pool(runs: &[&Measurements]) -> Measurements {
                 out.invalid.push(i.clone());
             }
         }
+        for c in &m.counters {
+            if !out.counters.contains(c) {
+                out.counters.push(c.clone());
+            }
+        }
         for n in &m.notes {
             if !out.notes.contains(n) {
                 out.notes.push(n.clone());
@@ -85,7 +90,7 @@ pub fn pool(runs: &[&Measurements]) -> Measurements {
     out.scalars = gauges
         .into_iter()
         .map(|(mut s, n)| {
-            if !is_counter(&s.metric) {
+            if !is_counter(&s.metric) && !out.counters.contains(&s.metric) {
                 s.value /= n as f64;
             }
             s

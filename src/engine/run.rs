@@ -338,8 +338,9 @@ async fn run_one(spec: &Spec, plan: &Plan, r: &SpecRun<'_>) -> SpecResult {
     result.status = if interrupted {
         SpecStatus::Interrupted
     } else {
-        // exceeding max_duration is an error with a verdict on what was measured
-        SpecResult::verdict(&result.slos, timed_out)
+        // exceeding max_duration, or a backend that failed after it started, is a failure
+        // with a verdict on what was measured: never a pass
+        SpecResult::verdict(&result.slos, timed_out || !done.errors.is_empty())
     };
     result
 }

@@ -221,7 +221,8 @@ pub fn observe(expr: &SloExpr, phase: Option<&str>, m: &Measurements) -> Option<
     let agg = expr.agg.as_ref().map(|(a, _)| *a);
     let per_second =
         |n: f64| (m.elapsed_s > 0.0 && m.elapsed_s.is_finite()).then(|| n / m.elapsed_s);
-    let v = match m.select(&expr.metric, &labels, is_counter(&expr.metric)) {
+    let summed = is_counter(&expr.metric) || m.counters.contains(&expr.metric);
+    let v = match m.select(&expr.metric, &labels, summed) {
         Selection::Empty => return None,
         Selection::Histogram(h, scale) => {
             if h.is_empty() {

@@ -132,10 +132,24 @@ fn configure(cmd: &mut Command) {
 /// Start `cmd` as a child perfspec owns: stdin closed, stdout and stderr kept as a tail,
 /// its own process group, killed when perfspec dies. With `announce`, the first output
 /// line containing it is remembered (see [`Child::announced`]).
-pub fn spawn(mut cmd: Command, announce: Option<&str>) -> std::io::Result<Child> {
+pub fn spawn(cmd: Command, announce: Option<&str>) -> std::io::Result<Child> {
+    start(cmd, announce, None)
+}
+
+/// [`spawn`] with stdout written to `stdout` in full (a command whose output is a document,
+/// not a log); the tail then holds stderr only.
+pub fn spawn_to_file(cmd: Command, stdout: std::fs::File) -> std::io::Result<Child> {
+    start(cmd, None, Some(stdout))
+}
+
+fn start(
+    mut cmd: Command,
+    announce: Option<&str>,
+    stdout: Option<std::fs::File>,
+) -> std::io::Result<Child> {
     configure(&mut cmd);
     cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
+        .stdout(stdout.map_or_else(Stdio::piped, Stdio::from))
         .stderr(Stdio::piped());
     let mut child = fork(cmd)?;
     let output = Arc::new(Output {

@@ -558,6 +558,43 @@ pub fn lookup(kind: Kind, name: &str) -> Option<&'static MetricDef> {
     metrics(kind).iter().find(|d| d.name == name)
 }
 
+/// `name` as a `&'static str` (metrics declared by exec specs share the catalog's type):
+/// each distinct name is leaked once and reused, so memory is bounded by the names seen.
+pub fn intern(name: &str) -> &'static str {
+    use std::collections::BTreeSet;
+    use std::sync::{Mutex, OnceLock};
+    static POOL: OnceLock<Mutex<BTreeSet<&'static str>>> = OnceLock::new();
+    let mut pool = POOL
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = pool.get(name) {
+        return s;
+    }
+    let s: &'static str = Box::leak(name.to_string().into_boxed_str());
+    pool.insert(s);
+    s
+}
+
+/// A list of interned names as a `&'static` slice, leaked once per distinct list.
+pub fn intern_list(names: &[&'static str]) -> &'static [&'static str] {
+    use std::sync::{Mutex, OnceLock};
+    static POOL: OnceLock<Mutex<Vec<&'static [&'static str]>>> = OnceLock::new();
+    if names.is_empty() {
+        return &[];
+    }
+    let mut pool = POOL
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(l) = pool.iter().find(|l| **l == names) {
+        return l;
+    }
+    let l: &'static [&'static str] = Box::leak(names.to_vec().into_boxed_slice());
+    pool.push(l);
+    l
+}
+
 /// Whether a label may be used with this metric (prometheus metrics take any label).
 pub fn allows_label(def: &MetricDef, label: &str) -> bool {
     def.name == "prom.*" || def.labels.contains(&label)

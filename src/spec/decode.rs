@@ -27,6 +27,8 @@ pub struct Ctx<'a> {
     pub top_level_keys: &'static [&'static str],
     /// The span of the document's root table, once decoding starts.
     pub root_span: Option<Span>,
+    /// Metrics an `[exec]` spec declares beyond its kind's catalog (its SLOs may use them).
+    pub declared: Vec<super::catalog::MetricDef>,
 }
 
 impl<'a> Ctx<'a> {
@@ -39,6 +41,7 @@ impl<'a> Ctx<'a> {
             kind: None,
             top_level_keys: &[],
             root_span: None,
+            declared: Vec::new(),
         }
     }
 

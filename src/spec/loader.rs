@@ -357,6 +357,7 @@ pub fn load_file_with(
                 backend: backend.as_ref().map_or_else(
                     || match body {
                         Body::Import(_) => "import".to_string(),
+                        Body::Exec(_) => "exec".to_string(),
                         _ => kind.default_backend().to_string(),
                     },
                     |b| b.value.clone(),

@@ -4,6 +4,7 @@ pub mod cache;
 pub mod catalog;
 pub mod decode;
 pub mod diagnostic;
+pub mod exec;
 pub mod import;
 pub mod k6;
 pub mod load;

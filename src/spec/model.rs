@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::cache::CacheDoc;
 use super::catalog::Kind;
 use super::decode::{Ctx, Decode, Duration, Table, one_of};
+use super::exec::ExecDoc;
 use super::import::ImportDoc;
 use super::load::LoadDoc;
 use super::node::{Node, Value};
@@ -173,7 +174,7 @@ impl Decode for SloEntry {
             }
         };
         let kind = cx.kind?;
-        let dim = match slo::check(&expr, kind) {
+        let dim = match slo::check_in(&expr, kind, &cx.declared) {
             Ok(d) => d,
             Err(mut errors) => {
                 if let (Some(first), Some(k6)) = (errors.first_mut(), k6) {
@@ -386,6 +387,8 @@ pub enum Body {
     Load(Box<LoadDoc>),
     /// A load spec with `[import]`: another tool's results, judged by the load catalog.
     Import(Box<ImportDoc>),
+    /// A spec of any kind with `[exec]`: a command's own measurements.
+    Exec(Box<ExecDoc>),
     Cache(Box<CacheDoc>),
     Scaling(Box<ScalingDoc>),
     Quantize(Box<QuantizeDoc>),
@@ -450,7 +453,9 @@ pub fn decode_spec(root: &Node, cx: &mut Ctx) -> Option<(Kind, Body)> {
     let kind = Kind::parse(kind_word)?;
     cx.kind = Some(kind);
     let import = kind == Kind::Load && root.get("import").is_some();
+    let exec = root.get("exec").is_some();
     cx.top_level_keys = match kind {
+        _ if exec => ExecDoc::KEYS,
         Kind::Load if import => ImportDoc::KEYS,
         Kind::Load => LoadDoc::KEYS,
         Kind::Cache => CacheDoc::KEYS,
@@ -458,6 +463,11 @@ pub fn decode_spec(root: &Node, cx: &mut Ctx) -> Option<(Kind, Body)> {
         Kind::Quantize => QuantizeDoc::KEYS,
     };
     let body = match kind {
+        _ if exec => {
+            let d = ExecDoc::decode(root, cx)?;
+            d.validate(cx);
+            Body::Exec(Box::new(d))
+        }
         Kind::Load if import => {
             let d = ImportDoc::decode(root, cx)?;
             d.validate(cx);
@@ -512,6 +522,7 @@ impl Body {
             Body::Load(d) => repeats!(d),
             // an import reads the same files each time: once
             Body::Import(_) => (1, false),
+            Body::Exec(d) => repeats!(d),
             Body::Cache(d) => repeats!(d),
             Body::Scaling(d) => repeats!(d),
             Body::Quantize(d) => repeats!(d),
@@ -532,6 +543,7 @@ impl Body {
         match self {
             Body::Load(d) => common!(d),
             Body::Import(d) => common!(d),
+            Body::Exec(d) => common!(d),
             Body::Cache(d) => common!(d),
             Body::Scaling(d) => common!(d),
             Body::Quantize(d) => common!(d),

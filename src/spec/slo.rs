@@ -1342,9 +1342,23 @@ fn shape_name(shape: Shape) -> &'static str {
 /// the metric's shape, and the threshold's unit matches the left-hand side. Collects every
 /// problem.
 pub fn check(expr: &SloExpr, kind: Kind) -> Result<Dimension, Vec<SloError>> {
+    check_in(expr, kind, &[])
+}
+
+/// [`check`] against the kind's catalog and the metrics an `[exec]` spec declares.
+pub fn check_in(
+    expr: &SloExpr,
+    kind: Kind,
+    declared: &[catalog::MetricDef],
+) -> Result<Dimension, Vec<SloError>> {
     let metric = expr.metric.as_str();
-    let Some(def) = catalog::lookup(kind, metric) else {
-        let names: Vec<&str> = catalog::metrics(kind).iter().map(|d| d.name).collect();
+    let def = catalog::lookup(kind, metric).or_else(|| declared.iter().find(|d| d.name == metric));
+    let Some(def) = def else {
+        let names: Vec<&str> = catalog::metrics(kind)
+            .iter()
+            .chain(declared)
+            .map(|d| d.name)
+            .collect();
         let mut hint = String::new();
         if let Some(s) = did_you_mean(metric, names.iter().copied()) {
             hint.push_str(&format!("did you mean `{s}`? "));
