@@ -373,9 +373,26 @@ impl CacheDoc {
         }
     }
 
+    /// Cross-field checks the table decoders cannot express, section by section in the order
+    /// their diagnostics are reported.
     pub fn validate(&self, cx: &mut Ctx) {
+        self.validate_topology(cx);
+        self.validate_workload(cx);
+        self.check_bounds(cx);
+        self.validate_mix(cx);
+        self.validate_sweep(cx);
+        self.validate_events(cx);
+    }
+
+    /// App instances (default 1).
+    fn instances(&self) -> u32 {
+        self.topology.instances.as_ref().map_or(1, |i| i.value)
+    }
+
+    /// `[topology]`: instances, at least one tier (each checked by [`check_tier`]),
+    /// invalidation between two tiers, and an `l1` where instances differ.
+    fn validate_topology(&self, cx: &mut Ctx) {
         let topo = &self.topology;
-        let instances = topo.instances.as_ref().map_or(1, |i| i.value);
         if let Some(i) = &topo.instances
             && i.value == 0
         {
@@ -389,75 +406,8 @@ impl CacheDoc {
             );
         }
         for (tier, name, want_local) in [(&topo.l1, "l1", true), (&topo.l2, "l2", false)] {
-            let Some(t) = tier else { continue };
-            let local = t.backend.value != TierBackend::Redis;
-            if want_local && !local {
-                cx.error::<()>(
-                    t.backend.span,
-                    "spec::topology",
-                    "`l1` is the in-process tier: use `moka` or `stretto`",
-                );
-            }
-            if local {
-                if t.capacity.is_none()
-                    && t.max_bytes.is_none()
-                    && !t.broken.any_of(&["capacity", "max_bytes"])
-                {
-                    cx.error::<()>(
-                        t.backend.span,
-                        "spec::topology",
-                        format!("the {name} tier needs `capacity` (entries) or `max_bytes`"),
-                    );
-                    cx.label("a bounded in-process cache");
-                }
-                if let Some(c) = &t.capacity
-                    && c.value == 0
-                {
-                    cx.error::<()>(c.span, "spec::range", "a capacity of 0 caches nothing");
-                    cx.label("zero entries");
-                    cx.hint("use at least 1 entry");
-                }
-                for (set, key) in [
-                    (t.spawn.is_some(), "spawn"),
-                    (t.url.is_some(), "url"),
-                    (t.nodes.is_some(), "nodes"),
-                    (t.cluster.is_some(), "cluster"),
-                ] {
-                    if set {
-                        cx.error::<()>(
-                            t.backend.span,
-                            "spec::topology",
-                            format!("`{key}` applies to Redis tiers only"),
-                        );
-                    }
-                }
-            } else {
-                let sources = [
-                    t.spawn == Some(true)
-                        || t.cluster.as_ref().is_some_and(|c| c.spawn == Some(true)),
-                    t.url.is_some(),
-                    t.nodes.is_some(),
-                ];
-                if sources.iter().filter(|b| **b).count() != 1
-                    && !t.broken.any_of(&["spawn", "url", "nodes", "cluster"])
-                {
-                    let message = cx.in_syntax("a Redis tier needs exactly one of `spawn = true`, `url`, `nodes` or `cluster = { spawn = true }`");
-                    cx.error::<()>(t.backend.span, "spec::topology", message);
-                }
-                if let Some(c) = &t.cluster
-                    && c.masters.value < 3
-                {
-                    cx.error::<()>(
-                        c.masters.span,
-                        "spec::range",
-                        "a Redis Cluster needs at least 3 masters",
-                    );
-                }
-                if let Some(u) = &t.url
-                    && !u.starts_with("redis://")
-                {
-                    cx.error::<()>(u.span, "spec::url", "a Redis url starts with redis://");
-                }
+            if let Some(t) = tier {
+                check_tier(t, name, want_local, cx);
             }
         }
         if let Some(inv) = &topo.invalidation
@@ -482,7 +432,7 @@ impl CacheDoc {
                 );
             }
         }
-        if instances > 1
+        if self.instances() > 1
             && topo.l1.is_none()
             && !topo.broken.has("l1")
             && let Some(i) = &topo.instances
@@ -493,6 +443,11 @@ impl CacheDoc {
                 "several instances only differ by their own `l1` tier",
             );
         }
+    }
+
+    /// `[workload]`: a key space, a bound (`ops` or `duration`) and positive counts; the
+    /// upper bounds are [`Self::check_bounds`]'s.
+    fn validate_workload(&self, cx: &mut Ctx) {
         let w = &self.workload;
         if w.preset.is_none() && w.keys.is_none() && !w.broken.any_of(&["preset", "keys"]) {
             cx.error::<()>(
@@ -523,77 +478,92 @@ impl CacheDoc {
         {
             cx.error::<()>(c.span, "spec::range", "`concurrency` must be at least 1");
         }
-        self.check_bounds(cx);
-        if let Some(mix) = &w.mix {
-            let parts = [
-                &mix.read,
-                &mix.update,
-                &mix.insert,
-                &mix.delete,
-                &mix.rmw,
-                &mix.scan,
-            ];
-            let sum: f64 = parts
+    }
+
+    /// `workload.mix`: fractions that add up to 1, none negative.
+    fn validate_mix(&self, cx: &mut Ctx) {
+        let Some(mix) = &self.workload.mix else {
+            return;
+        };
+        let parts = [
+            &mix.read,
+            &mix.update,
+            &mix.insert,
+            &mix.delete,
+            &mix.rmw,
+            &mix.scan,
+        ];
+        let sum: f64 = parts
+            .iter()
+            .filter_map(|p| p.as_ref())
+            .map(|p| p.value.0)
+            .sum();
+        if let Some(first) = parts.iter().find_map(|p| p.as_ref())
+            && mix.broken.0.is_empty()
+            && (sum - 1.0).abs() > 1e-6
+        {
+            cx.error::<()>(
+                first.span,
+                "spec::mix",
+                format!(
+                    "the mix adds up to {}, not 1",
+                    super::units::trim_float(sum)
+                ),
+            );
+            cx.label(format!(
+                "these fractions add up to {}",
+                super::units::trim_float(sum)
+            ));
+            cx.hint(
+                "fractions of read, update, insert, delete, rmw and scan must add up to 1 (100%)",
+            );
+        }
+        for p in parts.iter().filter_map(|p| p.as_ref()) {
+            if p.value.0 < 0.0 {
+                cx.error::<()>(p.span, "spec::range", "a fraction must not be negative");
+            }
+        }
+    }
+
+    /// `[sweep]`: sweepable paths (see [`SWEEPABLE`]), each with at least one value, positive
+    /// integers except for the zipf exponent.
+    fn validate_sweep(&self, cx: &mut Ctx) {
+        let Some(sweep) = &self.sweep else { return };
+        for (path, values) in sweep.iter() {
+            if !SWEEPABLE.contains(&path.as_str()) {
+                cx.error::<()>(
+                    values.span,
+                    "spec::sweep",
+                    format!("`{path}` cannot be swept"),
+                );
+                let hint = match super::diagnostic::did_you_mean(path, SWEEPABLE.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("sweepable: {}", SWEEPABLE.join(", ")),
+                };
+                cx.hint(hint);
+            } else if values.is_empty() {
+                cx.error::<()>(
+                    values.span,
+                    "spec::sweep",
+                    "a sweep needs at least one value",
+                );
+            } else if values
                 .iter()
-                .filter_map(|p| p.as_ref())
-                .map(|p| p.value.0)
-                .sum();
-            if let Some(first) = parts.iter().find_map(|p| p.as_ref())
-                && mix.broken.0.is_empty()
-                && (sum - 1.0).abs() > 1e-6
+                .any(|v| v.as_u64().is_none_or(|n| n == 0) && !path.ends_with("zipf"))
             {
                 cx.error::<()>(
-                    first.span,
-                    "spec::mix",
-                    format!(
-                        "the mix adds up to {}, not 1",
-                        super::units::trim_float(sum)
-                    ),
+                    values.span,
+                    "spec::sweep",
+                    format!("`{path}` takes positive integers"),
                 );
-                cx.label(format!(
-                    "these fractions add up to {}",
-                    super::units::trim_float(sum)
-                ));
-                cx.hint("fractions of read, update, insert, delete, rmw and scan must add up to 1 (100%)");
-            }
-            for p in parts.iter().filter_map(|p| p.as_ref()) {
-                if p.value.0 < 0.0 {
-                    cx.error::<()>(p.span, "spec::range", "a fraction must not be negative");
-                }
             }
         }
-        if let Some(sweep) = &self.sweep {
-            for (path, values) in sweep.iter() {
-                if !SWEEPABLE.contains(&path.as_str()) {
-                    cx.error::<()>(
-                        values.span,
-                        "spec::sweep",
-                        format!("`{path}` cannot be swept"),
-                    );
-                    let hint =
-                        match super::diagnostic::did_you_mean(path, SWEEPABLE.iter().copied()) {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None => format!("sweepable: {}", SWEEPABLE.join(", ")),
-                        };
-                    cx.hint(hint);
-                } else if values.is_empty() {
-                    cx.error::<()>(
-                        values.span,
-                        "spec::sweep",
-                        "a sweep needs at least one value",
-                    );
-                } else if values
-                    .iter()
-                    .any(|v| v.as_u64().is_none_or(|n| n == 0) && !path.ends_with("zipf"))
-                {
-                    cx.error::<()>(
-                        values.span,
-                        "spec::sweep",
-                        format!("`{path}` takes positive integers"),
-                    );
-                }
-            }
-        }
+    }
+
+    /// `[[events]]`: exactly one action each, an instance that exists, a Redis `l2` to kill.
+    fn validate_events(&self, cx: &mut Ctx) {
+        let topo = &self.topology;
+        let instances = self.instances();
         for e in self.events.iter().flatten() {
             let actions = [e.restart.is_some(), e.kill_redis.is_some()]
                 .iter()
@@ -630,5 +600,88 @@ impl CacheDoc {
                 );
             }
         }
+    }
+}
+
+/// One tier, `name` being `l1` or `l2`: `l1` must be in-process (`want_local`); an
+/// in-process tier is checked by [`check_local_tier`], a Redis tier by [`check_redis_tier`].
+fn check_tier(t: &Tier, name: &str, want_local: bool, cx: &mut Ctx) {
+    let local = t.backend.value != TierBackend::Redis;
+    if want_local && !local {
+        cx.error::<()>(
+            t.backend.span,
+            "spec::topology",
+            "`l1` is the in-process tier: use `moka` or `stretto`",
+        );
+    }
+    if local {
+        check_local_tier(t, name, cx);
+    } else {
+        check_redis_tier(t, cx);
+    }
+}
+
+/// An in-process tier (moka, stretto): bounded by a positive `capacity` or `max_bytes`, and
+/// free of the Redis-only keys.
+fn check_local_tier(t: &Tier, name: &str, cx: &mut Ctx) {
+    if t.capacity.is_none() && t.max_bytes.is_none() && !t.broken.any_of(&["capacity", "max_bytes"])
+    {
+        cx.error::<()>(
+            t.backend.span,
+            "spec::topology",
+            format!("the {name} tier needs `capacity` (entries) or `max_bytes`"),
+        );
+        cx.label("a bounded in-process cache");
+    }
+    if let Some(c) = &t.capacity
+        && c.value == 0
+    {
+        cx.error::<()>(c.span, "spec::range", "a capacity of 0 caches nothing");
+        cx.label("zero entries");
+        cx.hint("use at least 1 entry");
+    }
+    for (set, key) in [
+        (t.spawn.is_some(), "spawn"),
+        (t.url.is_some(), "url"),
+        (t.nodes.is_some(), "nodes"),
+        (t.cluster.is_some(), "cluster"),
+    ] {
+        if set {
+            cx.error::<()>(
+                t.backend.span,
+                "spec::topology",
+                format!("`{key}` applies to Redis tiers only"),
+            );
+        }
+    }
+}
+
+/// A Redis tier: exactly one source (spawned, `url`, `nodes` or a spawned cluster), a
+/// cluster of at least 3 masters, a `redis://` url.
+fn check_redis_tier(t: &Tier, cx: &mut Ctx) {
+    let sources = [
+        t.spawn == Some(true) || t.cluster.as_ref().is_some_and(|c| c.spawn == Some(true)),
+        t.url.is_some(),
+        t.nodes.is_some(),
+    ];
+    if sources.iter().filter(|b| **b).count() != 1
+        && !t.broken.any_of(&["spawn", "url", "nodes", "cluster"])
+    {
+        let message = cx.in_syntax("a Redis tier needs exactly one of `spawn = true`, `url`, `nodes` or `cluster = { spawn = true }`");
+        cx.error::<()>(t.backend.span, "spec::topology", message);
+    }
+    if let Some(c) = &t.cluster
+        && c.masters.value < 3
+    {
+        cx.error::<()>(
+            c.masters.span,
+            "spec::range",
+            "a Redis Cluster needs at least 3 masters",
+        );
+    }
+    if let Some(u) = &t.url
+        && !u.starts_with("redis://")
+    {
+        cx.error::<()>(u.span, "spec::url", "a Redis url starts with redis://");
     }
 }

@@ -328,7 +328,21 @@ impl QuantizeDoc {
         }
     }
 
+    /// Cross-field checks the table decoders cannot express, section by section in the order
+    /// their diagnostics are reported.
     pub fn validate(&self, cx: &mut Ctx) {
+        self.validate_model(cx);
+        self.validate_train(cx);
+        self.validate_tensor_names(cx);
+        self.validate_dataset(cx);
+        self.validate_schemes(cx);
+        self.validate_tune(cx);
+        self.validate_bench(cx);
+    }
+
+    /// `layers`, the conv keys (checked by [`Self::validate_cnn`] for a cnn, refused for an
+    /// mlp) and the `weights` file's extension.
+    fn validate_model(&self, cx: &mut Ctx) {
         let m = &self.model;
         if m.layers.len() < 2 || m.layers.contains(&0) {
             cx.error::<()>(
@@ -366,69 +380,81 @@ impl QuantizeDoc {
                 );
             }
         }
-        if let Some(t) = &self.train {
-            if let Some(e) = &t.epochs
-                && e.value == 0
-            {
-                cx.error::<()>(e.span, "spec::range", "`epochs` must be at least 1");
-            }
-            if let Some(b) = &t.batch_size
-                && b.value == 0
-            {
-                cx.error::<()>(b.span, "spec::range", "`batch_size` must be at least 1");
-            }
-            if let Some(lr) = &t.learning_rate
-                && !(lr.value.is_finite() && lr.value > 0.0)
-            {
-                cx.error::<()>(
-                    lr.span,
-                    "spec::range",
-                    "`learning_rate` must be a positive number, e.g. 0.01",
-                );
-            }
+    }
+
+    /// `[train]`: positive epochs, batch size and learning rate.
+    fn validate_train(&self, cx: &mut Ctx) {
+        let Some(t) = &self.train else { return };
+        if let Some(e) = &t.epochs
+            && e.value == 0
+        {
+            cx.error::<()>(e.span, "spec::range", "`epochs` must be at least 1");
         }
-        if let Some(names) = &m.tensor_names {
-            let ours: Vec<String> = self
-                .weight_tensors()
-                .into_iter()
-                .flat_map(|(w, _)| {
-                    let b = w.replace(".weight", ".bias");
-                    [w, b]
-                })
-                .collect();
-            for key in names.keys() {
-                if !ours.contains(key) {
-                    cx.error::<()>(
-                        names.span,
-                        "spec::model",
-                        format!("`tensor_names` maps `{key}`, which this model does not have"),
-                    );
-                    let near = ours
-                        .iter()
-                        .min_by_key(|o| strsim::levenshtein(o, key))
-                        .cloned()
-                        .unwrap_or_default();
-                    cx.hint(format!(
-                        "keys are perfspec's tensor names ({} … {}); did you mean `{near}`?",
-                        ours.first().cloned().unwrap_or_default(),
-                        ours.last().cloned().unwrap_or_default()
-                    ));
-                }
-            }
-            if m.weights.as_ref().is_some_and(|w| w.ends_with(".bpk")) {
+        if let Some(b) = &t.batch_size
+            && b.value == 0
+        {
+            cx.error::<()>(b.span, "spec::range", "`batch_size` must be at least 1");
+        }
+        if let Some(lr) = &t.learning_rate
+            && !(lr.value.is_finite() && lr.value > 0.0)
+        {
+            cx.error::<()>(
+                lr.span,
+                "spec::range",
+                "`learning_rate` must be a positive number, e.g. 0.01",
+            );
+        }
+    }
+
+    /// `model.tensor_names`: every key one of this model's tensors, and a `weights` file
+    /// (not a burnpack) whose names it maps.
+    fn validate_tensor_names(&self, cx: &mut Ctx) {
+        let m = &self.model;
+        let Some(names) = &m.tensor_names else { return };
+        let ours: Vec<String> = self
+            .weight_tensors()
+            .into_iter()
+            .flat_map(|(w, _)| {
+                let b = w.replace(".weight", ".bias");
+                [w, b]
+            })
+            .collect();
+        for key in names.keys() {
+            if !ours.contains(key) {
                 cx.error::<()>(
                     names.span,
                     "spec::model",
-                    "`tensor_names` does not apply to a burnpack (.bpk) file, which perfspec wrote with its own names",
+                    format!("`tensor_names` maps `{key}`, which this model does not have"),
                 );
-            } else if m.weights.is_none() {
-                cx.error::<()>(
-                    names.span,
-                    "spec::model",
-                    "`tensor_names` maps the names of a `weights` file, and no `weights` are given",
-                );
+                let near = ours
+                    .iter()
+                    .min_by_key(|o| strsim::levenshtein(o, key))
+                    .cloned()
+                    .unwrap_or_default();
+                cx.hint(format!(
+                    "keys are perfspec's tensor names ({} … {}); did you mean `{near}`?",
+                    ours.first().cloned().unwrap_or_default(),
+                    ours.last().cloned().unwrap_or_default()
+                ));
             }
         }
+        if m.weights.as_ref().is_some_and(|w| w.ends_with(".bpk")) {
+            cx.error::<()>(
+                names.span,
+                "spec::model",
+                "`tensor_names` does not apply to a burnpack (.bpk) file, which perfspec wrote with its own names",
+            );
+        } else if m.weights.is_none() {
+            cx.error::<()>(
+                names.span,
+                "spec::model",
+                "`tensor_names` maps the names of a `weights` file, and no `weights` are given",
+            );
+        }
+    }
+
+    /// `[dataset]`: exactly one source, npy arrays in pairs, a split strictly inside (0, 1).
+    fn validate_dataset(&self, cx: &mut Ctx) {
         let d = &self.dataset;
         let sources = [d.csv.is_some(), d.npy_features.is_some()]
             .iter()
@@ -457,6 +483,10 @@ impl QuantizeDoc {
                 "`test_split` must be between 0 and 1 (exclusive)",
             );
         }
+    }
+
+    /// At least one `[[scheme]]`; each checked by [`Self::validate_scheme`].
+    fn validate_schemes(&self, cx: &mut Ctx) {
         let mut names = std::collections::BTreeSet::new();
         if self.scheme.is_empty() {
             cx.error::<()>(
@@ -467,130 +497,125 @@ impl QuantizeDoc {
         }
         let shapes = self.weight_tensors();
         for s in self.scheme.iter() {
-            if !names.insert(s.name.value.clone()) {
+            self.validate_scheme(s, &mut names, &shapes, cx);
+        }
+    }
+
+    /// One scheme: its name (unique among `seen`), granularity, modes, block size (against
+    /// the weight `shapes`), calibration and dtype.
+    fn validate_scheme(
+        &self,
+        s: &Scheme,
+        seen: &mut std::collections::BTreeSet<String>,
+        shapes: &[(String, Vec<u64>)],
+        cx: &mut Ctx,
+    ) {
+        self.validate_scheme_name(s, seen, cx);
+        if let (Some(g), Some(_)) = (&s.granularity, &s.block)
+            && g.value == Granularity::Tensor
+        {
+            cx.error::<()>(
+                g.span,
+                "spec::scheme",
+                "`granularity = \"tensor\"` contradicts `block`",
+            );
+            cx.hint("remove `block` for one scale per tensor, or set `granularity = \"block\"`");
+        }
+        if let Some(modes) = &s.modes {
+            if modes.is_empty() {
                 cx.error::<()>(
-                    s.name.span,
+                    modes.span,
                     "spec::scheme",
-                    format!("duplicate scheme name `{}`", s.name.value),
+                    "`modes` lists no mode: name `quantized`, `dequantize_at_load` or both",
                 );
-                cx.label("used before");
-                cx.hint(
-                    "scheme names label measurements (`size_ratio{scheme=…}`): make them unique",
-                );
-            }
-            if s.name.value == "fp32" {
-                cx.error::<()>(
-                    s.name.span,
-                    "spec::scheme",
-                    "`fp32` names the reference; pick another name",
-                );
-                cx.hint("the fp32 reference is always measured: it needs no scheme");
-            }
-            let mixed = self
-                .tune
-                .as_ref()
-                .is_some_and(|t| t.mixed_precision == Some(true));
-            if mixed
-                && let Some(base) = s.name.value.strip_suffix("-mixed")
-                && self.scheme.iter().any(|o| o.name.value == base)
+            } else if modes
+                .iter()
+                .enumerate()
+                .any(|(i, m)| modes[..i].contains(m))
             {
-                cx.error::<()>(
-                    s.name.span,
-                    "spec::scheme",
-                    format!(
-                        "`{}` is the name mixed precision gives its variant of `{base}`",
-                        s.name.value
-                    ),
-                );
-                cx.hint("pick another name for this scheme");
+                cx.error::<()>(modes.span, "spec::scheme", "`modes` lists a mode twice");
             }
-            if let (Some(g), Some(_)) = (&s.granularity, &s.block)
-                && g.value == Granularity::Tensor
-            {
-                cx.error::<()>(
-                    g.span,
-                    "spec::scheme",
-                    "`granularity = \"tensor\"` contradicts `block`",
-                );
-                cx.hint(
-                    "remove `block` for one scale per tensor, or set `granularity = \"block\"`",
-                );
-            }
-            if let Some(modes) = &s.modes {
-                if modes.is_empty() {
-                    cx.error::<()>(
-                        modes.span,
-                        "spec::scheme",
-                        "`modes` lists no mode: name `quantized`, `dequantize_at_load` or both",
-                    );
-                } else if modes
-                    .iter()
-                    .enumerate()
-                    .any(|(i, m)| modes[..i].contains(m))
-                {
-                    cx.error::<()>(modes.span, "spec::scheme", "`modes` lists a mode twice");
-                }
-            }
-            let block = s.granularity.as_ref().map(|g| g.value) == Some(Granularity::Block)
-                || s.block.is_some();
-            match (block, &s.block) {
-                (true, None) => {
+        }
+        let block = s.granularity.as_ref().map(|g| g.value) == Some(Granularity::Block)
+            || s.block.is_some();
+        if block {
+            match &s.block {
+                None => {
                     cx.error::<()>(
                         s.name.span,
                         "spec::scheme",
                         "block granularity needs `block = N`",
                     );
                 }
-                (true, Some(b)) => {
-                    if b.value == 0 {
-                        cx.error::<()>(b.span, "spec::range", "the block size must be at least 1");
-                    } else if let Some((name, shape)) = shapes
-                        .iter()
-                        .find(|(_, shape)| block_dims(shape, u64::from(b.value)).is_none())
-                    {
-                        let (why, hint) = if let [d_in, _] = shape[..] {
-                            (
-                                format!("{} does not divide the input width {d_in}", b.value),
-                                "burn quantizes blocks along each weight's input dimension: pick a block size that divides every input width",
-                            )
-                        } else {
-                            (
-                                format!(
-                                    "{} is not a run of whole rows of the {}x{}x{} inputs of each output",
-                                    b.value, shape[1], shape[2], shape[3]
-                                ),
-                                "a conv block must divide the kernel width k, or be k·m with m dividing k, or k·k·m with m dividing the input channels",
-                            )
-                        };
-                        cx.error::<()>(
-                            b.span,
-                            "spec::scheme",
-                            format!("block {} does not fit weight `{name}`", b.value),
-                        );
-                        cx.label(why);
-                        cx.hint(hint);
-                    }
-                }
-                _ => {}
-            }
-            if let Some(c) = &s.calibration
-                && c.value != "minmax"
-            {
-                cx.error::<()>(
-                    c.span,
-                    "spec::scheme",
-                    format!("unknown calibration `{}`", c.value),
-                );
-                cx.hint("the only calibration is `minmax`");
-            }
-            if block && !matches!(s.dtype.value, DType::Int8 | DType::Int4) {
-                cx.error::<()>(
-                    s.dtype.span,
-                    "spec::scheme",
-                    format!("{} has no per-block form", s.dtype.value),
-                );
+                Some(b) => check_block_size(b, shapes, cx),
             }
         }
+        if let Some(c) = &s.calibration
+            && c.value != "minmax"
+        {
+            cx.error::<()>(
+                c.span,
+                "spec::scheme",
+                format!("unknown calibration `{}`", c.value),
+            );
+            cx.hint("the only calibration is `minmax`");
+        }
+        if block && !matches!(s.dtype.value, DType::Int8 | DType::Int4) {
+            cx.error::<()>(
+                s.dtype.span,
+                "spec::scheme",
+                format!("{} has no per-block form", s.dtype.value),
+            );
+        }
+    }
+
+    /// A scheme name that is new among `seen`, not `fp32` and not the name mixed precision
+    /// gives its variant of another scheme.
+    fn validate_scheme_name(
+        &self,
+        s: &Scheme,
+        seen: &mut std::collections::BTreeSet<String>,
+        cx: &mut Ctx,
+    ) {
+        if !seen.insert(s.name.value.clone()) {
+            cx.error::<()>(
+                s.name.span,
+                "spec::scheme",
+                format!("duplicate scheme name `{}`", s.name.value),
+            );
+            cx.label("used before");
+            cx.hint("scheme names label measurements (`size_ratio{scheme=…}`): make them unique");
+        }
+        if s.name.value == "fp32" {
+            cx.error::<()>(
+                s.name.span,
+                "spec::scheme",
+                "`fp32` names the reference; pick another name",
+            );
+            cx.hint("the fp32 reference is always measured: it needs no scheme");
+        }
+        let mixed = self
+            .tune
+            .as_ref()
+            .is_some_and(|t| t.mixed_precision == Some(true));
+        if mixed
+            && let Some(base) = s.name.value.strip_suffix("-mixed")
+            && self.scheme.iter().any(|o| o.name.value == base)
+        {
+            cx.error::<()>(
+                s.name.span,
+                "spec::scheme",
+                format!(
+                    "`{}` is the name mixed precision gives its variant of `{base}`",
+                    s.name.value
+                ),
+            );
+            cx.hint("pick another name for this scheme");
+        }
+    }
+
+    /// `[tune]`: an accuracy criterion with exactly one of `relative` or `absolute`.
+    fn validate_tune(&self, cx: &mut Ctx) {
         if let Some(t) = &self.tune
             && let Some(c) = &t.accuracy_criterion
             && c.relative.is_some() == c.absolute.is_some()
@@ -601,17 +626,56 @@ impl QuantizeDoc {
                 "`accuracy_criterion` needs exactly one of `relative` or `absolute`",
             );
         }
-        if let Some(b) = &self.bench {
-            if let Some(bs) = &b.batch_sizes
-                && (bs.is_empty() || bs.contains(&0))
-            {
-                cx.error::<()>(bs.span, "spec::range", "batch sizes are positive");
-            }
-            if let Some(i) = &b.iterations
-                && i.value == 0
-            {
-                cx.error::<()>(i.span, "spec::range", "`iterations` must be at least 1");
-            }
+    }
+
+    /// `[bench]`: positive batch sizes and iterations.
+    fn validate_bench(&self, cx: &mut Ctx) {
+        let Some(b) = &self.bench else { return };
+        if let Some(bs) = &b.batch_sizes
+            && (bs.is_empty() || bs.contains(&0))
+        {
+            cx.error::<()>(bs.span, "spec::range", "batch sizes are positive");
+        }
+        if let Some(i) = &b.iterations
+            && i.value == 0
+        {
+            cx.error::<()>(i.span, "spec::range", "`iterations` must be at least 1");
         }
     }
+}
+
+/// A block size of at least 1 that fits every weight tensor in `shapes` (see [`block_dims`]),
+/// else a located error naming the first weight it does not fit and why.
+fn check_block_size(b: &Spanned<u32>, shapes: &[(String, Vec<u64>)], cx: &mut Ctx) {
+    if b.value == 0 {
+        cx.error::<()>(b.span, "spec::range", "the block size must be at least 1");
+        return;
+    }
+    let Some((name, shape)) = shapes
+        .iter()
+        .find(|(_, shape)| block_dims(shape, u64::from(b.value)).is_none())
+    else {
+        return;
+    };
+    let (why, hint) = if let [d_in, _] = shape[..] {
+        (
+            format!("{} does not divide the input width {d_in}", b.value),
+            "burn quantizes blocks along each weight's input dimension: pick a block size that divides every input width",
+        )
+    } else {
+        (
+            format!(
+                "{} is not a run of whole rows of the {}x{}x{} inputs of each output",
+                b.value, shape[1], shape[2], shape[3]
+            ),
+            "a conv block must divide the kernel width k, or be k·m with m dividing k, or k·k·m with m dividing the input channels",
+        )
+    };
+    cx.error::<()>(
+        b.span,
+        "spec::scheme",
+        format!("block {} does not fit weight `{name}`", b.value),
+    );
+    cx.label(why);
+    cx.hint(hint);
 }

@@ -252,35 +252,12 @@ fn check_step_slo(cx: &mut Ctx, slo: &Spanned<String>, key: &str) {
 }
 
 impl ScalingDoc {
+    /// Cross-field checks the table decoders cannot express: a fit-only spec, or a service,
+    /// a sweep, the load and the faults, in the order their diagnostics are reported. A
+    /// missing service or a sweep without one clear axis stops the checks there.
     pub fn validate(&self, cx: &mut Ctx) {
         if let Some(m) = &self.measurements {
-            let conflicts: Vec<&str> = [
-                (self.service.is_some(), "`service`"),
-                (self.sweep.is_some(), "`sweep`"),
-                (self.fault.is_some(), "`fault`"),
-            ]
-            .into_iter()
-            .filter_map(|(set, key)| set.then_some(key))
-            .collect();
-            if !conflicts.is_empty() {
-                cx.error::<()>(
-                    m.span,
-                    "spec::scaling",
-                    format!(
-                        "`measurements` (fit-only) cannot be combined with {}",
-                        and_list(&conflicts)
-                    ),
-                );
-                cx.label("fit-only");
-                cx.hint("a fit-only spec fits the USL to a CSV and runs nothing: remove `measurements`, or remove the service, sweep and faults");
-            }
-            if !m.ends_with(".csv") {
-                cx.error::<()>(
-                    m.span,
-                    "spec::scaling",
-                    "`measurements` must be a .csv file",
-                );
-            }
+            self.validate_fit_only(m, cx);
             return;
         }
         if let Some(c) = &self.columns {
@@ -291,13 +268,57 @@ impl ScalingDoc {
             );
             cx.hint("remove `columns`, or fit a CSV with `measurements`");
         }
+        let Some(service) = self.validate_service(cx) else {
+            return;
+        };
+        let Some((sweep, values)) = self.validate_sweep(service, cx) else {
+            return;
+        };
+        self.validate_load(cx);
+        self.validate_faults(sweep, values, cx);
+    }
+
+    /// A fit-only spec (`measurements`): a .csv and nothing to run.
+    fn validate_fit_only(&self, m: &Spanned<String>, cx: &mut Ctx) {
+        let conflicts: Vec<&str> = [
+            (self.service.is_some(), "`service`"),
+            (self.sweep.is_some(), "`sweep`"),
+            (self.fault.is_some(), "`fault`"),
+        ]
+        .into_iter()
+        .filter_map(|(set, key)| set.then_some(key))
+        .collect();
+        if !conflicts.is_empty() {
+            cx.error::<()>(
+                m.span,
+                "spec::scaling",
+                format!(
+                    "`measurements` (fit-only) cannot be combined with {}",
+                    and_list(&conflicts)
+                ),
+            );
+            cx.label("fit-only");
+            cx.hint("a fit-only spec fits the USL to a CSV and runs nothing: remove `measurements`, or remove the service, sweep and faults");
+        }
+        if !m.ends_with(".csv") {
+            cx.error::<()>(
+                m.span,
+                "spec::scaling",
+                "`measurements` must be a .csv file",
+            );
+        }
+    }
+
+    /// `[service]`: present, exactly one of `embedded` or `command`, a command with a program
+    /// and a `{port}`, positive `threads`. `None` when there is no service.
+    fn validate_service(&self, cx: &mut Ctx) -> Option<&Service> {
         let Some(service) = &self.service else {
             cx.error::<()>(
                 self.name.span,
                 "spec::scaling",
                 "a scaling spec needs a `[service]` (or `measurements` for a fit-only spec)",
             );
-            return;
+            return None;
         };
         if service.embedded.is_some() == service.command.is_some() {
             cx.error::<()>(
@@ -327,13 +348,24 @@ impl ScalingDoc {
         {
             cx.error::<()>(t.span, "spec::range", "`threads` must be at least 1");
         }
+        Some(service)
+    }
+
+    /// `[sweep]`: present, exactly one of `replicas` or `threads` (a thread sweep of a command
+    /// needs `{threads}`), distinct positive values, one `cpus` value per step. The sweep and
+    /// its values, or `None` when there is no sweep or no single axis.
+    fn validate_sweep(
+        &self,
+        service: &Service,
+        cx: &mut Ctx,
+    ) -> Option<(&Sweep, &Spanned<Vec<u32>>)> {
         let Some(sweep) = &self.sweep else {
             cx.error::<()>(
                 self.name.span,
                 "spec::scaling",
                 "a scaling spec needs a `[sweep]` with `replicas` or `threads`",
             );
-            return;
+            return None;
         };
         let values = match (&sweep.replicas, &sweep.threads) {
             (Some(r), None) => r,
@@ -355,7 +387,7 @@ impl ScalingDoc {
                     "spec::scaling",
                     "the sweep needs exactly one of `replicas` or `threads`",
                 );
-                return;
+                return None;
             }
         };
         if values.is_empty() || values.contains(&0) {
@@ -387,56 +419,67 @@ impl ScalingDoc {
                 "`cpus` needs one value per sweep step",
             );
         }
-        if let Some(load) = &self.load {
-            let mode = load.mode.unwrap_or(LoadMode::MaxRate);
-            if let (Some(_), Some(path)) = (&load.profile, &load.path) {
-                cx.error::<()>(
-                    path.span,
-                    "spec::load",
-                    "`path` and `profile` exclude each other: the profile's journeys say what to request",
-                );
-            }
-            if let Some(path) = &load.path
-                && !path.starts_with('/')
-            {
-                cx.error::<()>(
-                    path.span,
-                    "spec::load",
-                    "`path` is a path on the replicas, starting with `/`",
-                );
-            }
-            if let Some(p) = &load.profile
-                && ![".toml", ".yaml", ".yml"].iter().any(|e| p.ends_with(e))
-            {
-                cx.error::<()>(
-                    p.span,
-                    "spec::load",
-                    "`profile` is a load spec file (.toml, .yaml or .yml)",
-                );
-            }
-            if mode == LoadMode::Concurrency && load.concurrency.is_none() {
-                let message = cx.in_syntax("`mode = \"concurrency\"` needs `concurrency`");
-                cx.error::<()>(self.name.span, "spec::load", message);
-            }
-            if let Some(c) = &load.concurrency
-                && c.value == 0
-            {
-                cx.error::<()>(c.span, "spec::range", "`concurrency` must be at least 1");
-            }
-            load.validate_step(cx);
-            if mode == LoadMode::MaxRate && load.step_slos().is_empty() {
-                let message = cx.in_syntax(
-                    "`mode = \"max_rate\"` needs `step_slo` (or `latency_slo`), e.g. [\"p95(latency) < 200ms\"]",
-                );
-                cx.error::<()>(self.name.span, "spec::load", message);
-            }
-        } else {
+        Some((sweep, values))
+    }
+
+    /// `[load]`: present; `path` or `profile` (well-formed), what the mode needs
+    /// (`concurrency` or step SLOs), the step duration and step SLOs.
+    fn validate_load(&self, cx: &mut Ctx) {
+        let Some(load) = &self.load else {
             cx.error::<()>(
                 self.name.span,
                 "spec::load",
                 "a scaling spec needs a `[load]` table",
             );
+            return;
+        };
+        let mode = load.mode.unwrap_or(LoadMode::MaxRate);
+        if let (Some(_), Some(path)) = (&load.profile, &load.path) {
+            cx.error::<()>(
+                path.span,
+                "spec::load",
+                "`path` and `profile` exclude each other: the profile's journeys say what to request",
+            );
         }
+        if let Some(path) = &load.path
+            && !path.starts_with('/')
+        {
+            cx.error::<()>(
+                path.span,
+                "spec::load",
+                "`path` is a path on the replicas, starting with `/`",
+            );
+        }
+        if let Some(p) = &load.profile
+            && ![".toml", ".yaml", ".yml"].iter().any(|e| p.ends_with(e))
+        {
+            cx.error::<()>(
+                p.span,
+                "spec::load",
+                "`profile` is a load spec file (.toml, .yaml or .yml)",
+            );
+        }
+        if mode == LoadMode::Concurrency && load.concurrency.is_none() {
+            let message = cx.in_syntax("`mode = \"concurrency\"` needs `concurrency`");
+            cx.error::<()>(self.name.span, "spec::load", message);
+        }
+        if let Some(c) = &load.concurrency
+            && c.value == 0
+        {
+            cx.error::<()>(c.span, "spec::range", "`concurrency` must be at least 1");
+        }
+        load.validate_step(cx);
+        if mode == LoadMode::MaxRate && load.step_slos().is_empty() {
+            let message = cx.in_syntax(
+                "`mode = \"max_rate\"` needs `step_slo` (or `latency_slo`), e.g. [\"p95(latency) < 200ms\"]",
+            );
+            cx.error::<()>(self.name.span, "spec::load", message);
+        }
+    }
+
+    /// `[[fault]]`: one per step, due before the step ends, at a step of the sweep `values`
+    /// and, in a replica sweep, at a replica that step runs.
+    fn validate_faults(&self, sweep: &Sweep, values: &Spanned<Vec<u32>>, cx: &mut Ctx) {
         let step_secs = self
             .load
             .as_ref()

@@ -482,6 +482,14 @@ pub fn parse(text: &str) -> Result<SloExpr, SloError> {
 /// Limit on arithmetic operators in one threshold, which bounds the depth of the tree.
 const MAX_OPS: usize = 256;
 
+/// The left-hand side of an SLO while it is parsed.
+struct Lhs<'a> {
+    agg: Option<(Agg, Span)>,
+    metric: &'a str,
+    metric_span: Span,
+    selectors: Vec<Selector>,
+}
+
 struct Parser<'a> {
     src: &'a str,
     pos: usize,
@@ -597,7 +605,35 @@ impl<'a> Parser<'a> {
         self.depth -= 1;
     }
 
+    /// A whole SLO: the left-hand side (a bare metric or an aggregation of one, with
+    /// optional selectors), an operator, a threshold, and nothing after it.
     fn slo(mut self) -> Result<SloExpr, SloError> {
+        let (first, first_span) = self.first_word()?;
+        self.skip_ws();
+        let lhs = if self.peek() == Some('(') {
+            self.aggregated(first, first_span)?
+        } else {
+            self.bare_metric(first, first_span)?
+        };
+        let lhs_end = self.pos;
+        self.skip_ws();
+        let src = self.src;
+        let (op, op_span) = self.op(&src[first_span.start..lhs_end])?;
+        let (rhs, rhs_span) = self.threshold(op)?;
+        Ok(SloExpr {
+            agg: lhs.agg,
+            metric: lhs.metric.to_string(),
+            metric_span: lhs.metric_span,
+            selectors: lhs.selectors,
+            op,
+            op_span,
+            rhs,
+            rhs_span,
+        })
+    }
+
+    /// The first word of a non-empty SLO: a metric or an aggregation name.
+    fn first_word(&mut self) -> Result<(&'a str, Span), SloError> {
         self.skip_ws();
         if self.at_end() {
             return Err(SloError::new(
@@ -607,133 +643,158 @@ impl<'a> Parser<'a> {
             )
             .hint(format!("write an SLO, {EXAMPLE}")));
         }
-        let Some((first, first_span)) = self.ident() else {
+        if let Some(word) = self.ident() {
+            return Ok(word);
+        }
+        let (_, span) = self.token();
+        let hint = if self
+            .peek()
+            .is_some_and(|c| c.is_ascii_digit() || "<>=!".contains(c))
+        {
+            "the measured metric goes on the left, e.g. `error_rate < 1%`"
+        } else {
+            "an SLO starts with a metric or an aggregation, e.g. `p95(latency) < 250ms`"
+        };
+        Err(SloError::new(
+            format!(
+                "expected a metric name or an aggregation, found {}",
+                self.found()
+            ),
+            span,
+            "expected a metric here",
+        )
+        .hint(hint))
+    }
+
+    /// `first(metric{…})` with the parser at `(`: `first` must be an aggregation and the
+    /// metric inside a plain (not aggregated) one.
+    fn aggregated(&mut self, first: &'a str, first_span: Span) -> Result<Lhs<'a>, SloError> {
+        let agg = match Agg::from_name(first) {
+            Some(Ok(a)) => a,
+            Some(Err((msg, hint))) => {
+                return Err(SloError::new(msg, first_span, "invalid percentile").maybe_hint(hint));
+            }
+            None => return Err(unknown_aggregation(first, first_span)),
+        };
+        let open = self.pos;
+        self.bump();
+        self.skip_ws();
+        let Some((metric, metric_span)) = self.ident() else {
             let (_, span) = self.token();
-            let hint = if self
-                .peek()
-                .is_some_and(|c| c.is_ascii_digit() || "<>=!".contains(c))
-            {
-                "the measured metric goes on the left, e.g. `error_rate < 1%`"
-            } else {
-                "an SLO starts with a metric or an aggregation, e.g. `p95(latency) < 250ms`"
-            };
             return Err(SloError::new(
                 format!(
-                    "expected a metric name or an aggregation, found {}",
+                    "expected a metric name inside `{first}(…)`, found {}",
                     self.found()
                 ),
                 span,
                 "expected a metric here",
             )
-            .hint(hint));
+            .hint(format!("e.g. `{first}(latency)`")));
         };
         self.skip_ws();
-
-        let (agg, metric, metric_span, selectors) = if self.peek() == Some('(') {
-            let agg = match Agg::from_name(first) {
-                Some(Ok(a)) => a,
-                Some(Err((msg, hint))) => {
-                    return Err(
-                        SloError::new(msg, first_span, "invalid percentile").maybe_hint(hint)
-                    );
-                }
-                None => return Err(unknown_aggregation(first, first_span)),
-            };
-            let open = self.pos;
-            self.bump();
-            self.skip_ws();
-            let Some((metric, metric_span)) = self.ident() else {
-                let (_, span) = self.token();
+        if self.peek() == Some('(') {
+            return Err(self.nested_call(first, metric, metric_span));
+        }
+        let selectors = self.optional_selectors(metric)?;
+        self.skip_ws();
+        if self.peek() != Some(')') {
+            if !self.later(')') {
                 return Err(SloError::new(
-                    format!(
-                        "expected a metric name inside `{first}(…)`, found {}",
-                        self.found()
-                    ),
-                    span,
-                    "expected a metric here",
+                    "unclosed `(`",
+                    Span::new(open, open + 1),
+                    "this `(` is never closed",
                 )
-                .hint(format!("e.g. `{first}(latency)`")));
-            };
-            self.skip_ws();
-            if self.peek() == Some('(') {
-                if Agg::from_name(metric).is_some() {
-                    return Err(SloError::new(
-                        "aggregations cannot be nested",
-                        metric_span,
-                        "second aggregation",
-                    )
-                    .hint(format!(
-                        "apply one aggregation to the metric, e.g. `{first}(latency)`"
-                    )));
-                }
-                let (_, span) = self.token();
-                return Err(SloError::new(
-                    format!("expected `)` after `{metric}`, found `(`"),
-                    span,
-                    "unexpected `(`",
-                ));
+                .hint(format!("write `{first}({metric})`")));
             }
-            let selectors = if self.peek() == Some('{') {
-                self.selectors(metric)?
-            } else {
-                Vec::new()
-            };
-            self.skip_ws();
-            if self.peek() != Some(')') {
-                if !self.later(')') {
-                    return Err(SloError::new(
-                        "unclosed `(`",
-                        Span::new(open, open + 1),
-                        "this `(` is never closed",
-                    )
-                    .hint(format!("write `{first}({metric})`")));
-                }
-                return Err(SloError::new(
-                    format!("expected `)` after `{metric}`, found {}", self.found()),
-                    Span::point(self.pos),
-                    "expected `)` here",
-                ));
-            }
-            self.bump();
-            (Some((agg, first_span)), metric, metric_span, selectors)
+            return Err(SloError::new(
+                format!("expected `)` after `{metric}`, found {}", self.found()),
+                Span::point(self.pos),
+                "expected `)` here",
+            ));
+        }
+        self.bump();
+        Ok(Lhs {
+            agg: Some((agg, first_span)),
+            metric,
+            metric_span,
+            selectors,
+        })
+    }
+
+    /// The error for `(` after the metric inside `first(…)`: a nested aggregation or a
+    /// stray parenthesis.
+    fn nested_call(&self, first: &str, metric: &str, metric_span: Span) -> SloError {
+        if Agg::from_name(metric).is_some() {
+            return SloError::new(
+                "aggregations cannot be nested",
+                metric_span,
+                "second aggregation",
+            )
+            .hint(format!(
+                "apply one aggregation to the metric, e.g. `{first}(latency)`"
+            ));
+        }
+        let (_, span) = self.token();
+        SloError::new(
+            format!("expected `)` after `{metric}`, found `(`"),
+            span,
+            "unexpected `(`",
+        )
+    }
+
+    /// A metric without aggregation, `first`, with optional selectors; an aggregation name
+    /// followed by a word is a forgotten `(`.
+    fn bare_metric(&mut self, first: &'a str, first_span: Span) -> Result<Lhs<'a>, SloError> {
+        if Agg::from_name(first).is_some() && self.peek().is_some_and(is_ident_start) {
+            return Err(self.missing_open_paren(first));
+        }
+        let selectors = self.optional_selectors(first)?;
+        Ok(Lhs {
+            agg: None,
+            metric: first,
+            metric_span: first_span,
+            selectors,
+        })
+    }
+
+    /// `p95 latency{…} < …`: the error at the missing `(`, with the call written out.
+    fn missing_open_paren(&self, first: &str) -> SloError {
+        let mut probe = Parser {
+            src: self.src,
+            pos: self.pos,
+            depth: 0,
+            ops: 0,
+        };
+        let metric_start = probe.pos;
+        probe.ident();
+        if probe.peek() == Some('{') {
+            let close = probe
+                .rest()
+                .find('}')
+                .map_or(probe.src.len(), |i| probe.pos + i + 1);
+            probe.pos = close;
+        }
+        let metric_text = &self.src[metric_start..probe.pos.min(self.src.len())];
+        let tail = probe.rest().trim_end();
+        SloError::new(
+            format!("expected `(` after aggregation `{first}`"),
+            Span::point(self.pos),
+            "expected `(` here",
+        )
+        .hint(format!("write `{first}({metric_text}){tail}`"))
+    }
+
+    /// Selectors of `metric` when a `{` follows, else none.
+    fn optional_selectors(&mut self, metric: &str) -> Result<Vec<Selector>, SloError> {
+        if self.peek() == Some('{') {
+            self.selectors(metric)
         } else {
-            if Agg::from_name(first).is_some() && self.peek().is_some_and(is_ident_start) {
-                let mut probe = Parser {
-                    src: self.src,
-                    pos: self.pos,
-                    depth: 0,
-                    ops: 0,
-                };
-                let metric_start = probe.pos;
-                probe.ident();
-                if probe.peek() == Some('{') {
-                    let close = probe
-                        .rest()
-                        .find('}')
-                        .map_or(probe.src.len(), |i| probe.pos + i + 1);
-                    probe.pos = close;
-                }
-                let metric_text = &self.src[metric_start..probe.pos.min(self.src.len())];
-                let tail = probe.rest().trim_end();
-                return Err(SloError::new(
-                    format!("expected `(` after aggregation `{first}`"),
-                    Span::point(self.pos),
-                    "expected `(` here",
-                )
-                .hint(format!("write `{first}({metric_text}){tail}`")));
-            }
-            let selectors = if self.peek() == Some('{') {
-                self.selectors(first)?
-            } else {
-                Vec::new()
-            };
-            (None, first, first_span, selectors)
-        };
-        let lhs_end = self.pos;
-        self.skip_ws();
+            Ok(Vec::new())
+        }
+    }
 
-        let src = self.src;
-        let (op, op_span) = self.op(&src[first_span.start..lhs_end])?;
+    /// The threshold after the operator `op`, and the end of the input after it.
+    fn threshold(&mut self, op: Op) -> Result<(Rhs, Span), SloError> {
         self.skip_ws();
         if self.at_end() {
             return Err(SloError::new(
@@ -750,16 +811,7 @@ impl<'a> Parser<'a> {
         if !self.at_end() {
             return Err(self.trailing(&rhs));
         }
-        Ok(SloExpr {
-            agg,
-            metric: metric.to_string(),
-            metric_span,
-            selectors,
-            op,
-            op_span,
-            rhs,
-            rhs_span,
-        })
+        Ok((rhs, rhs_span))
     }
 
     /// `{label=value, …}` at the current position.
@@ -1354,31 +1406,50 @@ pub fn check_in(
     let metric = expr.metric.as_str();
     let def = catalog::lookup(kind, metric).or_else(|| declared.iter().find(|d| d.name == metric));
     let Some(def) = def else {
-        let names: Vec<&str> = catalog::metrics(kind)
-            .iter()
-            .chain(declared)
-            .map(|d| d.name)
-            .collect();
-        let mut hint = String::new();
-        if let Some(s) = did_you_mean(metric, names.iter().copied()) {
-            hint.push_str(&format!("did you mean `{s}`? "));
-        }
-        hint.push_str(&format!("metrics of a {kind} spec: {}", names.join(", ")));
-        if kind == Kind::Load {
-            hint.push_str(", and `prom.<name>` for scraped Prometheus metrics");
-        }
-        return Err(vec![
-            SloError::new(
-                format!("unknown metric `{metric}` for a {kind} spec"),
-                expr.metric_span,
-                "unknown metric",
-            )
-            .hint(hint),
-        ]);
+        return Err(vec![unknown_metric(expr, kind, declared)]);
     };
     let mut errors = Vec::new();
+    check_labels(expr, def, &mut errors);
+    let lhs_dim = check_aggregation(expr, def, &mut errors);
+    check_threshold(expr, lhs_dim, &mut errors);
+    if let Some(e) = bare_ratio_of_one_or_more(expr, lhs_dim) {
+        errors.push(e);
+    }
+    if errors.is_empty() {
+        Ok(lhs_dim)
+    } else {
+        Err(errors)
+    }
+}
 
-    // labels
+/// The metric of `expr` is not one of `kind`'s (nor declared): a near name if there is one,
+/// and the list.
+fn unknown_metric(expr: &SloExpr, kind: Kind, declared: &[catalog::MetricDef]) -> SloError {
+    let metric = expr.metric.as_str();
+    let names: Vec<&str> = catalog::metrics(kind)
+        .iter()
+        .chain(declared)
+        .map(|d| d.name)
+        .collect();
+    let mut hint = String::new();
+    if let Some(s) = did_you_mean(metric, names.iter().copied()) {
+        hint.push_str(&format!("did you mean `{s}`? "));
+    }
+    hint.push_str(&format!("metrics of a {kind} spec: {}", names.join(", ")));
+    if kind == Kind::Load {
+        hint.push_str(", and `prom.<name>` for scraped Prometheus metrics");
+    }
+    SloError::new(
+        format!("unknown metric `{metric}` for a {kind} spec"),
+        expr.metric_span,
+        "unknown metric",
+    )
+    .hint(hint)
+}
+
+/// Each selector's label once, and a label the metric has.
+fn check_labels(expr: &SloExpr, def: &catalog::MetricDef, errors: &mut Vec<SloError>) {
+    let metric = expr.metric.as_str();
     for (i, sel) in expr.selectors.iter().enumerate() {
         if expr.selectors[..i].iter().any(|s| s.name == sel.name) {
             errors.push(
@@ -1416,124 +1487,112 @@ pub fn check_in(
             );
         }
     }
+}
 
-    // aggregation vs shape
-    let lhs_dim = match &expr.agg {
-        None => {
-            if def.shape == Shape::Histogram {
-                errors.push(
-                    SloError::new(
-                        format!("`{metric}` is a distribution: pick an aggregation"),
-                        expr.metric_span,
-                        "needs an aggregation",
-                    )
-                    .hint(format!(
-                        "e.g. `p95({metric}) {} {}`",
-                        expr.op,
-                        example_value(def.dim)
-                    )),
-                );
-            }
-            def.dim
+/// The aggregation fits the metric's shape (a distribution needs one); the dimension of the
+/// left-hand side after it (`count` counts, `rate` is per second).
+fn check_aggregation(
+    expr: &SloExpr,
+    def: &catalog::MetricDef,
+    errors: &mut Vec<SloError>,
+) -> Dimension {
+    let metric = expr.metric.as_str();
+    let Some((agg, span)) = &expr.agg else {
+        if def.shape == Shape::Histogram {
+            errors.push(
+                SloError::new(
+                    format!("`{metric}` is a distribution: pick an aggregation"),
+                    expr.metric_span,
+                    "needs an aggregation",
+                )
+                .hint(format!(
+                    "e.g. `p95({metric}) {} {}`",
+                    expr.op,
+                    example_value(def.dim)
+                )),
+            );
         }
-        Some((agg, span)) => {
-            let ok = match agg {
-                Agg::Percentile(_) | Agg::Mean | Agg::Max | Agg::Min => {
-                    def.shape == Shape::Histogram
-                }
-                Agg::Count | Agg::Rate => matches!(def.shape, Shape::Histogram | Shape::Counter),
+        return def.dim;
+    };
+    let ok = match agg {
+        Agg::Percentile(_) | Agg::Mean | Agg::Max | Agg::Min => def.shape == Shape::Histogram,
+        Agg::Count | Agg::Rate => matches!(def.shape, Shape::Histogram | Shape::Counter),
+    };
+    if !ok {
+        let needs = if agg.is_distribution() {
+            "a distribution"
+        } else {
+            "a distribution or a counter"
+        };
+        let hint = match def.shape {
+            Shape::Counter => format!(
+                "compare the count directly (`{metric} …`) or per second (`rate({metric}) …`)"
+            ),
+            _ => format!(
+                "`{metric}` is one value: compare it directly, e.g. `{metric} {} …`",
+                expr.op
+            ),
+        };
+        errors.push(
+            SloError::new(
+                format!(
+                    "`{agg}` needs {needs}, but `{metric}` is {}",
+                    shape_name(def.shape)
+                ),
+                *span,
+                "aggregation not allowed here",
+            )
+            .hint(hint),
+        );
+    }
+    match agg {
+        Agg::Count => Dimension::Count,
+        Agg::Rate => Dimension::Rate,
+        _ => def.dim,
+    }
+}
+
+/// The threshold's dimension (see [`infer`]) is the left-hand side's `lhs_dim`, or a bare
+/// number where that dimension takes one.
+fn check_threshold(expr: &SloExpr, lhs_dim: Dimension, errors: &mut Vec<SloError>) {
+    let found = match infer(&expr.rhs, lhs_dim, errors) {
+        // a problem inside the threshold, reported there
+        None => return,
+        Some(Some(d)) if d == lhs_dim => return,
+        Some(None) if lhs_dim.accepts_bare() => return,
+        Some(found) => found,
+    };
+    let units = format!(
+        "`{}` is {}: write {}",
+        expr.lhs_text(),
+        lhs_dim.name(),
+        lhs_dim.units_hint()
+    );
+    let error = match found {
+        None => {
+            let (value, span) = expr
+                .rhs
+                .find_literal(&|d| d.is_none())
+                .map_or((None, expr.rhs_span), |(v, _, s)| (Some(v), s));
+            let message = match (value, &expr.rhs) {
+                (Some(v), Rhs::Literal { .. }) => format!("`{}` needs a unit", trim_float(v)),
+                _ => "the threshold needs a unit".to_string(),
             };
-            if !ok {
-                let needs = if agg.is_distribution() {
-                    "a distribution"
-                } else {
-                    "a distribution or a counter"
-                };
-                let hint = match def.shape {
-                    Shape::Counter => format!(
-                        "compare the count directly (`{metric} …`) or per second (`rate({metric}) …`)"
-                    ),
-                    _ => format!(
-                        "`{metric}` is one value: compare it directly, e.g. `{metric} {} …`",
-                        expr.op
-                    ),
-                };
-                errors.push(
-                    SloError::new(
-                        format!(
-                            "`{agg}` needs {needs}, but `{metric}` is {}",
-                            shape_name(def.shape)
-                        ),
-                        *span,
-                        "aggregation not allowed here",
-                    )
-                    .hint(hint),
-                );
-            }
-            match agg {
-                Agg::Count => Dimension::Count,
-                Agg::Rate => Dimension::Rate,
-                _ => def.dim,
-            }
+            SloError::new(message, span, format!("expected {}", lhs_dim.name()))
+        }
+        Some(d) => {
+            let span = expr
+                .rhs
+                .find_literal(&|x| x == Some(d))
+                .map_or(expr.rhs_span, |(_, _, s)| s);
+            SloError::new(
+                format!("expected {}, found {}", lhs_dim.name(), d.name()),
+                span,
+                format!("this is {}", d.name()),
+            )
         }
     };
-
-    // threshold
-    if let Some(ty) = infer(&expr.rhs, lhs_dim, &mut errors) {
-        match ty {
-            Some(d) if d == lhs_dim => {}
-            None if lhs_dim.accepts_bare() => {}
-            None => {
-                let (value, span) = expr
-                    .rhs
-                    .find_literal(&|d| d.is_none())
-                    .map_or((None, expr.rhs_span), |(v, _, s)| (Some(v), s));
-                let message = match (value, &expr.rhs) {
-                    (Some(v), Rhs::Literal { .. }) => format!("`{}` needs a unit", trim_float(v)),
-                    _ => "the threshold needs a unit".to_string(),
-                };
-                errors.push(
-                    SloError::new(message, span, format!("expected {}", lhs_dim.name())).hint(
-                        format!(
-                            "`{}` is {}: write {}",
-                            expr.lhs_text(),
-                            lhs_dim.name(),
-                            lhs_dim.units_hint()
-                        ),
-                    ),
-                );
-            }
-            Some(d) => {
-                let span = expr
-                    .rhs
-                    .find_literal(&|x| x == Some(d))
-                    .map_or(expr.rhs_span, |(_, _, s)| s);
-                errors.push(
-                    SloError::new(
-                        format!("expected {}, found {}", lhs_dim.name(), d.name()),
-                        span,
-                        format!("this is {}", d.name()),
-                    )
-                    .hint(format!(
-                        "`{}` is {}: write {}",
-                        expr.lhs_text(),
-                        lhs_dim.name(),
-                        lhs_dim.units_hint()
-                    )),
-                );
-            }
-        }
-    }
-
-    if let Some(e) = bare_ratio_of_one_or_more(expr, lhs_dim) {
-        errors.push(e);
-    }
-
-    if errors.is_empty() {
-        Ok(lhs_dim)
-    } else {
-        Err(errors)
-    }
+    errors.push(error.hint(units));
 }
 
 /// Metrics that are fractions of a whole (0 … 1): a bare threshold of 1 or more on them is

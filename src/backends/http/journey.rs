@@ -315,6 +315,35 @@ impl Compiler<'_> {
         }
     }
 
+    /// The values of a `query` or `headers` table (`field`) as texts.
+    fn pairs(
+        &mut self,
+        field: &str,
+        map: Option<&BTreeMap<String, String>>,
+    ) -> Vec<(String, Text)> {
+        map.into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), self.text(field, v)))
+            .collect()
+    }
+
+    /// The body of step `s`: `json`, else `form`, else `body`, else none.
+    fn body(&mut self, s: &crate::spec::load::Step) -> BodyT {
+        if let Some(v) = &s.json {
+            BodyT::Json(self.json("json", v))
+        } else if let Some(f) = &s.form {
+            BodyT::Form(
+                f.iter()
+                    .map(|(k, v)| (k.clone(), self.text("form", v)))
+                    .collect(),
+            )
+        } else if let Some(b) = &s.body {
+            BodyT::Raw(self.text("body", b))
+        } else {
+            BodyT::None
+        }
+    }
+
     fn text(&mut self, field: &str, s: &str) -> Text {
         if !is_template(s) {
             return Text::Literal(s.to_string());
@@ -359,6 +388,35 @@ struct Names<'a> {
 }
 
 impl Names<'_> {
+    /// Check every variable in `used` (with the field using it) of step `si` of `journey`:
+    /// the data sources they read; one error per unknown name, however many fields use it.
+    fn check_all(
+        &self,
+        used: &BTreeSet<(String, String)>,
+        journey: &crate::spec::load::Journey,
+        si: usize,
+        errors: &mut Vec<PlanError>,
+    ) -> BTreeSet<String> {
+        let span = journey.steps[si].request.span;
+        let mut feeders = BTreeSet::new();
+        let mut reported = BTreeSet::new();
+        for (var, field) in used {
+            match self.check(var, field, journey, si) {
+                Ok(Some(feeder)) => {
+                    feeders.insert(feeder);
+                }
+                Ok(None) => {}
+                Err((message, _)) if !reported.insert(message.clone()) => {}
+                Err((message, hint)) => errors.push(PlanError {
+                    span,
+                    message,
+                    hint,
+                }),
+            }
+        }
+        feeders
+    }
+
     /// Check one variable `var` (maybe an attribute chain `users.name`) used in `field` of
     /// step `si` of `journey`: the data source it reads, or the message and hint of an error.
     fn check(
@@ -424,6 +482,199 @@ impl Names<'_> {
     }
 }
 
+/// The data sources of `doc` read from their CSV files (relative to `spec_dir`); a file that
+/// cannot be read or has no rows is an error in `errors` and no feeder.
+fn load_feeders(doc: &LoadDoc, spec_dir: &Path, errors: &mut Vec<PlanError>) -> Vec<Feeder> {
+    let mut feeders = Vec::new();
+    for (name, src) in doc.data.iter().flatten() {
+        let path = spec_dir.join(&src.csv.value);
+        match read_csv(&path) {
+            Ok((_, rows)) if rows.is_empty() => errors.push(PlanError {
+                span: src.csv.span,
+                message: format!("the data file `{}` has no rows", src.csv.value),
+                hint: Some("a CSV data source needs a header line and at least one row".into()),
+            }),
+            Ok((columns, rows)) => feeders.push(Feeder {
+                name: name.clone(),
+                columns,
+                rows,
+                mode: src.mode.unwrap_or(FeedMode::Sequence),
+                next: AtomicUsize::new(0),
+            }),
+            Err(e) => errors.push(PlanError {
+                span: src.csv.span,
+                message: format!("cannot read the data file `{}`: {e}", src.csv.value),
+                hint: Some(format!(
+                    "paths are relative to the spec's folder ({})",
+                    spec_dir.display()
+                )),
+            }),
+        }
+    }
+    feeders
+}
+
+/// Running sums of the journeys' weights (default 1) over their total: the upper bound of
+/// each journey's slice of [0, 1) for [`Plan::pick`].
+fn cumulative_weights(journeys: &[crate::spec::load::Journey]) -> Vec<f64> {
+    let weights: Vec<f64> = journeys
+        .iter()
+        .map(|j| j.weight.as_ref().map_or(1.0, |w| w.value))
+        .collect();
+    let total: f64 = weights.iter().sum();
+    let mut acc = 0.0;
+    weights
+        .iter()
+        .map(|w| {
+            acc += w / total;
+            acc
+        })
+        .collect()
+}
+
+/// Compiles the journeys of one spec into one template environment, collecting errors.
+struct JourneyCompiler<'a> {
+    env: &'a mut minijinja::Environment<'static>,
+    errors: &'a mut Vec<PlanError>,
+    feeders: &'a [Feeder],
+    /// Every data source the spec declares, also those whose file could not be read.
+    declared: &'a BTreeSet<String>,
+    globals: &'a BTreeSet<String>,
+}
+
+impl JourneyCompiler<'_> {
+    /// Journey `ji`, its steps in order (each may use what earlier steps captured), and the
+    /// data sources its templates read.
+    fn journey(&mut self, ji: usize, j: &crate::spec::load::Journey) -> JourneyPlan {
+        let mut steps = Vec::new();
+        let mut captured: BTreeSet<String> = BTreeSet::new();
+        let mut used_feeders = BTreeSet::new();
+        for si in 0..j.steps.len() {
+            let prefix = format!("j{ji}s{si}");
+            steps.push(self.step(prefix, j, si, &mut captured, &mut used_feeders));
+        }
+        let feeders = self
+            .feeders
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| used_feeders.contains(&f.name))
+            .map(|(i, _)| i)
+            .collect();
+        JourneyPlan {
+            name: j.name.clone(),
+            steps,
+            feeders,
+        }
+    }
+
+    /// Step `si` of `j`, its templates named after `prefix`: the request's templates, the
+    /// names they use (data sources read go to `used_feeders`), its captures (added to
+    /// `captured`) and expectations.
+    fn step(
+        &mut self,
+        prefix: String,
+        j: &crate::spec::load::Journey,
+        si: usize,
+        captured: &mut BTreeSet<String>,
+        used_feeders: &mut BTreeSet<String>,
+    ) -> StepPlan {
+        let s = &j.steps[si];
+        let mut c = Compiler {
+            env: &mut *self.env,
+            used: BTreeSet::new(),
+            errors: &mut *self.errors,
+            span: s.request.span,
+            prefix,
+            n: 0,
+        };
+        let (method, path) = s.request.value.split_once(' ').unwrap_or(("GET", "/"));
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let path = c.text("request", path.trim());
+        let query = c.pairs("query", s.query.as_ref());
+        let headers = c.pairs("headers", s.headers.as_ref());
+        let body = c.body(s);
+        let used = std::mem::take(&mut c.used);
+        let names = Names {
+            feeders: self.feeders,
+            declared: self.declared,
+            captured,
+            globals: self.globals,
+        };
+        used_feeders.extend(names.check_all(&used, j, si, self.errors));
+        let captures = compile_captures(s, captured, self.errors);
+        let expect = compile_expect(s, self.errors);
+        StepPlan {
+            label: s
+                .name
+                .as_ref()
+                .map_or_else(|| s.request.written.clone(), |n| n.written.clone()),
+            method,
+            path,
+            query,
+            headers,
+            body,
+            captures,
+            expect,
+            think: s.think_time.or(j.think_time),
+            timeout: s.timeout.map_or(DEFAULT_TIMEOUT, |d| d.as_std()),
+        }
+    }
+}
+
+/// The `capture` sources of step `s` (`header:…`, `regex:…` or a JSON path), each name added
+/// to `captured` whether or not its source is valid.
+fn compile_captures(
+    s: &crate::spec::load::Step,
+    captured: &mut BTreeSet<String>,
+    errors: &mut Vec<PlanError>,
+) -> Vec<Capture> {
+    let mut captures = Vec::new();
+    for (name, src) in s.capture.iter().flatten() {
+        let source = if let Some(h) = src.value.strip_prefix("header:") {
+            Ok(Source::Header(h.trim().to_ascii_lowercase()))
+        } else if let Some(re) = src.value.strip_prefix("regex:") {
+            regex::Regex::new(re)
+                .map(Source::Regex)
+                .map_err(|e| format!("invalid regex: {e}"))
+        } else {
+            json_pointer(&src.value).map(Source::Pointer)
+        };
+        match source {
+            Ok(source) => captures.push(Capture {
+                name: name.clone(),
+                written: src.value.clone(),
+                source,
+            }),
+            Err(message) => errors.push(PlanError {
+                span: src.span,
+                message,
+                hint: None,
+            }),
+        }
+        captured.insert(name.clone());
+    }
+    captures
+}
+
+/// The `expect` table of step `s`, its JSON paths as pointers.
+fn compile_expect(s: &crate::spec::load::Step, errors: &mut Vec<PlanError>) -> ExpectT {
+    let mut expect = ExpectT::default();
+    let Some(e) = &s.expect else { return expect };
+    expect.status = e.status.as_ref().map(|s| s.value);
+    expect.body_contains = e.body_contains.clone();
+    for (path, want) in e.json.iter().flatten() {
+        match json_pointer(path) {
+            Ok(p) => expect.json.push((path.clone(), p, want.clone())),
+            Err(message) => errors.push(PlanError {
+                span: s.request.span,
+                message,
+                hint: None,
+            }),
+        }
+    }
+    expect
+}
+
 impl Plan {
     /// [`Plan::compile`] for `spec` (relative paths against `spec_dir`), with the spec's
     /// secrets to redact and every problem a located diagnostic in `spec`'s file.
@@ -451,193 +702,33 @@ impl Plan {
     pub fn compile(doc: &LoadDoc, spec_dir: &Path) -> Result<Plan, Vec<PlanError>> {
         let mut errors = Vec::new();
         let mut env = environment();
-        let mut feeders = Vec::new();
-        for (name, src) in doc.data.iter().flatten() {
-            let path = spec_dir.join(&src.csv.value);
-            match read_csv(&path) {
-                Ok((_, rows)) if rows.is_empty() => errors.push(PlanError {
-                    span: src.csv.span,
-                    message: format!("the data file `{}` has no rows", src.csv.value),
-                    hint: Some("a CSV data source needs a header line and at least one row".into()),
-                }),
-                Ok((columns, rows)) => feeders.push(Feeder {
-                    name: name.clone(),
-                    columns,
-                    rows,
-                    mode: src.mode.unwrap_or(FeedMode::Sequence),
-                    next: AtomicUsize::new(0),
-                }),
-                Err(e) => errors.push(PlanError {
-                    span: src.csv.span,
-                    message: format!("cannot read the data file `{}`: {e}", src.csv.value),
-                    hint: Some(format!(
-                        "paths are relative to the spec's folder ({})",
-                        spec_dir.display()
-                    )),
-                }),
-            }
-        }
+        let feeders = load_feeders(doc, spec_dir, &mut errors);
         let declared: BTreeSet<String> =
             doc.data.iter().flatten().map(|(n, _)| n.clone()).collect();
         let globals: BTreeSet<String> = env.globals().map(|(n, _)| n.to_string()).collect();
         let mut secret_headers: Vec<String> =
             SECRET_HEADERS.iter().map(|s| s.to_string()).collect();
         secret_headers.extend(doc.redact.iter().flatten().map(|h| h.to_ascii_lowercase()));
-        let mut journeys = Vec::new();
-        for (ji, j) in doc.journey.iter().enumerate() {
-            let mut steps = Vec::new();
-            let mut captured: BTreeSet<String> = BTreeSet::new();
-            let mut used_feeders = BTreeSet::new();
-            for (si, s) in j.steps.iter().enumerate() {
-                let mut c = Compiler {
-                    env: &mut env,
-                    used: BTreeSet::new(),
-                    errors: &mut errors,
-                    span: s.request.span,
-                    prefix: format!("j{ji}s{si}"),
-                    n: 0,
-                };
-                let (method, path) = s.request.value.split_once(' ').unwrap_or(("GET", "/"));
-                let method =
-                    reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
-                let path = c.text("request", path.trim());
-                let query = s
-                    .query
-                    .iter()
-                    .flatten()
-                    .map(|(k, v)| (k.clone(), c.text("query", v)))
-                    .collect();
-                let headers = s
-                    .headers
-                    .iter()
-                    .flatten()
-                    .map(|(k, v)| (k.clone(), c.text("headers", v)))
-                    .collect();
-                let body = if let Some(v) = &s.json {
-                    BodyT::Json(c.json("json", v))
-                } else if let Some(f) = &s.form {
-                    BodyT::Form(
-                        f.iter()
-                            .map(|(k, v)| (k.clone(), c.text("form", v)))
-                            .collect(),
-                    )
-                } else if let Some(b) = &s.body {
-                    BodyT::Raw(c.text("body", b))
-                } else {
-                    BodyT::None
-                };
-                let used = std::mem::take(&mut c.used);
-                let names = Names {
-                    feeders: &feeders,
-                    declared: &declared,
-                    captured: &captured,
-                    globals: &globals,
-                };
-                let mut reported = BTreeSet::new();
-                for (var, field) in &used {
-                    match names.check(var, field, j, si) {
-                        Ok(Some(feeder)) => {
-                            used_feeders.insert(feeder);
-                        }
-                        Ok(None) => {}
-                        // one error per name and step, however many fields use it
-                        Err((message, _)) if !reported.insert(message.clone()) => {}
-                        Err((message, hint)) => errors.push(PlanError {
-                            span: s.request.span,
-                            message,
-                            hint,
-                        }),
-                    }
-                }
-                let mut captures = Vec::new();
-                for (name, src) in s.capture.iter().flatten() {
-                    let source = if let Some(h) = src.value.strip_prefix("header:") {
-                        Ok(Source::Header(h.trim().to_ascii_lowercase()))
-                    } else if let Some(re) = src.value.strip_prefix("regex:") {
-                        regex::Regex::new(re)
-                            .map(Source::Regex)
-                            .map_err(|e| format!("invalid regex: {e}"))
-                    } else {
-                        json_pointer(&src.value).map(Source::Pointer)
-                    };
-                    match source {
-                        Ok(source) => captures.push(Capture {
-                            name: name.clone(),
-                            written: src.value.clone(),
-                            source,
-                        }),
-                        Err(message) => errors.push(PlanError {
-                            span: src.span,
-                            message,
-                            hint: None,
-                        }),
-                    }
-                    captured.insert(name.clone());
-                }
-                let mut expect = ExpectT::default();
-                if let Some(e) = &s.expect {
-                    expect.status = e.status.as_ref().map(|s| s.value);
-                    expect.body_contains = e.body_contains.clone();
-                    for (path, want) in e.json.iter().flatten() {
-                        match json_pointer(path) {
-                            Ok(p) => expect.json.push((path.clone(), p, want.clone())),
-                            Err(message) => errors.push(PlanError {
-                                span: s.request.span,
-                                message,
-                                hint: None,
-                            }),
-                        }
-                    }
-                }
-                steps.push(StepPlan {
-                    label: s
-                        .name
-                        .as_ref()
-                        .map_or_else(|| s.request.written.clone(), |n| n.written.clone()),
-                    method,
-                    path,
-                    query,
-                    headers,
-                    body,
-                    captures,
-                    expect,
-                    think: s.think_time.or(j.think_time),
-                    timeout: s.timeout.map_or(DEFAULT_TIMEOUT, |d| d.as_std()),
-                });
-            }
-            let feeders_used = feeders
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| used_feeders.contains(&f.name))
-                .map(|(i, _)| i)
-                .collect();
-            journeys.push(JourneyPlan {
-                name: j.name.clone(),
-                steps,
-                feeders: feeders_used,
-            });
-        }
+        let mut compiler = JourneyCompiler {
+            env: &mut env,
+            errors: &mut errors,
+            feeders: &feeders,
+            declared: &declared,
+            globals: &globals,
+        };
+        let journeys: Vec<JourneyPlan> = doc
+            .journey
+            .iter()
+            .enumerate()
+            .map(|(ji, j)| compiler.journey(ji, j))
+            .collect();
         if !errors.is_empty() {
             return Err(errors);
         }
-        let weights: Vec<f64> = doc
-            .journey
-            .iter()
-            .map(|j| j.weight.as_ref().map_or(1.0, |w| w.value))
-            .collect();
-        let total: f64 = weights.iter().sum();
-        let mut acc = 0.0;
-        let cumulative = weights
-            .iter()
-            .map(|w| {
-                acc += w / total;
-                acc
-            })
-            .collect();
         Ok(Plan {
             env,
             journeys,
-            cumulative,
+            cumulative: cumulative_weights(&doc.journey),
             feeders,
             secret_headers,
             secrets: Vec::new(),

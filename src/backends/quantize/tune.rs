@@ -101,13 +101,20 @@ pub fn tune(
             matches!(p.format, Format::Quant(_)) && results.iter().any(|r| r.name == p.name)
         })
         .collect();
+    let scanner = Scan {
+        mixed_precision: t.mixed_precision == Some(true),
+        fp32_acc,
+        fp32_size,
+        allowed,
+        tuner,
+        cancelled,
+        out_dir,
+    };
     for plan in measured {
         if !scan || cancelled() {
             break;
         }
-        if let Err(e) = scan_one(
-            plan, t, fp32_acc, fp32_size, allowed, results, m, tuner, cancelled, out_dir,
-        ) {
+        if let Err(e) = scanner.scheme(plan, results, m) {
             m.error_sample(&e, labels(&[("scheme", &plan.name)]));
             m.notes
                 .push(format!("tuning of `{}` stopped: {e}", plan.name));
@@ -142,164 +149,219 @@ pub fn tune(
     Ok(())
 }
 
-/// The sensitivity scan of one scheme and, when it misses the criterion, its
-/// mixed-precision variant.
-#[expect(clippy::too_many_arguments, reason = "one call site: tune")]
-fn scan_one(
-    plan: &Plan,
-    t: &Tune,
+/// What the sensitivity scan and the mixed-precision search of every scheme share.
+struct Scan<'a> {
+    /// `tune.mixed_precision`: look for a mixed-precision variant of a failing scheme.
+    mixed_precision: bool,
     fp32_acc: f64,
     fp32_size: u64,
+    /// The accuracy drop the criterion allows, in points.
     allowed: f64,
-    results: &mut Vec<SchemeResult>,
-    m: &mut Measurements,
-    tuner: &Tuner,
-    cancelled: &dyn Fn() -> bool,
-    out_dir: &std::path::Path,
-) -> Result<(), String> {
-    let n = tuner.weights.layer_count();
-    let names: Vec<String> = tuner
-        .weights
-        .tensors()
-        .into_iter()
-        .map(|t| t.name)
-        .collect();
-    // quantize one layer at a time
-    let mut ranking = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        let mut p = plan.clone();
-        p.fp32_layers = (0..n).filter(|&j| j != i).collect();
-        let model = p.apply(tuner.weights, tuner.device)?;
-        let acc = (tuner.runner_accuracy)(&Deployed {
-            model,
-            input_dtype: None,
-        })?;
-        let drop = (fp32_acc - acc) * 100.0;
-        m.scalar(
-            "sensitivity",
-            labels(&[("scheme", &plan.name), ("layer", name)]),
-            drop,
-        );
-        ranking.push((i, drop));
-    }
-    ranking.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let order: Vec<String> = ranking
-        .iter()
-        .map(|(i, d)| format!("{} ({d:.2}pp)", names[*i]))
-        .collect();
-    m.notes.push(format!(
-        "sensitivity of `{}`, most sensitive first: {}",
-        plan.name,
-        order.join(", ")
-    ));
+    tuner: &'a Tuner<'a>,
+    cancelled: &'a dyn Fn() -> bool,
+    out_dir: &'a std::path::Path,
+}
 
-    let full = results
-        .iter()
-        .find(|r| r.name == plan.name)
-        .map(|r| r.accuracy);
-    let fails = full.is_some_and(|a| (fp32_acc - a) * 100.0 > allowed + 1e-9);
-    if t.mixed_precision == Some(true) && fails {
+impl Scan<'_> {
+    /// The sensitivity scan of one scheme and, when it misses the criterion, its
+    /// mixed-precision variant (added to `results` when one meets it).
+    fn scheme(
+        &self,
+        plan: &Plan,
+        results: &mut Vec<SchemeResult>,
+        m: &mut Measurements,
+    ) -> Result<(), String> {
+        let names: Vec<String> = self
+            .tuner
+            .weights
+            .tensors()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        let ranking = self.sensitivity(plan, &names, m)?;
+        let full = results
+            .iter()
+            .find(|r| r.name == plan.name)
+            .map(|r| r.accuracy);
+        let fails = full.is_some_and(|a| (self.fp32_acc - a) * 100.0 > self.allowed + 1e-9);
+        if self.mixed_precision
+            && fails
+            && let Some(r) = self.mixed(plan, &ranking, &names, m)?
+        {
+            results.push(r);
+        }
+        Ok(())
+    }
+
+    /// Quantize one layer at a time (the others in fp32): the accuracy drop of each layer
+    /// (`sensitivity{scheme, layer}`), and the layers' indices with their drops, most
+    /// sensitive first.
+    fn sensitivity(
+        &self,
+        plan: &Plan,
+        names: &[String],
+        m: &mut Measurements,
+    ) -> Result<Vec<(usize, f64)>, String> {
+        let n = self.tuner.weights.layer_count();
+        let mut ranking = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let mut p = plan.clone();
+            p.fp32_layers = (0..n).filter(|&j| j != i).collect();
+            let model = p.apply(self.tuner.weights, self.tuner.device)?;
+            let acc = (self.tuner.runner_accuracy)(&Deployed {
+                model,
+                input_dtype: None,
+            })?;
+            let drop = (self.fp32_acc - acc) * 100.0;
+            m.scalar(
+                "sensitivity",
+                labels(&[("scheme", &plan.name), ("layer", name)]),
+                drop,
+            );
+            ranking.push((i, drop));
+        }
+        ranking.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let order: Vec<String> = ranking
+            .iter()
+            .map(|(i, d)| format!("{} ({d:.2}pp)", names[*i]))
+            .collect();
+        m.notes.push(format!(
+            "sensitivity of `{}`, most sensitive first: {}",
+            plan.name,
+            order.join(", ")
+        ));
+        Ok(ranking)
+    }
+
+    /// `{scheme}-mixed`: keep the layers of `ranking` in fp32, most sensitive first, until
+    /// the criterion holds (never all of them: that is the reference itself); that variant
+    /// measured by [`Self::measure_mixed`], or `None` when none holds or tuning is cancelled.
+    fn mixed(
+        &self,
+        plan: &Plan,
+        ranking: &[(usize, f64)],
+        names: &[String],
+        m: &mut Measurements,
+    ) -> Result<Option<SchemeResult>, String> {
+        let n = self.tuner.weights.layer_count();
         let mut p = plan.clone();
         p.name = format!("{}-mixed", plan.name);
         for (k, (i, _)) in ranking.iter().enumerate() {
-            if k + 1 == n || cancelled() {
+            if k + 1 == n || (self.cancelled)() {
                 break; // all layers in fp32 would be the reference itself
             }
             p.fp32_layers.push(*i);
-            let model = p.apply(tuner.weights, tuner.device)?;
-            let acc = (tuner.runner_accuracy)(&Deployed {
+            let model = p.apply(self.tuner.weights, self.tuner.device)?;
+            let acc = (self.tuner.runner_accuracy)(&Deployed {
                 model: model.clone(),
                 input_dtype: None,
             })?;
-            if (fp32_acc - acc) * 100.0 <= allowed + 1e-9 {
-                let path = out_dir.join(format!("{}.bpk", super::sanitize(&p.name)));
-                let size = schemes::save(&model, &path)?;
-                // measured like every scheme: reloaded from its file, in both modes
-                let quantized =
-                    schemes::load(&path, tuner.weights, &p, Mode::Quantized, tuner.device)?;
-                let dequantized = schemes::load(
-                    &path,
-                    tuner.weights,
-                    &p,
-                    Mode::DequantizeAtLoad,
-                    tuner.device,
-                )?;
-                let s = p.name.as_str();
-                let mut acc = f64::INFINITY;
-                for (mode, d) in [
-                    ("quantized", &quantized),
-                    ("dequantize_at_load", &dequantized),
-                ] {
-                    let a = (tuner.runner_accuracy)(d)?;
-                    m.scalar("accuracy", labels(&[("scheme", s), ("mode", mode)]), a);
-                    m.scalar(
-                        "accuracy_drop",
-                        labels(&[("scheme", s), ("mode", mode)]),
-                        (fp32_acc - a) * 100.0,
-                    );
-                    acc = acc.min(a);
-                }
-                m.scalar("size", labels(&[("scheme", s)]), size as f64);
-                m.scalar(
-                    "size_ratio",
-                    labels(&[("scheme", s)]),
-                    size as f64 / fp32_size as f64,
-                );
-                m.scalar("accuracy", labels(&[("scheme", s)]), acc);
-                m.scalar(
-                    "accuracy_drop",
-                    labels(&[("scheme", s)]),
-                    (fp32_acc - acc) * 100.0,
-                );
-                let mut lat = (tuner.runner_latency)(
-                    s,
-                    &[
-                        ("quantized", quantized),
-                        ("dequantize_at_load", dequantized),
-                    ],
-                );
-                let ratio = |mode: &str| {
-                    lat.scalars
-                        .iter()
-                        .find(|x| {
-                            x.metric == "latency_ratio"
-                                && x.labels.len() == 2
-                                && x.labels.get("mode").map(String::as_str) == Some(mode)
-                        })
-                        .map(|x| x.value)
-                };
-                let (q, d) = (ratio("quantized"), ratio("dequantize_at_load"));
-                // like the other schemes: the best of its modes
-                let latency_ratio = match (q, d) {
-                    (Some(q), Some(d)) => Some(q.min(d)),
-                    (q, d) => q.or(d),
-                };
-                m.histograms.append(&mut lat.histograms);
-                m.scalars.append(&mut lat.scalars);
-                m.error_samples.append(&mut lat.error_samples);
-                let kept: Vec<String> = p.fp32_layers.iter().map(|i| names[*i].clone()).collect();
-                let fmt = |r: Option<f64>| {
-                    r.map_or_else(|| "not measured".to_string(), |r| format!("{r:.2}x"))
-                };
-                m.notes.push(format!(
-                    "mixed precision `{s}`: {} kept in fp32 meets the criterion ({:.2}pp drop, {:.2}x the fp32 size; fp32 latency ratio: quantized {}, dequantized at load {})",
-                    kept.join(", "),
-                    (fp32_acc - acc) * 100.0,
-                    size as f64 / fp32_size as f64,
-                    fmt(q),
-                    fmt(d)
-                ));
-                results.push(SchemeResult {
-                    name: s.to_string(),
-                    size,
-                    accuracy: acc,
-                    latency_ratio,
-                });
-                break;
+            if (self.fp32_acc - acc) * 100.0 <= self.allowed + 1e-9 {
+                return self.measure_mixed(&p, &model, names, m).map(Some);
             }
         }
+        Ok(None)
     }
-    Ok(())
+
+    /// A mixed-precision variant `p` measured like every scheme: saved, reloaded from its
+    /// file in both modes, its accuracy, size and latency recorded in `m` with a note.
+    fn measure_mixed(
+        &self,
+        p: &Plan,
+        model: &super::model::Net,
+        names: &[String],
+        m: &mut Measurements,
+    ) -> Result<SchemeResult, String> {
+        let (tuner, fp32_acc, fp32_size) = (self.tuner, self.fp32_acc, self.fp32_size);
+        let path = self
+            .out_dir
+            .join(format!("{}.bpk", super::sanitize(&p.name)));
+        let size = schemes::save(model, &path)?;
+        let quantized = schemes::load(&path, tuner.weights, p, Mode::Quantized, tuner.device)?;
+        let dequantized = schemes::load(
+            &path,
+            tuner.weights,
+            p,
+            Mode::DequantizeAtLoad,
+            tuner.device,
+        )?;
+        let s = p.name.as_str();
+        let mut acc = f64::INFINITY;
+        for (mode, d) in [
+            ("quantized", &quantized),
+            ("dequantize_at_load", &dequantized),
+        ] {
+            let a = (tuner.runner_accuracy)(d)?;
+            m.scalar("accuracy", labels(&[("scheme", s), ("mode", mode)]), a);
+            m.scalar(
+                "accuracy_drop",
+                labels(&[("scheme", s), ("mode", mode)]),
+                (fp32_acc - a) * 100.0,
+            );
+            acc = acc.min(a);
+        }
+        m.scalar("size", labels(&[("scheme", s)]), size as f64);
+        m.scalar(
+            "size_ratio",
+            labels(&[("scheme", s)]),
+            size as f64 / fp32_size as f64,
+        );
+        m.scalar("accuracy", labels(&[("scheme", s)]), acc);
+        m.scalar(
+            "accuracy_drop",
+            labels(&[("scheme", s)]),
+            (fp32_acc - acc) * 100.0,
+        );
+        let mut lat = (tuner.runner_latency)(
+            s,
+            &[
+                ("quantized", quantized),
+                ("dequantize_at_load", dequantized),
+            ],
+        );
+        let (q, d) = (
+            mode_latency_ratio(&lat, "quantized"),
+            mode_latency_ratio(&lat, "dequantize_at_load"),
+        );
+        // like the other schemes: the best of its modes
+        let latency_ratio = match (q, d) {
+            (Some(q), Some(d)) => Some(q.min(d)),
+            (q, d) => q.or(d),
+        };
+        m.histograms.append(&mut lat.histograms);
+        m.scalars.append(&mut lat.scalars);
+        m.error_samples.append(&mut lat.error_samples);
+        let kept: Vec<String> = p.fp32_layers.iter().map(|i| names[*i].clone()).collect();
+        let fmt =
+            |r: Option<f64>| r.map_or_else(|| "not measured".to_string(), |r| format!("{r:.2}x"));
+        m.notes.push(format!(
+            "mixed precision `{s}`: {} kept in fp32 meets the criterion ({:.2}pp drop, {:.2}x the fp32 size; fp32 latency ratio: quantized {}, dequantized at load {})",
+            kept.join(", "),
+            (fp32_acc - acc) * 100.0,
+            size as f64 / fp32_size as f64,
+            fmt(q),
+            fmt(d)
+        ));
+        Ok(SchemeResult {
+            name: s.to_string(),
+            size,
+            accuracy: acc,
+            latency_ratio,
+        })
+    }
+}
+
+/// The `latency_ratio{mode}` (over all batch sizes: two labels, scheme and mode) that a
+/// latency benchmark measured for `mode`.
+fn mode_latency_ratio(lat: &Measurements, mode: &str) -> Option<f64> {
+    lat.scalars
+        .iter()
+        .find(|x| {
+            x.metric == "latency_ratio"
+                && x.labels.len() == 2
+                && x.labels.get("mode").map(String::as_str) == Some(mode)
+        })
+        .map(|x| x.value)
 }
 
 #[cfg(test)]
@@ -313,6 +375,25 @@ mod tests {
             accuracy,
             latency_ratio: Some(lat),
         }
+    }
+
+    #[test]
+    fn mode_latency_ratio_is_the_ratio_over_all_batch_sizes_of_that_mode() {
+        let mut lat = Measurements::default();
+        let per_batch = [("scheme", "s"), ("mode", "quantized"), ("batch", "8")];
+        lat.scalar("latency_ratio", labels(&per_batch), 9.0);
+        lat.scalar(
+            "throughput",
+            labels(&[("scheme", "s"), ("mode", "quantized")]),
+            5.0,
+        );
+        lat.scalar(
+            "latency_ratio",
+            labels(&[("scheme", "s"), ("mode", "quantized")]),
+            1.5,
+        );
+        assert_eq!(mode_latency_ratio(&lat, "quantized"), Some(1.5));
+        assert_eq!(mode_latency_ratio(&lat, "dequantize_at_load"), None);
     }
 
     #[test]
