@@ -11,6 +11,9 @@ pub const INVALID: i32 = 2;
 pub const BACKEND_UNAVAILABLE: i32 = 3;
 /// Nothing matched the selection.
 pub const NOTHING_SELECTED: i32 = 4;
+/// `perfspec merge`: a shard is missing or repeated, ran another version of a spec, or did
+/// not run at the same time as the others; nothing was judged.
+pub const INCOMPLETE: i32 = 5;
 /// Interrupted (SIGINT, Ctrl-C): results so far and reports were still written.
 pub const INTERRUPTED: i32 = 130;
 /// Terminated (SIGTERM: `timeout`, a CI job's cancel, Kubernetes, systemd): handled like
@@ -33,7 +36,7 @@ pub fn for_signal(sig: i32) -> i32 {
 fn rank(code: i32) -> u8 {
     match code {
         INTERRUPTED | TERMINATED | HANGUP => 6,
-        INVALID => 5,
+        INVALID | INCOMPLETE => 5,
         BACKEND_UNAVAILABLE => 4,
         SLO_FAILED => 3,
         NOTHING_SELECTED => 2,

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod exit;
 pub mod history;
 pub mod init;
+pub mod merge;
 pub mod process;
 pub mod report;
 pub mod results;

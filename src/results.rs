@@ -28,6 +28,9 @@ pub struct Results {
     /// The run was interrupted (Ctrl-C or `--timeout`); later specs did not run.
     pub interrupted: bool,
     pub exit_code: i32,
+    /// `--shard K/N`: this run is one shard of a spec's load (`perfspec merge` joins them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::engine::shard::ShardInfo>,
     pub specs: Vec<SpecResult>,
 }
 

@@ -15,3 +15,4 @@ mod report_charts;
 mod reports;
 mod results_schema;
 mod scaling;
+mod shards;

@@ -161,6 +161,7 @@ fn results(specs: Vec<SpecResult>, exit_code: i32) -> Results {
         baseline: None,
         interrupted: false,
         exit_code,
+        shard: None,
         specs,
     }
 }

@@ -44,6 +44,9 @@ pub struct RunContext {
     pub started: Instant,
     /// Which repeat of the spec this run is.
     pub repeat: Repeat,
+    /// `--shard K/N`: the stripe of the load this process runs ([`super::shard::Shard::WHOLE`]
+    /// without sharding).
+    pub shard: super::shard::Shard,
 }
 
 /// The repeat a backend run belongs to: `index` of `count` (1-based). Every repeat is a

@@ -11,6 +11,7 @@ pub mod rebase;
 pub mod repeats;
 pub mod run;
 pub mod search;
+pub mod shard;
 pub mod verdict;
 
 pub use backend::{Backend, BackendError, Repeat, RunContext};

@@ -27,6 +27,10 @@ pub struct RunOptions {
     pub command: Vec<String>,
     /// `--repeat N`: run every spec N times, whatever its `repeat` says.
     pub repeat: Option<u32>,
+    /// `--shard K/N`: this process runs its stripe of every spec's load.
+    pub shard: Option<super::shard::Shard>,
+    /// `--start-at`: wait until then before the first spec (shards start together).
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 /// Why a run stopped early.
@@ -74,8 +78,22 @@ pub async fn run_specs(
         baseline: opts.baseline.as_ref().map(|b| b.path.clone()),
         interrupted: false,
         exit_code: exit::SUCCESS,
+        shard: None,
         specs: Vec::new(),
     };
+    if let Some(at) = opts.start_at
+        && !wait_until(at, &interrupt, &progress).await
+    {
+        res.interrupted = true;
+    }
+    if let Some(shard) = opts.shard {
+        res.shard = Some(super::shard::ShardInfo {
+            index: shard.index,
+            count: shard.count,
+            planned_start: opts.start_at.map(super::shard::rfc3339),
+            started_at: results::now_rfc3339(),
+        });
+    }
     // the whole-run timeout cancels the same way Ctrl-C does, but is reported as a timeout
     let run_cancel = interrupt.child_token();
     let timed_out_run = CancellationToken::new();
@@ -387,6 +405,7 @@ async fn run_repeats(
             cancel: spec_cancel.clone(),
             progress: r.progress.clone(),
             started: t0,
+            shard: r.opts.shard.unwrap_or(super::shard::Shard::WHOLE),
             repeat: Repeat {
                 index,
                 count,
@@ -420,6 +439,26 @@ async fn run_repeats(
         }
     }
     Ok(done)
+}
+
+/// `--start-at`: sleep until `at` (now when it has passed); `false` when Ctrl-C came first.
+async fn wait_until(
+    at: std::time::SystemTime,
+    interrupt: &CancellationToken,
+    progress: &Progress,
+) -> bool {
+    let Ok(wait) = at.duration_since(std::time::SystemTime::now()) else {
+        return true;
+    };
+    progress.println(&format!(
+        "waiting {:.1}s for --start-at {}",
+        wait.as_secs_f64(),
+        super::shard::rfc3339(at)
+    ));
+    tokio::select! {
+        () = tokio::time::sleep(wait) => true,
+        () = interrupt.cancelled() => false,
+    }
 }
 
 /// One backend run under the spec's deadline and the run's cancellation; `true` when the

@@ -79,6 +79,16 @@ impl Stages {
         Stages { spans, phases }
     }
 
+    /// Closed model, `--shard K/N`: this shard's virtual users of every stage (users are
+    /// striped: user `u` runs on shard `(u − 1) mod N + 1`).
+    pub fn striped(mut self, shard: crate::engine::shard::Shard) -> Stages {
+        for s in &mut self.spans {
+            s.from = shard.users(s.from);
+            s.to = shard.users(s.to);
+        }
+        self
+    }
+
     /// Each stage as resolved: `(duration, level at its start, level at its end, phase)`.
     pub fn levels(&self) -> impl Iterator<Item = (f64, f64, f64, usize)> + '_ {
         self.spans

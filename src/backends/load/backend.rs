@@ -73,13 +73,44 @@ impl Backend for Goose {
         let lp = plan
             .get::<LoadPlan>()
             .ok_or_else(|| crate::engine::plan::wrong_plan("goose"))?;
-        let (open, users, tolerance) = model_settings(lp, d);
-        let stages = lp.schedule.clone();
+        let (open, mut users, tolerance) = model_settings(lp, d);
+        let shard = cx.shard;
+        let stages = if open {
+            lp.schedule.clone()
+        } else {
+            let striped = lp.schedule.clone().striped(shard);
+            users = striped.peak_level() as usize;
+            if users == 0 {
+                return Err(BackendError::Unavailable(format!(
+                    "shard {shard} has no virtual users: the spec's stages peak at {} users, fewer than the {} shards",
+                    lp.schedule.peak_level(),
+                    shard.count
+                )));
+            }
+            striped
+        };
         let rungs = &lp.rungs;
         let criteria = search::step_criteria(&spec.slos);
         let mut stress = StepUp::default();
         let names = names(lp);
         let mut notes = vec![describe_plan(&lp.compiled, &stages, open, users)];
+        if !shard.is_whole() {
+            notes.push(if open {
+                let total = stages.total_arrivals();
+                format!(
+                    "shard {shard}: {} of the {total} arrivals (global indices {}, {}, …: one in every {}), at the global schedule's times; its SLOs are judged on this share, `perfspec merge` judges the whole",
+                    shard.local_count(total),
+                    shard.global(0),
+                    shard.global(1),
+                    shard.count
+                )
+            } else {
+                format!(
+                    "shard {shard}: {users} of the spec's {} virtual users at the peak (users striped); its SLOs are judged on this share, `perfspec merge` judges the whole",
+                    lp.schedule.peak_level()
+                )
+            });
+        }
 
         let mut target = target::start(&d.target, cx).await?;
         runner::silence_goose_logger();
@@ -89,6 +120,7 @@ impl Backend for Goose {
             stages,
             open,
             Recorder::new(names.clone(), tolerance),
+            shard,
         ));
         let attack = runner::attack(&target.base_url, &shared, users)
             .map_err(|e| BackendError::Unavailable(format!("cannot configure goose: {e}")))?;
@@ -135,8 +167,10 @@ impl Backend for Goose {
         } else {
             Vec::new()
         };
+        // this shard's intended arrivals: its stripe, 1/N of the global schedule
+        let share = 1.0 / f64::from(shard.count);
         let mut m = recorder.finish(elapsed, &phase_seconds, open, offset, &|s| {
-            stages.scheduled_between(s as f64, s as f64 + 1.0)
+            stages.scheduled_between(s as f64, s as f64 + 1.0) * share
         });
         if !rungs.is_empty() {
             if let Some(r) = stress.max_rate() {

@@ -30,6 +30,7 @@ use crate::backends::http::journey::{Iteration, Plan, Rendered, StepPlan};
 use crate::backends::http::recorder::{Key, Recorder, StatusLabel};
 use crate::backends::http::schedule::Stages;
 use crate::backends::http::{self, Failure, Pacing, Response, Sink, Transport, classify};
+use crate::engine::shard::Shard;
 
 /// Which model a run follows.
 pub enum Model {
@@ -57,18 +58,28 @@ pub struct Shared {
     pub peak_in_flight: AtomicU64,
     /// The `unique` data source that ran out, if one did.
     pub exhausted: Mutex<Option<String>>,
+    /// `--shard K/N`: which stripe of the global arrivals (or iterations) this process runs.
+    shard: Shard,
 }
 
 /// How often an idle worker wakes up to let goose stop it.
 const IDLE_POLL: Duration = Duration::from_millis(100);
 
 impl Shared {
-    pub fn new(plan: Arc<Plan>, stages: Stages, open: bool, recorder: Recorder) -> Shared {
+    /// The state of one run; `shard` keeps its stripe of the global schedule (the closed
+    /// model's `stages` are this shard's already, see [`Stages::striped`]).
+    pub fn new(
+        plan: Arc<Plan>,
+        stages: Stages,
+        open: bool,
+        recorder: Recorder,
+        shard: Shard,
+    ) -> Shared {
         let model = if open {
             Model::Open {
                 next: AtomicU64::new(0),
                 pending: AtomicU64::new(0),
-                total: stages.total_arrivals(),
+                total: shard.local_count(stages.total_arrivals()),
             }
         } else {
             Model::Closed
@@ -84,6 +95,7 @@ impl Shared {
             in_flight: AtomicU64::new(0),
             peak_in_flight: AtomicU64::new(0),
             exhausted: Mutex::new(None),
+            shard,
         }
     }
 
@@ -159,12 +171,14 @@ impl Shared {
             return self.idle().await;
         }
         pending.fetch_add(1, Ordering::SeqCst);
-        let k = next.fetch_add(1, Ordering::SeqCst);
+        let local = next.fetch_add(1, Ordering::SeqCst);
         let _done = Decrement(pending);
-        if k >= *total {
+        if local >= *total {
             drop(_done);
             return self.idle().await;
         }
+        // the global arrival: its intended time, phase and iteration index
+        let k = self.shard.global(local);
         let Some((at, phase)) = self.stages.arrival(k) else {
             return;
         };
@@ -196,7 +210,9 @@ impl Shared {
         if self.stop.is_cancelled() {
             return self.idle().await;
         }
-        let n = self.iterations.fetch_add(1, Ordering::Relaxed);
+        let n = self
+            .shard
+            .global(self.iterations.fetch_add(1, Ordering::Relaxed));
         let journey = self.plan.pick();
         let it = match self.plan.start(journey, n) {
             Ok(it) => it,
