@@ -28,12 +28,26 @@ impl Baseline {
         })
     }
 
-    /// `history:BRANCH[~N]` read from the history database `db`.
-    pub fn from_history(db: &Path, branch: &str, n: usize) -> Result<Baseline, String> {
+    /// `history:BRANCH[~N]` read from the history database `db`; `before`: the start time
+    /// of a run judged again (`perfspec report`), whose own and later runs are left out.
+    pub fn from_history(
+        db: &Path,
+        branch: &str,
+        n: usize,
+        before: Option<&str>,
+    ) -> Result<Baseline, String> {
         Ok(Baseline {
             path: format!("history:{branch}~{n} in {}", db.display()),
-            source: Source::History(crate::history::baseline(db, branch, n)?),
+            source: Source::History(crate::history::baseline(db, branch, n, before)?),
         })
+    }
+
+    /// A warning for a history baseline without runs (naming the branches it has).
+    pub fn empty_note(&self) -> Option<String> {
+        match &self.source {
+            Source::File(_) => None,
+            Source::History(h) => h.empty_note(),
+        }
     }
 
     /// The measurements of the spec with this name, if the baseline is a results file

@@ -8,10 +8,12 @@
 
 mod axis;
 mod text;
+mod trend;
 
 use std::fmt::Write as _;
 
 pub use axis::{Unit, nice_ticks};
+pub use trend::{TrendChart, TrendPoint, trend_chart};
 
 /// Series colours (Tableau 10), readable on white and on near-black.
 pub const PALETTE: [&str; 8] = [
@@ -257,6 +259,8 @@ fn close(title: &str, body: String, height: f64) -> String {
 enum Swatch {
     Line { color: &'static str, dashed: bool },
     Box(&'static str),
+    /// An open circle (the current run of a trend).
+    Ring,
 }
 
 /// Legend entries in rows from `y`; a name too long for a row wraps. Returns the next y.
@@ -287,6 +291,12 @@ fn legend(out: &mut String, items: &[(String, Swatch)], left: f64, y: f64) -> f6
                 out,
                 r#"<rect x="{x}" y="{ry}" width="14" height="10" fill="{color}"/>"#,
                 ry = y - 9.0
+            ),
+            Swatch::Ring => write!(
+                out,
+                r#"<circle cx="{cx}" cy="{cy}" r="5" fill="none" stroke="currentColor" stroke-width="2"/>"#,
+                cx = x + 7.0,
+                cy = y - 4.0
             ),
         };
         for (i, l) in lines.iter().enumerate() {
