@@ -561,7 +561,12 @@ fn run(args: RunArgs) -> i32 {
         }
         read_trends(db, &results)
     });
-    if let Err(e) = write_reports(&results, &args.out, args.templates.as_deref(), trends.as_ref()) {
+    if let Err(e) = write_reports(
+        &results,
+        &args.out,
+        args.templates.as_deref(),
+        trends.as_ref(),
+    ) {
         eprintln!("perfspec: cannot write reports: {e}");
     }
     if args.quiet {
@@ -584,7 +589,8 @@ fn run(args: RunArgs) -> i32 {
 
 /// `--baseline`: a results.json, or `history:BRANCH[~N]` from the `--history` database
 /// (`before`: the start time of a saved run judged again, whose own and later runs are
-/// left out). A history branch without runs is a warning: `on_missing_baseline` decides.
+/// left out; without it, a `run`, a missing history is one this run creates). A history
+/// branch without runs is a warning: `on_missing_baseline` decides.
 fn load_baseline(
     p: &std::path::Path,
     history: Option<&std::path::Path>,
@@ -595,6 +601,14 @@ fn load_baseline(
         None => Baseline::load(p),
         Some(Err(e)) => Err(e),
         Some(Ok((branch, n))) => match history {
+            // `run` creates a missing history: its first run has no baseline yet
+            Some(db) if before.is_none() && !db.exists() => {
+                eprintln!(
+                    "perfspec: warning: --baseline {text}: the history `{}` does not exist yet (this run creates it); SLOs that use `baseline` follow `on_missing_baseline`",
+                    db.display()
+                );
+                Ok(Baseline::new_history(db, &branch, n))
+            }
             Some(db) => {
                 let b = Baseline::from_history(db, &branch, n, before)?;
                 if let Some(note) = b.empty_note() {

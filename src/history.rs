@@ -404,10 +404,16 @@ mod tests {
     fn files_that_are_not_a_perfspec_history_are_refused_and_left_alone() {
         let d = tempfile::tempdir().unwrap();
         let text = d.path().join("notes.db");
-        std::fs::write(&text, "just some text, long enough to be no SQLite header at all\n")
-            .unwrap();
+        std::fs::write(
+            &text,
+            "just some text, long enough to be no SQLite header at all\n",
+        )
+        .unwrap();
         let e = open(&text).unwrap_err();
-        assert!(e.contains("is not a perfspec history: not a SQLite database"), "{e}");
+        assert!(
+            e.contains("is not a perfspec history: not a SQLite database"),
+            "{e}"
+        );
         let other = d.path().join("other.db");
         Connection::open(&other)
             .unwrap()

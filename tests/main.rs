@@ -14,3 +14,4 @@ mod report_charts;
 mod reports;
 mod results_schema;
 mod scaling;
+mod trend;

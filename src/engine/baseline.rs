@@ -42,6 +42,15 @@ impl Baseline {
         })
     }
 
+    /// `history:BRANCH[~N]` of a history that does not exist yet (the run creates it): no
+    /// runs, so `baseline` SLOs follow `on_missing_baseline`.
+    pub fn new_history(db: &Path, branch: &str, n: usize) -> Baseline {
+        Baseline {
+            path: format!("history:{branch}~{n} in {}", db.display()),
+            source: Source::History(crate::history::HistoryBaseline::default()),
+        }
+    }
+
     /// A warning for a history baseline without runs (naming the branches it has).
     pub fn empty_note(&self) -> Option<String> {
         match &self.source {

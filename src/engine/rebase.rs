@@ -51,15 +51,13 @@ pub fn apply(results: &mut Results, baseline: &Baseline) {
             spec.status = SpecResult::verdict(&spec.slos, spec.timed_out);
         }
         for o in &mut spec.slos {
-            let value = Slo::compile(&o.expr, spec.kind)
-                .ok()
-                .and_then(|mut slo| {
-                    slo.phase = o.phase.clone();
-                    match baseline.input(&spec.name, &slo) {
-                        BaseInput::Given { value, .. } => value,
-                        BaseInput::NotGiven => None,
-                    }
-                });
+            let value = Slo::compile(&o.expr, spec.kind).ok().and_then(|mut slo| {
+                slo.phase = o.phase.clone();
+                match baseline.input(&spec.name, &slo) {
+                    BaseInput::Given { value, .. } => value,
+                    BaseInput::NotGiven => None,
+                }
+            });
             o.baseline = value;
             o.delta_pct = o
                 .observed

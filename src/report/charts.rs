@@ -170,7 +170,10 @@ fn near_thresholds(
         .filter(|t| t.value.is_finite())
         .cloned()
         .partition(|t| {
-            !lo.is_finite() || (t.value >= lo - 2.0 * extent && t.value <= hi + 2.0 * extent)
+            // data that are all zero squash nothing: any threshold is drawn
+            !lo.is_finite()
+                || extent == 0.0
+                || (t.value >= lo - 2.0 * extent && t.value <= hi + 2.0 * extent)
         });
     let note = (!far.is_empty()).then(|| {
         let labels: Vec<&str> = far.iter().map(|t| t.label.as_str()).collect();
@@ -257,7 +260,10 @@ fn close(title: &str, body: String, height: f64) -> String {
 /// How a legend entry is drawn.
 #[derive(Clone, Copy)]
 enum Swatch {
-    Line { color: &'static str, dashed: bool },
+    Line {
+        color: &'static str,
+        dashed: bool,
+    },
     Box(&'static str),
     /// An open circle (the current run of a trend).
     Ring,

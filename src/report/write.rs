@@ -46,7 +46,8 @@ pub fn write_all(r: &Results, opts: &ReportOptions<'_>) -> Result<(), ReportErro
     match Templates::load(opts.templates) {
         Ok(t) => {
             keep(
-                html::render_with(r, &t, opts.trends).and_then(|x| write(opts.out.join("report.html"), x.as_bytes())),
+                html::render_with(r, &t, opts.trends)
+                    .and_then(|x| write(opts.out.join("report.html"), x.as_bytes())),
             );
             keep(summary::render(r, &t).and_then(|md| {
                 summary::write(&md, opts.out)

@@ -51,8 +51,7 @@ pub fn trend_chart(c: &TrendChart) -> Option<String> {
     if pts.is_empty() {
         return None;
     }
-    let y_int =
-        c.y_unit == Unit::Dim(Dimension::Count) && pts.iter().all(|p| is_integer(p.value));
+    let y_int = c.y_unit == Unit::Dim(Dimension::Count) && pts.iter().all(|p| is_integer(p.value));
     let values = || pts.iter().map(|p| p.value);
     let (ths, far) = near_thresholds(&c.thresholds, values(), c.y_unit);
     let (y0, y1) = axis::range(values().chain(ths.iter().map(|t| t.value)), c.y_unit, y_int);
@@ -83,7 +82,10 @@ pub fn trend_chart(c: &TrendChart) -> Option<String> {
             items.push((status.to_string(), Swatch::Box(verdict_color(status))));
         }
     }
-    if pts.iter().any(|p| !matches!(p.status.as_str(), "pass" | "warn" | "fail")) {
+    if pts
+        .iter()
+        .any(|p| !matches!(p.status.as_str(), "pass" | "warn" | "fail"))
+    {
         items.push(("other".to_string(), Swatch::Box(verdict_color(""))));
     }
     if pts.iter().any(|p| p.current) {
@@ -103,7 +105,7 @@ fn run_labels(out: &mut String, f: &Frame, pts: &[&TrendPoint]) {
     let every = ((widest + 8.0) / gap).ceil().max(1.0) as usize;
     let last = pts.len() - 1;
     for (i, p) in pts.iter().enumerate() {
-        if (last - i) % every != 0 {
+        if !(last - i).is_multiple_of(every) {
             continue;
         }
         let x = f.px(i as f64);
@@ -221,7 +223,10 @@ mod tests {
         assert!(xs.len() >= 3 && xs.len() < 30, "{xs:?}");
         let w = text::width("0123456");
         assert!(xs.windows(2).all(|p| p[1] - p[0] >= w), "{xs:?}");
-        assert!(xs.iter().all(|x| x - w / 2.0 >= 0.0 && x + w / 2.0 <= 640.0));
+        assert!(
+            xs.iter()
+                .all(|x| x - w / 2.0 >= 0.0 && x + w / 2.0 <= 640.0)
+        );
         let ring = regex::Regex::new(r#"class="trend-ring" cx="([0-9.]+)""#).unwrap();
         let rx: f64 = ring.captures(&svg).unwrap()[1].parse().unwrap();
         assert_eq!(xs.last(), Some(&rx));
