@@ -964,7 +964,7 @@ pub(crate) fn headless(
     (read(&out), read(&log))
 }
 
-pub(crate) fn chromium() -> Option<&'static str> {
+fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
         .find(|c| {
@@ -977,17 +977,23 @@ pub(crate) fn chromium() -> Option<&'static str> {
         })
 }
 
-#[test]
-fn report_renders_in_headless_chromium() {
+/// The browser, or `None` (the test is skipped) when none is installed outside CI.
+pub(crate) fn require_chromium() -> Option<&'static str> {
     let browser = chromium();
-    if !require_program(
+    require_program(
         "chromium",
         browser.is_some(),
         "apt-get install -y chromium; .ci/run installs it",
-    ) {
+    )
+    .then_some(browser)
+    .flatten()
+}
+
+#[test]
+fn report_renders_in_headless_chromium() {
+    let Some(browser) = require_chromium() else {
         return;
-    }
-    let browser = browser.expect("checked above");
+    };
     let d = Dir::new(&[]);
     let r = failing();
     let t = Templates::load(None).unwrap();

@@ -5,10 +5,10 @@
 
 use std::process::{Output, Stdio};
 
-use crate::cli::{Dir, bin, require_program, stderr};
+use crate::cli::{Dir, bin, stderr};
 use crate::noise::{TESTKIT, history_run_at};
 use crate::report_charts::{charts, check_x_labels};
-use crate::reports::{chromium, headless};
+use crate::reports::{headless, require_chromium};
 
 const SHAS: [&str; 3] = ["1111111aaaa", "2222222bbbb", "3333333cccc"];
 
@@ -115,26 +115,14 @@ fn three_runs_with_history_draw_a_trend_of_three_points_with_this_run_highlighte
 #[test]
 fn report_rejudges_against_history_main_and_redraws_the_trend_up_to_its_run() {
     let d = three_runs();
-    let (db, o2) = (d.join("h.db"), d.join("o2/results.json"));
-    let out = d.join("r");
-    let (db, o2, out) = (
-        db.to_str().unwrap(),
-        o2.to_str().unwrap(),
-        out.to_str().unwrap(),
-    );
+    let paths = ["o2/results.json", "h.db", "r"].map(|p| d.join(p).to_str().unwrap().to_string());
+    // `perfspec report o2/results.json --history h.db --out r --baseline BASE`
+    let rejudge = |base: &str| {
+        let [o2, db, out] = paths.each_ref().map(String::as_str);
+        report(&d, &[o2, "--history", db, "--out", out, "--baseline", base])
+    };
     // o2 against the runs of main before it: run 1 only, even with ~5
-    let o = report(
-        &d,
-        &[
-            o2,
-            "--history",
-            db,
-            "--baseline",
-            "history:main~5",
-            "--out",
-            out,
-        ],
-    );
+    let o = rejudge("history:main~5");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let res: serde_json::Value = serde_json::from_str(&read(&d, "r/results.json")).unwrap();
     assert!(
@@ -163,18 +151,7 @@ fn report_rejudges_against_history_main_and_redraws_the_trend_up_to_its_run() {
     assert!(!svg.contains(">3333333<"), "a later run is drawn: {svg}");
 
     // a branch without runs: a warning, and `on_missing_baseline` (warn) decides
-    let o = report(
-        &d,
-        &[
-            o2,
-            "--history",
-            db,
-            "--baseline",
-            "history:feature",
-            "--out",
-            out,
-        ],
-    );
+    let o = rejudge("history:feature");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("no runs of branch `feature` to compare with (it has runs of `main`)"),
@@ -186,61 +163,30 @@ fn report_rejudges_against_history_main_and_redraws_the_trend_up_to_its_run() {
 #[test]
 fn report_with_a_missing_or_foreign_history_says_so() {
     let d = three_runs();
-    let o2 = d.join("o2/results.json");
-    let o2 = o2.to_str().unwrap();
-    let out = d.join("r");
-    let out = out.to_str().unwrap();
-    let missing = d.join("none.db");
-    let o = report(
-        &d,
-        &[o2, "--history", missing.to_str().unwrap(), "--out", out],
-    );
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("none.db` does not exist"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(!missing.exists(), "reading a history created it");
+    let path = |p: &str| d.join(p).to_str().unwrap().to_string();
+    let refused = |args: &[&str], says: &str| {
+        let (o2, out) = (path("o2/results.json"), path("r"));
+        let o = report(&d, &[&[o2.as_str(), "--out", &out], args].concat());
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    };
+    refused(&["--history", &path("none.db")], "none.db` does not exist");
+    assert!(!d.join("none.db").exists(), "reading a history created it");
     // a text file is no history, and is left as it was
-    let o = report(
-        &d,
-        &[
-            o2,
-            "--history",
-            d.join("a.toml").to_str().unwrap(),
-            "--out",
-            out,
-        ],
-    );
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("is not a perfspec history: not a SQLite database"),
-        "{}",
-        stderr(&o)
+    refused(
+        &["--history", &path("a.toml")],
+        "is not a perfspec history: not a SQLite database",
     );
     assert_eq!(read(&d, "a.toml"), TESTKIT);
     // a history baseline needs the history
-    let o = report(&d, &[o2, "--baseline", "history:main", "--out", out]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("give `--history FILE.db`"),
-        "{}",
-        stderr(&o)
-    );
+    refused(&["--baseline", "history:main"], "give `--history FILE.db`");
 }
 
 #[test]
 fn trend_chart_renders_in_headless_chromium() {
-    let browser = chromium();
-    if !require_program(
-        "chromium",
-        browser.is_some(),
-        "apt-get install -y chromium; .ci/run installs it",
-    ) {
+    let Some(browser) = require_chromium() else {
         return;
-    }
-    let browser = browser.expect("checked above");
+    };
     let d = three_runs();
     let page = d.join("o3/report.html");
     let (dom, log) = headless(browser, d.0.path(), &page, &["--dump-dom".into()]);

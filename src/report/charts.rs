@@ -471,16 +471,20 @@ fn x_ticks(out: &mut String, f: &Frame, unit: Unit, integer: bool) {
         count -= 1;
     };
     for t in ticks {
-        let x = f.px(t);
-        let _ = write!(
-            out,
-            r#"<line x1="{x:.1}" y1="{b}" x2="{x:.1}" y2="{b2}" stroke="currentColor" stroke-opacity="0.6"/><text class="x-label" x="{x:.1}" y="{ty}" text-anchor="middle" fill="currentColor">{label}</text>"#,
-            b = f.bottom,
-            b2 = f.bottom + 4.0,
-            ty = f.bottom + 16.0,
-            label = escape(&unit.format(t)),
-        );
+        x_tick(out, f, f.px(t), &unit.format(t));
     }
+}
+
+/// A tick on the x axis at pixel `x`, labelled under it.
+fn x_tick(out: &mut String, f: &Frame, x: f64, label: &str) {
+    let _ = write!(
+        out,
+        r#"<line x1="{x:.1}" y1="{b}" x2="{x:.1}" y2="{b2}" stroke="currentColor" stroke-opacity="0.6"/><text class="x-label" x="{x:.1}" y="{ty}" text-anchor="middle" fill="currentColor">{label}</text>"#,
+        b = f.bottom,
+        b2 = f.bottom + 4.0,
+        ty = f.bottom + 16.0,
+        label = escape(label),
+    );
 }
 
 fn draw_line(out: &mut String, f: &Frame, l: &Line, color: &str) {

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::{
     Frame, PLOT_H, ROW, Swatch, Threshold, Unit, axis, close, escape, is_integer, left_margin,
-    legend, near_thresholds, open, text, y_axis,
+    legend, near_thresholds, open, text, x_tick, y_axis,
 };
 use crate::spec::units::Dimension;
 
@@ -108,15 +108,7 @@ fn run_labels(out: &mut String, f: &Frame, pts: &[&TrendPoint]) {
         if !(last - i).is_multiple_of(every) {
             continue;
         }
-        let x = f.px(i as f64);
-        let _ = write!(
-            out,
-            r#"<line x1="{x:.1}" y1="{b}" x2="{x:.1}" y2="{b2}" stroke="currentColor" stroke-opacity="0.6"/><text class="x-label" x="{x:.1}" y="{ty}" text-anchor="middle" fill="currentColor">{label}</text>"#,
-            b = f.bottom,
-            b2 = f.bottom + 4.0,
-            ty = f.bottom + 16.0,
-            label = escape(&p.label),
-        );
+        x_tick(out, f, f.px(i as f64), &p.label);
     }
 }
 
