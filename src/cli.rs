@@ -110,9 +110,15 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         templates: Option<PathBuf>,
         /// A results.json from an earlier run: baseline values and deltas are taken from it,
-        /// and SLOs that use `baseline` are judged again (the others keep their verdicts).
+        /// and SLOs that use `baseline` are judged again (the others keep their verdicts);
+        /// or `history:BRANCH` / `history:BRANCH~N`: the last (N) runs of BRANCH in
+        /// `--history` before this run.
         #[arg(long)]
         baseline: Option<PathBuf>,
+        /// A history database (as `perfspec run --history` writes): the report draws each
+        /// SLO's trend over the runs of this run's branch.
+        #[arg(long, value_name = "FILE.db", env = "PERFSPEC_HISTORY")]
+        history: Option<PathBuf>,
     },
     /// One line per spec: kind, name, file, backend.
     List { paths: Vec<PathBuf> },
@@ -205,7 +211,14 @@ pub fn main_with(cli: Cli) -> i32 {
             out,
             templates,
             baseline,
-        } => report(&results, &out, templates.as_deref(), baseline.as_deref()),
+            history,
+        } => report(&ReportArgs {
+            results: &results,
+            out: &out,
+            templates: templates.as_deref(),
+            baseline: baseline.as_deref(),
+            history: history.as_deref(),
+        }),
         Command::List { paths } => list(paths),
         Command::History {
             history,
@@ -540,7 +553,7 @@ fn run(mut args: RunArgs) -> i32 {
     let baseline = match args
         .baseline
         .as_deref()
-        .map(|p| load_baseline(p, args.history.as_deref()))
+        .map(|p| load_baseline(p, args.history.as_deref(), None))
     {
         Some(Ok(b)) => Some(b),
         Some(Err(e)) => {
@@ -588,13 +601,20 @@ fn run(mut args: RunArgs) -> i32 {
         // SIGTERM / SIGHUP: the same partial results, with the exit code of that signal
         results.exit_code = exit::for_signal(stopped_by);
     }
-    if let Err(e) = write_reports(&results, &args.out, args.templates.as_deref()) {
+    // appended first, so that the report's trend charts see the history as it now is
+    let trends = args.history.as_deref().and_then(|db| {
+        if let Err(e) = crate::history::append(db, &results) {
+            eprintln!("perfspec: cannot append to the history: {e}");
+        }
+        read_trends(db, &results)
+    });
+    if let Err(e) = write_reports(
+        &results,
+        &args.out,
+        args.templates.as_deref(),
+        trends.as_ref(),
+    ) {
         eprintln!("perfspec: cannot write reports: {e}");
-    }
-    if let Some(db) = &args.history
-        && let Err(e) = crate::history::append(db, &results)
-    {
-        eprintln!("perfspec: cannot append to the history: {e}");
     }
     if args.quiet {
         // quiet drops progress, never which SLO failed
@@ -625,21 +645,51 @@ fn run(mut args: RunArgs) -> i32 {
     }
 }
 
-/// `--baseline`: a results.json, or `history:BRANCH[~N]` from the `--history` database.
+/// `--baseline`: a results.json, or `history:BRANCH[~N]` from the `--history` database
+/// (`before`: the start time of a saved run judged again, whose own and later runs are
+/// left out; without it, a `run`, a missing history is one this run creates). A history
+/// branch without runs is a warning: `on_missing_baseline` decides.
 fn load_baseline(
     p: &std::path::Path,
     history: Option<&std::path::Path>,
+    before: Option<&str>,
 ) -> Result<Baseline, String> {
     let text = p.to_string_lossy();
     match crate::history::parse_ref(&text) {
         None => Baseline::load(p),
         Some(Err(e)) => Err(e),
         Some(Ok((branch, n))) => match history {
-            Some(db) => Baseline::from_history(db, &branch, n),
+            // `run` creates a missing history: its first run has no baseline yet
+            Some(db) if before.is_none() && !db.exists() => {
+                eprintln!(
+                    "perfspec: warning: --baseline {text}: the history `{}` does not exist yet (this run creates it); SLOs that use `baseline` follow `on_missing_baseline`",
+                    db.display()
+                );
+                Ok(Baseline::new_history(db, &branch, n))
+            }
+            Some(db) => {
+                let b = Baseline::from_history(db, &branch, n, before)?;
+                if let Some(note) = b.empty_note() {
+                    eprintln!("perfspec: warning: --baseline {text}: {note}");
+                }
+                Ok(b)
+            }
             None => Err(format!(
                 "`{text}` reads the history: give `--history FILE.db` (or PERFSPEC_HISTORY)"
             )),
         },
+    }
+}
+
+/// The trend charts' runs; a history that cannot be read is said on stderr, and the report
+/// goes without them.
+fn read_trends(db: &std::path::Path, res: &Results) -> Option<crate::history::Trends> {
+    match crate::history::trends(db, res) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            eprintln!("perfspec: no trend charts: {e}");
+            None
+        }
     }
 }
 
@@ -714,53 +764,68 @@ fn write_reports(
     results: &Results,
     out: &std::path::Path,
     templates: Option<&std::path::Path>,
+    trends: Option<&crate::history::Trends>,
 ) -> Result<(), crate::report::templates::ReportError> {
     let opts = crate::report::write::ReportOptions {
         out,
         templates,
         write_results: true,
+        trends,
     };
     crate::report::write::write_all(results, &opts)
 }
 
-fn report(
-    results: &std::path::Path,
-    out: &std::path::Path,
-    templates: Option<&std::path::Path>,
-    baseline: Option<&std::path::Path>,
-) -> i32 {
-    let mut res = match Results::read(results) {
+/// `perfspec report`'s inputs.
+struct ReportArgs<'a> {
+    results: &'a std::path::Path,
+    out: &'a std::path::Path,
+    templates: Option<&'a std::path::Path>,
+    baseline: Option<&'a std::path::Path>,
+    history: Option<&'a std::path::Path>,
+}
+
+fn report(a: &ReportArgs<'_>) -> i32 {
+    let mut res = match Results::read(a.results) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("perfspec: {e}");
             return exit::INVALID;
         }
     };
-    if let Some(b) = baseline {
-        match Results::read(b) {
-            Ok(base) => crate::engine::rebase::apply(&mut res, &base, &b.display().to_string()),
+    if let Some(b) = a.baseline {
+        match load_baseline(b, a.history, Some(&res.started_at)) {
+            Ok(base) => crate::engine::rebase::apply(&mut res, &base),
             Err(e) => {
                 eprintln!("perfspec: --baseline: {e}");
                 return exit::INVALID;
             }
         }
     }
-    if let Err(e) = crate::results::create_dir_public(out) {
-        eprintln!("perfspec: cannot create `{}`: {e}", out.display());
+    let trends = match a.history.map(|db| crate::history::trends(db, &res)) {
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => {
+            eprintln!("perfspec: --history: {e}");
+            return exit::INVALID;
+        }
+        None => None,
+    };
+    if let Err(e) = crate::results::create_dir_public(a.out) {
+        eprintln!("perfspec: cannot create `{}`: {e}", a.out.display());
         return exit::INVALID;
     }
     // the input is rewritten only when it changed (a baseline) or lives elsewhere
-    let same_file =
-        std::fs::canonicalize(results).ok() == std::fs::canonicalize(out.join("results.json")).ok();
+    let same_file = std::fs::canonicalize(a.results).ok()
+        == std::fs::canonicalize(a.out.join("results.json")).ok();
     let opts = crate::report::write::ReportOptions {
-        out,
-        templates,
-        write_results: baseline.is_some() || !same_file,
+        out: a.out,
+        templates: a.templates,
+        write_results: a.baseline.is_some() || !same_file,
+        trends: trends.as_ref(),
     };
     if let Err(e) = crate::report::write::write_all(&res, &opts) {
         eprintln!(
             "perfspec: cannot render reports into `{}`: {e}",
-            out.display()
+            a.out.display()
         );
         return exit::INVALID;
     }

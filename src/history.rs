@@ -6,6 +6,8 @@
 //! Concurrent writers (two CI jobs on one cache) are safe: WAL journal, a 30 s busy
 //! timeout, and each run written in one immediate transaction.
 
+mod trend;
+
 use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior, params};
@@ -13,6 +15,8 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use crate::engine::repeats::median_sorted;
 use crate::engine::verdict::{BaseInput, Slo};
 use crate::results::Results;
+
+pub use trend::{Point, Trends, WINDOW, read as trends};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -36,15 +40,42 @@ CREATE TABLE IF NOT EXISTS slos (
 CREATE INDEX IF NOT EXISTS slos_by_lhs ON slos(spec, lhs);
 ";
 
-/// Open (and create) a history database.
+/// Open (and create) a history database; a file that is not one (not SQLite, or another
+/// program's SQLite database) is an error and is left untouched.
 pub fn open(path: &Path) -> Result<Connection, String> {
     let fail = failure(path);
     let c = Connection::open(path).map_err(fail)?;
     c.busy_timeout(std::time::Duration::from_secs(30))
         .map_err(fail)?;
+    check_tables(&c, path)?;
     c.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
     c.execute_batch(SCHEMA).map_err(fail)?;
     Ok(c)
+}
+
+/// An empty database, or one with perfspec's tables.
+fn check_tables(c: &Connection, path: &Path) -> Result<(), String> {
+    let not_ours = |why: String| {
+        format!(
+            "`{}` is not a perfspec history: {why} (give another `--history` file)",
+            path.display()
+        )
+    };
+    let tables: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .and_then(|mut q| q.query_map([], |r| r.get(0))?.collect())
+        .map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase) => not_ours("not a SQLite database".into()),
+            _ => failure(path)(e),
+        })?;
+    let ours = |t: &str| tables.iter().any(|x| x == t);
+    if tables.is_empty() || (ours("runs") && ours("slos")) {
+        return Ok(());
+    }
+    Err(not_ours(format!(
+        "a SQLite database with the tables {}",
+        tables.join(", ")
+    )))
 }
 
 /// A history that must exist already (reading one never creates it).
@@ -155,38 +186,111 @@ type Row = (String, String, Option<String>, Option<f64>, Vec<f64>);
 pub struct HistoryBaseline {
     /// Per SLO and run, newest run first.
     rows: Vec<Row>,
+    /// The branch read.
+    pub branch: String,
+    /// How many of its runs were read.
+    pub runs: usize,
+    /// The branches the history has runs of (to name them when `branch` has none).
+    pub branches: Vec<String>,
 }
 
-/// Read the last `n` runs of `branch`.
-pub fn baseline(path: &Path, branch: &str, n: usize) -> Result<HistoryBaseline, String> {
-    let c = open_existing(path)?;
+/// The id of the run of the history that started at `started_at` (a results.json that was
+/// appended), if any.
+fn run_id(c: &Connection, path: &Path, started_at: &str) -> Result<Option<i64>, String> {
+    c.query_row(
+        "SELECT max(id) FROM runs WHERE started_at = ?1",
+        params![started_at],
+        |r| r.get(0),
+    )
+    .map_err(failure(path))
+}
+
+/// The branches with runs, most runs first.
+fn branches(c: &Connection, path: &Path) -> Result<Vec<String>, String> {
     let fail = failure(path);
     let mut q = c
         .prepare(
-            "SELECT s.spec, s.lhs, s.phase, s.value, s.repeats FROM slos s
-             WHERE s.run_id IN (SELECT id FROM runs WHERE branch = ?1 ORDER BY id DESC LIMIT ?2)
+            "SELECT branch FROM runs WHERE branch IS NOT NULL
+             GROUP BY branch ORDER BY count(*) DESC, branch",
+        )
+        .map_err(fail)?;
+    q.query_map([], |r| r.get(0))
+        .map_err(fail)?
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(fail)
+}
+
+/// Read the last `n` runs of `branch`; with `before` (the start time of a run being judged
+/// again), only runs older than that run when the history holds it, and never that run.
+pub fn baseline(
+    path: &Path,
+    branch: &str,
+    n: usize,
+    before: Option<&str>,
+) -> Result<HistoryBaseline, String> {
+    let c = open_existing(path)?;
+    let fail = failure(path);
+    let until = match before {
+        Some(t) => run_id(&c, path, t)?,
+        None => None,
+    };
+    let mut q = c
+        .prepare(
+            "SELECT s.spec, s.lhs, s.phase, s.value, s.repeats, s.run_id FROM slos s
+             WHERE s.run_id IN (SELECT id FROM runs WHERE branch = ?1 AND (?3 IS NULL OR id < ?3)
+                                ORDER BY id DESC LIMIT ?2)
              ORDER BY s.run_id DESC",
         )
         .map_err(fail)?;
+    let mut ids = std::collections::BTreeSet::new();
     let rows = q
-        .query_map(params![branch, n as i64], |r| {
+        .query_map(params![branch, n as i64, until], |r| {
             let repeats: String = r.get(4)?;
             let values: Vec<Option<f64>> = serde_json::from_str(&repeats).unwrap_or_default();
             Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                values.into_iter().flatten().collect(),
+                (
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    values.into_iter().flatten().collect(),
+                ),
+                r.get::<_, i64>(5)?,
             ))
         })
         .map_err(fail)?
-        .collect::<Result<Vec<_>, _>>()
+        .map(|row| {
+            row.map(|(row, id)| {
+                ids.insert(id);
+                row
+            })
+        })
+        .collect::<Result<Vec<Row>, _>>()
         .map_err(fail)?;
-    Ok(HistoryBaseline { rows })
+    Ok(HistoryBaseline {
+        rows,
+        branch: branch.to_string(),
+        runs: ids.len(),
+        branches: branches(&c, path)?,
+    })
 }
 
 impl HistoryBaseline {
+    /// Why the baseline is empty, when it is: `branch` has no runs (before the one judged).
+    pub fn empty_note(&self) -> Option<String> {
+        if self.runs > 0 {
+            return None;
+        }
+        let others = match self.branches.as_slice() {
+            [] => "it holds no runs".to_string(),
+            b => format!("it has runs of {}", quoted(b)),
+        };
+        Some(format!(
+            "no runs of branch `{}` to compare with ({others}); SLOs that use `baseline` follow `on_missing_baseline`",
+            self.branch
+        ))
+    }
+
     /// The median of the runs' values, and every run's per-repeat values (its one value
     /// for a run without repeats).
     pub fn input(&self, spec: &str, slo: &Slo) -> BaseInput {
@@ -211,6 +315,15 @@ impl HistoryBaseline {
             samples,
         }
     }
+}
+
+/// `` `a`, `b` `` (at most 5, then how many more).
+fn quoted(names: &[String]) -> String {
+    let mut out: Vec<String> = names.iter().take(5).map(|n| format!("`{n}`")).collect();
+    if names.len() > 5 {
+        out.push(format!("{} more", names.len() - 5));
+    }
+    out.join(", ")
 }
 
 /// `perfspec history`: one line per SLO and run, oldest first.
@@ -282,8 +395,44 @@ mod tests {
     #[test]
     fn a_missing_database_is_an_error_not_an_empty_baseline() {
         let d = tempfile::tempdir().unwrap();
-        let e = baseline(&d.path().join("none.db"), "main", 1).unwrap_err();
+        let e = baseline(&d.path().join("none.db"), "main", 1, None).unwrap_err();
         assert!(e.contains("does not exist"), "{e}");
         assert!(table(&d.path().join("none.db"), None, None).is_err());
+    }
+
+    #[test]
+    fn files_that_are_not_a_perfspec_history_are_refused_and_left_alone() {
+        let d = tempfile::tempdir().unwrap();
+        let text = d.path().join("notes.db");
+        std::fs::write(
+            &text,
+            "just some text, long enough to be no SQLite header at all\n",
+        )
+        .unwrap();
+        let e = open(&text).unwrap_err();
+        assert!(
+            e.contains("is not a perfspec history: not a SQLite database"),
+            "{e}"
+        );
+        let other = d.path().join("other.db");
+        Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE users (id INTEGER);")
+            .unwrap();
+        let e = baseline(&other, "main", 1, None).unwrap_err();
+        assert!(e.contains("the tables users"), "{e}");
+        let tables: i64 = Connection::open(&other)
+            .unwrap()
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 1, "the other program's database was changed");
+        // an empty database, and one of perfspec's, open
+        let fresh = d.path().join("fresh.db");
+        open(&fresh).unwrap();
+        open(&fresh).unwrap();
+        let b = baseline(&fresh, "main", 3, None).unwrap();
+        let note = b.empty_note().unwrap();
+        assert!(note.contains("no runs of branch `main`"), "{note}");
+        assert!(note.contains("it holds no runs"), "{note}");
     }
 }

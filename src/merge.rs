@@ -138,6 +138,7 @@ pub fn main(inputs: &[PathBuf], out: &Path, templates: Option<&Path>) -> i32 {
         out,
         templates,
         write_results: true,
+        trends: None,
     };
     if let Err(e) = crate::report::write::write_all(&merged, &opts) {
         eprintln!("perfspec merge: cannot write into `{}`: {e}", out.display());

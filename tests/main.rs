@@ -16,3 +16,4 @@ mod reports;
 mod results_schema;
 mod scaling;
 mod shards;
+mod trend;

@@ -151,7 +151,7 @@ unsafe extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
 }
 
-const TESTKIT: &str = r#"
+pub(crate) const TESTKIT: &str = r#"
 kind = "load"
 name = "tk"
 backend = "testkit"
@@ -167,10 +167,18 @@ steps = [{ request = "GET /" }]
 "#;
 
 fn history_run(d: &Dir, out: &str, extra: &[&str]) -> std::process::Child {
+    history_run_at(d, out, "0123456789abcdef", extra)
+}
+
+/// `perfspec run DIR/a.toml --out DIR/out --history DIR/h.db` on branch `main` at commit
+/// `sha`, the testkit backend (stdout and stdin closed, stderr piped).
+pub(crate) fn history_run_at(d: &Dir, out: &str, sha: &str, extra: &[&str]) -> std::process::Child {
     bin()
         .env("PERFSPEC_TESTKIT", "1")
         .env("GITHUB_REF_NAME", "main")
-        .env("GITHUB_SHA", "0123456789abcdef")
+        .env("GITHUB_SHA", sha)
+        .env_remove("GITHUB_HEAD_REF")
+        .env_remove("PERFSPEC_HISTORY")
         .arg("run")
         .arg(d.join("a.toml"))
         .arg("--out")

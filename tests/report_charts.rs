@@ -32,7 +32,7 @@ fn strip(s: &str) -> String {
 }
 
 /// `(aria-label, svg)` of every chart in a page.
-fn charts(html: &str) -> Vec<(String, String)> {
+pub(crate) fn charts(html: &str) -> Vec<(String, String)> {
     let re =
         regex::Regex::new(r#"(?s)<svg class="chart"[^>]*aria-label="([^"]*)".*?</svg>"#).unwrap();
     re.captures_iter(html)
@@ -58,7 +58,7 @@ fn texts(svg: &str, class: &str) -> Vec<(f64, f64, String)> {
 }
 
 /// Labels on one row never overlap and stay inside the chart; none is cut with `…`.
-fn check_x_labels(title: &str, svg: &str) {
+pub(crate) fn check_x_labels(title: &str, svg: &str) {
     let mut labels = texts(svg, "x-label");
     labels.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.total_cmp(&b.0)));
     for (x, _, t) in &labels {

@@ -921,38 +921,16 @@ fn hostile_names_and_bodies_produce_no_live_markup() {
     }
 }
 
-fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| {
-            Command::new(c)
-                .arg("--version")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-}
-
-#[test]
-fn report_renders_in_headless_chromium() {
-    let browser = chromium();
-    if !require_program(
-        "chromium",
-        browser.is_some(),
-        "apt-get install -y chromium; .ci/run installs it",
-    ) {
-        return;
-    }
-    let browser = browser.expect("checked above");
-    let d = Dir::new(&[]);
-    let r = failing();
-    let t = Templates::load(None).unwrap();
-    let html = perfspec::report::html::render(&r, &t).unwrap();
-    std::fs::write(d.join("report.html"), &html).unwrap();
-    let png = d.join("shot.png");
-    let profile = d.join("profile");
-    let out = Command::new(browser)
+/// Run headless `browser` on the file `page` with `extra` arguments (`--screenshot=…`,
+/// `--dump-dom`), at most 120 s, its profile and output in `dir`: `(stdout, stderr)`.
+pub(crate) fn headless(
+    browser: &str,
+    dir: &Path,
+    page: &Path,
+    extra: &[String],
+) -> (String, String) {
+    let (out, log) = (dir.join("chromium.out"), dir.join("chromium.log"));
+    let mut child = Command::new(browser)
         .args([
             "--headless",
             "--no-sandbox",
@@ -966,35 +944,72 @@ fn report_renders_in_headless_chromium() {
             "--disable-sync",
             "--hide-scrollbars",
         ])
-        .args([
-            "--enable-logging=stderr",
-            "--v=0",
-            "--window-size=1280,2000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("file://{}", d.join("report.html").display()))
+        .args(["--enable-logging=stderr", "--v=0"])
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::File::create(d.join("chromium.log")).unwrap(),
-        ))
+        .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    let mut child = out;
     while child.try_wait().unwrap().is_none() {
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!(
-                "chromium did not finish in 120 s: {}",
-                read(d.join("chromium.log"))
-            );
+            panic!("chromium did not finish in 120 s: {}", read(&log));
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let stderr = read(d.join("chromium.log"));
+    (read(&out), read(&log))
+}
+
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+}
+
+/// The browser, or `None` (the test is skipped) when none is installed outside CI.
+pub(crate) fn require_chromium() -> Option<&'static str> {
+    let browser = chromium();
+    require_program(
+        "chromium",
+        browser.is_some(),
+        "apt-get install -y chromium; .ci/run installs it",
+    )
+    .then_some(browser)
+    .flatten()
+}
+
+#[test]
+fn report_renders_in_headless_chromium() {
+    let Some(browser) = require_chromium() else {
+        return;
+    };
+    let d = Dir::new(&[]);
+    let r = failing();
+    let t = Templates::load(None).unwrap();
+    let html = perfspec::report::html::render(&r, &t).unwrap();
+    std::fs::write(d.join("report.html"), &html).unwrap();
+    let png = d.join("shot.png");
+    let (_, stderr) = headless(
+        browser,
+        d.0.path(),
+        &d.join("report.html"),
+        &[
+            "--window-size=1280,2000".into(),
+            format!("--screenshot={}", png.display()),
+        ],
+    );
     assert!(png.exists(), "no screenshot: {stderr}");
     if let Some(keep) = std::env::var_os("PERFSPEC_KEEP_SCREENSHOT") {
         std::fs::copy(&png, Path::new(&keep).join("shot.png")).unwrap();

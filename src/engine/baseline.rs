@@ -28,12 +28,35 @@ impl Baseline {
         })
     }
 
-    /// `history:BRANCH[~N]` read from the history database `db`.
-    pub fn from_history(db: &Path, branch: &str, n: usize) -> Result<Baseline, String> {
+    /// `history:BRANCH[~N]` read from the history database `db`; `before`: the start time
+    /// of a run judged again (`perfspec report`), whose own and later runs are left out.
+    pub fn from_history(
+        db: &Path,
+        branch: &str,
+        n: usize,
+        before: Option<&str>,
+    ) -> Result<Baseline, String> {
         Ok(Baseline {
             path: format!("history:{branch}~{n} in {}", db.display()),
-            source: Source::History(crate::history::baseline(db, branch, n)?),
+            source: Source::History(crate::history::baseline(db, branch, n, before)?),
         })
+    }
+
+    /// `history:BRANCH[~N]` of a history that does not exist yet (the run creates it): no
+    /// runs, so `baseline` SLOs follow `on_missing_baseline`.
+    pub fn new_history(db: &Path, branch: &str, n: usize) -> Baseline {
+        Baseline {
+            path: format!("history:{branch}~{n} in {}", db.display()),
+            source: Source::History(crate::history::HistoryBaseline::default()),
+        }
+    }
+
+    /// A warning for a history baseline without runs (naming the branches it has).
+    pub fn empty_note(&self) -> Option<String> {
+        match &self.source {
+            Source::File(_) => None,
+            Source::History(h) => h.empty_note(),
+        }
     }
 
     /// The measurements of the spec with this name, if the baseline is a results file

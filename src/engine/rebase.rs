@@ -5,13 +5,13 @@
 //! again against the new baseline (with their stored severity, phase and policies), and the
 //! spec statuses and exit code follow; the other SLOs keep the original run's verdicts.
 
-use crate::engine::baseline::spec_input;
-use crate::engine::verdict::{Reason, Slo, SloOutcome, judge, observe};
+use crate::engine::baseline::Baseline;
+use crate::engine::verdict::{BaseInput, Reason, Slo, SloOutcome, judge};
 use crate::results::{Results, SpecResult, SpecStatus};
 
 /// Judge a `baseline` SLO again; `None` when it does not use `baseline`, was not run, or
 /// its spec has no measurements.
-fn rejudge(o: &SloOutcome, spec: &SpecResult, base: Option<&SpecResult>) -> Option<SloOutcome> {
+fn rejudge(o: &SloOutcome, spec: &SpecResult, base: &Baseline) -> Option<SloOutcome> {
     if o.reason == Reason::NotRun {
         return None;
     }
@@ -25,20 +25,19 @@ fn rejudge(o: &SloOutcome, spec: &SpecResult, base: Option<&SpecResult>) -> Opti
     slo.no_data = o.no_data;
     slo.on_missing_baseline = o.on_missing_baseline;
     slo.confidence = o.confidence;
-    let input = spec_input(base, &slo);
+    let input = base.input(&spec.name, &slo);
     Some(judge(&slo, spec.measurements.as_ref()?, &o.repeats, &input))
 }
 
-/// Set `baseline` and `delta_pct` of every SLO from `baseline` (cleared where it has no
-/// data), judge `baseline` SLOs again, and record its path.
-pub fn apply(results: &mut Results, baseline: &Results, path: &str) {
-    results.baseline = Some(path.to_string());
+/// Set `baseline` and `delta_pct` of every SLO from `baseline` (a results.json or a
+/// history: cleared where it has no data), judge `baseline` SLOs again, and record where
+/// the baseline came from.
+pub fn apply(results: &mut Results, baseline: &Baseline) {
+    results.baseline = Some(baseline.path.clone());
     for spec in &mut results.specs {
-        let base_spec = baseline.spec(&spec.name);
-        let base_m = base_spec.and_then(|b| b.measurements.as_ref());
         let mut rejudged = false;
         for i in 0..spec.slos.len() {
-            if let Some(new) = rejudge(&spec.slos[i], spec, base_spec) {
+            if let Some(new) = rejudge(&spec.slos[i], spec, baseline) {
                 spec.slos[i] = new;
                 rejudged = true;
             }
@@ -52,9 +51,12 @@ pub fn apply(results: &mut Results, baseline: &Results, path: &str) {
             spec.status = SpecResult::verdict(&spec.slos, spec.timed_out);
         }
         for o in &mut spec.slos {
-            let value = base_m.and_then(|bm| {
-                let slo = Slo::compile(&o.expr, spec.kind).ok()?;
-                observe(&slo.expr, o.phase.as_deref(), bm)
+            let value = Slo::compile(&o.expr, spec.kind).ok().and_then(|mut slo| {
+                slo.phase = o.phase.clone();
+                match baseline.input(&spec.name, &slo) {
+                    BaseInput::Given { value, .. } => value,
+                    BaseInput::NotGiven => None,
+                }
             });
             o.baseline = value;
             o.delta_pct = o

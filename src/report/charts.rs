@@ -8,10 +8,12 @@
 
 mod axis;
 mod text;
+mod trend;
 
 use std::fmt::Write as _;
 
 pub use axis::{Unit, nice_ticks};
+pub use trend::{TrendChart, TrendPoint, trend_chart};
 
 /// Series colours (Tableau 10), readable on white and on near-black.
 pub const PALETTE: [&str; 8] = [
@@ -168,7 +170,10 @@ fn near_thresholds(
         .filter(|t| t.value.is_finite())
         .cloned()
         .partition(|t| {
-            !lo.is_finite() || (t.value >= lo - 2.0 * extent && t.value <= hi + 2.0 * extent)
+            // data that are all zero squash nothing: any threshold is drawn
+            !lo.is_finite()
+                || extent == 0.0
+                || (t.value >= lo - 2.0 * extent && t.value <= hi + 2.0 * extent)
         });
     let note = (!far.is_empty()).then(|| {
         let labels: Vec<&str> = far.iter().map(|t| t.label.as_str()).collect();
@@ -255,8 +260,13 @@ fn close(title: &str, body: String, height: f64) -> String {
 /// How a legend entry is drawn.
 #[derive(Clone, Copy)]
 enum Swatch {
-    Line { color: &'static str, dashed: bool },
+    Line {
+        color: &'static str,
+        dashed: bool,
+    },
     Box(&'static str),
+    /// An open circle (the current run of a trend).
+    Ring,
 }
 
 /// Legend entries in rows from `y`; a name too long for a row wraps. Returns the next y.
@@ -287,6 +297,12 @@ fn legend(out: &mut String, items: &[(String, Swatch)], left: f64, y: f64) -> f6
                 out,
                 r#"<rect x="{x}" y="{ry}" width="14" height="10" fill="{color}"/>"#,
                 ry = y - 9.0
+            ),
+            Swatch::Ring => write!(
+                out,
+                r#"<circle cx="{cx}" cy="{cy}" r="5" fill="none" stroke="currentColor" stroke-width="2"/>"#,
+                cx = x + 7.0,
+                cy = y - 4.0
             ),
         };
         for (i, l) in lines.iter().enumerate() {
@@ -455,16 +471,20 @@ fn x_ticks(out: &mut String, f: &Frame, unit: Unit, integer: bool) {
         count -= 1;
     };
     for t in ticks {
-        let x = f.px(t);
-        let _ = write!(
-            out,
-            r#"<line x1="{x:.1}" y1="{b}" x2="{x:.1}" y2="{b2}" stroke="currentColor" stroke-opacity="0.6"/><text class="x-label" x="{x:.1}" y="{ty}" text-anchor="middle" fill="currentColor">{label}</text>"#,
-            b = f.bottom,
-            b2 = f.bottom + 4.0,
-            ty = f.bottom + 16.0,
-            label = escape(&unit.format(t)),
-        );
+        x_tick(out, f, f.px(t), &unit.format(t));
     }
+}
+
+/// A tick on the x axis at pixel `x`, labelled under it.
+fn x_tick(out: &mut String, f: &Frame, x: f64, label: &str) {
+    let _ = write!(
+        out,
+        r#"<line x1="{x:.1}" y1="{b}" x2="{x:.1}" y2="{b2}" stroke="currentColor" stroke-opacity="0.6"/><text class="x-label" x="{x:.1}" y="{ty}" text-anchor="middle" fill="currentColor">{label}</text>"#,
+        b = f.bottom,
+        b2 = f.bottom + 4.0,
+        ty = f.bottom + 16.0,
+        label = escape(label),
+    );
 }
 
 fn draw_line(out: &mut String, f: &Frame, l: &Line, color: &str) {

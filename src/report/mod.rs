@@ -9,6 +9,7 @@ pub mod junit;
 pub mod kinds;
 pub mod summary;
 pub mod templates;
+pub mod trend;
 pub mod view;
 pub mod write;
 

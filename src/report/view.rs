@@ -153,6 +153,8 @@ pub struct SpecView {
     pub slos: Vec<SloRow>,
     pub sections: Vec<Section>,
     pub error_samples: Vec<ErrorSampleRow>,
+    /// With `--history`: each SLO's value over the branch's last runs.
+    pub trend: Option<super::trend::TrendView>,
     pub invalid: Vec<String>,
     pub notes: Vec<String>,
     /// The resolved spec, pretty JSON.
@@ -435,7 +437,7 @@ fn labels_text(l: &crate::engine::metrics::Labels) -> String {
         .join(", ")
 }
 
-fn spec_view(s: &SpecResult) -> SpecView {
+fn spec_view(s: &SpecResult, trends: Option<&crate::history::Trends>) -> SpecView {
     let m = s.measurements.as_ref();
     let mut slos: Vec<SloRow> = s.slos.iter().map(|o| slo_row(s, o)).collect();
     slos.sort_by_key(|r| rank(r.status));
@@ -471,6 +473,7 @@ fn spec_view(s: &SpecResult) -> SpecView {
                     .collect()
             })
             .unwrap_or_default(),
+        trend: trends.map(|t| super::trend::view(s, t)),
         invalid: m
             .map(|m| {
                 m.invalid
@@ -502,6 +505,11 @@ fn rank(status: &str) -> u8 {
 
 impl View {
     pub fn new(r: &Results) -> View {
+        View::build(r, None)
+    }
+
+    /// The view, with trend charts when the run has a history.
+    pub fn build(r: &Results, trends: Option<&crate::history::Trends>) -> View {
         let mut slos: Vec<SloRow> = r
             .specs
             .iter()
@@ -589,7 +597,7 @@ impl View {
                 .collect(),
             slos,
             errors,
-            specs: r.specs.iter().map(spec_view).collect(),
+            specs: r.specs.iter().map(|s| spec_view(s, trends)).collect(),
             counts,
         }
     }
@@ -599,6 +607,9 @@ impl View {
         for s in &mut self.specs {
             for sec in &mut s.sections {
                 sec.charts.clear();
+            }
+            if let Some(t) = &mut s.trend {
+                t.charts.clear();
             }
         }
         self

@@ -16,6 +16,8 @@ pub struct ReportOptions<'a> {
     /// Also write results.json (a run does; `perfspec report` does not touch its input
     /// unless a baseline changed it).
     pub write_results: bool,
+    /// `--history`: the runs the HTML report's trend charts draw.
+    pub trends: Option<&'a crate::history::Trends>,
 }
 
 fn write(path: PathBuf, bytes: &[u8]) -> Result<(), ReportError> {
@@ -44,7 +46,8 @@ pub fn write_all(r: &Results, opts: &ReportOptions<'_>) -> Result<(), ReportErro
     match Templates::load(opts.templates) {
         Ok(t) => {
             keep(
-                html::render(r, &t).and_then(|x| write(opts.out.join("report.html"), x.as_bytes())),
+                html::render_with(r, &t, opts.trends)
+                    .and_then(|x| write(opts.out.join("report.html"), x.as_bytes())),
             );
             keep(summary::render(r, &t).and_then(|md| {
                 summary::write(&md, opts.out)

@@ -2,7 +2,7 @@
 //! from whatever metrics and series the results hold (a block without data says so).
 
 mod cache;
-mod common;
+pub(super) mod common;
 mod dispatch;
 mod load;
 mod quantize;
