@@ -7,10 +7,20 @@
 //! label filters and per-second series are computed as if perfspec had sent the requests.
 //! These tools measure from the actual send, like perfspec's closed model, so `latency` and
 //! `service_time` are the same samples; `late` and `arrivals` are unknown and absent.
+//!
+//! Summary formats carry statistics per request name ([`summary`]): a k6 summary, Locust's
+//! CSV stats and oha's JSON give percentiles only (a percentile they lack is not evaluable),
+//! Locust's JSON gives its response-time buckets (bucketed), memtier's JSON gives HDR
+//! histograms (exact).
 
 mod backend;
 mod jmeter;
 mod k6;
+mod k6_summary;
+mod locust;
+mod memtier;
+mod oha;
+mod summary;
 mod time;
 
 pub use backend::Import;
@@ -21,6 +31,7 @@ use std::path::Path;
 use crate::backends::http::recorder::{Key, Names, Recorder, StatusLabel};
 use crate::engine::metrics::Measurements;
 use crate::spec::import::ImportFormat;
+pub use summary::Summary;
 
 /// One request another tool measured.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,23 +63,41 @@ impl std::fmt::Display for ImportError {
     }
 }
 
-/// Read every sample of `text` (the contents of one file) in `format`.
-pub fn read(format: ImportFormat, text: &str) -> Result<Vec<Sample>, Vec<ImportError>> {
+/// What one file holds.
+#[derive(Debug, Clone)]
+pub enum Imported {
+    /// Every request (k6 `--out json`, JMeter JTL).
+    Samples(Vec<Sample>),
+    /// Statistics per label set (the other formats).
+    Summary(Summary),
+}
+
+/// Read `text` (the contents of one file) in `format`.
+pub fn read(format: ImportFormat, text: &str) -> Result<Imported, Vec<ImportError>> {
+    use Imported::{Samples, Summary as S};
     match format {
-        ImportFormat::K6Json => k6::read(text),
-        ImportFormat::JmeterJtl => jmeter::read(text),
+        ImportFormat::K6Json => k6::read(text).map(Samples),
+        ImportFormat::JmeterJtl => jmeter::read(text).map(Samples),
+        ImportFormat::K6Summary => k6_summary::read(text).map(S),
+        ImportFormat::LocustCsv => locust::read_csv(text).map(S),
+        ImportFormat::LocustJson => locust::read_json(text).map(S),
+        ImportFormat::OhaJson => oha::read(text).map(S),
+        ImportFormat::MemtierJson => memtier::read(text).map(S),
     }
 }
 
-/// Read `path` in `format`; errors carry `path:line`.
-pub fn read_file(format: ImportFormat, path: &Path) -> Result<Vec<Sample>, String> {
+/// Read `path` in `format`; errors carry `path:line` (just `path` for the file as a whole).
+pub fn read_file(format: ImportFormat, path: &Path) -> Result<Imported, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     read(format, &text).map_err(|errors| {
         let mut lines: Vec<String> = errors
             .iter()
             .take(5)
-            .map(|e| format!("{}:{}: {}", path.display(), e.line, e.message))
+            .map(|e| match e.line {
+                0 => format!("{}: {}", path.display(), e.message),
+                n => format!("{}:{n}: {}", path.display(), e.message),
+            })
             .collect();
         if errors.len() > 5 {
             lines.push(format!("… and {} more", errors.len() - 5));
@@ -128,6 +157,14 @@ pub fn measure(mut samples: Vec<Sample>) -> Measurements {
     m.scalars
         .retain(|s| !matches!(s.metric.as_str(), "late" | "late_ratio"));
     m
+}
+
+/// Measure what one import read: samples by the recorder, summaries by their groups.
+pub fn measure_imported(data: &Imported) -> Measurements {
+    match data {
+        Imported::Samples(s) => measure(s.clone()),
+        Imported::Summary(s) => summary::measure(s),
+    }
 }
 
 /// The journeys of `samples` and the steps of each, in order of first appearance: the
