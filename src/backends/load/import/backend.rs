@@ -144,14 +144,14 @@ impl Backend for Import {
         cx.progress
             .update(None, &format!("measuring {} imported requests", p.requests));
         let mut m = super::measure_imported(&p.data);
-        let what = match p.data {
-            Imported::Samples(_) => "every sample, exact percentiles".to_string(),
-            Imported::Summary(_) => format!("latency {}", p.fidelity),
+        let (unit, what) = match p.data {
+            Imported::Samples(_) => ("samples", "every sample, exact percentiles".to_string()),
+            Imported::Summary(_) => ("requests", format!("latency {}", p.fidelity)),
         };
         m.notes.insert(
             0,
             format!(
-                "imported {} requests ({}: {what}) from {}; latency is measured from the send, as in a closed model; late and arrivals are unknown",
+                "imported {} {unit} ({}: {what}) from {}; latency is measured from the send, as in a closed model; late and arrivals are unknown",
                 p.requests,
                 p.format,
                 p.files.join(", ")

@@ -47,7 +47,7 @@ pub fn read(text: &str) -> Result<Summary, Vec<ImportError>> {
         .iter()
         .filter(|(k, _)| *k != "Runtime" && *k != "Totals")
         .filter_map(|(k, c)| Some((k, c.as_object()?)))
-        .filter(|(_, c)| c.contains_key("Count"))
+        .filter(|(_, c)| c.contains_key("Count") && count(c.get("Count")) != Some(0))
         .collect();
     let totals = stats
         .get("Totals")
