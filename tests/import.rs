@@ -479,7 +479,7 @@ fn bad_summary_files_are_clear_errors() {
         ("wrong.toml", "run.jtl:1: not a k6 summary"),
         (
             "columns.toml",
-            "stats.csv:1: the header has no column Type, Request Count, Failure Count",
+            "stats.csv:1: the Locust stats header has no column Type",
         ),
         ("two.toml", "those of 2 files cannot be merged"),
         ("shape.toml", "l.json: not a list of stats entries"),

@@ -23,26 +23,13 @@ const REQUIRED: [&str; 4] = ["Type", "Name", "Request Count", "Failure Count"];
 
 pub fn read_csv(text: &str) -> Result<Summary, Vec<ImportError>> {
     let mut rdr = csv::ReaderBuilder::new().from_reader(text.as_bytes());
-    let header = rdr
-        .headers()
-        .map_err(|e| {
-            vec![ImportError {
-                line: 1,
-                message: format!("not a CSV header: {e}"),
-            }]
-        })?
-        .clone();
-    let col = |name: &str| header.iter().position(|h| h.trim() == name);
-    let missing: Vec<&str> = REQUIRED.into_iter().filter(|c| col(c).is_none()).collect();
-    if !missing.is_empty() {
-        return Err(vec![ImportError {
-            line: 1,
-            message: format!(
-                "the header has no column {}: not Locust's `_stats.csv` (write it with `locust --csv PREFIX`)",
-                missing.join(", ")
-            ),
-        }]);
-    }
+    let header = super::columns::header(
+        &mut rdr,
+        "Locust stats",
+        &REQUIRED,
+        "not Locust's `_stats.csv` (write it with `locust --csv PREFIX`)",
+    )?;
+    let col = |name: &str| super::columns::position(&header, name);
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     for row in rdr.records() {

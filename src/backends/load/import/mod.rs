@@ -14,6 +14,7 @@
 //! histograms (exact).
 
 mod backend;
+mod columns;
 mod jmeter;
 mod k6;
 mod k6_summary;
