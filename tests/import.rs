@@ -72,6 +72,8 @@ file = "results/*.jtl"
     assert_eq!(login["status"], "pass", "{login}");
     // late and arrivals are unknown for an import: absent, not 0
     assert_eq!(scalar(s, "late_ratio", &[]), None);
+    assert_eq!(fidelity(s, "latency")["fidelity"], "exact");
+    assert_eq!(fidelity(s, "error_rate")["source"], "the jmeter-jtl file");
     let notes = s["measurements"]["notes"].to_string();
     assert!(
         notes.contains("imported 1000 samples (jmeter-jtl"),

@@ -24,7 +24,7 @@ pub struct Import;
 /// What an import spec reads.
 #[derive(serde::Serialize)]
 pub struct ImportPlan {
-    pub format: &'static str,
+    pub format: ImportFormat,
     pub files: Vec<String>,
     /// Requests the files record.
     pub requests: u64,
@@ -109,7 +109,7 @@ impl Backend for Import {
                 imp.file.value
             )));
         }
-        let measured = super::measure_imported(&data);
+        let measured = super::measure_imported(format, &data);
         let (requests, fidelity, journeys, groups) = match &data {
             Imported::Samples(s) => (s.len() as u64, "exact", super::journeys(s), Vec::new()),
             Imported::Summary(s) => (
@@ -120,7 +120,7 @@ impl Backend for Import {
             ),
         };
         let mut plan = Plan::new(ImportPlan {
-            format: format.as_str(),
+            format,
             files: files.iter().map(|p| p.display().to_string()).collect(),
             requests,
             fidelity,
@@ -143,7 +143,7 @@ impl Backend for Import {
             .ok_or_else(|| crate::engine::plan::wrong_plan("import"))?;
         cx.progress
             .update(None, &format!("measuring {} imported requests", p.requests));
-        let mut m = super::measure_imported(&p.data);
+        let mut m = super::measure_imported(p.format, &p.data);
         let (unit, what) = match p.data {
             Imported::Samples(_) => ("samples", "every sample, exact percentiles".to_string()),
             Imported::Summary(_) => ("requests", format!("latency {}", p.fidelity)),
