@@ -166,22 +166,16 @@ pub fn measure_imported(format: ImportFormat, data: &Imported) -> Measurements {
     match data {
         Imported::Samples(s) => {
             let mut m = measure(s.clone());
-            let labels: Vec<String> = ["journey", "step", "status", "phase"]
-                .map(String::from)
-                .into();
-            for metric in [
-                "latency",
-                "service_time",
-                "requests",
-                "errors",
-                "error_rate",
-                "throughput",
-            ] {
+            // every metric of requests, by every label the recorder gives them
+            let per_request = crate::spec::catalog::metrics(crate::spec::catalog::Kind::Load)
+                .iter()
+                .filter(|d| d.labels.contains(&"step"));
+            for d in per_request {
                 m.fidelity.push(crate::engine::metrics::MetricFidelity {
-                    metric: metric.to_string(),
+                    metric: d.name.to_string(),
                     fidelity: crate::engine::metrics::Fidelity::Exact,
                     source: format!("the {format} file"),
-                    labels: labels.clone(),
+                    labels: d.labels.iter().map(|l| l.to_string()).collect(),
                     hint: String::new(),
                     label_hint: "perfspec labels imported samples by journey, step and status"
                         .to_string(),
