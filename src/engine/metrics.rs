@@ -8,6 +8,7 @@ use base64::Engine as _;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 
+pub use super::fidelity::{Fidelity, MetricFidelity, QuantileTable};
 pub use crate::spec::catalog::Labels;
 
 /// Build labels from pairs: `labels(&[("op", "get")])`.
@@ -218,6 +219,13 @@ pub struct Measurements {
     /// summed like the catalog's counters.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub counters: Vec<String>,
+    /// How faithfully each imported metric was measured, and which labels its source has
+    /// (empty for perfspec's own measurements, which are all exact).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fidelity: Vec<MetricFidelity>,
+    /// Distributions known only by the statistics their source exported.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quantiles: Vec<QuantileTable>,
 }
 
 /// Maximum distinct error messages kept per run.
@@ -306,6 +314,11 @@ pub enum Selection {
     Histogram(Histogram<u64>, f64),
     /// A single value: the scalar with exactly these labels, or the sum of counters.
     Value(f64),
+    /// A table of the statistics an imported source gave, and what the source is.
+    Table(QuantileTable, MetricFidelity),
+    /// The source cannot answer the selection (a label it lacks, tables that cannot be
+    /// merged): why, and what to do instead.
+    NotEvaluable(String),
     /// Nothing matched.
     Empty,
 }
@@ -315,6 +328,15 @@ impl Measurements {
     /// a scalar with exactly the selector's labels is returned as is; counters without an
     /// exact entry are summed over the matching label sets.
     pub fn select(&self, metric: &str, selector: &Labels, summable: bool) -> Selection {
+        let source = self.fidelity.iter().find(|f| f.metric == metric);
+        if let Some(why) = source.and_then(|f| f.missing_label(selector)) {
+            return Selection::NotEvaluable(why);
+        }
+        if let Some(f) = source
+            && let Some(t) = self.table(f, selector)
+        {
+            return t;
+        }
         let hs: Vec<&HistogramEntry> = self
             .histograms
             .iter()
@@ -347,6 +369,30 @@ impl Measurements {
             }
         }
         Selection::Empty
+    }
+
+    /// The quantile table of `metric{selector}`: of the tables whose labels include the
+    /// selector, the one with the fewest labels (the aggregate the source gave), when it is
+    /// the only one with that few. `None` when no table matches.
+    fn table(&self, source: &MetricFidelity, selector: &Labels) -> Option<Selection> {
+        let found: Vec<&QuantileTable> = self
+            .quantiles
+            .iter()
+            .filter(|t| t.metric == source.metric && matches(&t.labels, selector))
+            .collect();
+        let fewest = found.iter().map(|t| t.labels.len()).min()?;
+        let top: Vec<&&QuantileTable> = found.iter().filter(|t| t.labels.len() == fewest).collect();
+        Some(match top.as_slice() {
+            [one] => Selection::Table((**one).clone(), source.clone()),
+            _ => Selection::NotEvaluable(format!(
+                "{} gives percentiles of {} per {} and percentiles of {} of them cannot be merged: {}",
+                source.source,
+                source.metric,
+                source.labels.join(", "),
+                top.len(),
+                source.label_hint
+            )),
+        })
     }
 
     /// Invalid-measurement flags that apply to `metric{selector}`.

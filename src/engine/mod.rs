@@ -3,6 +3,7 @@
 pub mod backend;
 pub mod baseline;
 pub mod display;
+pub mod fidelity;
 pub mod metrics;
 pub mod noise;
 pub mod plan;

@@ -84,6 +84,11 @@ pub fn pool(runs: &[&Measurements]) -> Measurements {
                 out.notes.push(n.clone());
             }
         }
+        for f in &m.fidelity {
+            if !out.fidelity.contains(f) {
+                out.fidelity.push(f.clone());
+            }
+        }
         offset += m.elapsed_s.max(0.0);
         out.elapsed_s += m.elapsed_s;
     }
@@ -95,6 +100,13 @@ pub fn pool(runs: &[&Measurements]) -> Measurements {
             }
             s
         })
+        .collect();
+    // a percentile table cannot be pooled: it stays only where every repeat has the same one
+    out.quantiles = runs[0]
+        .quantiles
+        .iter()
+        .filter(|t| runs.iter().all(|m| m.quantiles.contains(t)))
+        .cloned()
         .collect();
     out.notes.push(format!(
         "pooled over {} repeats: histograms added, counters summed, other scalars averaged",

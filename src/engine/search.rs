@@ -65,7 +65,10 @@ pub fn judge(criteria: &[Slo], m: &Measurements) -> Vec<String> {
             let o = evaluate(s, m, None);
             matches!(
                 o.reason,
-                Reason::Violated | Reason::NoData | Reason::InvalidMeasurement
+                Reason::Violated
+                    | Reason::NoData
+                    | Reason::NotEvaluable
+                    | Reason::InvalidMeasurement
             )
             .then_some(o.message)
         })

@@ -68,6 +68,9 @@ pub enum Reason {
     /// The backend flagged the measurement as impossible or untrustworthy, or the
     /// threshold could not be computed.
     InvalidMeasurement,
+    /// The imported source cannot answer the SLO (a percentile a summary does not have, a
+    /// label it lacks). Follows `no_data`, with the reason in the message.
+    NotEvaluable,
     /// The spec did not run (e.g. a backend could not start, or the run was interrupted).
     NotRun,
 }
@@ -82,6 +85,7 @@ impl Reason {
             Reason::NoBaseline => "no-baseline",
             Reason::TooFewRepeats => "too-few-repeats",
             Reason::InvalidMeasurement => "invalid-measurement",
+            Reason::NotEvaluable => "not-evaluable",
             Reason::NotRun => "not-run",
         }
     }
@@ -217,18 +221,41 @@ pub(crate) fn is_counter(metric: &str) -> bool {
 /// `None` when there is no data (nothing matched, an empty histogram, a rate over a run of
 /// zero seconds, or an aggregation the data cannot answer).
 pub fn observe(expr: &SloExpr, phase: Option<&str>, m: &Measurements) -> Option<f64> {
+    lookup(expr, phase, m).ok()
+}
+
+/// Why an SLO's left-hand side has no value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unanswered {
+    /// Nothing matched (or an empty histogram, a rate over zero seconds).
+    NoData,
+    /// The imported source cannot answer it: why, and what to export instead.
+    NotEvaluable(String),
+}
+
+/// [`observe`], saying why there is no value.
+pub fn lookup(expr: &SloExpr, phase: Option<&str>, m: &Measurements) -> Result<f64, Unanswered> {
     let labels = selector(expr, phase);
     let agg = expr.agg.as_ref().map(|(a, _)| *a);
-    let per_second =
-        |n: f64| (m.elapsed_s > 0.0 && m.elapsed_s.is_finite()).then(|| n / m.elapsed_s);
+    let per_second = |n: f64| {
+        (m.elapsed_s > 0.0 && m.elapsed_s.is_finite())
+            .then(|| n / m.elapsed_s)
+            .ok_or(Unanswered::NoData)
+    };
     let summed = is_counter(&expr.metric) || m.counters.contains(&expr.metric);
     let v = match m.select(&expr.metric, &labels, summed) {
-        Selection::Empty => return None,
+        Selection::Empty => return Err(Unanswered::NoData),
+        Selection::NotEvaluable(why) => return Err(Unanswered::NotEvaluable(why)),
+        Selection::Table(t, source) => {
+            let agg = agg.ok_or(Unanswered::NoData)?;
+            t.answer(agg, m.elapsed_s, &source)
+                .map_err(Unanswered::NotEvaluable)?
+        }
         Selection::Histogram(h, scale) => {
             if h.is_empty() {
-                return None;
+                return Err(Unanswered::NoData);
             }
-            match agg? {
+            match agg.ok_or(Unanswered::NoData)? {
                 Agg::Percentile(p) => h.value_at_quantile(p / 100.0) as f64 * scale,
                 Agg::Mean => h.mean() * scale,
                 Agg::Min => h.min() as f64 * scale,
@@ -244,7 +271,11 @@ pub fn observe(expr: &SloExpr, phase: Option<&str>, m: &Measurements) -> Option<
             Some(_) => v,
         },
     };
-    v.is_finite().then_some(v)
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(Unanswered::NoData)
+    }
 }
 
 /// The invalid-measurement flag that applies to `metric{selector}`: one whose labels include
@@ -309,7 +340,8 @@ pub fn judge(
         None => expr.lhs_text(),
     };
 
-    let observed = observe(expr, phase, m);
+    let looked = lookup(expr, phase, m);
+    let observed = looked.as_ref().ok().copied();
     let base = baseline.value();
     let threshold = slo::eval_rhs(&expr.rhs, base);
     let mut out = SloOutcome {
@@ -394,11 +426,18 @@ pub fn judge(
             NoDataPolicy::Warn => Status::Warn,
             NoDataPolicy::Pass => Status::Pass,
         };
-        (
-            status,
-            Reason::NoData,
-            format!("no data for {}", selector_text(&expr.metric, &labels)),
-        )
+        match looked {
+            Err(Unanswered::NotEvaluable(why)) => (
+                status,
+                Reason::NotEvaluable,
+                format!("{lhs} is not evaluable: {why}"),
+            ),
+            _ => (
+                status,
+                Reason::NoData,
+                format!("no data for {}", selector_text(&expr.metric, &labels)),
+            ),
+        }
     };
     // a `warn` SLO never fails the gate
     out.status = if slo.severity == SloSeverity::Warn {

@@ -27,16 +27,35 @@ spec_table! {
 spec_table! {
     /// The `[import]` table.
     pub struct ImportSection {
-        /// `k6-json` (`k6 run --out json=FILE`) or `jmeter-jtl` (JMeter's CSV results with a header).
+        /// `k6-json` (`k6 run --out json=FILE`), `jmeter-jtl` (JMeter's CSV results with a
+        /// header), `k6-summary` (`--summary-export`), `locust-csv` (`--csv` `_stats.csv`),
+        /// `locust-json` (`--json`), `oha-json` (`--output-format json`) or `memtier-json`
+        /// (`--json-out-file`).
         format: req Spanned<ImportFormat>,
-        /// The file, relative to the spec; a glob (`results/*.jtl`) reads several (one per generator) as one run.
+        /// The file, relative to the spec; a glob (`results/*.jtl`) reads several (one per
+        /// generator) as one run (formats with every sample only).
         file: req Spanned<String>,
     }
 }
 
 word_enum! {
-    /// The formats perfspec imports, each with every sample (exact percentiles).
-    pub enum ImportFormat { K6Json = "k6-json", JmeterJtl = "jmeter-jtl" }
+    /// The formats perfspec imports.
+    pub enum ImportFormat {
+        K6Json = "k6-json",
+        JmeterJtl = "jmeter-jtl",
+        K6Summary = "k6-summary",
+        LocustCsv = "locust-csv",
+        LocustJson = "locust-json",
+        OhaJson = "oha-json",
+        MemtierJson = "memtier-json",
+    }
+}
+
+impl ImportFormat {
+    /// Whether the format carries every sample (several files are one run).
+    pub fn has_samples(self) -> bool {
+        matches!(self, ImportFormat::K6Json | ImportFormat::JmeterJtl)
+    }
 }
 
 impl ImportDoc {

@@ -57,7 +57,7 @@ pub fn judge(criteria: &[Slo], m: &Measurements, phase: Option<&str>) -> Judgeme
         let o = evaluate(&s, m, None);
         if matches!(
             o.reason,
-            Reason::Violated | Reason::NoData | Reason::InvalidMeasurement
+            Reason::Violated | Reason::NoData | Reason::NotEvaluable | Reason::InvalidMeasurement
         ) {
             held = false;
         }

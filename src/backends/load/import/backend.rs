@@ -4,12 +4,14 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::Sample;
+use super::Imported;
 use crate::engine::metrics::Measurements;
+use crate::engine::verdict::{NoDataPolicy, Unanswered, lookup};
 use crate::engine::{Backend, BackendError, Plan, RunContext};
 use crate::spec::catalog::Kind;
 use crate::spec::diagnostic::Diagnostic;
-use crate::spec::import::ImportDoc;
+use crate::spec::import::{ImportDoc, ImportFormat};
+use crate::spec::source::Span;
 use crate::spec::{Body, Spec};
 
 /// Most files one glob may match.
@@ -22,26 +24,41 @@ pub struct Import;
 /// What an import spec reads.
 #[derive(serde::Serialize)]
 pub struct ImportPlan {
-    pub format: &'static str,
+    pub format: ImportFormat,
     pub files: Vec<String>,
-    pub samples: usize,
-    /// Journeys and their steps as the files name them (the values of `journey` and `step`).
+    /// Requests the files record.
+    pub requests: u64,
+    /// How faithfully the latencies were recorded: `exact`, `bucketed` or `percentiles only`.
+    pub fidelity: &'static str,
+    /// Journeys and their steps as the files name them (the values of `journey` and `step`),
+    /// for formats with every sample.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub journeys: Vec<(String, Vec<String>)>,
+    /// The label sets a summary format has statistics for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
     #[serde(skip)]
-    pub data: Vec<Sample>,
+    pub data: Imported,
 }
 
 impl fmt::Display for ImportPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.data {
+            Imported::Samples(_) => "every sample".to_string(),
+            Imported::Summary(_) => format!("latency {}", self.fidelity),
+        };
         writeln!(
             f,
-            "import {} samples ({}, every sample) from {}",
-            self.samples,
+            "import {} requests ({}, {what}) from {}",
+            self.requests,
             self.format,
             self.files.join(", ")
         )?;
         for (j, steps) in &self.journeys {
             writeln!(f, "  journey {j}: {}", steps.join(", "))?;
+        }
+        if !self.groups.is_empty() {
+            writeln!(f, "  statistics for {}", self.groups.join("; "))?;
         }
         Ok(())
     }
@@ -63,7 +80,7 @@ impl Backend for Import {
         "import"
     }
     fn describe(&self) -> &'static str {
-        "results of k6 (--out json) or JMeter (CSV JTL), judged like a load run"
+        "results of k6, JMeter, Locust, oha or memtier, judged like a load run"
     }
 
     fn plan(&self, spec: &Spec) -> Result<Plan, Vec<Diagnostic>> {
@@ -83,24 +100,36 @@ impl Backend for Import {
         };
         let files = find(&spec.file.folder(), &imp.file.value).map_err(located)?;
         let format = imp.format.value;
-        let mut data = Vec::new();
-        for f in &files {
-            data.extend(super::read_file(format, f).map_err(located)?);
-        }
-        if data.is_empty() {
+        let data = read_all(format, &files).map_err(located)?;
+        if let Imported::Samples(s) = &data
+            && s.is_empty()
+        {
             return Err(located(format!(
                 "{} holds no request samples in the {format} format",
                 imp.file.value
             )));
         }
-        let journeys = super::journeys(&data);
-        Ok(Plan::new(ImportPlan {
-            format: format.as_str(),
+        let measured = super::measure_imported(format, &data);
+        let (requests, fidelity, journeys, groups) = match &data {
+            Imported::Samples(s) => (s.len() as u64, "exact", super::journeys(s), Vec::new()),
+            Imported::Summary(s) => (
+                s.requests(),
+                s.fidelity.as_str(),
+                Vec::new(),
+                s.label_sets(),
+            ),
+        };
+        let mut plan = Plan::new(ImportPlan {
+            format,
             files: files.iter().map(|p| p.display().to_string()).collect(),
-            samples: data.len(),
+            requests,
+            fidelity,
             journeys,
+            groups,
             data,
-        }))
+        });
+        plan.warnings = not_evaluable(spec, &measured);
+        Ok(plan)
     }
 
     async fn run(
@@ -113,19 +142,84 @@ impl Backend for Import {
             .get::<ImportPlan>()
             .ok_or_else(|| crate::engine::plan::wrong_plan("import"))?;
         cx.progress
-            .update(None, &format!("measuring {} imported samples", p.samples));
-        let mut m = super::measure(p.data.clone());
+            .update(None, &format!("measuring {} imported requests", p.requests));
+        let mut m = super::measure_imported(p.format, &p.data);
+        let (unit, what) = match p.data {
+            Imported::Samples(_) => ("samples", "every sample, exact percentiles".to_string()),
+            Imported::Summary(_) => ("requests", format!("latency {}", p.fidelity)),
+        };
         m.notes.insert(
             0,
             format!(
-                "imported {} samples ({}: every sample, exact percentiles) from {}; latency is measured from the send, as in a closed model; late and arrivals are unknown",
-                p.samples,
+                "imported {} {unit} ({}: {what}) from {}; latency is measured from the send, as in a closed model; late and arrivals are unknown",
+                p.requests,
                 p.format,
                 p.files.join(", ")
             ),
         );
         Ok(m)
     }
+}
+
+/// Read every file: samples of several files are one run; a summary format reads one file
+/// (statistics of several runs cannot be merged).
+fn read_all(format: ImportFormat, files: &[PathBuf]) -> Result<Imported, String> {
+    if !format.has_samples() && files.len() > 1 {
+        return Err(format!(
+            "{format} holds statistics, and those of {} files cannot be merged: name one file",
+            files.len()
+        ));
+    }
+    let mut samples = Vec::new();
+    for f in files {
+        match super::read_file(format, f)? {
+            Imported::Samples(s) => samples.extend(s),
+            summary => return Ok(summary),
+        }
+    }
+    Ok(Imported::Samples(samples))
+}
+
+/// A warning on each SLO the imported data cannot answer (it fails by its no-data policy).
+fn not_evaluable(spec: &Spec, m: &Measurements) -> Vec<Diagnostic> {
+    spec.slos
+        .iter()
+        .filter_map(|slo| {
+            let Err(Unanswered::NotEvaluable(why)) = lookup(&slo.expr, slo.phase.as_deref(), m)
+            else {
+                return None;
+            };
+            let d = Diagnostic::warning(
+                "slo::not-evaluable",
+                format!("`{}` is not evaluable: {why}", slo.text),
+            )
+            .hint(format!(
+                "it gets the `no_data` verdict ({}) when the spec runs",
+                match slo.no_data {
+                    NoDataPolicy::Fail => "fail",
+                    NoDataPolicy::Warn => "warn",
+                    NoDataPolicy::Pass => "pass",
+                }
+            ));
+            Some(match slo_span(spec, slo) {
+                Some(span) => d.at(&spec.file, span),
+                None => d.in_file(&spec.file),
+            })
+        })
+        .collect()
+}
+
+/// Where `slo`'s text is written: on its line, or the whole line.
+fn slo_span(spec: &Spec, slo: &crate::engine::verdict::Slo) -> Option<Span> {
+    if slo.line == 0 {
+        return None;
+    }
+    let start = spec.file.offset_of(slo.line, 1);
+    let line = spec.file.text[start..].lines().next().unwrap_or_default();
+    Some(match line.find(&slo.text) {
+        Some(i) => Span::new(start + i, start + i + slo.text.len()),
+        None => Span::new(start, start + line.len()),
+    })
 }
 
 /// The files `pattern` names, relative to `base`: one path, or a glob (`*`, `?`, `[…]`,

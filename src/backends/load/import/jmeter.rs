@@ -12,24 +12,13 @@ pub fn read(text: &str) -> Result<Vec<Sample>, Vec<ImportError>> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(text.as_bytes());
-    let header = rdr.headers().map_err(|e| {
-        vec![ImportError {
-            line: 1,
-            message: format!("not a CSV header: {e}"),
-        }]
-    })?;
-    let col = |name: &str| header.iter().position(|h| h.trim() == name);
-    let missing: Vec<&str> = REQUIRED.into_iter().filter(|c| col(c).is_none()).collect();
-    if !missing.is_empty() {
-        return Err(vec![ImportError {
-            line: 1,
-            message: format!(
-                "the JTL header has no column {} (it has: {}); write results as CSV with a header (jmeter.save.saveservice.print_field_names=true)",
-                missing.join(", "),
-                header.iter().collect::<Vec<_>>().join(", ")
-            ),
-        }]);
-    }
+    let header = super::columns::header(
+        &mut rdr,
+        "JTL",
+        &REQUIRED,
+        "write results as CSV with a header (jmeter.save.saveservice.print_field_names=true)",
+    )?;
+    let col = |name: &str| super::columns::position(&header, name);
     let [ts, elapsed, label, success] = REQUIRED.map(|c| col(c).unwrap_or_default());
     let code = col("responseCode");
     let failure = col("failureMessage");
