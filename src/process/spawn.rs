@@ -30,6 +30,8 @@ struct Output {
     tail: Mutex<VecDeque<u8>>,
     marker: Option<String>,
     announced: Mutex<Option<String>>,
+    /// Streams still being read (stdout and stderr until they close).
+    open: std::sync::atomic::AtomicUsize,
 }
 
 impl Output {
@@ -54,7 +56,10 @@ impl Output {
 
 /// Copy a child's stream into its output, line by line, until it closes.
 fn drain(stream: impl Read + Send + 'static, out: Arc<Output>) {
-    let _ = std::thread::Builder::new()
+    use std::sync::atomic::Ordering;
+    out.open.fetch_add(1, Ordering::SeqCst);
+    let closer = out.clone();
+    let started = std::thread::Builder::new()
         .name("perfspec-child-output".into())
         .spawn(move || {
             let mut r = BufReader::new(stream);
@@ -66,7 +71,11 @@ fn drain(stream: impl Read + Send + 'static, out: Arc<Output>) {
                     Ok(_) => out.line(&line),
                 }
             }
+            out.open.fetch_sub(1, Ordering::SeqCst);
         });
+    if started.is_err() {
+        closer.open.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 type Job = (Command, mpsc::Sender<std::io::Result<std::process::Child>>);
@@ -220,6 +229,17 @@ impl Child {
             t
         } else {
             format!("; its last output: {t}")
+        }
+    }
+
+    /// Wait (at most `timeout`) until everything the child wrote has been read: after it
+    /// exited, its last lines may still be in the pipe.
+    pub async fn drained(&self, timeout: Duration) {
+        let t0 = Instant::now();
+        while self.output.open.load(std::sync::atomic::Ordering::SeqCst) > 0
+            && t0.elapsed() < timeout
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 

@@ -212,6 +212,9 @@ async fn execute(
             ))
         }
     };
+    // its last stderr lines may still be in the pipe (a forked grandchild holding it open
+    // is not waited for long)
+    child.drained(Duration::from_millis(500)).await;
     let tail = child.tail_lines(20);
     drop(child);
     Ok(Ran {
