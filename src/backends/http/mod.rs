@@ -7,11 +7,13 @@
 //! folder: `journey` (journeys compiled from a spec: templates, data, captures, checks),
 //! `schedule` (stages and the open model's arrivals), `recorder` (HDR histograms: `latency`
 //! from when a request was due, `service_time` from its send; counts, per-second series) and
-//! `iteration` (one journey over a transport).
+//! `iteration` (one journey over a transport) and `wake` (an arrival woken at its intended
+//! time to the tens of microseconds, not tokio's millisecond).
 
 mod iteration;
 pub(crate) mod journey;
 pub(crate) mod recorder;
 pub(crate) mod schedule;
+pub(crate) mod wake;
 
 pub use iteration::{Failure, Pacing, Response, Sink, Transport, classify, run_journey};

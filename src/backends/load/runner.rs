@@ -184,7 +184,7 @@ impl Shared {
         };
         let intended = t0 + Duration::from_secs_f64(at);
         tokio::select! {
-            () = tokio::time::sleep_until(intended.into()) => {}
+            () = http::wake::until(intended) => {}
             () = self.stop.cancelled() => return,
         }
         let started = Instant::now();

@@ -266,7 +266,7 @@ pub(super) async fn arrive(d: Arc<Driver>, cancel: CancellationToken) {
         }
         let intended = d.t0 + Duration::from_secs_f64(at);
         tokio::select! {
-            () = tokio::time::sleep_until(intended.into()) => {}
+            () = crate::backends::http::wake::until(intended) => {}
             () = d.stop.cancelled() => break,
         }
         let permit = tokio::select! {
