@@ -401,20 +401,15 @@ fn merge_spec(shards: &[ShardRun], spec: &SpecResult, skew: f64) -> Result<SpecR
     Ok(out)
 }
 
-/// The SLO an outcome was judged by, with its stored options.
+/// The SLO an outcome was judged by, with its stored options (a metric this build no
+/// longer knows is judged as no data).
 fn to_slo(o: &crate::engine::verdict::SloOutcome, kind: Kind) -> Slo {
-    let mut slo = Slo::compile(&o.expr, kind).unwrap_or_else(|_| {
-        // results.json of a build whose catalog knew the metric: judge it as no data
-        Slo::compile("requests >= 0", Kind::Load).expect("a built-in SLO parses")
-    });
-    slo.text = o.expr.clone();
-    slo.severity = o.severity;
-    slo.phase = o.phase.clone();
-    slo.line = o.line;
-    slo.no_data = o.no_data;
-    slo.on_missing_baseline = o.on_missing_baseline;
-    slo.confidence = o.confidence;
-    slo
+    crate::engine::rebase::recompile(o, kind).unwrap_or_else(|| {
+        let mut slo = Slo::compile("requests >= 0", Kind::Load).expect("a built-in SLO parses");
+        slo.text = o.expr.clone();
+        slo.severity = o.severity;
+        slo
+    })
 }
 
 /// Per shard: requests, late arrivals and start offset, for the report.
@@ -454,13 +449,7 @@ pub fn merge_measurements(parts: &[(f64, &Measurements, u32)]) -> Measurements {
     };
     let mut gauges: BTreeMap<(String, Labels), (f64, usize)> = BTreeMap::new();
     for (offset, m, _) in parts {
-        for h in &m.histograms {
-            // scales of one metric are equal by construction; `add` only fails on overflow
-            let _ = out
-                .histogram(&h.metric, h.labels.clone(), h.scale)
-                .hist
-                .add(&h.hist);
-        }
+        out.absorb(m);
         for s in &m.scalars {
             let e = gauges
                 .entry((s.metric.clone(), s.labels.clone()))
@@ -469,24 +458,6 @@ pub fn merge_measurements(parts: &[(f64, &Measurements, u32)]) -> Measurements {
             e.1 += 1;
         }
         add_series(&mut out, m, *offset);
-        for e in &m.error_samples {
-            out.error_samples_n(&e.message, e.labels.clone(), e.count);
-        }
-        for i in &m.invalid {
-            if !out.invalid.contains(i) {
-                out.invalid.push(i.clone());
-            }
-        }
-        for c in &m.counters {
-            if !out.counters.contains(c) {
-                out.counters.push(c.clone());
-            }
-        }
-        for n in &m.notes {
-            if !out.notes.contains(n) {
-                out.notes.push(n.clone());
-            }
-        }
     }
     let summed = |metric: &str, out: &Measurements| {
         crate::engine::verdict::is_counter(metric)

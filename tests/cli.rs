@@ -54,6 +54,16 @@ pub fn scalar(spec: &serde_json::Value, metric: &str, labels: &[(&str, &str)]) -
         .as_f64()
 }
 
+/// The outcome of the SLO written `expr` in a spec result of results.json.
+pub fn slo_outcome<'a>(spec: &'a serde_json::Value, expr: &str) -> &'a serde_json::Value {
+    spec["slos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["expr"] == expr)
+        .unwrap_or_else(|| panic!("no SLO `{expr}` in {}", spec["slos"]))
+}
+
 /// Whether a program a test needs is installed: `true` when `found` says so. When it is
 /// missing, a developer's machine skips the test with a note (`false`), but CI (`CI` set in
 /// the test's own environment) fails it with the install hint: CI installs these programs,

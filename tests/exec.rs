@@ -3,7 +3,7 @@
 use base64::Engine as _;
 use hdrhistogram::serialization::{Serializer, V2Serializer};
 
-use crate::cli::{Dir, bin, results, root, run_cli, scalar, stderr};
+use crate::cli::{Dir, bin, results, root, run_cli, scalar, slo_outcome as slo, stderr};
 
 /// An HDR histogram of 1…1000 ms (in microseconds), V2, base64.
 fn hdr_1_to_1000_ms() -> String {
@@ -14,15 +14,6 @@ fn hdr_1_to_1000_ms() -> String {
     let mut buf = Vec::new();
     V2Serializer::new().serialize(&h, &mut buf).unwrap();
     base64::engine::general_purpose::STANDARD.encode(buf)
-}
-
-fn slo<'a>(spec: &'a serde_json::Value, expr: &str) -> &'a serde_json::Value {
-    spec["slos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["expr"] == expr)
-        .unwrap_or_else(|| panic!("no SLO `{expr}` in {}", spec["slos"]))
 }
 
 const DECLARED: &str = r#"

@@ -26,13 +26,7 @@ fn jtl() -> String {
 }
 
 fn slo_value(spec: &serde_json::Value, expr: &str) -> serde_json::Value {
-    spec["slos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["expr"] == expr)
-        .unwrap_or_else(|| panic!("no SLO `{expr}` in {}", spec["slos"]))
-        .clone()
+    crate::cli::slo_outcome(spec, expr).clone()
 }
 
 #[test]

@@ -264,6 +264,34 @@ impl Measurements {
         });
     }
 
+    /// Add what `other` measured that merges without knowing how the runs relate (repeats
+    /// after each other, shards side by side): histograms added exactly, error samples
+    /// counted, invalid flags, declared counters, notes and fidelity kept once. Scalars and
+    /// series are the caller's: how they combine depends on that relation.
+    pub fn absorb(&mut self, other: &Measurements) {
+        fn once<T: Clone + PartialEq>(into: &mut Vec<T>, from: &[T]) {
+            for x in from {
+                if !into.contains(x) {
+                    into.push(x.clone());
+                }
+            }
+        }
+        for h in &other.histograms {
+            // scales of one metric are equal by construction; `add` only fails on overflow
+            let _ = self
+                .histogram(&h.metric, h.labels.clone(), h.scale)
+                .hist
+                .add(&h.hist);
+        }
+        for e in &other.error_samples {
+            self.error_samples_n(&e.message, e.labels.clone(), e.count);
+        }
+        once(&mut self.invalid, &other.invalid);
+        once(&mut self.counters, &other.counters);
+        once(&mut self.notes, &other.notes);
+        once(&mut self.fidelity, &other.fidelity);
+    }
+
     /// Keep an error message (truncated); identical messages are counted, not repeated.
     pub fn error_sample(&mut self, message: &str, labels: Labels) {
         self.error_samples_n(message, labels, 1);

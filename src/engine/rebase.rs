@@ -9,22 +9,29 @@ use crate::engine::baseline::Baseline;
 use crate::engine::verdict::{BaseInput, Reason, Slo, SloOutcome, judge};
 use crate::results::{Results, SpecResult, SpecStatus};
 
-/// Judge a `baseline` SLO again; `None` when it does not use `baseline`, was not run, or
-/// its spec has no measurements.
-fn rejudge(o: &SloOutcome, spec: &SpecResult, base: &Baseline) -> Option<SloOutcome> {
-    if o.reason == Reason::NotRun {
-        return None;
-    }
-    let mut slo = Slo::compile(&o.expr, spec.kind).ok()?;
-    if !slo.expr.rhs.uses_baseline() {
-        return None;
-    }
+/// The SLO a stored outcome was judged by, with its stored severity, phase and policies;
+/// `None` when this build's catalog no longer knows its metric.
+pub fn recompile(o: &SloOutcome, kind: crate::spec::catalog::Kind) -> Option<Slo> {
+    let mut slo = Slo::compile(&o.expr, kind).ok()?;
     slo.severity = o.severity;
     slo.phase = o.phase.clone();
     slo.line = o.line;
     slo.no_data = o.no_data;
     slo.on_missing_baseline = o.on_missing_baseline;
     slo.confidence = o.confidence;
+    Some(slo)
+}
+
+/// Judge a `baseline` SLO again; `None` when it does not use `baseline`, was not run, or
+/// its spec has no measurements.
+fn rejudge(o: &SloOutcome, spec: &SpecResult, base: &Baseline) -> Option<SloOutcome> {
+    if o.reason == Reason::NotRun {
+        return None;
+    }
+    let slo = recompile(o, spec.kind)?;
+    if !slo.expr.rhs.uses_baseline() {
+        return None;
+    }
     let input = base.input(&spec.name, &slo);
     Some(judge(&slo, spec.measurements.as_ref()?, &o.repeats, &input))
 }

@@ -38,13 +38,7 @@ pub fn pool(runs: &[&Measurements]) -> Measurements {
     let mut gauges: Vec<(Scalar, usize)> = Vec::new();
     let mut offset = 0.0;
     for m in runs {
-        for h in &m.histograms {
-            // scales of one metric are equal by construction; `add` only fails on overflow
-            let _ = out
-                .histogram(&h.metric, h.labels.clone(), h.scale)
-                .hist
-                .add(&h.hist);
-        }
+        out.absorb(m);
         for s in &m.scalars {
             let same = |g: &Scalar| g.metric == s.metric && g.labels == s.labels;
             match gauges.iter_mut().find(|(g, _)| same(g)) {
@@ -64,29 +58,6 @@ pub fn pool(runs: &[&Measurements]) -> Measurements {
             {
                 Some(o) => o.points.extend(shifted),
                 None => out.push_series(&s.metric, s.labels.clone(), shifted.collect()),
-            }
-        }
-        for e in &m.error_samples {
-            out.error_samples_n(&e.message, e.labels.clone(), e.count);
-        }
-        for i in &m.invalid {
-            if !out.invalid.contains(i) {
-                out.invalid.push(i.clone());
-            }
-        }
-        for c in &m.counters {
-            if !out.counters.contains(c) {
-                out.counters.push(c.clone());
-            }
-        }
-        for n in &m.notes {
-            if !out.notes.contains(n) {
-                out.notes.push(n.clone());
-            }
-        }
-        for f in &m.fidelity {
-            if !out.fidelity.contains(f) {
-                out.fidelity.push(f.clone());
             }
         }
         offset += m.elapsed_s.max(0.0);
