@@ -459,7 +459,7 @@ fn spec_view(s: &SpecResult, trends: Option<&crate::history::Trends>) -> SpecVie
         measured: m.is_some(),
         slos,
         sections: m
-            .map(|m| kinds::sections(s.kind, m, &s.slos))
+            .map(|m| kinds::sections(s.kind, &s.backend, m, &s.slos))
             .unwrap_or_default(),
         error_samples: m
             .map(|m| {

@@ -4,6 +4,7 @@
 mod cache;
 pub(super) mod common;
 mod dispatch;
+mod exec;
 mod load;
 mod quantize;
 mod scaling;
