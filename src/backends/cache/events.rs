@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::plan::{Action, Plan, PlannedEvent};
-use super::run_state::Run;
+use super::run_state::{Run, lock};
 use crate::spec::cache::At;
 
 /// Events due at an operation count, sorted by it.
@@ -72,6 +72,7 @@ pub async fn fire(run: &Arc<Run>, e: PlannedEvent) {
             restore_after,
         } => {
             let Some(mc) = &run.memcached else { return };
+            lock(&mc.events).push((t, "node kill"));
             run.record(t, mc.cluster.kill(node).await);
             if let Some(d) = restore_after {
                 let (run, cluster) = (run.clone(), mc.cluster.clone());
@@ -87,6 +88,7 @@ pub async fn fire(run: &Arc<Run>, e: PlannedEvent) {
         }
         Action::AddNode => {
             let Some(mc) = &run.memcached else { return };
+            lock(&mc.events).push((t, "node addition"));
             let what = mc.cluster.add(&mc.tier).await;
             run.record(t, what);
         }

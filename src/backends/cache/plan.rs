@@ -576,7 +576,7 @@ pub fn check(spec: &Spec) -> Vec<Diagnostic> {
             if t.max_bytes.is_some() && t.url.is_some() {
                 out.push(err(t.backend.span, "`max_bytes` applies to a Redis perfspec starts (`spawn = true`), not to an existing one".into(), "configure `maxmemory` on that server instead"));
             }
-        } else if l1_local.is_none() {
+        } else if t.backend.value != TierBackend::Memcached && l1_local.is_none() {
             out.push(err(
                 t.backend.span,
                 "an in-process shared tier needs an `l1` tier in front of it".into(),

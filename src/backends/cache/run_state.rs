@@ -17,6 +17,8 @@ use super::workload::Generator;
 pub struct Memcached {
     pub cluster: Arc<McCluster>,
     pub tier: Arc<MemcachedTier>,
+    /// `(seconds, what)` of the `kill_node` and `add_node` events that fired.
+    pub events: Mutex<Vec<(f64, &'static str)>>,
 }
 
 /// The operation stream and the events due at an operation count.

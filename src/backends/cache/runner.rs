@@ -193,7 +193,11 @@ async fn run_point(
             for inst in &mut instances {
                 inst.l2 = Some(tier.clone() as Arc<dyn super::tiers::Tier>);
             }
-            Some(Memcached { cluster, tier })
+            Some(Memcached {
+                cluster,
+                tier,
+                events: Mutex::new(Vec::new()),
+            })
         }
         None => None,
     };

@@ -3,6 +3,7 @@
 
 pub mod cluster;
 mod md5;
+pub mod metrics;
 pub mod protocol;
 pub mod ring;
 pub mod server;

@@ -236,10 +236,78 @@ mod tests {
         );
     }
 
+    /// Whether `p` is installed; a missing one skips the test, except under CI.
+    fn installed(p: process::Program) -> bool {
+        if p.find().is_ok() {
+            return true;
+        }
+        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
+        assert!(
+            !ci,
+            "{} is required when CI is set: {}",
+            p.name,
+            p.missing()
+        );
+        eprintln!("skipped: {}", p.missing());
+        false
+    }
+
+    /// The node of `nodes` that holds `key`, read on each node directly.
+    async fn holder(conns: &mut [Conn], key: &str) -> Vec<usize> {
+        let mut found = Vec::new();
+        for (i, c) in conns.iter_mut().enumerate() {
+            if c.get(key).await.unwrap().is_some() {
+                found.push(i);
+            }
+        }
+        found
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn nutcracker_places_keys_where_perfspecs_ring_does() {
+        use super::super::ring::Hashing;
+        use super::super::tier::MemcachedTier;
+        if !installed(process::MEMCACHED) || !installed(process::NUTCRACKER) {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            nodes.push(MemcachedNode::start().await.unwrap());
+        }
+        let addrs: Vec<String> = nodes.iter().map(MemcachedNode::addr).collect();
+        for hashing in [Hashing::Ketama, Hashing::Modula] {
+            let ej = Ejection {
+                failure_limit: 2,
+                retry_timeout: Duration::from_secs(30),
+            };
+            let proxy = Nutcracker::start(dir.path(), &addrs, hashing.as_str(), ej)
+                .await
+                .unwrap();
+            let mut via = Conn::connect(&proxy.addr()).await.unwrap();
+            let mut conns = Vec::new();
+            for a in &addrs {
+                let mut c = Conn::connect(a).await.unwrap();
+                c.flush_all().await.unwrap();
+                conns.push(c);
+            }
+            let ring = MemcachedTier::ring_over(hashing, &addrs);
+            let mut per_node = [0u32; 3];
+            for k in 0..3000 {
+                let key = format!("perfspec:0:{k}");
+                via.set(&key, b"v", 0).await.unwrap();
+                let on = holder(&mut conns, &key).await;
+                let ours = ring.node_of(key.as_bytes()).unwrap();
+                assert_eq!(on, vec![ours], "{hashing:?}: {key}");
+                per_node[ours] += 1;
+            }
+            eprintln!("{hashing:?}: 3000 keys split {per_node:?}");
+        }
+    }
+
     #[tokio::test]
     async fn a_node_starts_answers_and_dies_with_its_guard() {
-        if process::MEMCACHED.find().is_err() {
-            eprintln!("skipped: memcached is not installed (apt-get install memcached)");
+        if !installed(process::MEMCACHED) {
             return;
         }
         let mut n = MemcachedNode::start().await.unwrap();

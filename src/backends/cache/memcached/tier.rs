@@ -25,6 +25,8 @@ pub struct Slot {
     /// Calls routed here.
     pub ops: AtomicU64,
     pub errors: AtomicU64,
+    /// Gets that found nothing.
+    pub misses: AtomicU64,
     /// When an ejected node is tried again.
     retry_at: Mutex<Option<Instant>>,
 }
@@ -58,6 +60,7 @@ fn slot(addr: String) -> Arc<Slot> {
         failures: AtomicU32::new(0),
         ops: AtomicU64::new(0),
         errors: AtomicU64::new(0),
+        misses: AtomicU64::new(0),
         retry_at: Mutex::new(None),
     })
 }
@@ -113,6 +116,11 @@ impl MemcachedTier {
     /// Build the ring over `nodes` (`host:port`).
     pub fn ring_over(hashing: super::ring::Hashing, nodes: &[String]) -> Ring {
         Ring::new(hashing, nodes.iter().map(|a| ring_node(a)).collect())
+    }
+
+    /// When the run started (the time axis of the timeline and the ring changes).
+    pub fn t0(&self) -> Instant {
+        self.t0
     }
 
     pub fn key(&self, key: u64) -> String {
@@ -271,6 +279,9 @@ impl Tier for MemcachedTier {
         let (i, s) = self.route(&k)?;
         let got = s.pool.call(Request::Get(&k)).await;
         let got = self.outcome(i, &s, got);
+        if let Ok(None) = got {
+            s.misses.fetch_add(1, Ordering::Relaxed);
+        }
         self.record(matches!(got, Ok(Some(_))));
         got?.map(|b| RedisTier::decode(&b).map(Arc::new))
             .transpose()
