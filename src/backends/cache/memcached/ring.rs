@@ -1,7 +1,7 @@
 //! Which memcached node holds a key: ketama (consistent hashing exactly as twemproxy's
 //! `nc_ketama.c` builds it, so perfspec's client and nutcracker place keys identically),
 //! rendezvous (highest random weight) and modula (`hash % live nodes`, twemproxy's
-//! `modula`). Dead (ejected) nodes are left out; the ring of the live nodes is rebuilt.
+//! `modula`, over the nodes in twemproxy's order: sorted by name). Dead (ejected) nodes are left out; the ring of the live nodes is rebuilt.
 
 use super::md5::digest;
 
@@ -130,6 +130,11 @@ impl Ring {
 
     fn rebuild(&mut self) {
         self.order = (0..self.nodes.len()).filter(|i| self.live[*i]).collect();
+        // twemproxy sorts a pool's servers by name (shorter first, then bytewise) when it
+        // checks them for duplicates, and modula counts in that order
+        let names: Vec<String> = self.nodes.iter().map(RingNode::ketama_name).collect();
+        self.order
+            .sort_by(|a, b| (names[*a].len(), &names[*a]).cmp(&(names[*b].len(), &names[*b])));
         self.continuum.clear();
         if self.hashing != Hashing::Ketama {
             return;
