@@ -6,7 +6,9 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::cli::{Dir, bin, on_path, require_program, results, run_cli, scalar, stderr};
+use crate::cli::{
+    Dir, bin, on_path, require_program, require_programs, results, run_cli, scalar, stderr,
+};
 
 fn notes(spec: &serde_json::Value) -> Vec<String> {
     spec["measurements"]["notes"]
@@ -522,11 +524,7 @@ slo: [ hit_ratio >= 0.3, error_rate < 1% ]
 }
 
 fn memcached_installed() -> bool {
-    require_program(
-        "memcached",
-        on_path("memcached", &[]),
-        "apt-get install -y memcached",
-    )
+    require_programs(&[("memcached", "memcached")])
 }
 
 /// The example: 3 memcached nodes under perfspec's ketama ring, node 2 killed half-way.
@@ -575,13 +573,7 @@ fn a_killed_memcached_node_remaps_a_third_under_ketama_and_most_under_modula() {
 /// configuration is in the run folder, and the surviving nodes hold the keys.
 #[test]
 fn memcached_behind_twemproxy_survives_a_killed_node() {
-    if !memcached_installed()
-        || !require_program(
-            "nutcracker",
-            on_path("nutcracker", &[]),
-            "apt-get install -y nutcracker",
-        )
-    {
+    if !require_programs(&[("memcached", "memcached"), ("nutcracker", "nutcracker")]) {
         return;
     }
     let spec = r#"

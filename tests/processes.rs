@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::cli::{Dir, bin, on_path, require_program, results};
+use crate::cli::{Dir, bin, on_path, require_program, require_programs, results};
 
 const EXE: &str = env!("CARGO_BIN_EXE_perfspec");
 
@@ -151,15 +151,7 @@ slo: [ hit_ratio >= 0.1 ]
 
 #[test]
 fn sigkill_leaves_no_memcached_or_nutcracker() {
-    if !require_program(
-        "memcached",
-        on_path("memcached", &[]),
-        "install the Debian package memcached",
-    ) || !require_program(
-        "nutcracker",
-        on_path("nutcracker", &[]),
-        "install the Debian package nutcracker",
-    ) {
+    if !require_programs(&[("memcached", "memcached"), ("nutcracker", "nutcracker")]) {
         return;
     }
     let spec = r#"

@@ -24,4 +24,4 @@ pub use cpus::{allowed_cpus, cpu_slice, pin_cpus};
 pub use port::{PortTry, free_port, on_free_port};
 pub use program::{MEMCACHED, NGINX, NUTCRACKER, Program, REDIS_CLI, REDIS_SERVER, which};
 pub use ready::{Check, NotReady, Probe, error_chain, wait_ready};
-pub use spawn::{Child, DEFAULT_GRACE, signal_group, spawn, spawn_to_file};
+pub use spawn::{Child, DEFAULT_GRACE, Restartable, signal_group, spawn, spawn_to_file};

@@ -705,15 +705,23 @@ impl CacheDoc {
     }
 }
 
-/// Keys that only a memcached tier takes, and whether `t` sets them.
-fn memcached_keys(t: &Tier) -> [(bool, &'static str); 5] {
-    [
+/// The keys only a memcached tier takes, each an error on another tier.
+fn refuse_memcached_keys(t: &Tier, cx: &mut Ctx) {
+    for (set, key) in [
         (t.servers.is_some(), "servers"),
         (t.distribution.is_some(), "distribution"),
         (t.proxy.is_some(), "proxy"),
         (t.failure_limit.is_some(), "failure_limit"),
         (t.retry_timeout.is_some(), "retry_timeout"),
-    ]
+    ] {
+        if set {
+            cx.error::<()>(
+                t.backend.span,
+                "spec::topology",
+                format!("`{key}` applies to memcached tiers only"),
+            );
+        }
+    }
 }
 
 /// One tier, `name` being `l1` or `l2`: `l1` must be in-process (`want_local`); an
@@ -837,15 +845,7 @@ fn check_local_tier(t: &Tier, name: &str, cx: &mut Ctx) {
             );
         }
     }
-    for (set, key) in memcached_keys(t) {
-        if set {
-            cx.error::<()>(
-                t.backend.span,
-                "spec::topology",
-                format!("`{key}` applies to memcached tiers only"),
-            );
-        }
-    }
+    refuse_memcached_keys(t, cx);
 }
 
 /// A Redis tier: exactly one source (spawned, `url`, `nodes` or a spawned cluster), a
@@ -876,15 +876,7 @@ fn check_redis_tier(t: &Tier, cx: &mut Ctx) {
             ),
         );
     }
-    for (set, key) in memcached_keys(t) {
-        if set {
-            cx.error::<()>(
-                t.backend.span,
-                "spec::topology",
-                format!("`{key}` applies to memcached tiers only"),
-            );
-        }
-    }
+    refuse_memcached_keys(t, cx);
     if let Some(c) = &t.cluster
         && c.masters.value < 3
     {

@@ -66,7 +66,7 @@ impl McCluster {
             let mut nodes = self.nodes.lock().await;
             nodes.truncate(n as usize);
             for node in nodes.iter_mut() {
-                if !node.is_running() {
+                if !node.child.is_running() {
                     node.restart()
                         .await
                         .map_err(|e| failed(format!("memcached did not restart: {e}")))?;
@@ -104,7 +104,7 @@ impl McCluster {
     pub async fn kill(&self, i: usize) -> String {
         match self.nodes.lock().await.get_mut(i) {
             Some(n) => {
-                n.kill();
+                n.child.kill();
                 format!("memcached node {} ({}) killed (SIGKILL)", i + 1, n.addr())
             }
             None => format!("there is no memcached node {}", i + 1),

@@ -96,16 +96,9 @@ impl Ring {
         self.hashing
     }
 
+    #[cfg(test)]
     pub fn nodes(&self) -> &[RingNode] {
         &self.nodes
-    }
-
-    pub fn is_live(&self, node: usize) -> bool {
-        self.live.get(node).copied().unwrap_or(false)
-    }
-
-    pub fn live_count(&self) -> usize {
-        self.order.len()
     }
 
     /// Mark `node` dead or live again and rebuild; false when nothing changed.

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::protocol::Conn;
 use crate::engine::BackendError;
-use crate::process::{self, Child, NotReady, PortTry, Probe};
+use crate::process::{self, Child, NotReady, PortTry, Probe, Restartable};
 
 /// How long a new node or proxy may take to answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -80,7 +80,8 @@ async fn on_free_port(
 pub struct MemcachedNode {
     binary: PathBuf,
     port: u16,
-    child: Option<Child>,
+    /// The process: killed by `kill_node` (SIGKILL), as a crash would.
+    pub child: Restartable,
 }
 
 fn memcached_command(binary: &Path, port: u16) -> Command {
@@ -102,10 +103,11 @@ impl MemcachedNode {
         Ok(MemcachedNode {
             binary,
             port,
-            child: Some(child),
+            child: Restartable::new(child),
         })
     }
 
+    #[cfg(test)]
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -115,33 +117,13 @@ impl MemcachedNode {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Kill the node now (SIGKILL), as a crash would.
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill_now();
-        }
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| c.exit_status().is_none())
-    }
-
     /// Start again on the same port, empty.
     pub async fn restart(&mut self) -> Result<(), String> {
-        self.kill();
+        self.child.kill();
         let cmd = memcached_command(&self.binary, self.port);
-        self.child = Some(start_child("memcached", cmd, self.port).await?);
+        self.child
+            .replace(start_child("memcached", cmd, self.port).await?);
         Ok(())
-    }
-}
-
-impl Drop for MemcachedNode {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.stop();
-        }
     }
 }
 
@@ -312,7 +294,7 @@ mod tests {
         let mut n = MemcachedNode::start().await.unwrap();
         let port = n.port();
         answers(port).await.unwrap();
-        n.kill();
+        n.child.kill();
         assert!(answers(port).await.is_err());
         n.restart().await.unwrap();
         answers(port).await.unwrap();

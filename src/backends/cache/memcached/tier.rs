@@ -127,10 +127,6 @@ impl MemcachedTier {
         format!("{}:{key}", self.prefix)
     }
 
-    pub fn ring(&self) -> Ring {
-        self.ring.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
     pub fn slots(&self) -> Vec<Arc<Slot>> {
         self.slots.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
