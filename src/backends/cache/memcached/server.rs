@@ -88,12 +88,27 @@ fn memcached_command(binary: &Path, port: u16) -> Command {
     let mut cmd = Command::new(binary);
     cmd.args(["-p", &port.to_string(), "-l", "127.0.0.1", "-U", "0"])
         .args(["-m", &NODE_MEGABYTES.to_string(), "-c", "4096"]);
-    // memcached refuses to run as root without a user to switch to
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        cmd.args(["-u", "nobody"]);
+    // memcached refuses to run as root. Its own `-u nobody` would switch users after the
+    // exec, which clears the parent-death signal (a `kill -9` of perfspec would leave it
+    // running): the child becomes `nobody` before the exec instead, and the signal is set
+    // after that.
+    if let Some((uid, gid)) = nobody_when_root() {
+        use std::os::unix::process::CommandExt;
+        cmd.uid(uid).gid(gid);
     }
     cmd
+}
+
+/// `nobody`'s uid and gid when perfspec runs as root.
+fn nobody_when_root() -> Option<(u32, u32)> {
+    // SAFETY: geteuid has no preconditions; getpwnam reads a static entry, copied at once.
+    unsafe {
+        if libc::geteuid() != 0 {
+            return None;
+        }
+        let pw = libc::getpwnam(c"nobody".as_ptr());
+        (!pw.is_null()).then(|| ((*pw).pw_uid, (*pw).pw_gid))
+    }
 }
 
 impl MemcachedNode {
