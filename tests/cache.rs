@@ -6,7 +6,9 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::cli::{Dir, bin, on_path, require_program, results, run_cli, scalar, stderr};
+use crate::cli::{
+    Dir, bin, on_path, require_program, require_programs, results, run_cli, scalar, stderr,
+};
 
 fn notes(spec: &serde_json::Value) -> Vec<String> {
     spec["measurements"]["notes"]
@@ -519,4 +521,148 @@ slo: [ hit_ratio >= 0.3, error_rate < 1% ]
         resident > 100.0 && resident <= origin,
         "{resident} resident, {origin} origin calls"
     );
+}
+
+fn memcached_installed() -> bool {
+    require_programs(&[("memcached", "memcached")])
+}
+
+/// The example: 3 memcached nodes under perfspec's ketama ring, node 2 killed half-way.
+/// Each node serves about a third, the ejection moves about a third of the key space, and
+/// the failed calls are counted. On the same trace modula moves about two thirds.
+#[test]
+fn a_killed_memcached_node_remaps_a_third_under_ketama_and_most_under_modula() {
+    if !memcached_installed() {
+        return;
+    }
+    let example = crate::cli::root().join("specs/services/memcached-ketama.yaml");
+    let d = Dir::new(&[]);
+    let spec_path = example.to_str().unwrap();
+    let out = run_cli(&d, &["run", spec_path, "--out", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let res = results(&d);
+    let spec = &res["specs"][0];
+    assert_in_catalog(spec);
+    for node in ["1", "2", "3"] {
+        let share = scalar(spec, "node_share", &[("node", node)]).unwrap();
+        assert!((share - 1.0 / 3.0).abs() < 0.2, "node {node}: {share}");
+    }
+    let remap = scalar(spec, "remap_ratio", &[]).unwrap();
+    assert!((remap - 1.0 / 3.0).abs() < 0.1, "ketama remap {remap}");
+    let errors = scalar(spec, "node_errors", &[("node", "2")]).unwrap();
+    assert!(errors >= 2.0, "the calls to the dead node failed: {errors}");
+    assert_eq!(scalar(spec, "node_errors", &[("node", "1")]), Some(0.0));
+    assert_eq!(scalar(spec, "node_keys", &[("node", "2")]), None, "dead");
+    assert!(scalar(spec, "recovery_time", &[("event", "1")]).is_some());
+    let n = notes(spec);
+    assert!(
+        n.iter().any(|n| n.contains("ejected after 2 failed calls")),
+        "{n:?}"
+    );
+
+    let d = Dir::new(&[]);
+    let set = "topology.l2.distribution=modula";
+    let out = run_cli(&d, &["run", spec_path, "--set", set, "--out", "out"]);
+    assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
+    let spec = &results(&d)["specs"][0];
+    let remap = scalar(spec, "remap_ratio", &[]).unwrap();
+    assert!(remap > 0.55, "modula remap {remap}");
+}
+
+/// Behind a twemproxy perfspec starts: nutcracker ejects the killed node itself, its
+/// configuration is in the run folder, and the surviving nodes hold the keys.
+#[test]
+fn memcached_behind_twemproxy_survives_a_killed_node() {
+    if !require_programs(&[("memcached", "memcached"), ("nutcracker", "nutcracker")]) {
+        return;
+    }
+    let spec = r#"
+kind: cache
+name: behind-twemproxy
+topology:
+  l2: { backend: memcached, spawn: true, nodes: 3, proxy: twemproxy }
+workload: { keys: 2000, mix: { read: 0.9, update: 0.1 }, ops: 30000, concurrency: 4 }
+events: [ { at: 50%, kill_node: 3 } ]
+slo: [ hit_ratio >= 0.5 ]
+"#;
+    let d = Dir::new(&[("p.yaml", spec)]);
+    let out = run_cli(&d, &["run", "p.yaml", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let spec = &results(&d)["specs"][0];
+    assert_in_catalog(spec);
+    let conf = std::fs::read_to_string(d.path().join("out/behind-twemproxy/nutcracker.yml"))
+        .expect("nutcracker.yml in the run folder");
+    assert!(conf.contains("distribution: ketama") && conf.contains("auto_eject_hosts: true"));
+    let kept = scalar(spec, "node_keys", &[("node", "1")]).unwrap()
+        + scalar(spec, "node_keys", &[("node", "2")]).unwrap();
+    assert!(kept > 1500.0, "the survivors hold the key space: {kept}");
+    assert!(scalar(spec, "hit_ratio_after", &[("event", "1")]).unwrap() > 0.5);
+}
+
+/// What cannot run with memcached is a located error, in TOML as in YAML.
+#[test]
+fn memcached_mistakes_are_located_errors_in_both_formats() {
+    let yaml = r#"
+kind: cache
+name: mc-yaml
+topology:
+  instances: 2
+  l1: { backend: moka, capacity: 100 }
+  l2: { backend: memcached, spawn: true, nodes: 3, distribution: ketamaa }
+  invalidation: pubsub
+workload: { keys: 100, ops: 100 }
+events: [ { at: 50%, kill_node: 4 } ]
+"#;
+    let toml = r#"
+kind = "cache"
+name = "mc-toml"
+[topology]
+instances = 2
+invalidation = "tracking"
+l1 = { backend = "moka", capacity = 100 }
+l2 = { backend = "memcached", spawn = true, nodes = 3 }
+[workload]
+keys = 100
+ops = 100
+[[events]]
+at = "50%"
+kill_node = 0
+"#;
+    let toml_dist = "kind = \"cache\"\nname = \"d\"\n[topology]\nl2 = { backend = \"memcached\", spawn = true, nodes = 2, distribution = \"crc32\" }\n[workload]\nkeys = 10\nops = 10\n";
+    let d = Dir::new(&[("m.yaml", yaml), ("m.toml", toml), ("d.toml", toml_dist)]);
+    for (file, wants) in [
+        ("m.yaml", &["ketamaa", "there is no memcached node 4"][..]),
+        ("m.toml", &["there is no memcached node 0"][..]),
+        ("d.toml", &["crc32"][..]),
+    ] {
+        let out = run_cli(&d, &["validate", file, "--format", "json"]);
+        assert_eq!(out.status.code(), Some(2), "{file}: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let diags = v["diagnostics"].as_array().unwrap();
+        for want in wants {
+            let hit = diags
+                .iter()
+                .find(|d| d["message"].as_str().unwrap().contains(want))
+                .unwrap_or_else(|| panic!("{file}: {want}: {diags:?}"));
+            assert!(hit["line"].as_u64().is_some(), "{file}: {hit}");
+        }
+    }
+    // pubsub and tracking are Redis features (a capability check, once the spec decodes)
+    let fixed = yaml
+        .replace("ketamaa", "ketama")
+        .replace("kill_node: 4", "kill_node: 2");
+    let toml_fixed = toml.replace("kill_node = 0", "kill_node = 1");
+    let d = Dir::new(&[("m.yaml", &fixed), ("m.toml", &toml_fixed)]);
+    for (file, inv) in [("m.yaml", "pubsub"), ("m.toml", "tracking")] {
+        let out = run_cli(&d, &["validate", file, "--format", "json"]);
+        assert_eq!(out.status.code(), Some(2), "{file}: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let diags = v["diagnostics"].as_array().unwrap();
+        let want = format!("`{inv}` invalidation is a Redis feature");
+        let hit = diags
+            .iter()
+            .find(|d| d["message"].as_str().unwrap().contains(&want))
+            .unwrap_or_else(|| panic!("{file}: {diags:?}"));
+        assert!(hit["line"].as_u64().is_some(), "{file}: {hit}");
+    }
 }

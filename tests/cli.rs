@@ -79,6 +79,18 @@ pub fn require_program(name: &str, found: bool, hint: &str) -> bool {
     false
 }
 
+/// Whether every one of `programs` (binary, Debian package) is installed; see
+/// [`require_program`].
+pub fn require_programs(programs: &[(&str, &str)]) -> bool {
+    programs.iter().all(|(name, package)| {
+        require_program(
+            name,
+            on_path(name, &[]),
+            &format!("install the Debian package {package}"),
+        )
+    })
+}
+
 /// Whether `program` is a file in a folder of `PATH`, in /usr/sbin or /usr/local/sbin, or
 /// one of the `extra` paths.
 pub fn on_path(program: &str, extra: &[&str]) -> bool {

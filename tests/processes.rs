@@ -1,12 +1,12 @@
 //! Every process perfspec starts dies with it: after a `kill -9` of perfspec mid-run no
-//! redis-server, nginx, replica or command target is left running (checked by pid). And
+//! redis-server, memcached, nutcracker, nginx, replica or command target is left running (checked by pid). And
 //! SIGTERM is a clean stop: results and reports are written, children stopped, exit 143.
 
 use std::collections::{BTreeSet, HashMap};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::cli::{Dir, bin, on_path, require_program, results};
+use crate::cli::{Dir, bin, on_path, require_program, require_programs, results};
 
 const EXE: &str = env!("CARGO_BIN_EXE_perfspec");
 
@@ -145,6 +145,27 @@ slo: [ hit_ratio >= 0.1 ]
     let mut perfspec = start_run(&d, "c.yaml");
     let children = wait_for_children(&mut perfspec, |d| {
         d.values().any(|c| c.starts_with("redis-server"))
+    });
+    kill_and_check(perfspec, &children);
+}
+
+#[test]
+fn sigkill_leaves_no_memcached_or_nutcracker() {
+    if !require_programs(&[("memcached", "memcached"), ("nutcracker", "nutcracker")]) {
+        return;
+    }
+    let spec = r#"
+kind: cache
+name: memcached-l2
+topology: { l2: { backend: memcached, spawn: true, nodes: 2, proxy: twemproxy } }
+workload: { keys: 1000, duration: 60s, concurrency: 2 }
+slo: [ hit_ratio >= 0.1 ]
+"#;
+    let d = Dir::new(&[("c.yaml", spec)]);
+    let mut perfspec = start_run(&d, "c.yaml");
+    let children = wait_for_children(&mut perfspec, |d| {
+        d.values().filter(|c| c.starts_with("memcached")).count() == 2
+            && d.values().any(|c| c.starts_with("nutcracker"))
     });
     kill_and_check(perfspec, &children);
 }

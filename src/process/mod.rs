@@ -1,5 +1,5 @@
 //! Every process perfspec starts — a `command` target, replicas, the demo shop and database,
-//! `redis-server` (and Redis Cluster nodes, `redis-cli`), nginx — goes through this module:
+//! `redis-server` (and Redis Cluster nodes, `redis-cli`), memcached nodes and nutcracker, nginx — goes through this module:
 //!
 //! - [`spawn`]: its own process group (a terminal's Ctrl-C reaches perfspec only, which then
 //!   stops its children itself), a parent-death signal (Linux `PR_SET_PDEATHSIG`, SIGKILL,
@@ -22,6 +22,6 @@ mod spawn;
 
 pub use cpus::{allowed_cpus, cpu_slice, pin_cpus};
 pub use port::{PortTry, free_port, on_free_port};
-pub use program::{NGINX, Program, REDIS_CLI, REDIS_SERVER, which};
+pub use program::{MEMCACHED, NGINX, NUTCRACKER, Program, REDIS_CLI, REDIS_SERVER, which};
 pub use ready::{Check, NotReady, Probe, error_chain, wait_ready};
-pub use spawn::{Child, DEFAULT_GRACE, signal_group, spawn, spawn_to_file};
+pub use spawn::{Child, DEFAULT_GRACE, Restartable, signal_group, spawn, spawn_to_file};

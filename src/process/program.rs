@@ -31,6 +31,22 @@ pub const REDIS_CLI: Program = Program {
     dirs: &[],
 };
 
+/// `memcached`, for memcached tiers with `spawn = true`.
+pub const MEMCACHED: Program = Program {
+    name: "memcached",
+    package: "memcached",
+    env: None,
+    dirs: &["/usr/bin", "/usr/local/bin"],
+};
+
+/// `nutcracker` (twemproxy), the proxy of a memcached tier with `proxy = "twemproxy"`.
+pub const NUTCRACKER: Program = Program {
+    name: "nutcracker",
+    package: "nutcracker",
+    env: None,
+    dirs: &["/usr/sbin", "/usr/local/sbin"],
+};
+
 /// nginx, the balancer of `balancer.kind = "nginx"`.
 pub const NGINX: Program = Program {
     name: "nginx",

@@ -401,3 +401,40 @@ mod tests {
         assert!(!alive(pid));
     }
 }
+
+/// A server child that can be killed mid-run and started again in its place (a Redis or
+/// memcached node): empty after [`Restartable::kill`], stopped (SIGTERM, grace, SIGKILL)
+/// when dropped.
+#[derive(Default)]
+pub struct Restartable(Option<Child>);
+
+impl Restartable {
+    pub fn new(child: Child) -> Restartable {
+        Restartable(Some(child))
+    }
+
+    /// Kill it now (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            c.kill_now();
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.0.as_mut().is_some_and(|c| c.exit_status().is_none())
+    }
+
+    /// The child started in its place (the old one killed first).
+    pub fn replace(&mut self, child: Child) {
+        self.kill();
+        self.0 = Some(child);
+    }
+}
+
+impl Drop for Restartable {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            c.stop();
+        }
+    }
+}

@@ -39,7 +39,7 @@ spec_table! {
         instances: opt Spanned<u32>,
         /// In-process tier of each instance.
         l1: opt Tier,
-        /// Shared tier (Redis or Redis Cluster).
+        /// Shared tier (Redis, Redis Cluster or memcached nodes).
         l2: opt Tier,
         /// How L1 copies learn about writes: `none`, `ttl`, `pubsub`, `tracking`.
         invalidation: opt Spanned<Invalidation>,
@@ -48,7 +48,39 @@ spec_table! {
 
 word_enum! {
     /// Cache implementations.
-    pub enum TierBackend { Moka = "moka", Stretto = "stretto", Redis = "redis" }
+    pub enum TierBackend { Moka = "moka", Stretto = "stretto", Redis = "redis", Memcached = "memcached" }
+}
+
+word_enum! {
+    /// How a memcached client spreads keys over its nodes.
+    pub enum RingDistribution { Ketama = "ketama", Rendezvous = "rendezvous", Modula = "modula" }
+}
+
+word_enum! {
+    /// A proxy in front of memcached nodes.
+    pub enum Proxy { Twemproxy = "twemproxy" }
+}
+
+/// `nodes`: how many memcached nodes perfspec starts (`3`), or an existing Redis Cluster's
+/// nodes (`["redis://127.0.0.1:7000", …]`).
+#[derive(Debug, Clone, PartialEq, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum Nodes {
+    Count(u32),
+    List(Vec<String>),
+}
+
+impl Decode for Nodes {
+    fn decode(node: &Node, cx: &mut Ctx) -> Option<Self> {
+        match &node.value {
+            Value::Int(_) => u32::decode(node, cx).map(Nodes::Count),
+            Value::Array(_) => Vec::<String>::decode(node, cx).map(Nodes::List),
+            _ => cx.type_error(
+                node,
+                "a number of memcached nodes (3) or a list of Redis Cluster node urls",
+            ),
+        }
+    }
 }
 
 word_enum! {
@@ -69,10 +101,20 @@ spec_table! {
         spawn: opt bool,
         /// An existing Redis, e.g. `redis://127.0.0.1:6379`.
         url: opt Spanned<String>,
-        /// An existing Redis Cluster's nodes.
-        nodes: opt Vec<String>,
+        /// An existing Redis Cluster's nodes, or how many memcached nodes perfspec starts.
+        nodes: opt Spanned<Nodes>,
         /// A Redis Cluster perfspec starts.
         cluster: opt Cluster,
+        /// Existing memcached nodes, `host:port` each.
+        servers: opt Spanned<Vec<String>>,
+        /// How the memcached client places keys: `ketama` (default), `rendezvous`, `modula`.
+        distribution: opt Spanned<RingDistribution>,
+        /// A proxy perfspec starts in front of the memcached nodes (`twemproxy`): it places the keys.
+        proxy: opt Spanned<Proxy>,
+        /// Failed calls in a row after which a memcached node leaves the ring (default 2, 0: never; twemproxy's `server_failure_limit`).
+        failure_limit: opt Spanned<u32>,
+        /// How long an ejected memcached node stays out before it is tried again (default 30s; twemproxy's `server_retry_timeout`).
+        retry_timeout: opt Duration,
     }
 }
 
@@ -303,7 +345,11 @@ spec_table! {
         restart: opt Spanned<u32>,
         /// Kill the Redis server (standalone L2).
         kill_redis: opt Spanned<bool>,
-        /// With `kill_redis`: bring it back after this long.
+        /// Kill this memcached node perfspec started (counting from 1), SIGKILL.
+        kill_node: opt Spanned<u32>,
+        /// Start one more memcached node and add it to the ring.
+        add_node: opt Spanned<bool>,
+        /// With `kill_redis` or `kill_node`: bring it back (empty) after this long.
         restore_after: opt Duration,
     }
 }
@@ -565,17 +611,27 @@ impl CacheDoc {
         let topo = &self.topology;
         let instances = self.instances();
         for e in self.events.iter().flatten() {
-            let actions = [e.restart.is_some(), e.kill_redis.is_some()]
-                .iter()
-                .filter(|b| **b)
-                .count();
-            if actions != 1 && !e.broken.any_of(&["restart", "kill_redis"]) {
+            let actions = [
+                e.restart.is_some(),
+                e.kill_redis.is_some(),
+                e.kill_node.is_some(),
+                e.add_node.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
+            if actions != 1
+                && !e
+                    .broken
+                    .any_of(&["restart", "kill_redis", "kill_node", "add_node"])
+            {
                 cx.error::<()>(
                     self.name.span,
                     "spec::event",
-                    "an event needs exactly one action: `restart` or `kill_redis`",
+                    "an event needs exactly one action: `restart`, `kill_redis`, `kill_node` or `add_node`",
                 );
             }
+            self.check_node_event(e, cx);
             if let Some(r) = &e.restart
                 && (r.value == 0 || (r.value > instances && !topo.broken.has("instances")))
             {
@@ -603,10 +659,76 @@ impl CacheDoc {
     }
 }
 
+impl CacheDoc {
+    /// `kill_node` and `add_node`: a memcached `l2` perfspec starts, a node that exists.
+    fn check_node_event(&self, e: &Event, cx: &mut Ctx) {
+        let topo = &self.topology;
+        let l2 = topo.l2.as_ref();
+        let memcached = l2.is_some_and(|t| t.backend.value == TierBackend::Memcached);
+        for (span, what) in [
+            (e.kill_node.as_ref().map(|k| k.span), "kill_node"),
+            (e.add_node.as_ref().map(|a| a.span), "add_node"),
+        ] {
+            if let Some(span) = span
+                && !memcached
+                && !topo.broken.has("l2")
+            {
+                cx.error::<()>(
+                    span,
+                    "spec::event",
+                    format!("`{what}` needs a memcached `l2` tier"),
+                );
+                cx.hint(
+                    cx.in_syntax("set `l2 = { backend = \"memcached\", spawn = true, nodes = 3 }`"),
+                );
+            }
+        }
+        let Some(k) = &e.kill_node else { return };
+        let count = l2.and_then(|t| match t.nodes.as_ref().map(|n| &n.value) {
+            Some(Nodes::Count(n)) => Some(*n),
+            _ => t.servers.as_ref().map(|s| s.len() as u32),
+        });
+        if let Some(n) = count
+            && memcached
+            && (k.value == 0 || k.value > n)
+        {
+            cx.error::<()>(
+                k.span,
+                "spec::range",
+                format!(
+                    "there is no memcached node {} (nodes count from 1 to {n})",
+                    k.value
+                ),
+            );
+            cx.label("no such node");
+        }
+    }
+}
+
+/// The keys only a memcached tier takes, each an error on another tier.
+fn refuse_memcached_keys(t: &Tier, cx: &mut Ctx) {
+    for (set, key) in [
+        (t.servers.is_some(), "servers"),
+        (t.distribution.is_some(), "distribution"),
+        (t.proxy.is_some(), "proxy"),
+        (t.failure_limit.is_some(), "failure_limit"),
+        (t.retry_timeout.is_some(), "retry_timeout"),
+    ] {
+        if set {
+            cx.error::<()>(
+                t.backend.span,
+                "spec::topology",
+                format!("`{key}` applies to memcached tiers only"),
+            );
+        }
+    }
+}
+
 /// One tier, `name` being `l1` or `l2`: `l1` must be in-process (`want_local`); an
-/// in-process tier is checked by [`check_local_tier`], a Redis tier by [`check_redis_tier`].
+/// in-process tier is checked by [`check_local_tier`], a Redis tier by [`check_redis_tier`],
+/// a memcached tier by [`check_memcached_tier`].
 fn check_tier(t: &Tier, name: &str, want_local: bool, cx: &mut Ctx) {
-    let local = t.backend.value != TierBackend::Redis;
+    let local = !matches!(t.backend.value, TierBackend::Redis | TierBackend::Memcached);
     if want_local && !local {
         cx.error::<()>(
             t.backend.span,
@@ -616,8 +738,77 @@ fn check_tier(t: &Tier, name: &str, want_local: bool, cx: &mut Ctx) {
     }
     if local {
         check_local_tier(t, name, cx);
-    } else {
+    } else if t.backend.value == TierBackend::Redis {
         check_redis_tier(t, cx);
+    } else {
+        check_memcached_tier(t, cx);
+    }
+}
+
+/// A memcached tier: spawned nodes (`spawn = true` with `nodes = N`) or `servers`, not
+/// both; Redis-only keys refused.
+fn check_memcached_tier(t: &Tier, cx: &mut Ctx) {
+    let spawn = t.spawn == Some(true);
+    let count = match t.nodes.as_ref().map(|n| (&n.value, n.span)) {
+        Some((Nodes::Count(n), span)) => Some((*n, span)),
+        Some((Nodes::List(_), span)) => {
+            cx.error::<()>(
+                span,
+                "spec::topology",
+                "`nodes` of a memcached tier is how many nodes perfspec starts",
+            );
+            cx.hint(cx.in_syntax("write `nodes = 3` with `spawn = true`, or list existing nodes as `servers = [\"127.0.0.1:11211\"]`"));
+            None
+        }
+        None => None,
+    };
+    let broken = t.broken.any_of(&["spawn", "nodes", "servers"]);
+    if spawn == t.servers.is_some() && !broken {
+        let message = cx.in_syntax(
+            "a memcached tier needs exactly one of `spawn = true` (with `nodes = N`) or `servers`",
+        );
+        cx.error::<()>(t.backend.span, "spec::topology", message);
+    }
+    if let Some((n, span)) = count {
+        if !spawn && !t.broken.has("spawn") {
+            cx.error::<()>(
+                span,
+                "spec::topology",
+                "`nodes` applies with `spawn = true`",
+            );
+        } else if !(1..=64).contains(&n) {
+            cx.error::<()>(
+                span,
+                "spec::range",
+                "a memcached tier perfspec starts has 1 to 64 nodes",
+            );
+        }
+    }
+    for s in t.servers.iter().flat_map(|s| s.iter()) {
+        let ok = s
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+        if !ok && let Some(sp) = &t.servers {
+            cx.error::<()>(
+                sp.span,
+                "spec::url",
+                format!("`{s}` is not a memcached server `host:port`"),
+            );
+        }
+    }
+    if let Some(sp) = &t.servers
+        && sp.is_empty()
+    {
+        cx.error::<()>(sp.span, "spec::range", "`servers` needs at least one node");
+    }
+    for (set, key) in [(t.url.is_some(), "url"), (t.cluster.is_some(), "cluster")] {
+        if set {
+            cx.error::<()>(
+                t.backend.span,
+                "spec::topology",
+                format!("`{key}` applies to Redis tiers only"),
+            );
+        }
     }
 }
 
@@ -650,10 +841,11 @@ fn check_local_tier(t: &Tier, name: &str, cx: &mut Ctx) {
             cx.error::<()>(
                 t.backend.span,
                 "spec::topology",
-                format!("`{key}` applies to Redis tiers only"),
+                format!("`{key}` applies to Redis and memcached tiers only"),
             );
         }
     }
+    refuse_memcached_keys(t, cx);
 }
 
 /// A Redis tier: exactly one source (spawned, `url`, `nodes` or a spawned cluster), a
@@ -670,6 +862,21 @@ fn check_redis_tier(t: &Tier, cx: &mut Ctx) {
         let message = cx.in_syntax("a Redis tier needs exactly one of `spawn = true`, `url`, `nodes` or `cluster = { spawn = true }`");
         cx.error::<()>(t.backend.span, "spec::topology", message);
     }
+    if let Some(n) = &t.nodes
+        && let Nodes::Count(_) = n.value
+    {
+        cx.error::<()>(
+            n.span,
+            "spec::topology",
+            "`nodes` of a Redis tier lists an existing cluster's nodes",
+        );
+        cx.hint(
+            cx.in_syntax(
+                "to start a Redis Cluster write `cluster = { masters = 3, spawn = true }`",
+            ),
+        );
+    }
+    refuse_memcached_keys(t, cx);
     if let Some(c) = &t.cluster
         && c.masters.value < 3
     {

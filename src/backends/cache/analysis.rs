@@ -126,6 +126,9 @@ impl Finished<'_> {
             }
         }
         series(plan, self.point, &self.samples, m);
+        if let Some(mc) = &run.memcached {
+            notes.extend(mc.measure(self.point, plan.trace.keys, m).await);
+        }
         m.elapsed_s += self.elapsed;
         if self.point.label.is_none() || self.point.representative {
             let total = Snapshot::sum(&stats.instances);

@@ -1,11 +1,11 @@
-//! Events of a cache run: an instance restarting with an empty L1, or the Redis perfspec
-//! started being killed (and restored). They fire at a fraction of the operations or at a time.
+//! Events of a cache run: an instance restarting with an empty L1, the Redis perfspec
+//! started being killed (and restored), a memcached node killed (and restored) or added. They fire at a fraction of the operations or at a time.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::plan::{Action, Plan, PlannedEvent};
-use super::run_state::Run;
+use super::run_state::{Run, lock};
 use crate::spec::cache::At;
 
 /// Events due at an operation count, sorted by it.
@@ -36,7 +36,7 @@ pub fn restarted(plan: &Plan) -> Vec<usize> {
         .iter()
         .filter_map(|e| match e.action {
             Action::Restart(i) => Some(i),
-            Action::KillRedis { .. } => None,
+            Action::KillRedis { .. } | Action::KillNode { .. } | Action::AddNode => None,
         })
         .collect()
 }
@@ -66,6 +66,31 @@ pub async fn fire(run: &Arc<Run>, e: PlannedEvent) {
                 };
                 run.record(t, what);
             }
+        }
+        Action::KillNode {
+            node,
+            restore_after,
+        } => {
+            let Some(mc) = &run.memcached else { return };
+            lock(&mc.events).push((t, "node kill"));
+            run.record(t, mc.cluster.kill(node).await);
+            if let Some(d) = restore_after {
+                let (run, cluster) = (run.clone(), mc.cluster.clone());
+                tokio::spawn(async move {
+                    tokio::select! {
+                        () = tokio::time::sleep(d) => {}
+                        () = run.done.cancelled() => return,
+                    }
+                    let t = run.now();
+                    run.record(t, cluster.restore(node).await);
+                });
+            }
+        }
+        Action::AddNode => {
+            let Some(mc) = &run.memcached else { return };
+            lock(&mc.events).push((t, "node addition"));
+            let what = mc.cluster.add(&mc.tier).await;
+            run.record(t, what);
         }
         Action::KillRedis { restore_after } => {
             let Some(server) = &run.server else { return };

@@ -6,6 +6,7 @@ mod analysis;
 mod events;
 mod instance;
 mod invalidation;
+mod memcached;
 mod origin;
 mod plan;
 mod planned;

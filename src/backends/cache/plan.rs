@@ -5,8 +5,12 @@
 use std::time::Duration;
 
 use crate::spec::cache::{
-    At, CacheDoc, Invalidation, ReadPattern, Tier as TierSpec, TierBackend, WritePolicy,
+    At, CacheDoc, Invalidation, Nodes, ReadPattern, RingDistribution, Tier as TierSpec,
+    TierBackend, WritePolicy,
 };
+
+use super::memcached::ring::Hashing;
+use super::memcached::server::Ejection;
 use crate::spec::diagnostic::Diagnostic;
 use crate::spec::{Body, Spec};
 
@@ -83,6 +87,26 @@ pub enum SharedPlan {
     },
     /// One in-process cache shared by every instance.
     Local(LocalPlan),
+    Memcached(MemcachedPlan),
+}
+
+/// twemproxy's defaults: eject after 2 failures in a row, retry after 30 s.
+pub const DEFAULT_EJECTION: Ejection = Ejection {
+    failure_limit: 2,
+    retry_timeout: Duration::from_secs(30),
+};
+
+/// A memcached tier: nodes perfspec starts or is given, placed by perfspec's ring or by a
+/// twemproxy perfspec starts in front of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemcachedPlan {
+    /// How many nodes perfspec starts, or the given `host:port`s.
+    pub spawn: Option<u32>,
+    pub servers: Vec<String>,
+    pub hashing: Hashing,
+    pub proxy: bool,
+    pub ejection: Ejection,
+    pub ttl: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -92,6 +116,12 @@ pub enum Action {
     KillRedis {
         restore_after: Option<Duration>,
     },
+    /// Kill this memcached node (from 0).
+    KillNode {
+        node: usize,
+        restore_after: Option<Duration>,
+    },
+    AddNode,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -155,6 +185,13 @@ impl Plan {
         Ok(n)
     }
 
+    pub fn memcached(&self) -> Option<&MemcachedPlan> {
+        match &self.l2 {
+            Some(SharedPlan::Memcached(m)) => Some(m),
+            _ => None,
+        }
+    }
+
     pub fn redis(&self) -> Option<&RedisSource> {
         match &self.l2 {
             Some(SharedPlan::Redis { source, .. }) => Some(source),
@@ -180,7 +217,7 @@ fn local_plan(t: &TierSpec, default_ttl: Option<Duration>) -> Option<LocalPlan> 
     let backend = match t.backend.value {
         TierBackend::Moka => Local::Moka,
         TierBackend::Stretto => Local::Stretto,
-        TierBackend::Redis => return None,
+        TierBackend::Redis | TierBackend::Memcached => return None,
     };
     let capacity = match (&t.capacity, &t.max_bytes) {
         (Some(c), _) => Capacity::Entries(c.value),
@@ -192,6 +229,37 @@ fn local_plan(t: &TierSpec, default_ttl: Option<Duration>) -> Option<LocalPlan> 
         capacity,
         ttl: t.ttl.map(|d| d.as_std()).or(default_ttl),
     })
+}
+
+fn memcached_plan(t: &TierSpec, default_ttl: Option<Duration>) -> MemcachedPlan {
+    let spawn = match t.nodes.as_ref().map(|n| &n.value) {
+        Some(Nodes::Count(n)) => Some(*n),
+        _ => (t.spawn == Some(true)).then_some(1),
+    };
+    MemcachedPlan {
+        spawn,
+        servers: t
+            .servers
+            .as_ref()
+            .map(|s| s.value.clone())
+            .unwrap_or_default(),
+        hashing: match t.distribution.as_ref().map(|d| d.value) {
+            None | Some(RingDistribution::Ketama) => Hashing::Ketama,
+            Some(RingDistribution::Rendezvous) => Hashing::Rendezvous,
+            Some(RingDistribution::Modula) => Hashing::Modula,
+        },
+        proxy: t.proxy.is_some(),
+        ejection: Ejection {
+            failure_limit: t
+                .failure_limit
+                .as_ref()
+                .map_or(DEFAULT_EJECTION.failure_limit, |f| f.value),
+            retry_timeout: t
+                .retry_timeout
+                .map_or(DEFAULT_EJECTION.retry_timeout, |d| d.as_std()),
+        },
+        ttl: t.ttl.map(|d| d.as_std()).or(default_ttl),
+    }
 }
 
 /// The plan of a spec as written (no sweep applied).
@@ -227,7 +295,11 @@ pub fn plan(doc: &CacheDoc) -> Plan {
     let keys = w.keys.as_ref().map_or(YCSB_RECORDS, |k| k.value).max(1);
     let l2 = topo.l2.as_ref().and_then(|t| match t.backend.value {
         TierBackend::Redis => {
-            let source = match (&t.url, &t.nodes, &t.cluster) {
+            let nodes = t.nodes.as_ref().and_then(|n| match &n.value {
+                Nodes::List(l) => Some(l),
+                Nodes::Count(_) => None,
+            });
+            let source = match (&t.url, nodes, &t.cluster) {
                 (Some(u), _, _) => RedisSource::Url(u.value.clone()),
                 (None, Some(n), _) => RedisSource::Nodes(n.clone()),
                 (None, None, Some(c)) => RedisSource::Cluster {
@@ -243,6 +315,7 @@ pub fn plan(doc: &CacheDoc) -> Plan {
                 ttl: t.ttl.map(|d| d.as_std()).or(default_ttl),
             })
         }
+        TierBackend::Memcached => Some(SharedPlan::Memcached(memcached_plan(t, default_ttl))),
         _ => local_plan(t, default_ttl).map(SharedPlan::Local),
     });
     let origin = doc.origin.as_ref();
@@ -261,11 +334,15 @@ pub fn plan(doc: &CacheDoc) -> Plan {
         .iter()
         .flatten()
         .filter_map(|e| {
-            let action = match (&e.restart, &e.kill_redis) {
-                (Some(i), _) => Action::Restart(i.value.saturating_sub(1) as usize),
-                (None, Some(k)) if k.value => Action::KillRedis {
-                    restore_after: e.restore_after.map(|d| d.as_std()),
+            let restore_after = e.restore_after.map(|d| d.as_std());
+            let action = match (&e.restart, &e.kill_redis, &e.kill_node, &e.add_node) {
+                (Some(i), ..) => Action::Restart(i.value.saturating_sub(1) as usize),
+                (None, Some(k), ..) if k.value => Action::KillRedis { restore_after },
+                (None, None, Some(n), _) => Action::KillNode {
+                    node: n.value.saturating_sub(1) as usize,
+                    restore_after,
                 },
+                (None, None, None, Some(a)) if a.value => Action::AddNode,
                 _ => return None,
             };
             Some(PlannedEvent { at: e.at, action })
@@ -364,6 +441,68 @@ pub fn sweep(doc: &CacheDoc) -> Sweep {
     }
 }
 
+/// What a memcached `l2` cannot do here: entry capacities, `max_bytes`, killing Redis,
+/// killing or adding nodes perfspec did not start, adding a node behind a proxy.
+fn check_memcached(
+    doc: &CacheDoc,
+    err: &dyn Fn(crate::spec::source::Span, String, &str) -> Diagnostic,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let Some(t) = doc
+        .topology
+        .l2
+        .as_ref()
+        .filter(|t| t.backend.value == TierBackend::Memcached)
+    else {
+        return out;
+    };
+    if let Some(c) = &t.capacity {
+        out.push(err(
+            c.span,
+            "a memcached tier is bounded by each node's memory, not by entries".into(),
+            "remove `capacity` (each node perfspec starts has 64 MiB)",
+        ));
+    }
+    if t.max_bytes.is_some() {
+        out.push(err(
+            t.backend.span,
+            "`max_bytes` on a memcached tier is not supported yet".into(),
+            "remove it (each node perfspec starts has 64 MiB)",
+        ));
+    }
+    for e in doc.events.iter().flatten() {
+        if let Some(k) = &e.kill_redis {
+            out.push(err(
+                k.span,
+                "`kill_redis` kills a Redis `l2`; this one is memcached".into(),
+                "use `kill_node: N`",
+            ));
+        }
+        let node_event = e
+            .kill_node
+            .as_ref()
+            .map(|k| (k.span, "kill_node"))
+            .or(e.add_node.as_ref().map(|a| (a.span, "add_node")));
+        if let Some((span, what)) = node_event
+            && t.servers.is_some()
+        {
+            out.push(err(
+                span,
+                format!(
+                    "`{what}` needs memcached nodes perfspec started; these are given by `servers`"
+                ),
+                "use `spawn: true` with `nodes: N`",
+            ));
+        }
+        if let Some(a) = &e.add_node
+            && t.proxy.is_some()
+        {
+            out.push(err(a.span, "`add_node` behind twemproxy is not supported: nutcracker cannot add a server without a restart".into(), "compare adding a node with the client ring (no `proxy`)"));
+        }
+    }
+    out
+}
+
 /// Capability checks for `validate`.
 pub fn check(spec: &Spec) -> Vec<Diagnostic> {
     let Body::Cache(doc) = &spec.body else {
@@ -381,13 +520,20 @@ pub fn check(spec: &Spec) -> Vec<Diagnostic> {
     let l1_local = topo
         .l1
         .as_ref()
-        .filter(|t| t.backend.value != TierBackend::Redis);
+        .filter(|t| !matches!(t.backend.value, TierBackend::Redis | TierBackend::Memcached));
+    out.extend(check_memcached(doc, &err));
     if let Some(inv) = &topo.invalidation {
-        let redis_l2 = topo
-            .l2
-            .as_ref()
-            .is_some_and(|t| t.backend.value == TierBackend::Redis);
-        if matches!(inv.value, Invalidation::Pubsub | Invalidation::Tracking) && !redis_l2 {
+        let l2 = topo.l2.as_ref().map(|t| t.backend.value);
+        let redis_l2 = l2 == Some(TierBackend::Redis);
+        if matches!(inv.value, Invalidation::Pubsub | Invalidation::Tracking)
+            && l2 == Some(TierBackend::Memcached)
+        {
+            out.push(err(
+                inv.span,
+                format!("`{}` invalidation is a Redis feature: memcached has no pub/sub and no client tracking", inv.value),
+                "with a memcached `l2` use `invalidation: none` or `ttl` (with a `ttl` on the l1 tier), or make the l2 Redis",
+            ));
+        } else if matches!(inv.value, Invalidation::Pubsub | Invalidation::Tracking) && !redis_l2 {
             out.push(err(
                 inv.span,
                 format!("`{}` invalidation needs a Redis `l2` tier", inv.value),
@@ -430,7 +576,7 @@ pub fn check(spec: &Spec) -> Vec<Diagnostic> {
             if t.max_bytes.is_some() && t.url.is_some() {
                 out.push(err(t.backend.span, "`max_bytes` applies to a Redis perfspec starts (`spawn = true`), not to an existing one".into(), "configure `maxmemory` on that server instead"));
             }
-        } else if l1_local.is_none() {
+        } else if t.backend.value != TierBackend::Memcached && l1_local.is_none() {
             out.push(err(
                 t.backend.span,
                 "an in-process shared tier needs an `l1` tier in front of it".into(),
@@ -505,11 +651,11 @@ pub fn check(spec: &Spec) -> Vec<Diagnostic> {
                 "use `spawn = true` on the l2 tier",
             ));
         }
-        if e.restore_after.is_some() && e.kill_redis.is_none() {
+        if e.restore_after.is_some() && e.kill_redis.is_none() && e.kill_node.is_none() {
             out.push(err(
                 name_span,
-                "`restore_after` applies to `kill_redis` events".into(),
-                "remove it, or make the event `kill_redis: true`",
+                "`restore_after` applies to `kill_redis` and `kill_node` events".into(),
+                "remove it, or make the event `kill_redis: true` or `kill_node: N`",
             ));
         }
     }

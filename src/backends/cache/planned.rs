@@ -93,6 +93,23 @@ fn shared(s: &SharedPlan) -> String {
             };
             format!("{src}{}", ttl(*t))
         }
+        SharedPlan::Memcached(m) => {
+            let nodes = match m.spawn {
+                Some(n) => format!("{n} memcached node(s) started by perfspec"),
+                None => format!("memcached at {}", m.servers.join(", ")),
+            };
+            let placed = if m.proxy {
+                "behind a twemproxy (nutcracker) started by perfspec".to_string()
+            } else {
+                "placed by perfspec's client".to_string()
+            };
+            format!(
+                "{nodes}, {} {placed}, ejected after {} failed calls{}",
+                m.hashing.as_str(),
+                m.ejection.failure_limit,
+                ttl(m.ttl)
+            )
+        }
     }
 }
 
@@ -114,15 +131,25 @@ fn event(at: At, action: Action) -> String {
         At::Fraction(f) => format!("at {}% of the ops", trim_float(f * 100.0)),
         At::Time(t) => format!("at {}", secs(t)),
     };
+    let restore = |r: Option<std::time::Duration>| {
+        r.map_or_else(String::new, |d| {
+            format!(", restore after {}", secs(d.as_secs_f64()))
+        })
+    };
     match action {
         Action::Restart(i) => format!("restart instance {} {when}", i + 1),
-        Action::KillRedis { restore_after } => format!(
-            "kill redis {when}{}",
-            restore_after.map_or_else(String::new, |d| format!(
-                ", restore after {}",
-                secs(d.as_secs_f64())
-            ))
+        Action::KillRedis { restore_after } => {
+            format!("kill redis {when}{}", restore(restore_after))
+        }
+        Action::KillNode {
+            node,
+            restore_after,
+        } => format!(
+            "kill memcached node {} {when}{}",
+            node + 1,
+            restore(restore_after)
         ),
+        Action::AddNode => format!("add a memcached node {when}"),
     }
 }
 

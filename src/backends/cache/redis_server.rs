@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::BackendError;
-use crate::process::{self, Child, NotReady, PortTry, Probe};
+use crate::process::{self, Child, NotReady, PortTry, Probe, Restartable};
 
 /// How long a new server may take to answer PING.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,7 +29,7 @@ pub struct RedisServer {
     dir: tempfile::TempDir,
     port: u16,
     args: Vec<String>,
-    child: Option<Child>,
+    child: Restartable,
 }
 
 impl RedisServer {
@@ -77,7 +77,7 @@ impl RedisServer {
             dir,
             port,
             args,
-            child: Some(child),
+            child: Restartable::new(child),
         })
     }
 
@@ -92,30 +92,19 @@ impl RedisServer {
 
     /// Kill the server now (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill_now();
-        }
+        self.child.kill();
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| c.exit_status().is_none())
+        self.child.is_running()
     }
 
     /// Start again on the same port (empty: nothing was persisted).
     pub async fn restart(&mut self) -> Result<(), String> {
         self.kill();
-        self.child = Some(spawn(&self.binary, self.dir.path(), self.port, &self.args).await?);
+        let child = spawn(&self.binary, self.dir.path(), self.port, &self.args).await?;
+        self.child.replace(child);
         Ok(())
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.stop();
-        }
     }
 }
 

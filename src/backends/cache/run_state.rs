@@ -7,9 +7,19 @@ use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 use super::instance::{Instance, Shared};
+use super::memcached::cluster::McCluster;
+use super::memcached::tier::MemcachedTier;
 use super::plan::PlannedEvent;
 use super::redis_server::RedisServer;
 use super::workload::Generator;
+
+/// A memcached `l2`: its nodes and the run's tier.
+pub struct Memcached {
+    pub cluster: Arc<McCluster>,
+    pub tier: Arc<MemcachedTier>,
+    /// `(seconds, what)` of the `kill_node` and `add_node` events that fired.
+    pub events: Mutex<Vec<(f64, &'static str)>>,
+}
 
 /// The operation stream and the events due at an operation count.
 pub struct Feed {
@@ -25,6 +35,8 @@ pub struct Run {
     pub feed: Mutex<Feed>,
     pub stop: AtomicBool,
     pub server: Option<Arc<tokio::sync::Mutex<RedisServer>>>,
+    /// The memcached nodes and this run's client over them.
+    pub memcached: Option<Memcached>,
     /// Cancelled when the run ends (stops listeners and event tasks).
     pub done: CancellationToken,
     /// `(seconds, what)` of the events that fired.

@@ -20,11 +20,12 @@ use super::analysis::{Finished, Samples};
 use super::events;
 use super::instance::Shared;
 use super::invalidation;
+use super::memcached::cluster::McCluster;
 use super::origin::Origin;
 use super::plan::{self, Plan};
 use super::planned::CachePlan;
 use super::redis_server::{RedisCluster, RedisServer};
-use super::run_state::{Feed, Point, Run, lock};
+use super::run_state::{Feed, Memcached, Point, Run, lock};
 use super::stats::{Latencies, sweep_labels};
 use super::topology::{self, Wiring};
 use super::workload::Generator;
@@ -76,6 +77,7 @@ impl Backend for Native {
         let (server, cluster) = topology::start_redis(&sweep.points[0].1).await?;
         let server = server.map(|s| Arc::new(tokio::sync::Mutex::new(s)));
         let cluster_urls = cluster.as_ref().map(RedisCluster::urls);
+        let memcached = super::memcached::cluster::start(&sweep.points[0].1, &cx.out_dir).await?;
         let total = sweep.points.len();
         for (i, (value, plan)) in sweep.points.iter().enumerate() {
             let point = Point {
@@ -89,6 +91,7 @@ impl Backend for Native {
                 &point,
                 server.clone(),
                 cluster_urls.clone(),
+                memcached.clone(),
                 cx,
                 &mut m,
             )
@@ -124,6 +127,7 @@ impl Backend for Native {
             s.lock().await.kill();
         }
         drop(cluster);
+        drop(memcached);
         m.notes.extend(dedup(notes));
         Ok(m)
     }
@@ -145,6 +149,7 @@ async fn run_point(
     point: &Point,
     server: Option<Arc<tokio::sync::Mutex<RedisServer>>>,
     cluster_urls: Option<Vec<String>>,
+    memcached: Option<Arc<McCluster>>,
     cx: &RunContext,
     m: &mut Measurements,
 ) -> Result<Vec<String>, BackendError> {
@@ -179,8 +184,23 @@ async fn run_point(
         t0,
     };
     let restarted = events::restarted(plan);
-    let (instances, pushes) =
+    let (mut instances, pushes) =
         topology::connect_instances(plan, redis.as_ref(), &shared, wiring, &restarted).await?;
+    let memcached = match memcached {
+        Some(cluster) => {
+            let unique = cx.started.elapsed().as_nanos();
+            let tier = cluster.tier(point.index, unique, t0).await?;
+            for inst in &mut instances {
+                inst.l2 = Some(tier.clone() as Arc<dyn super::tiers::Tier>);
+            }
+            Some(Memcached {
+                cluster,
+                tier,
+                events: Mutex::new(Vec::new()),
+            })
+        }
+        None => None,
+    };
     let (due, timed_events) = events::schedule(plan);
     let run = Arc::new(Run {
         shared,
@@ -192,6 +212,7 @@ async fn run_point(
         }),
         stop: AtomicBool::new(false),
         server: server.clone(),
+        memcached,
         done: CancellationToken::new(),
         fired: Mutex::new(Vec::new()),
     });

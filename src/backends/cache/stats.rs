@@ -197,7 +197,7 @@ impl Latencies {
     }
 }
 
-fn with(suffix: &Labels, pairs: &[(&str, String)]) -> Labels {
+pub fn with(suffix: &Labels, pairs: &[(&str, String)]) -> Labels {
     let mut l = suffix.clone();
     for (k, v) in pairs {
         l.insert((*k).to_string(), v.clone());
