@@ -597,7 +597,10 @@ fn digits_qat_wins_back_the_int4_accuracy_that_ptq_loses() {
     assert_eq!(size("int4"), size("int4-qat"));
     let notes = spec["measurements"]["notes"].to_string();
     assert!(
-        notes.contains("int4-qat: quantization-aware training") && notes.contains("loss per epoch"),
+        notes.contains("int4-qat: quantization-aware training")
+            && notes.contains("loss per epoch")
+            && notes
+                .contains("int4-qat (QAT) vs int4 (PTQ), int4: accuracy drop -0.45pp vs 4.23pp"),
         "{notes}"
     );
 }

@@ -342,6 +342,7 @@ impl Runner<'_> {
             return Ok(());
         }
         self.notes(&results, m);
+        qat_notes(&plans, &results, fp32_acc, m);
 
         if let Some(t) = &self.doc.tune {
             self.progress(0.9, "tuning");
@@ -677,6 +678,30 @@ impl Runner<'_> {
                 ));
             }
         }
+    }
+}
+
+/// One note per measured QAT scheme that has a measured PTQ twin (same dtype and block, no
+/// `qat`): their accuracy drops and sizes side by side.
+fn qat_notes(plans: &[Plan], results: &[tune::SchemeResult], fp32_acc: f64, m: &mut Measurements) {
+    let result = |name: &str| results.iter().find(|r| r.name == name);
+    for p in plans.iter().filter(|p| p.qat.is_some()) {
+        let twin = plans
+            .iter()
+            .find(|o| o.qat.is_none() && o.dtype == p.dtype && o.block == p.block);
+        let (Some(q), Some(t)) = (result(&p.name), twin.and_then(|t| result(&t.name))) else {
+            continue;
+        };
+        m.notes.push(format!(
+            "{} (QAT) vs {} (PTQ), {}{}: accuracy drop {:.2}pp vs {:.2}pp, size {:.2}x of the PTQ file",
+            q.name,
+            t.name,
+            p.dtype,
+            p.block.map(|b| format!(" per block of {b}")).unwrap_or_default(),
+            (fp32_acc - q.accuracy) * 100.0,
+            (fp32_acc - t.accuracy) * 100.0,
+            q.size as f64 / t.size as f64
+        ));
     }
 }
 
