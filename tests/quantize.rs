@@ -637,9 +637,13 @@ fn qat_problems_are_located_validation_errors() {
         "spec::range",
         "`learning_rate` must be a positive",
     );
-    // once the spec is valid: the backend's own limits
-    let block = QAT.split("[[scheme]]").next().unwrap().to_string()
-        + "[[scheme]]\nname = \"b\"\ndtype = \"int8\"\nblock = 16\nqat = {}\n";
-    let d = diagnostics("block.toml", &block);
-    has(&d, (15, 7), "backend::capability", "per tensor only");
+    // once the spec is valid: what the backend cannot export, QAT or not
+    let int4 = QAT
+        .split("[[scheme]]")
+        .next()
+        .unwrap()
+        .replace("name = \"q\"", "name = \"q\"\nbackend = \"ndarray\"")
+        + "[[scheme]]\nname = \"b\"\ndtype = \"int4\"\nqat = {}\n";
+    let d = diagnostics("ndarray.toml", &int4);
+    has(&d, (14, 9), "backend::capability", "Q4S");
 }

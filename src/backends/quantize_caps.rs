@@ -139,20 +139,6 @@ impl Quantize {
                     .label(format!("{} on {}", s.dtype.value, self.name)),
             );
         }
-        // the straight-through estimator fake-quantizes with one scale per tensor so far
-        for s in doc.scheme.iter() {
-            if let (Some(q), true) = (&s.qat, s.block.is_some()) {
-                out.push(
-                    Diagnostic::error(
-                        "backend::capability",
-                        "quantization-aware training is per tensor only so far",
-                    )
-                    .hint("remove `block` (one scale per tensor) or `qat` (post-training per-block quantization)")
-                    .at(&spec.file, q.span)
-                    .label("qat on a per-block scheme"),
-                );
-            }
-        }
         // block shapes that fit every weight are the spec's own check; burn keeps each
         // dimension of a block in a byte, and ndarray cannot block 4-D (conv) weights
         let conv = doc.conv().is_some();

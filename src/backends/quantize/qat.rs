@@ -9,16 +9,17 @@
 //! silently go missing.
 //!
 //! `q` follows burn's own min-max symmetric rule bit for bit, so the integers exported after
-//! fine-tuning are the ones the forward passes trained against: scale `2·max|w| / (b − a)` for
-//! the value range `[a, b]` (`±127` int8, `±7` int4, `±1` ternary), then `round(w · (1/scale))`
-//! on flex and `round(w / scale)` on ndarray, rounding half away from zero (`f32::round`; burn's
+//! fine-tuning are the ones the forward passes trained against: per tensor or per block, scale
+//! `2·max|w| / (b − a)` for the value range `[a, b]` (`±127` int8, `±7` int4, `±1` ternary),
+//! then `round(w · (1/scale))` on flex and `round(w / scale)` on ndarray, rounding half away from
+//! zero (`f32::round`, computed on the host as burn's quantizers compute it; burn's
 //! `Tensor::round` rounds half to even, which would disagree on every tie), clamped to `[a, b]`.
 
 use burn::module::{Module, Param, ParamId};
 use burn::nn::Linear;
 use burn::nn::conv::Conv2d;
-use burn::tensor::quantization::{QuantScheme, ScaleDtype};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::quantization::{BlockLayout, QuantScheme, ScaleDtype};
+use burn::tensor::{Device, Shape, Tensor, TensorData};
 
 use super::data::Dataset;
 use super::model::{self, Net, TrainSettings, Weights};
@@ -43,40 +44,53 @@ impl Divide {
     }
 }
 
-/// `x` rounded half away from zero: `sign(x)·(⌊|x|⌋ + [|x| − ⌊|x|⌋ ≥ ½])`. The fractional part
-/// `|x| − ⌊|x|⌋` is exact in floating point, so ties are recognised exactly.
-pub fn round_half_away<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let abs = x.clone().abs();
-    let whole = abs.clone().floor();
-    let up = (abs - whole.clone()).greater_equal_elem(0.5).float();
-    (whole + up) * x.sign()
-}
-
-/// The integers and the per-tensor scale burn's min-max symmetric quantization gives `w`
-/// (no gradient flows through either).
-pub fn quantize_ints<const D: usize>(
-    w: Tensor<D>,
+/// The integers burn's min-max symmetric quantization gives `values` (a tensor of `shape`,
+/// row-major) under `q`, per tensor or per block, with the scale of each value.
+pub fn quantize_values(
+    values: &[f32],
+    shape: &[usize],
     q: &QuantScheme,
     divide: Divide,
-) -> (Tensor<D>, Tensor<D>) {
+) -> (Vec<f32>, Vec<f32>) {
     let (a, b) = q.value.range();
-    let w = w.detach();
-    let alpha = w.clone().abs().max().reshape([1; D]);
-    let scale = alpha
-        .mul_scalar(2.0)
-        .div_scalar(b - a)
-        .clamp_min(f32::MIN_POSITIVE);
-    let scaled = match divide {
-        Divide::ByInverse => w * scale.clone().recip(),
-        Divide::ByScale => w / scale.clone(),
-    };
-    (round_half_away(scaled).clamp(a, b), scale)
+    let blocks = q
+        .block_size()
+        .map(|size| BlockLayout::new(&Shape::from(shape.to_vec()), &size));
+    let block_of = |i: usize| blocks.as_ref().map_or(0, |l| l.block_of(i));
+    let mut alpha = vec![0.0f32; blocks.as_ref().map_or(1, |l| l.num_blocks())];
+    for (i, &x) in values.iter().enumerate() {
+        let peak = &mut alpha[block_of(i)];
+        *peak = peak.max(x.abs());
+    }
+    // burn replaces only a zero (or non-finite) scale, by the smallest normal f32
+    let scales: Vec<f32> = alpha
+        .iter()
+        .map(|&peak| Some(2.0 * peak / (b - a)).filter(|s| *s > 0.0 && s.is_finite()))
+        .map(|s| s.unwrap_or(f32::MIN_POSITIVE))
+        .collect();
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let scale = scales[block_of(i)];
+            let t = match divide {
+                Divide::ByInverse => x * (1.0 / scale),
+                Divide::ByScale => x / scale,
+            };
+            // `f32::round` rounds half away from zero, as burn's quantizers do
+            (t.round().clamp(a, b), scale)
+        })
+        .unzip()
 }
 
 /// `w` fake-quantized: the dequantized `q(w)` forward, the identity backward.
 pub fn fake_quant<const D: usize>(w: Tensor<D>, q: &QuantScheme, divide: Divide) -> Tensor<D> {
-    let (ints, scale) = quantize_ints(w.clone(), q, divide);
-    (ints * scale).detach() + (w.clone() - w.detach())
+    let shape = w.dims();
+    let values = model::to_f32(w.clone().detach()).expect("weights are f32 while training");
+    let (ints, scales) = quantize_values(&values, &shape, q, divide);
+    let deq: Vec<f32> = ints.iter().zip(&scales).map(|(i, s)| i * s).collect();
+    let deq = Tensor::<D>::from_data(TensorData::new(deq, shape), &w.device());
+    deq + (w.clone() - w.detach())
 }
 
 /// The settings of one scheme's fine-tuning.
@@ -164,12 +178,6 @@ pub fn finetune(
         ));
     }
     let schemes = plan.layer_schemes(w)?;
-    if schemes.iter().flatten().any(|q| q.block_size().is_some()) {
-        return Err(format!(
-            "scheme `{}`: quantization-aware training is per tensor only so far",
-            plan.name
-        ));
-    }
     let divide = Divide::of(backend);
     let ad = device.clone().autodiff();
     let forward =
@@ -188,6 +196,7 @@ mod tests {
     use super::*;
     use crate::backends::quantize::model::{Act, Arch};
     use crate::backends::quantize::run::device;
+    use crate::backends::quantize::schemes::Format;
     use crate::spec::quantize::DType;
     use burn::tensor::TensorData;
     use rand::rngs::StdRng;
@@ -209,40 +218,65 @@ mod tests {
     #[test]
     fn fake_quant_integers_match_burns_quantizer_on_ties_and_random_weights() {
         let cases = [
-            ("flex", DType::Int8),
-            ("flex", DType::Int4),
-            ("ndarray", DType::Int8),
+            ("flex", DType::Int8, None),
+            ("flex", DType::Int4, None),
+            ("ndarray", DType::Int8, None),
+            ("flex", DType::Int8, Some(4)),
+            ("flex", DType::Int4, Some(8)),
+            ("ndarray", DType::Int8, Some(4)),
         ];
-        for (backend, dtype) in cases {
+        for (backend, dtype, block) in cases {
             let dev = device(backend);
             let plan = Plan::quant("q", dtype, None).unwrap();
-            let super::super::schemes::Format::Quant(q) = plan.format else {
+            let Format::Quant(q) = plan.format else {
                 unreachable!()
             };
-            let q = q.per_tensor(ScaleDtype::F32);
+            let q = match block {
+                Some(b) => q.per_block(vec![b, 1], ScaleDtype::F32),
+                None => q.per_tensor(ScaleDtype::F32),
+            };
             let (_, b) = q.value.range();
+            let divide = Divide::of(backend);
             for (k, values) in [with_ties(b, 1), with_ties(b * 0.37, 2)]
                 .into_iter()
                 .enumerate()
             {
+                let what = format!("{backend} {dtype} block {block:?} case {k}");
                 let w = Tensor::<2>::from_data(TensorData::new(values.clone(), [16, 16]), &dev);
                 let burn = f32s(w.clone().quantize_dynamic(&q).dequantize());
-                let (ints, scale) = quantize_ints(w.clone(), &q, Divide::of(backend));
-                let scale = f32s(scale)[0];
-                let ours = f32s(ints.clone());
-                let theirs: Vec<f32> = burn.iter().map(|d| (d / scale).round()).collect();
-                assert_eq!(ours, theirs, "{backend} {dtype} case {k}: integers");
-                let deq = f32s(fake_quant(w.clone(), &q, Divide::of(backend)));
-                assert_eq!(deq, burn, "{backend} {dtype} case {k}: dequantized values");
-                if k == 0 {
+                let (ours, scales) = quantize_values(&values, &[16, 16], &q, divide);
+                let theirs: Vec<f32> = burn
+                    .iter()
+                    .zip(&scales)
+                    .map(|(d, s)| (d / s).round())
+                    .collect();
+                assert_eq!(ours, theirs, "{what}: integers");
+                assert_eq!(f32s(fake_quant(w, &q, divide)), burn, "{what}: dequantized");
+                if k == 0 && block.is_none() {
                     // scale 1: the ties are ties, and half-to-even rounding would miss them
-                    assert_eq!(scale, 1.0);
-                    let even = f32s((w * (1.0 / scale)).round().clamp(-b, b));
-                    assert_ne!(even, theirs, "{backend} {dtype}: ties present");
+                    assert!(scales.iter().all(|s| *s == 1.0));
+                    let even: Vec<f32> = values.iter().map(|v| v.round_ties_even()).collect();
+                    assert_ne!(even, theirs, "{what}: ties present");
                     assert_eq!(&ours[1..6], &[-1.0, 1.0, 2.0, -3.0, 3.0]);
                 }
             }
         }
+    }
+
+    /// A conv weight `[out, in, k, k]` per block of `k·k`, as a cnn's per-block scheme has it.
+    #[test]
+    fn fake_quant_of_conv_blocks_matches_burn_on_flex() {
+        let dev = device("flex");
+        let Format::Quant(q) = Plan::quant("q", DType::Int4, None).unwrap().format else {
+            unreachable!()
+        };
+        let q = q.per_block(vec![1, 1, 3, 3], ScaleDtype::F32);
+        let values = with_ties(7.0, 3)[..8 * 2 * 9].to_vec();
+        let w = Tensor::<4>::from_data(TensorData::new(values.clone(), [8, 2, 3, 3]), &dev);
+        let burn = f32s(w.clone().quantize_dynamic(&q).dequantize());
+        assert_eq!(f32s(fake_quant(w, &q, Divide::ByInverse)), burn);
+        let (_, scales) = quantize_values(&values, &[8, 2, 3, 3], &q, Divide::ByInverse);
+        assert!(scales[..9].iter().all(|s| *s == scales[0]) && scales[0] != scales[9]);
     }
 
     /// The straight-through estimator trains: the fake-quantized loss falls over the epochs
@@ -282,8 +316,10 @@ mod tests {
         }
         let b = finetune(&w, &plan, s, &data, "flex", &dev, &|| false).unwrap();
         assert_eq!(a.weights, b.weights, "deterministic");
-        let block = Plan::quant("b", DType::Int8, Some(4)).unwrap();
-        let err = finetune(&w, &block, s, &data, "flex", &dev, &|| false).unwrap_err();
-        assert!(err.contains("per tensor only"), "{err}");
+        // per block as well
+        let block = Plan::quant("b", DType::Int4, Some(4)).unwrap();
+        let c = finetune(&w, &block, s, &data, "flex", &dev, &|| false).unwrap();
+        assert!(c.losses[5] < c.losses[0] * 0.9, "per block: {:?}", c.losses);
+        assert_ne!(c.weights, w);
     }
 }

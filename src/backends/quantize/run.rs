@@ -213,13 +213,15 @@ impl Runner<'_> {
         })?;
         let losses: Vec<String> = tuned.losses.iter().map(|l| format!("{l:.4}")).collect();
         m.notes.push(format!(
-            "{}: quantization-aware training from the fp32 weights ({} epochs of Adam, learning rate {}, batch {}, seed {}, {} weights fake-quantized per tensor) in {:.1}s; fake-quantized training loss per epoch {}",
+            "{}: quantization-aware training from the fp32 weights ({} epochs of Adam, learning rate {}, batch {}, seed {}, {} weights fake-quantized {}) in {:.1}s; fake-quantized training loss per epoch {}",
             plan.name,
             s.epochs,
             s.learning_rate,
             s.batch_size,
             s.seed,
             plan.dtype,
+            plan.block
+                .map_or("per tensor".to_string(), |b| format!("per block of {b}")),
             started.elapsed().as_secs_f64(),
             losses.join(" → ")
         ));
