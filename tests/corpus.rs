@@ -105,6 +105,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ("cnn-head-mismatch.yaml", "10:11", "spec::model"),
     ("ternary-on-flex.toml", "15:9", "backend::capability"),
     ("quantize-settings.toml", "10:10", "spec::range"),
+    ("quantize-qat.toml", "12:18", "spec::range"),
     ("quantize-tensor-names.toml", "8:1", "spec::model"),
     ("quantize-dataset-criterion.toml", "7:1", "spec::dataset"),
     ("fp8-on-flex.toml", "20:9", "backend::capability"),

@@ -569,3 +569,81 @@ fn artifacts_of_different_specs_do_not_overwrite() {
     let md = std::fs::read_to_string(d.join("out/summary.md")).unwrap();
     assert!(md.contains("artifacts in tiny-model-2/"), "{md}");
 }
+
+#[test]
+fn digits_qat_wins_back_the_int4_accuracy_that_ptq_loses() {
+    let spec = run_example("digits-qat.toml");
+    let drop = |s: &str| scalar(&spec, "accuracy_drop", serde_json::json!({ "scheme": s }));
+    // measured: int4 4.23pp, int4-qat -0.45pp; int8 0pp, int8-qat -1.34pp (1 sample = 0.22pp)
+    assert!(
+        drop("int4") >= 2.0,
+        "PTQ int4 loses accuracy: {}",
+        drop("int4")
+    );
+    assert!(
+        drop("int4") - drop("int4-qat") >= 2.0,
+        "QAT int4 {} vs PTQ int4 {}",
+        drop("int4-qat"),
+        drop("int4")
+    );
+    assert!(
+        drop("int8-qat") <= drop("int8") + 0.5,
+        "QAT int8 {} vs PTQ int8 {}",
+        drop("int8-qat"),
+        drop("int8")
+    );
+    // the QAT scheme is exported and stored like its PTQ twin
+    let size = |s: &str| scalar(&spec, "size", serde_json::json!({ "scheme": s }));
+    assert_eq!(size("int4"), size("int4-qat"));
+    let notes = spec["measurements"]["notes"].to_string();
+    assert!(
+        notes.contains("int4-qat: quantization-aware training")
+            && notes.contains("loss per epoch")
+            && notes
+                .contains("int4-qat (QAT) vs int4 (PTQ), int4: accuracy drop -0.45pp vs 4.23pp"),
+        "{notes}"
+    );
+}
+
+const QAT: &str = r#"kind = "quantize"
+name = "q"
+
+[model]
+architecture = "mlp"
+layers = [64, 16, 10]
+
+[dataset]
+csv = "data.csv"
+
+[[scheme]]
+name = "h"
+dtype = "fp16"
+qat = { epochs = 3 }
+
+[[scheme]]
+name = "z"
+dtype = "int8"
+qat = { epochs = 0, learning_rate = 0.0 }
+"#;
+
+#[test]
+fn qat_problems_are_located_validation_errors() {
+    let d = diagnostics("qat.toml", QAT);
+    has(&d, (14, 7), "spec::scheme", "integer scheme");
+    has(&d, (19, 18), "spec::range", "`epochs` must be at least 1");
+    has(
+        &d,
+        (19, 37),
+        "spec::range",
+        "`learning_rate` must be a positive",
+    );
+    // once the spec is valid: what the backend cannot export, QAT or not
+    let int4 = QAT
+        .split("[[scheme]]")
+        .next()
+        .unwrap()
+        .replace("name = \"q\"", "name = \"q\"\nbackend = \"ndarray\"")
+        + "[[scheme]]\nname = \"b\"\ndtype = \"int4\"\nqat = {}\n";
+    let d = diagnostics("ndarray.toml", &int4);
+    has(&d, (14, 9), "backend::capability", "Q4S");
+}

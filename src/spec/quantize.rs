@@ -126,6 +126,21 @@ spec_table! {
         calibration: opt Spanned<String>,
         /// Modes to measure (default both for integer schemes).
         modes: opt Spanned<Vec<Mode>>,
+        /// Quantization-aware training: fine-tune a copy of the fp32 model with this scheme's
+        /// weights fake-quantized (straight-through estimator) before exporting it.
+        qat: opt Spanned<Qat>,
+    }
+}
+
+spec_table! {
+    /// Quantization-aware training of one scheme, on the training part of the dataset.
+    pub struct Qat {
+        /// Fine-tuning epochs (default 3).
+        epochs: opt Spanned<u32>,
+        /// Adam's learning rate (default 0.001).
+        learning_rate: opt Spanned<f64>,
+        /// Rows per step (default `train.batch_size`, else 64).
+        batch_size: opt Spanned<u32>,
     }
 }
 
@@ -385,25 +400,12 @@ impl QuantizeDoc {
     /// `[train]`: positive epochs, batch size and learning rate.
     fn validate_train(&self, cx: &mut Ctx) {
         let Some(t) = &self.train else { return };
-        if let Some(e) = &t.epochs
-            && e.value == 0
-        {
-            cx.error::<()>(e.span, "spec::range", "`epochs` must be at least 1");
-        }
-        if let Some(b) = &t.batch_size
-            && b.value == 0
-        {
-            cx.error::<()>(b.span, "spec::range", "`batch_size` must be at least 1");
-        }
-        if let Some(lr) = &t.learning_rate
-            && !(lr.value.is_finite() && lr.value > 0.0)
-        {
-            cx.error::<()>(
-                lr.span,
-                "spec::range",
-                "`learning_rate` must be a positive number, e.g. 0.01",
-            );
-        }
+        check_training(
+            t.epochs.as_ref(),
+            t.batch_size.as_ref(),
+            t.learning_rate.as_ref(),
+            cx,
+        );
     }
 
     /// `model.tensor_names`: every key one of this model's tensors, and a `weights` file
@@ -567,6 +569,25 @@ impl QuantizeDoc {
                 format!("{} has no per-block form", s.dtype.value),
             );
         }
+        if let Some(q) = &s.qat {
+            if !matches!(s.dtype.value, DType::Int8 | DType::Int4 | DType::Ternary) {
+                cx.error::<()>(
+                    q.span,
+                    "spec::scheme",
+                    format!(
+                        "`qat` fine-tunes for an integer scheme, and {} is none",
+                        s.dtype.value
+                    ),
+                );
+                cx.hint("use `qat` on an int8, int4 or ternary scheme, or remove it");
+            }
+            check_training(
+                q.epochs.as_ref(),
+                q.batch_size.as_ref(),
+                q.learning_rate.as_ref(),
+                cx,
+            );
+        }
     }
 
     /// A scheme name that is new among `seen`, not `fp32` and not the name mixed precision
@@ -646,6 +667,34 @@ impl QuantizeDoc {
 
 /// A block size of at least 1 that fits every weight tensor in `shapes` (see [`block_dims`]),
 /// else a located error naming the first weight it does not fit and why.
+/// Positive `epochs`, `batch_size` and `learning_rate` (of `[train]` or a scheme's `qat`).
+fn check_training(
+    epochs: Option<&Spanned<u32>>,
+    batch_size: Option<&Spanned<u32>>,
+    learning_rate: Option<&Spanned<f64>>,
+    cx: &mut Ctx,
+) {
+    if let Some(e) = epochs
+        && e.value == 0
+    {
+        cx.error::<()>(e.span, "spec::range", "`epochs` must be at least 1");
+    }
+    if let Some(b) = batch_size
+        && b.value == 0
+    {
+        cx.error::<()>(b.span, "spec::range", "`batch_size` must be at least 1");
+    }
+    if let Some(lr) = learning_rate
+        && !(lr.value.is_finite() && lr.value > 0.0)
+    {
+        cx.error::<()>(
+            lr.span,
+            "spec::range",
+            "`learning_rate` must be a positive number, e.g. 0.01",
+        );
+    }
+}
+
 fn check_block_size(b: &Spanned<u32>, shapes: &[(String, Vec<u64>)], cx: &mut Ctx) {
     if b.value == 0 {
         cx.error::<()>(b.span, "spec::range", "the block size must be at least 1");

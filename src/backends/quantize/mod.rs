@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod model;
+pub mod qat;
 pub mod run;
 pub mod schemes;
 pub mod tune;

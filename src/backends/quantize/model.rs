@@ -422,27 +422,46 @@ pub fn train(
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Weights, String> {
     let ad = device.clone().autodiff();
-    let mut model = Weights::init(arch, s.seed).build(&ad);
+    let model = Weights::init(arch, s.seed).build(&ad);
+    let (model, _) = fit(model, data, s, &ad, cancelled, &|m: &Net, x| m.forward(x));
+    Weights::from_module(&model.valid())
+}
+
+/// Adam on cross-entropy of `forward(model, x)`, from `model` (on the autodiff device `ad`),
+/// the batch order shuffled with `s.seed`; returns the model and the mean training loss of
+/// every epoch run (`cancelled` is polled per epoch).
+pub fn fit(
+    mut model: Net,
+    data: &Dataset,
+    s: TrainSettings,
+    ad: &Device,
+    cancelled: &dyn Fn() -> bool,
+    forward: &dyn Fn(&Net, Tensor<2>) -> Tensor<2>,
+) -> (Net, Vec<f64>) {
     let mut optim = AdamConfig::new().init();
-    let loss_fn = CrossEntropyLossConfig::new().init(&ad);
+    let loss_fn = CrossEntropyLossConfig::new().init(ad);
     let mut rng = StdRng::seed_from_u64(s.seed ^ 0x5eed);
     let mut order: Vec<usize> = (0..data.len()).collect();
+    let mut losses = Vec::new();
     for _ in 0..s.epochs {
         if cancelled() {
             break;
         }
         order.shuffle(&mut rng);
+        let mut total = 0.0;
         for batch in order.chunks(s.batch_size.max(1)) {
             let b = data.select(batch);
-            let x = input(&b, 0..b.len(), &ad);
+            let x = input(&b, 0..b.len(), ad);
             let y: Tensor<1, Int> =
-                Tensor::from_data(TensorData::new(b.labels.clone(), [b.len()]), &ad);
-            let loss = loss_fn.forward(model.forward(x), y);
+                Tensor::from_data(TensorData::new(b.labels.clone(), [b.len()]), ad);
+            let loss = loss_fn.forward(forward(&model, x), y);
+            total += loss.clone().into_scalar::<f64>() * batch.len() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(s.learning_rate, model, grads);
         }
+        losses.push(total / data.len().max(1) as f64);
     }
-    Weights::from_module(&model.valid())
+    (model, losses)
 }
 
 /// Where fp32 weights come from.

@@ -9,6 +9,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::data::{self, Dataset};
 use super::model::{self, Act, Arch, ConvArch, ConvShape, TrainSettings, Weights};
+use super::qat;
 use super::schemes::{self, Deployed, Format, Plan};
 use super::tune;
 use crate::backends::quantize_plan::{DEFAULT_LABEL, QuantizePlan};
@@ -170,6 +171,63 @@ impl Runner<'_> {
         }
     }
 
+    /// `[train]` with its defaults; the seed also orders the batches of QAT.
+    fn train_settings(&self) -> TrainSettings {
+        let t = self.doc.train.as_ref();
+        TrainSettings {
+            epochs: t.and_then(|t| t.epochs.as_ref()).map_or(20, |e| e.value),
+            learning_rate: t
+                .and_then(|t| t.learning_rate.as_ref())
+                .map_or(0.01, |l| l.value),
+            batch_size: t
+                .and_then(|t| t.batch_size.as_ref())
+                .map_or(64, |b| b.value as usize),
+            seed: self.cx.repeat.seed(
+                t.and_then(|t| t.seed)
+                    .or(self.doc.dataset.seed)
+                    .unwrap_or(0),
+            ),
+        }
+    }
+
+    /// The fp32 weights `plan` exports: the reference's, or, with `qat`, a copy fine-tuned
+    /// with the plan's weights fake-quantized (noted with its loss per epoch).
+    fn scheme_weights(
+        &self,
+        plan: &Plan,
+        w: &Weights,
+        train: &Dataset,
+        m: &mut Measurements,
+    ) -> Result<Option<Weights>, String> {
+        let Some(q) = plan.qat else { return Ok(None) };
+        let base = self.train_settings();
+        let s = TrainSettings {
+            epochs: q.epochs,
+            learning_rate: q.learning_rate,
+            batch_size: q.batch_size.unwrap_or(base.batch_size),
+            seed: base.seed,
+        };
+        let started = Instant::now();
+        let tuned = qat::finetune(w, plan, s, train, self.backend, &self.device, &|| {
+            self.cancelled()
+        })?;
+        let losses: Vec<String> = tuned.losses.iter().map(|l| format!("{l:.4}")).collect();
+        m.notes.push(format!(
+            "{}: quantization-aware training from the fp32 weights ({} epochs of Adam, learning rate {}, batch {}, seed {}, {} weights fake-quantized {}) in {:.1}s; fake-quantized training loss per epoch {}",
+            plan.name,
+            s.epochs,
+            s.learning_rate,
+            s.batch_size,
+            s.seed,
+            plan.dtype,
+            plan.block
+                .map_or("per tensor".to_string(), |b| format!("per block of {b}")),
+            started.elapsed().as_secs_f64(),
+            losses.join(" → ")
+        ));
+        Ok(Some(tuned.weights))
+    }
+
     fn reference(&self, train: &Dataset, m: &mut Measurements) -> Result<Weights, String> {
         let md = &self.doc.model;
         if let Some(w) = &md.weights {
@@ -184,21 +242,7 @@ impl Runner<'_> {
                 .push(format!("fp32 weights loaded from {}", path.display()));
             return Ok(weights);
         }
-        let t = self.doc.train.as_ref();
-        let s = TrainSettings {
-            epochs: t.and_then(|t| t.epochs.as_ref()).map_or(20, |e| e.value),
-            learning_rate: t
-                .and_then(|t| t.learning_rate.as_ref())
-                .map_or(0.01, |l| l.value),
-            batch_size: t
-                .and_then(|t| t.batch_size.as_ref())
-                .map_or(64, |b| b.value as usize),
-            seed: self.cx.repeat.seed(
-                t.and_then(|t| t.seed)
-                    .or(self.doc.dataset.seed)
-                    .unwrap_or(0),
-            ),
-        };
+        let s = self.train_settings();
         let started = Instant::now();
         let cancel = || self.cancelled();
         // burn reports many errors by panicking: a failure while training is an error
@@ -277,7 +321,13 @@ impl Runner<'_> {
                 0.1 + 0.3 * i as f64 / plans.len() as f64,
                 &format!("scheme {}", plan.name),
             );
-            match self.measure_scheme(plan, &w, &split.test, fp32_size, fp32_acc, &ref_outputs, m) {
+            let measured = self
+                .scheme_weights(plan, &w, &split.train, m)
+                .and_then(|tuned| {
+                    let w = tuned.as_ref().unwrap_or(&w);
+                    self.measure_scheme(plan, w, &split.test, fp32_size, fp32_acc, &ref_outputs, m)
+                });
+            match measured {
                 Ok((res, models)) => {
                     results.push(res);
                     candidates.extend(models);
@@ -294,6 +344,7 @@ impl Runner<'_> {
             return Ok(());
         }
         self.notes(&results, m);
+        qat_notes(&plans, &results, fp32_acc, m);
 
         if let Some(t) = &self.doc.tune {
             self.progress(0.9, "tuning");
@@ -629,6 +680,30 @@ impl Runner<'_> {
                 ));
             }
         }
+    }
+}
+
+/// One note per measured QAT scheme that has a measured PTQ twin (same dtype and block, no
+/// `qat`): their accuracy drops and sizes side by side.
+fn qat_notes(plans: &[Plan], results: &[tune::SchemeResult], fp32_acc: f64, m: &mut Measurements) {
+    let result = |name: &str| results.iter().find(|r| r.name == name);
+    for p in plans.iter().filter(|p| p.qat.is_some()) {
+        let twin = plans
+            .iter()
+            .find(|o| o.qat.is_none() && o.dtype == p.dtype && o.block == p.block);
+        let (Some(q), Some(t)) = (result(&p.name), twin.and_then(|t| result(&t.name))) else {
+            continue;
+        };
+        m.notes.push(format!(
+            "{} (QAT) vs {} (PTQ), {}{}: accuracy drop {:.2}pp vs {:.2}pp, size {:.2}x of the PTQ file",
+            q.name,
+            t.name,
+            p.dtype,
+            p.block.map(|b| format!(" per block of {b}")).unwrap_or_default(),
+            (fp32_acc - q.accuracy) * 100.0,
+            (fp32_acc - t.accuracy) * 100.0,
+            q.size as f64 / t.size as f64
+        ));
     }
 }
 

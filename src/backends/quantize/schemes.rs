@@ -17,6 +17,7 @@ use burn::tensor::{Device, FloatDType, Tensor};
 
 use super::guard;
 use super::model::{Net, Weights};
+use super::qat::QatSettings;
 use crate::spec::quantize::{DType, Granularity, Mode, Scheme, block_dims};
 
 /// What a scheme does to a weight tensor.
@@ -43,7 +44,14 @@ pub struct Plan {
     /// Layers kept in fp32 (mixed precision, sensitivity scans), as indices into
     /// [`Weights::tensors`].
     pub fp32_layers: Vec<usize>,
+    /// Quantization-aware training before export (`qat` on the scheme).
+    pub qat: Option<QatSettings>,
 }
+
+/// Fine-tuning epochs of a `qat` without `epochs`.
+pub const DEFAULT_QAT_EPOCHS: u32 = 3;
+/// Adam's learning rate of a `qat` without `learning_rate`.
+pub const DEFAULT_QAT_LEARNING_RATE: f64 = 1e-3;
 
 /// The quantized value type of a dtype (always the native store: packed stores panic on
 /// ndarray, and flex stores every one of these one byte per value anyway).
@@ -67,6 +75,7 @@ impl Plan {
             include_bias: false,
             modes: vec![],
             fp32_layers: vec![],
+            qat: None,
         }
     }
 
@@ -93,6 +102,7 @@ impl Plan {
             include_bias: false,
             modes: vec![Mode::Quantized, Mode::DequantizeAtLoad],
             fp32_layers: vec![],
+            qat: None,
         })
     }
 
@@ -129,6 +139,14 @@ impl Plan {
         };
         plan.include_bias = s.include_bias.unwrap_or(false);
         plan.modes = crate::backends::quantize_plan::modes(s);
+        plan.qat = s.qat.as_ref().map(|q| QatSettings {
+            epochs: q.epochs.as_ref().map_or(DEFAULT_QAT_EPOCHS, |e| e.value),
+            learning_rate: q
+                .learning_rate
+                .as_ref()
+                .map_or(DEFAULT_QAT_LEARNING_RATE, |l| l.value),
+            batch_size: q.batch_size.as_ref().map(|b| b.value as usize),
+        });
         Ok(plan)
     }
 
@@ -173,6 +191,18 @@ impl Plan {
                 self.scheme_for(q, &[l.d_in, l.d_out], &format!("layers.{i}.weight"))
             });
         convs.chain(dense).map(|r| r.map(Some)).collect()
+    }
+
+    /// The scheme of every layer's weight as [`Plan::apply`] quantizes it: `None` for a layer
+    /// kept in fp32 and for every layer of a cast or fp32 plan.
+    pub fn layer_schemes(&self, w: &Weights) -> Result<Vec<Option<QuantScheme>>, String> {
+        let mut schemes = self.weight_schemes(w)?;
+        for &i in &self.fp32_layers {
+            if let Some(s) = schemes.get_mut(i) {
+                *s = None;
+            }
+        }
+        Ok(schemes)
     }
 
     fn convert<const D: usize>(&self, t: Tensor<D>, q: Option<QuantScheme>) -> Tensor<D> {

@@ -98,7 +98,10 @@ pub fn tune(
     let measured: Vec<&Plan> = plans
         .iter()
         .filter(|p| {
-            matches!(p.format, Format::Quant(_)) && results.iter().any(|r| r.name == p.name)
+            // a QAT scheme's weights are its own fine-tuned ones, not `tuner.weights`
+            matches!(p.format, Format::Quant(_))
+                && p.qat.is_none()
+                && results.iter().any(|r| r.name == p.name)
         })
         .collect();
     let scanner = Scan {
