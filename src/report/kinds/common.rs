@@ -171,7 +171,12 @@ pub fn distribution(
 
 /// A table of one histogram metric's summaries per label set.
 pub fn histogram_table(m: &Measurements, metric: &str, title: &str) -> Table {
-    let f = |v: f64| Dimension::Time.format(round_sig(v));
+    histogram_table_in(m, metric, title, Dimension::Time)
+}
+
+/// [`histogram_table`] for a metric of any dimension (an `exec` command's distributions).
+pub fn histogram_table_in(m: &Measurements, metric: &str, title: &str, dim: Dimension) -> Table {
+    let f = |v: f64| dim.format(round_sig(v));
     Table {
         title: title.to_string(),
         headers: [

@@ -1,10 +1,10 @@
 //! The section of an `exec` spec: what the team's own command measured, whatever the kind
 //! (the kind's own charts assume its backend's metrics and would only say "no data").
 
-use super::common::{histograms, labels_text, round_sig};
+use super::common::histogram_table_in;
 use crate::engine::metrics::Measurements;
 use crate::engine::verdict::SloOutcome;
-use crate::report::view::{Section, Table};
+use crate::report::view::Section;
 use crate::spec::units::Dimension;
 
 /// One table per distribution the command reported (count and quantiles per label set),
@@ -20,32 +20,13 @@ pub fn sections(m: &Measurements, slos: &[SloOutcome], used: &mut Vec<String>) -
             .iter()
             .find(|o| crate::spec::slo::parse(&o.expr).is_ok_and(|e| e.metric == metric))
             .map_or(Dimension::Count, |o| o.dimension);
-        sec.tables.push(table(m, metric, dim));
+        sec.tables.push(histogram_table_in(
+            m,
+            metric,
+            &format!("{metric}: distribution per label set"),
+            dim,
+        ));
         used.push(metric.to_string());
     }
     vec![sec.or_empty("the command reported no distributions (its values are listed below)")]
-}
-
-fn table(m: &Measurements, metric: &str, dim: Dimension) -> Table {
-    let f = |v: f64| dim.format(round_sig(v));
-    Table {
-        title: format!("{metric}: distribution per label set"),
-        headers: ["labels", "count", "min", "p50", "p90", "p99", "max"]
-            .map(String::from)
-            .to_vec(),
-        rows: histograms(m, metric)
-            .map(|h| {
-                let s = h.summary();
-                vec![
-                    labels_text(&h.labels),
-                    h.hist.len().to_string(),
-                    f(s.min),
-                    f(s.p50),
-                    f(s.p90),
-                    f(s.p99),
-                    f(s.max),
-                ]
-            })
-            .collect(),
-    }
 }
