@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use crate::engine::metrics::{Labels, Measurements, Scalar, Selection};
 use crate::engine::plan::Planned;
 use crate::engine::shard::{Shard, ShardInfo};
-use crate::engine::verdict::{BaseInput, Slo, judge, not_run};
+use crate::engine::verdict::{BaseInput, judge, not_run};
 use crate::exit;
 use crate::results::{Results, SpecResult, SpecStatus};
 use crate::spec::catalog::Kind;
@@ -378,7 +378,7 @@ fn merge_spec(shards: &[ShardRun], spec: &SpecResult, skew: f64) -> Result<SpecR
         out.slos = spec
             .slos
             .iter()
-            .map(|o| not_run(&to_slo(o, spec.kind), why))
+            .map(|o| rejudge(o, spec.kind, None, why))
             .collect();
         return Ok(out);
     }
@@ -387,7 +387,7 @@ fn merge_spec(shards: &[ShardRun], spec: &SpecResult, skew: f64) -> Result<SpecR
     out.slos = spec
         .slos
         .iter()
-        .map(|o| judge(&to_slo(o, spec.kind), &m, &[], &BaseInput::NotGiven))
+        .map(|o| rejudge(o, spec.kind, Some(&m), ""))
         .collect();
     out.measurements = Some(m);
     out.status = if parts
@@ -401,15 +401,26 @@ fn merge_spec(shards: &[ShardRun], spec: &SpecResult, skew: f64) -> Result<SpecR
     Ok(out)
 }
 
-/// The SLO an outcome was judged by, with its stored options (a metric this build no
-/// longer knows is judged as no data).
-fn to_slo(o: &crate::engine::verdict::SloOutcome, kind: Kind) -> Slo {
-    crate::engine::rebase::recompile(o, kind).unwrap_or_else(|| {
-        let mut slo = Slo::compile("requests >= 0", Kind::Load).expect("a built-in SLO parses");
-        slo.text = o.expr.clone();
-        slo.severity = o.severity;
-        slo
-    })
+/// The outcome of a stored SLO judged on `m` (or not run, `why`); an SLO this build cannot
+/// compile any more (its metric left the catalog) fails with that reason, never passes.
+fn rejudge(
+    o: &crate::engine::verdict::SloOutcome,
+    kind: Kind,
+    m: Option<&Measurements>,
+    why: &str,
+) -> crate::engine::verdict::SloOutcome {
+    match (crate::engine::rebase::recompile(o, kind), m) {
+        (Some(slo), Some(m)) => judge(&slo, m, &[], &BaseInput::NotGiven),
+        (Some(slo), None) => not_run(&slo, why),
+        (None, _) => {
+            let mut out = o.clone();
+            out.status = crate::engine::verdict::Status::Fail;
+            out.reason = crate::engine::verdict::Reason::NoData;
+            out.observed = None;
+            out.message = format!("`{}` does not compile in this perfspec: not judged", o.expr);
+            out
+        }
+    }
 }
 
 /// Per shard: requests, late arrivals and start offset, for the report.
